@@ -1,0 +1,1 @@
+"""Private helpers shared by stages; not part of the public API."""

@@ -1,0 +1,354 @@
+"""The `shelfwise.yaml` configuration: typed sections, defaults in code.
+
+Precedence, lowest first: defaults in these models < the YAML file < environment
+variables `SHELFWISE_<SECTION>__<KEY>` (nested keys joined by `__`, values parsed as
+YAML scalars, e.g. `SHELFWISE_EVALUATE__K_VALUES="[5, 10]"`) < CLI flags.
+
+Unknown keys and wrong types are errors that name the key path and the expected type.
+Relative data paths are resolved against the folder holding the config file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from shelfwise.contracts import EventType
+from shelfwise.errors import ConfigError
+
+ENV_PREFIX = "SHELFWISE_"
+# Process-level variables (see settings.py) that are not config keys.
+_NON_CONFIG_ENV = {"SHELFWISE_HOME", "SHELFWISE_LOG_LEVEL", "SHELFWISE_CONFIG"}
+
+FileFormat = Literal["auto", "csv", "tsv", "parquet", "jsonl", "recbole", "sequence"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceConfig(_Section):
+    """One input file (or folder of files) and how to read it."""
+
+    path: Path = Field(description="File or folder; .gz files are decompressed on the fly.")
+    format: FileFormat = Field(
+        default="auto",
+        description="auto guesses from the extension: .csv .tsv .parquet .jsonl "
+        ".inter/.item/.user (RecBole atomic files) .txt (sequence: `user item1 item2 …`).",
+    )
+    has_header: bool = Field(default=True, description="False for header-less CSV/TSV.")
+    column_names: list[str] | None = Field(
+        default=None, description="Column names of a header-less file, in file order."
+    )
+    separator: str | None = Field(
+        default=None, description="Field separator; default from the format."
+    )
+    mapping: dict[str, str] = Field(
+        default_factory=dict,
+        description="Your column name -> shelfwise column name (see contracts.py), e.g. "
+        "{movie_title: title}. Common names such as item_id/user_id map by themselves.",
+    )
+    id_from: list[str] | None = Field(
+        default=None,
+        description="Build raw_item_id as a hash of these (your) columns, for files "
+        "without an item id (e.g. products known only by title and description).",
+    )
+
+
+class EventsConfig(SourceConfig):
+    """The event log."""
+
+    event_type_values: dict[str, EventType] = Field(
+        default_factory=dict,
+        description="Your event-type values -> ours, e.g. {pv: view, buy: purchase, fav: cart}.",
+    )
+    default_event_type: EventType = Field(
+        default=EventType.VIEW,
+        description="Event type for files without an event-type column (ratings: rating).",
+    )
+    timestamp_unit: Literal["auto", "s", "ms", "iso", "ordinal"] = Field(
+        default="auto",
+        description="auto: numbers above 1e11 are milliseconds, other numbers seconds, "
+        "strings ISO-8601. ordinal: order only (sequence files).",
+    )
+
+
+class DataConfig(_Section):
+    """Input files and validation thresholds."""
+
+    catalog: SourceConfig | None = Field(
+        default=None,
+        description="Product catalog. Without one, items are taken from the events "
+        "(no titles: search is then disabled).",
+    )
+    events: EventsConfig | None = Field(
+        default=None, description="User events. Without them, only search is trained."
+    )
+    queries: SourceConfig | None = Field(
+        default=None, description="Labelled queries (query, item, graded relevance)."
+    )
+    max_rejected_share: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="Stop the run when a source rejects more than this share of its rows.",
+    )
+    min_timestamp: int = Field(
+        default=631152000, description="Earliest plausible event time (unix s; 1990-01-01)."
+    )
+    max_future_seconds: int = Field(
+        default=86400,
+        ge=0,
+        description="Events later than now + this many seconds are rejected.",
+    )
+
+    @field_validator("events", "catalog", "queries")
+    @classmethod
+    def _paths_not_empty(cls, value: SourceConfig | None) -> SourceConfig | None:
+        if value is not None and str(value.path) in ("", "."):
+            raise ValueError("path must name a file or folder")
+        return value
+
+
+class SplitConfig(_Section):
+    """How events are split into train / valid / test (frozen per run)."""
+
+    method: Literal["time", "leave_last_out"] = Field(
+        default="time",
+        description="time: one global cutoff, test strictly after train (production-like); "
+        "leave_last_out: each user's last event is test, the one before valid.",
+    )
+    test_fraction: float = Field(default=0.1, gt=0.0, lt=1.0, description="time split only.")
+    valid_fraction: float = Field(
+        default=0.1, ge=0.0, lt=1.0, description="time split only; 0 disables validation."
+    )
+    min_user_events: int = Field(
+        default=3, ge=1, description="leave_last_out: users with fewer events stay in train."
+    )
+
+
+class PopularityConfig(_Section):
+    """Most-popular items by weighted event count."""
+
+    enabled: bool = True
+
+
+class ItemKNNConfig(_Section):
+    """Item-item cosine kNN on the weighted interaction matrix (implicit's CosineRecommender)."""
+
+    enabled: bool = True
+    neighbours: int = Field(default=100, ge=1, description="Neighbours kept per item.")
+
+
+class BM25Config(_Section):
+    """BM25 search over catalog text fields (bm25s), jieba for Chinese."""
+
+    enabled: bool = True
+    k1: float = Field(default=1.2, gt=0.0)
+    b: float = Field(default=0.75, ge=0.0, le=1.0)
+    field_weights: dict[str, float] = Field(
+        default_factory=lambda: {"title": 2.0, "brand": 1.0, "category": 1.0, "description": 0.5},
+        description="Catalog fields searched and the weight of each field's BM25 score.",
+    )
+
+
+class ModelsConfig(_Section):
+    """Which models to train and the weights of event types."""
+
+    event_weights: dict[EventType, float] = Field(
+        default_factory=lambda: {
+            EventType.VIEW: 1.0,
+            EventType.CLICK: 1.0,
+            EventType.CART: 3.0,
+            EventType.PURCHASE: 5.0,
+            EventType.RATING: 1.0,
+            EventType.SEARCH: 0.0,
+        },
+        description="Confidence weight of each event type in the interaction matrix.",
+    )
+    popularity: PopularityConfig = PopularityConfig()
+    item_knn: ItemKNNConfig = ItemKNNConfig()
+    bm25: BM25Config = BM25Config()
+
+
+class EvaluateConfig(_Section):
+    """Metrics and the primary metric that selects the model to serve."""
+
+    k_values: list[int] = Field(default_factory=lambda: [10, 20], min_length=1)
+    primary_metric: str = Field(
+        default="ndcg@10",
+        description="Recommendation metric (on valid, or test without valid) that picks "
+        "the served model: recall|ndcg|mrr|hit|precision @K.",
+    )
+    max_eval_users: int | None = Field(
+        default=None, ge=1, description="Sample this many users (seeded) to evaluate faster."
+    )
+
+    @field_validator("k_values")
+    @classmethod
+    def _positive_k(cls, value: list[int]) -> list[int]:
+        if any(k < 1 for k in value):
+            raise ValueError("every K must be >= 1")
+        return sorted(set(value))
+
+    @field_validator("primary_metric")
+    @classmethod
+    def _metric_name(cls, value: str) -> str:
+        name, _, k = value.partition("@")
+        if name not in {"recall", "ndcg", "mrr", "hit", "precision"} or not k.isdigit():
+            raise ValueError(
+                f"{value!r} is not a metric; use recall|ndcg|mrr|hit|precision@K, e.g. ndcg@10"
+            )
+        return value
+
+
+class ServeConfig(_Section):
+    """The HTTP service."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    max_k: int = Field(default=100, ge=1, description="Largest k a request may ask for.")
+    default_k: int = Field(default=10, ge=1)
+    exclude_seen: bool = Field(default=True, description="Never recommend items a user has.")
+
+
+class ShelfwiseConfig(_Section):
+    """The whole configuration."""
+
+    project: str = Field(default="shop", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    home: Path | None = Field(
+        default=None,
+        description="State folder (runs, bundles). Default: $SHELFWISE_HOME or ./.shelfwise",
+    )
+    seed: int = 42
+    data: DataConfig = DataConfig()
+    split: SplitConfig = SplitConfig()
+    models: ModelsConfig = ModelsConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    serve: ServeConfig = ServeConfig()
+
+    def state_dir(self) -> Path:
+        """The state folder: `home`, else $SHELFWISE_HOME, else ./.shelfwise."""
+        if self.home is not None:
+            return self.home
+        return Path(os.environ.get("SHELFWISE_HOME", ".shelfwise"))
+
+    def fingerprint(self) -> str:
+        """sha256 of the canonical JSON form, for manifests and caching."""
+        return hash_jsonable(self.model_dump(mode="json"))
+
+
+def hash_jsonable(value: Any) -> str:
+    """sha256 hex digest of a JSON-serialisable value in canonical form."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --- loading -------------------------------------------------------------------------
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> ShelfwiseConfig:
+    """Load the config with precedence defaults < file < environment < overrides.
+
+    Args:
+        path: the YAML file; None uses defaults only.
+        environ: environment to read `SHELFWISE_*` keys from (default `os.environ`).
+        overrides: dotted keys from CLI flags, e.g. {"serve.port": 9000}.
+
+    Raises:
+        ConfigError: unreadable file, unknown keys or wrong types, naming each key path.
+    """
+    raw: dict[str, Any] = {}
+    base_dir = Path.cwd()
+    if path is not None:
+        raw = _read_yaml(path)
+        base_dir = path.resolve().parent
+    env = os.environ if environ is None else environ
+    for key, value in sorted(env.items()):
+        if key.startswith(ENV_PREFIX) and key not in _NON_CONFIG_ENV:
+            dotted = key[len(ENV_PREFIX) :].lower().replace("__", ".")
+            _set_dotted(raw, dotted, _parse_scalar(value), origin=f"environment variable {key}")
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(raw, dotted, value, origin="command-line flag")
+    try:
+        config = ShelfwiseConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, path)) from None
+    return _resolve_paths(config, base_dir)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist; create one with `shelfwise init`")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path} must hold a mapping of sections, got {type(loaded).__name__}")
+    return loaded
+
+
+def _parse_scalar(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _set_dotted(target: dict[str, Any], dotted: str, value: Any, *, origin: str) -> None:
+    parts = dotted.split(".")
+    node = target
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{origin}: {dotted!r} goes inside {part!r}, which is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _explain(exc: ValidationError, path: Path | None) -> str:
+    where = f"in {path}" if path else "in the configuration"
+    lines = [f"{exc.error_count()} problem(s) {where}:"]
+    for error in exc.errors():
+        key = ".".join(str(p) for p in error["loc"]) or "(top level)"
+        if error["type"] == "extra_forbidden":
+            lines.append(f"  {key}: unknown key (see `shelfwise init` for every key)")
+        else:
+            got = error.get("input")
+            got_text = "" if isinstance(got, dict | list) else f" (got {got!r})"
+            lines.append(f"  {key}: {error['msg']}{got_text}")
+    return "\n".join(lines)
+
+
+def _resolve_paths(config: ShelfwiseConfig, base_dir: Path) -> ShelfwiseConfig:
+    def resolve(source: SourceConfig | None) -> SourceConfig | None:
+        if source is None or source.path.is_absolute():
+            return source
+        return source.model_copy(update={"path": (base_dir / source.path).resolve()})
+
+    data = config.data.model_copy(
+        update={
+            "catalog": resolve(config.data.catalog),
+            "events": resolve(config.data.events),
+            "queries": resolve(config.data.queries),
+        }
+    )
+    update: dict[str, Any] = {"data": data}
+    if config.home is not None and not config.home.is_absolute():
+        update["home"] = (base_dir / config.home).resolve()
+    return config.model_copy(update=update)

@@ -1,0 +1,192 @@
+"""The shelfwise exception tree and its stable error codes.
+
+```
+ShelfwiseError                              code                 HTTP
+├── ConfigError(ValueError)                 config-invalid       500
+├── DataError(ValueError)
+│   ├── InputFileError                      input-file           400
+│   ├── SchemaError                         schema-mismatch      400
+│   ├── RejectedShareError                  too-many-rejected    400
+│   └── EmptyDataError                      empty-data           400
+├── PipelineError(RuntimeError)
+│   ├── StageError                          stage-failed         500
+│   └── ResumeError                         resume-impossible    400
+├── ArtifactError(RuntimeError)
+│   ├── ManifestError                       manifest-invalid     500
+│   └── IntegrityError                      integrity-check      500
+├── UnknownIdError(LookupError)
+│   ├── UnknownUserError                    unknown-user         404
+│   └── UnknownItemError                    unknown-item         404
+├── BundleNotFoundError(LookupError)        bundle-not-found     404
+├── NotReadyError(RuntimeError)             not-ready            503
+└── RequestError(ValueError)                invalid-request      422
+```
+
+Every class has a stable kebab-case `code`; `ERROR_CODE_TO_HTTP_STATUS` maps codes to
+HTTP statuses and the API answers with `{"code": ..., "message": ...}`. Messages say
+what went wrong, with the values, and what to do about it. They must never carry
+secrets or raw request payloads.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Final
+
+
+class ShelfwiseError(Exception):
+    """Root of all errors raised on purpose by shelfwise."""
+
+    code: ClassVar[str] = "internal"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(ShelfwiseError, ValueError):
+    """The configuration file, environment or flags are invalid."""
+
+    code = "config-invalid"
+
+
+class DataError(ShelfwiseError, ValueError):
+    """Input data cannot be used."""
+
+    code = "data-invalid"
+
+
+class InputFileError(DataError):
+    """An input file is missing, unreadable, or in an unsupported format."""
+
+    code = "input-file"
+
+
+class SchemaError(DataError):
+    """Required columns are missing after the column mapping."""
+
+    code = "schema-mismatch"
+
+
+class RejectedShareError(DataError):
+    """Validation rejected more rows than the configured threshold allows."""
+
+    code = "too-many-rejected"
+
+
+class EmptyDataError(DataError):
+    """Nothing is left to train or evaluate on."""
+
+    code = "empty-data"
+
+
+class PipelineError(ShelfwiseError, RuntimeError):
+    """The pipeline runner failed."""
+
+    code = "pipeline-failed"
+
+
+class StageError(PipelineError):
+    """A stage failed; the message names the stage."""
+
+    code = "stage-failed"
+
+
+class ResumeError(PipelineError):
+    """`--resume` or `--from-stage` cannot continue the requested run."""
+
+    code = "resume-impossible"
+
+
+class ArtifactError(ShelfwiseError, RuntimeError):
+    """An artifact folder or bundle is damaged."""
+
+    code = "artifact-invalid"
+
+
+class ManifestError(ArtifactError):
+    """A manifest.json is missing or unreadable."""
+
+    code = "manifest-invalid"
+
+
+class IntegrityError(ArtifactError):
+    """A file's sha256 does not match its manifest."""
+
+    code = "integrity-check"
+
+
+class UnknownIdError(ShelfwiseError, LookupError):
+    """An id is not known to the model."""
+
+    code = "unknown-id"
+
+
+class UnknownUserError(UnknownIdError):
+    """A raw user id is not in the id map."""
+
+    code = "unknown-user"
+
+
+class UnknownItemError(UnknownIdError):
+    """A raw item id is not in the catalog."""
+
+    code = "unknown-item"
+
+
+class BundleNotFoundError(ShelfwiseError, LookupError):
+    """No bundle exists at the given path or version."""
+
+    code = "bundle-not-found"
+
+
+class NotReadyError(ShelfwiseError, RuntimeError):
+    """The service has no model loaded yet."""
+
+    code = "not-ready"
+
+
+class RequestError(ShelfwiseError, ValueError):
+    """An API request is invalid."""
+
+    code = "invalid-request"
+
+
+ERROR_CODE_TO_HTTP_STATUS: Final[dict[str, int]] = {
+    ShelfwiseError.code: 500,
+    ConfigError.code: 500,
+    DataError.code: 400,
+    InputFileError.code: 400,
+    SchemaError.code: 400,
+    RejectedShareError.code: 400,
+    EmptyDataError.code: 400,
+    PipelineError.code: 500,
+    StageError.code: 500,
+    ResumeError.code: 400,
+    ArtifactError.code: 500,
+    ManifestError.code: 500,
+    IntegrityError.code: 500,
+    UnknownIdError.code: 404,
+    UnknownUserError.code: 404,
+    UnknownItemError.code: 404,
+    BundleNotFoundError.code: 404,
+    NotReadyError.code: 503,
+    RequestError.code: 422,
+    "not-found": 404,  # unknown route
+    "method-not-allowed": 405,
+}
+
+# Exit codes of the CLI, stable for scripts and CI.
+EXIT_OK: Final = 0
+EXIT_ERROR: Final = 1  # any ShelfwiseError not listed below
+EXIT_USAGE: Final = 2  # bad flags (Typer/Click)
+EXIT_CONFIG: Final = 3
+EXIT_DATA: Final = 4
+
+
+def exit_code_for(error: ShelfwiseError) -> int:
+    """The CLI exit code for an error."""
+    if isinstance(error, ConfigError):
+        return EXIT_CONFIG
+    if isinstance(error, DataError):
+        return EXIT_DATA
+    return EXIT_ERROR
