@@ -190,6 +190,11 @@ class EvaluateConfig(_Section):
     max_eval_users: int | None = Field(
         default=None, ge=1, description="Sample this many users (seeded) to evaluate faster."
     )
+    relevance_offset: float = Field(
+        default=0.0,
+        description="Subtracted from labelled query relevance before search gains "
+        "2^rel - 1 (CrowdFlower's 1..4 scale: 1). Items at or below 0 count as irrelevant.",
+    )
 
     @field_validator("k_values")
     @classmethod
@@ -280,6 +285,8 @@ def load_config(
         if key.startswith(ENV_PREFIX) and key not in _NON_CONFIG_ENV:
             dotted = key[len(ENV_PREFIX) :].lower().replace("__", ".")
             _set_dotted(raw, dotted, _parse_scalar(value), origin=f"environment variable {key}")
+    if "home" not in raw and env.get("SHELFWISE_HOME"):
+        raw["home"] = str(Path(env["SHELFWISE_HOME"]).resolve())
     for dotted, value in (overrides or {}).items():
         _set_dotted(raw, dotted, value, origin="command-line flag")
     try:

@@ -1,0 +1,1 @@
+"""Command-line interface (Typer). Thin: parsing, printing, and calls into the package."""

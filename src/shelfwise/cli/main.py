@@ -1,0 +1,341 @@
+"""The `shelfwise` command line: thin commands over the pipeline, the store and the server."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+import yaml
+from rich.console import Console
+
+from shelfwise._internal import progress
+from shelfwise.config import ShelfwiseConfig, load_config
+from shelfwise.errors import ConfigError, ShelfwiseError, exit_code_for
+
+app = typer.Typer(
+    name="shelfwise",
+    help="From a shop's raw data (catalog, events, queries) to served search and "
+    "recommendation models: ingest → validate → features → retrieval → evaluate → "
+    "package → serve. Start with `shelfwise demo`, or `shelfwise init` for your own data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+T = TypeVar("T")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Path to shelfwise.yaml (default: ./shelfwise.yaml)."),
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Override a config key, e.g. --set evaluate.k_values=[5,10] (repeatable; "
+        "wins over the file and SHELFWISE_* variables).",
+    ),
+]
+
+
+def _guard(action: Callable[[], T]) -> T:
+    """Run a command body; print ShelfwiseErrors as `error[code]: message` and exit."""
+    try:
+        return action()
+    except ShelfwiseError as exc:
+        err_console.print(f"[bold red]error[{exc.code}][/bold red]: {exc.message}", highlight=False)
+        raise typer.Exit(exit_code_for(exc)) from None
+
+
+def _parse_sets(sets: list[str] | None) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for item in sets or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides
+
+
+def _load(config_path: Path | None, sets: list[str] | None = None) -> ShelfwiseConfig:
+    path = config_path
+    if path is None and Path("shelfwise.yaml").is_file():
+        path = Path("shelfwise.yaml")
+    return load_config(path, overrides=_parse_sets(sets))
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder for shelfwise.yaml.")] = Path("."),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented shelfwise.yaml that lists every key with its default."""
+    from shelfwise.config_template import render_template
+
+    def body() -> None:
+        target = directory / "shelfwise.yaml"
+        if target.exists() and not force:
+            raise ConfigError(f"{target} exists; pass --force to overwrite it")
+        directory.mkdir(parents=True, exist_ok=True)
+        target.write_text(render_template(), encoding="utf-8")
+        console.print(f"wrote {target}: edit data.* to point at your files, then `shelfwise run`")
+
+    _guard(body)
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    users: Annotated[int, typer.Option(min=1, help="Number of shoppers.")] = 2000,
+    items: Annotated[int, typer.Option(min=10, help="Number of products.")] = 1000,
+    events: Annotated[int, typer.Option(min=100, help="Approximate number of events.")] = 100_000,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same shop.")] = 42,
+    file_format: Annotated[
+        str, typer.Option("--format", help="parquet, csv or jsonl.")
+    ] = "parquet",
+) -> None:
+    """Generate the built-in bilingual (Chinese/English) sample shop."""
+    from shelfwise.sample import generate_shop
+
+    if file_format not in ("parquet", "csv", "jsonl"):
+        err_console.print(f"error: --format must be parquet, csv or jsonl, not {file_format!r}")
+        raise typer.Exit(2)
+    with console.status("generating the sample shop…"):
+        summary = generate_shop(
+            out,
+            users=users,
+            items=items,
+            events=events,
+            seed=seed,
+            file_format=file_format,  # type: ignore[arg-type]
+        )
+    console.print(
+        f"wrote {summary.n_items:,} products, {summary.n_users:,} shoppers, "
+        f"{summary.n_events:,} events, {summary.n_queries:,} labelled queries to {out}/"
+    )
+
+
+@app.command()
+def validate(config: ConfigOption = None, sets: SetOption = None) -> None:
+    """Check the input data only: read, validate, print the report and the quarantine path."""
+    from shelfwise.pipeline import run_pipeline
+    from shelfwise.validate import report_table
+
+    def body() -> None:
+        cfg = _load(config, sets)
+        progress.enable(True)
+        outcome = run_pipeline(cfg, until="validate", on_event=_stage_printer())
+        folder = outcome.run_dir / "validate"
+        report = json.loads((folder / "report.json").read_text())
+        console.print(report_table(report))
+        console.print(f"quarantined rows: {folder / 'quarantine.parquet'}")
+
+    _guard(body)
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    sets: SetOption = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the latest (or --run-id) killed run.")
+    ] = False,
+    run_id: Annotated[str | None, typer.Option(help="The run to --resume.")] = None,
+    from_stage: Annotated[
+        str | None,
+        typer.Option(help="Recompute this stage and all later ones (earlier ones reused)."),
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Recompute every stage.")
+    ] = False,
+) -> None:
+    """Run the whole pipeline and publish the bundle as a new model version."""
+
+    def body() -> None:
+        cfg = _load(config, sets)
+        _run_and_report(cfg, resume=(run_id or "latest") if resume else None,
+                        from_stage=from_stage, use_cache=not no_cache)
+
+    _guard(body)
+
+
+def _stage_printer() -> Callable[[Any], None]:
+    from shelfwise.cli.render import stage_line
+
+    def printer(event: Any) -> None:
+        if event.status == "started":
+            console.print(f"   [bold]{event.stage}[/bold]…", highlight=False)
+        else:
+            stage_line(console, event)
+
+    return printer
+
+
+def _run_and_report(
+    cfg: ShelfwiseConfig, *, resume: str | None, from_stage: str | None, use_cache: bool
+) -> Path:
+    from shelfwise.cli.render import metrics_table, search_table
+    from shelfwise.pipeline import run_pipeline
+
+    progress.enable(True)
+    console.print(f"[bold]shelfwise run[/bold] · project {cfg.project} · state {cfg.state_dir()}")
+    outcome = run_pipeline(
+        cfg, resume=resume, from_stage=from_stage, use_cache=use_cache,
+        on_event=_stage_printer(),
+    )
+    metrics = json.loads((outcome.run_dir / "evaluate" / "metrics.json").read_text())
+    for table in (
+        metrics_table(metrics, cfg.evaluate.k_values),
+        search_table(metrics, cfg.evaluate.k_values),
+    ):
+        if table is not None:
+            console.print(table)
+    console.print(f"run {outcome.run_id}: {outcome.run_dir}")
+    console.print(
+        f"[bold green]model version {outcome.bundle_version}[/bold green] → {outcome.bundle_path}"
+    )
+    assert outcome.bundle_path is not None  # set by a completed run
+    return outcome.bundle_path
+
+
+@app.command()
+def models(config: ConfigOption = None) -> None:
+    """List the published model versions with their headline metrics."""
+    from shelfwise.cli.render import versions_table
+    from shelfwise.package.store import BundleStore
+
+    def body() -> None:
+        cfg = _load(config)
+        infos = BundleStore(cfg.state_dir()).list()
+        if not infos:
+            console.print(f"no model versions under {cfg.state_dir()}; run `shelfwise run` first")
+            return
+        rows = [
+            {
+                "version": info.version,
+                "created": datetime.fromtimestamp(info.created_at, UTC).strftime("%Y-%m-%d %H:%M"),
+                "components": info.components,
+                "headline": info.headline,
+                "path": str(info.path),
+            }
+            for info in infos
+        ]
+        console.print(versions_table(rows))
+
+    _guard(body)
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    bundle: Annotated[Path | None, typer.Option(help="Serve this bundle folder.")] = None,
+    model_version: Annotated[
+        int | None, typer.Option(help="Serve this published version (default: the latest).")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default from config).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from config).")] = None,
+) -> None:
+    """Serve /v1/recommend, /v1/search, /v1/items/{id}/similar, /metrics and /docs."""
+
+    def body() -> None:
+        cfg = _load(config)
+        path = _resolve_bundle(cfg, bundle, model_version)
+        _serve(cfg, path, host=host, port=port)
+
+    _guard(body)
+
+
+def _resolve_bundle(cfg: ShelfwiseConfig, bundle: Path | None, version: int | None) -> Path:
+    from shelfwise.errors import BundleNotFoundError
+    from shelfwise.package.store import BundleStore
+
+    if bundle is not None and version is not None:
+        raise ConfigError("pass either --bundle or --model-version, not both")
+    if bundle is not None:
+        return bundle
+    store = BundleStore(cfg.state_dir())
+    if version is not None:
+        return store.get(version).path
+    latest = store.latest()
+    if latest is None:
+        raise BundleNotFoundError(
+            f"no model version under {cfg.state_dir()}; run `shelfwise run` or pass --bundle"
+        )
+    return latest.path
+
+
+def _serve(cfg: ShelfwiseConfig, path: Path, *, host: str | None, port: int | None) -> None:
+    from shelfwise.serve import ServeSettings, run_server
+
+    settings = ServeSettings(
+        bundle_path=path,
+        host=host or cfg.serve.host,
+        port=port or cfg.serve.port,
+        max_k=cfg.serve.max_k,
+        default_k=cfg.serve.default_k,
+        exclude_seen=cfg.serve.exclude_seen,
+    )
+    console.print(f"serving {path} on http://{settings.host}:{settings.port} (docs at /docs)")
+    run_server(settings)
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Option("--dir", help="Working folder.")] = Path("demo"),
+    users: Annotated[int, typer.Option(min=1)] = 3000,
+    items: Annotated[int, typer.Option(min=10)] = 1500,
+    events: Annotated[int, typer.Option(min=100)] = 200_000,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Stop after the run.")] = False,
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """Generate the sample shop, run the whole pipeline, print curls, and serve the API."""
+    from shelfwise.config_template import render_template
+    from shelfwise.sample import generate_shop
+
+    def body() -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        with console.status("generating the sample shop…"):
+            shop = generate_shop(directory / "data", users=users, items=items, events=events)
+        console.print(
+            f"sample shop: {shop.n_items:,} products, {shop.n_users:,} shoppers, "
+            f"{shop.n_events:,} events, {shop.n_queries:,} labelled queries"
+        )
+        config_path = directory / "shelfwise.yaml"
+        if not config_path.exists():
+            config_path.write_text(render_template(), encoding="utf-8")
+        cfg = load_config(config_path, overrides={"project": "demo-shop", "home": ".shelfwise"})
+        bundle_path = _run_and_report(cfg, resume=None, from_stage=None, use_cache=True)
+        base = f"http://127.0.0.1:{port}"
+        console.print("\n[bold]Try it[/bold] (in another terminal):")
+        for line in (
+            f"curl -s -X POST {base}/v1/recommend -H 'content-type: application/json' "
+            f"-d '{{\"user_id\": \"{shop.example_user_id}\", \"k\": 5}}'",
+            f"curl -s -X POST {base}/v1/search -H 'content-type: application/json' "
+            f"-d '{{\"query\": \"{shop.example_query_en}\", \"k\": 5}}'",
+            f"curl -s -X POST {base}/v1/search -H 'content-type: application/json' "
+            f"-d '{{\"query\": \"{shop.example_query_zh}\", \"k\": 5}}'",
+        ):
+            console.print(line, highlight=False, soft_wrap=True)
+        console.print(f"API docs: {base}/docs · metrics: {base}/metrics · Ctrl-C stops\n")
+        if not no_serve:
+            _serve(cfg, bundle_path, host="127.0.0.1", port=port)
+
+    _guard(body)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    if shutil.get_terminal_size().columns < 100:
+        console.width = 120
+    try:
+        app()
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,127 @@
+"""features: id maps, the frozen split, interaction matrices, labelled queries.
+
+Stage input: the `validate` folder. Outputs:
+
+| file | content |
+|---|---|
+| `items.parquet` | ITEM_INDEX (row order) + every catalog column |
+| `users.parquet` | USER_INDEX (row order) + RAW_USER_ID |
+| `interactions.parquet` | USER_INDEX, ITEM_INDEX, EVENT_TYPE, TIMESTAMP, WEIGHT, SPLIT |
+| `train.npz` | weighted CSR of train events (what models fit on) |
+| `train_valid.npz` | train + valid (the history when scoring test users) |
+| `full.npz` | every event (serving-time history) |
+| `valid_targets.npz`, `test_targets.npz` | binary targets, minus already-seen items |
+| `queries.parquet` | QUERY, ITEM_INDEX, RELEVANCE |
+| `split.json` | the split protocol, cutoffs and counts |
+
+This is the one place raw ids become indices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import polars as pl
+
+from shelfwise._internal.artifacts import atomic_write_json, write_csr, write_parquet
+from shelfwise._internal.stage import StageContext, StageResult
+from shelfwise.contracts import (
+    EVENT_TYPE,
+    ITEM_INDEX,
+    QUERY,
+    RAW_ITEM_ID,
+    RAW_USER_ID,
+    RELEVANCE,
+    ROW_NUMBER,
+    SPLIT,
+    TIMESTAMP,
+    USER_INDEX,
+    WEIGHT,
+    SplitName,
+)
+from shelfwise.features.matrices import target_matrix, weighted_matrix
+from shelfwise.features.split import SplitInfo, assign_split
+
+__all__ = ["SplitInfo", "assign_split", "run", "target_matrix", "weighted_matrix"]
+
+
+def run(ctx: StageContext) -> StageResult:
+    """Build id maps, the split and the matrices from the validated snapshot."""
+    source = ctx.inputs["validate"]
+    catalog = pl.read_parquet(source / "catalog.parquet")
+    events = pl.read_parquet(source / "events.parquet")
+    queries = pl.read_parquet(source / "queries.parquet")
+
+    items = catalog.with_row_index(ITEM_INDEX).with_columns(pl.col(ITEM_INDEX).cast(pl.Int64))
+    item_ids = items.select(RAW_ITEM_ID, ITEM_INDEX)
+    users = (
+        events.select(RAW_USER_ID)
+        .unique()
+        .sort(RAW_USER_ID)
+        .with_row_index(USER_INDEX)
+        .with_columns(pl.col(USER_INDEX).cast(pl.Int64))
+        .select(USER_INDEX, RAW_USER_ID)
+    )
+    weights = {str(kind): float(w) for kind, w in ctx.config.models.event_weights.items()}
+    interactions = (
+        events.with_row_index(ROW_NUMBER)
+        .join(users, on=RAW_USER_ID, how="left")
+        .join(item_ids, on=RAW_ITEM_ID, how="left")
+        .with_columns(
+            pl.col(EVENT_TYPE).replace_strict(weights, default=0.0).cast(pl.Float32).alias(WEIGHT)
+        )
+    )
+    interactions, split_info = assign_split(interactions, ctx.config.split)
+    interactions = interactions.select(
+        USER_INDEX, ITEM_INDEX, EVENT_TYPE, TIMESTAMP, WEIGHT, SPLIT
+    )
+
+    n_users, n_items = users.height, items.height
+    train_splits = (SplitName.TRAIN.value,)
+    train_valid_splits = (SplitName.TRAIN.value, SplitName.VALID.value)
+    all_splits = tuple(name.value for name in SplitName)
+    matrices = {
+        "train": weighted_matrix(interactions, n_users, n_items, splits=train_splits),
+        "train_valid": weighted_matrix(interactions, n_users, n_items, splits=train_valid_splits),
+        "full": weighted_matrix(interactions, n_users, n_items, splits=all_splits),
+    }
+    matrices["valid_targets"] = target_matrix(
+        interactions, matrices["train"], split=SplitName.VALID.value
+    )
+    matrices["test_targets"] = target_matrix(
+        interactions, matrices["train_valid"], split=SplitName.TEST.value
+    )
+
+    labelled = (
+        queries.join(item_ids, on=RAW_ITEM_ID, how="inner")
+        .select(QUERY, ITEM_INDEX, RELEVANCE)
+        .sort(QUERY, ITEM_INDEX)
+    )
+
+    write_parquet(items, ctx.out / "items.parquet")
+    write_parquet(users, ctx.out / "users.parquet")
+    write_parquet(interactions, ctx.out / "interactions.parquet")
+    write_parquet(labelled, ctx.out / "queries.parquet")
+    for name, matrix in matrices.items():
+        write_csr(ctx.out / f"{name}.npz", matrix)
+    atomic_write_json(ctx.out / "split.json", asdict(split_info))
+
+    eval_users = {
+        name: int((matrices[f"{name}_targets"].getnnz(axis=1) > 0).sum())
+        for name in ("valid", "test")
+    }
+    counts = split_info.counts
+    return StageResult(
+        row_counts={
+            "items": n_items,
+            "users": n_users,
+            "interactions": interactions.height,
+            **{f"{name}_events": count for name, count in counts.items()},
+            "queries": labelled.height,
+        },
+        extra={"split": asdict(split_info), "eval_users": eval_users},
+        summary=(
+            f"{n_users:,} users × {n_items:,} items; split {split_info.method}: "
+            f"train {counts['train']:,} / valid {counts['valid']:,} / test {counts['test']:,} events"
+        ),
+    )

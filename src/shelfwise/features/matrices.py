@@ -1,0 +1,56 @@
+"""Sparse user-item matrices from interactions.
+
+Weights of repeated (user, item) events add up: three views and a purchase give
+3 * w_view + w_purchase. Evaluation targets are binary and never include an item the
+user already has in the history they are scored from (such an item is excluded from
+the ranking, so it could never count).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from shelfwise.contracts import ITEM_INDEX, SPLIT, USER_INDEX, WEIGHT
+
+
+def weighted_matrix(
+    interactions: pl.DataFrame, n_users: int, n_items: int, *, splits: tuple[str, ...]
+) -> sp.csr_matrix:
+    """Sum of interaction weights per (user, item) over the given splits."""
+    rows = interactions.filter(pl.col(SPLIT).is_in(list(splits)) & (pl.col(WEIGHT) > 0))
+    matrix = sp.csr_matrix(
+        (
+            rows[WEIGHT].to_numpy().astype(np.float32),
+            (rows[USER_INDEX].to_numpy(), rows[ITEM_INDEX].to_numpy()),
+        ),
+        shape=(n_users, n_items),
+        dtype=np.float32,
+    )
+    matrix.sum_duplicates()
+    return matrix
+
+
+def target_matrix(
+    interactions: pl.DataFrame, history: sp.csr_matrix, *, split: str
+) -> sp.csr_matrix:
+    """Binary (user, item) targets of one split, minus items already in `history`."""
+    rows = interactions.filter((pl.col(SPLIT) == split) & (pl.col(WEIGHT) > 0))
+    targets = sp.csr_matrix(
+        (
+            np.ones(rows.height, dtype=np.float32),
+            (rows[USER_INDEX].to_numpy(), rows[ITEM_INDEX].to_numpy()),
+        ),
+        shape=history.shape,
+        dtype=np.float32,
+    )
+    targets.sum_duplicates()
+    targets.data[:] = 1.0
+    seen = history.copy()
+    seen.data[:] = 1.0
+    # keep targets where the user has no history weight for the item
+    unseen = targets - targets.multiply(seen)
+    unseen = sp.csr_matrix(unseen)
+    unseen.eliminate_zeros()
+    return unseen

@@ -1,0 +1,316 @@
+"""The bundle: one self-describing folder per model version, read by the online role.
+
+Layout::
+
+    manifest.json      BundleManifest (written last: a folder without it is incomplete)
+    items.parquet      catalog in item_index order: raw_item_id, title, category, brand,
+                       price, in_stock (+ any other columns)
+    users.parquet      raw_user_id in user_index order
+    histories.npz      CSR (n_users, n_items) of weighted interactions from every
+                       accepted event: the serving-time history of each known user
+    models/<name>/     one saved model per registered model name; a model used by two
+                       roles (item_knn as recommender and similar) is stored once
+
+No file is pickled. `manifest.files` holds the sha256 of every other file, and
+`manifest.fingerprint` hashes those (path, sha256) pairs plus the role -> model map,
+so two bundles with the same content have the same fingerprint whenever they were
+written (`created_at` and the run's lineage do not enter it).
+
+This module belongs to the online role too: it imports no training code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import polars as pl
+import scipy.sparse as sp
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shelfwise._internal.artifacts import (
+    MANIFEST,
+    atomic_write_json,
+    hash_tree,
+    write_csr,
+    write_parquet,
+)
+from shelfwise.contracts import BRAND, CATEGORY, IN_STOCK, PRICE, RAW_ITEM_ID, RAW_USER_ID, TITLE
+from shelfwise.errors import ArtifactError, BundleNotFoundError, IntegrityError, ManifestError
+
+BUNDLE_FORMAT: Final = "shelfwise-bundle"
+BUNDLE_SCHEMA_VERSION: Final = 1
+
+ITEMS_FILE: Final = "items.parquet"
+USERS_FILE: Final = "users.parquet"
+HISTORIES_FILE: Final = "histories.npz"
+MODELS_DIR: Final = "models"
+
+ROLE_RECOMMENDER: Final = "recommender"
+ROLE_POPULAR: Final = "popular"
+ROLE_SIMILAR: Final = "similar"
+ROLE_SEARCH: Final = "search"
+REQUIRED_ROLES: Final = (ROLE_RECOMMENDER, ROLE_POPULAR)
+KNOWN_ROLES: Final = (ROLE_RECOMMENDER, ROLE_POPULAR, ROLE_SIMILAR, ROLE_SEARCH)
+
+# Display columns the engine relies on; missing ones are written as nulls.
+ITEM_COLUMNS: Final[dict[str, pl.DataType]] = {
+    RAW_ITEM_ID: pl.String(),
+    TITLE: pl.String(),
+    CATEGORY: pl.String(),
+    BRAND: pl.String(),
+    PRICE: pl.Float64(),
+    IN_STOCK: pl.Boolean(),
+}
+
+
+class BundleManifest(BaseModel):
+    """The `manifest.json` of a bundle."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: Literal["shelfwise-bundle"] = BUNDLE_FORMAT
+    schema_version: int = BUNDLE_SCHEMA_VERSION
+    project: str
+    created_at: datetime = Field(description="UTC time the bundle was written.")
+    fingerprint: str = Field(description="sha256 of the content; see `content_fingerprint`.")
+    files: dict[str, str] = Field(description="relative posix path -> sha256")
+    components: dict[str, str] = Field(description="role -> registered model name")
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    data_fingerprint: str
+    lineage: dict[str, Any] = Field(
+        default_factory=dict,
+        description="run_id, config_hash, code_version, library_versions, data cutoff, ...",
+    )
+    n_items: int = Field(ge=0)
+    n_users: int = Field(ge=0)
+
+
+@dataclass(frozen=True)
+class BundleSpec:
+    """Everything a bundle is made of, handed over by the batch pipeline.
+
+    Attributes:
+        items: the catalog in item_index order; `raw_item_id` required, `title`,
+            `category`, `brand`, `price`, `in_stock` filled with nulls when missing.
+        users: `raw_user_id` in user_index order.
+        histories: CSR (n_users, n_items) of weighted interactions from all accepted
+            events (not only the train split): what serving treats as a user's history.
+        components: role -> (registered model name, fitted model folder). Roles
+            "recommender" and "popular" are required, "similar" and "search" optional.
+        metrics: evaluation metrics to show next to the version.
+        data_fingerprint: hash of the input data.
+        lineage: run_id, config_hash, code_version, library_versions, data cutoff time.
+        project: the project name from the config.
+    """
+
+    items: pl.DataFrame
+    users: pl.DataFrame
+    histories: sp.csr_matrix
+    components: dict[str, tuple[str, Path]]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    data_fingerprint: str = ""
+    lineage: dict[str, Any] = field(default_factory=dict)
+    project: str = "shop"
+
+
+def content_fingerprint(files: dict[str, str], components: dict[str, str]) -> str:
+    """sha256 over the sorted (path, sha256) pairs and the sorted role -> model pairs."""
+    payload = {
+        "files": sorted(files.items()),
+        "components": sorted(components.items()),
+    }
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def write_bundle(spec: BundleSpec, out: Path) -> BundleManifest:
+    """Write a bundle into `out`, an empty (or missing) folder.
+
+    The caller makes the folder appear atomically (e.g. with `staged_folder`);
+    `manifest.json` is written last.
+
+    Args:
+        spec: the bundle's content.
+        out: destination folder; created when missing, must be empty otherwise.
+
+    Returns:
+        The manifest that was written.
+
+    Raises:
+        ArtifactError: `out` is not empty, or the spec is inconsistent (missing roles,
+            duplicate ids, history shape not matching the id tables, a model folder
+            missing, one model name bound to two different folders).
+    """
+    if out.exists() and any(out.iterdir()):
+        raise ArtifactError(f"bundle folder {out} is not empty; write bundles into a new folder")
+    items = _checked_items(spec.items)
+    users = _checked_users(spec.users)
+    histories = sp.csr_matrix(spec.histories)
+    if histories.shape != (users.height, items.height):
+        raise ArtifactError(
+            f"histories has shape {histories.shape} but the bundle has {users.height} users "
+            f"and {items.height} items; build it from the same id maps"
+        )
+    models = _checked_components(spec.components)
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_parquet(items, out / ITEMS_FILE)
+    write_parquet(users, out / USERS_FILE)
+    write_csr(out / HISTORIES_FILE, histories)
+    for name, folder in sorted(models.items()):
+        shutil.copytree(folder, out / MODELS_DIR / name)
+
+    files = hash_tree(out)
+    components = {role: name for role, (name, _) in spec.components.items()}
+    manifest = BundleManifest(
+        project=spec.project,
+        created_at=datetime.now(UTC),
+        fingerprint=content_fingerprint(files, components),
+        files=files,
+        components=components,
+        metrics=spec.metrics,
+        data_fingerprint=spec.data_fingerprint,
+        lineage=spec.lineage,
+        n_items=items.height,
+        n_users=users.height,
+    )
+    atomic_write_json(out / MANIFEST, manifest.model_dump(mode="json"))
+    return manifest
+
+
+def read_bundle_manifest(path: Path) -> BundleManifest:
+    """Read a bundle's manifest without checking file hashes.
+
+    Raises:
+        BundleNotFoundError: `path` is not a folder.
+        ManifestError: the manifest is missing, unreadable or not a bundle manifest.
+    """
+    if not path.is_dir():
+        raise BundleNotFoundError(f"no bundle folder at {path}; run `shelfwise run` first")
+    manifest_path = path / MANIFEST
+    try:
+        text = manifest_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ManifestError(
+            f"{path} has no {MANIFEST}: not a bundle, or its writer was interrupted"
+        ) from None
+    try:
+        return BundleManifest.model_validate_json(text)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or '(top level)'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise ManifestError(f"{manifest_path} is not a valid bundle manifest: {problems}") from None
+
+
+def verify_bundle(path: Path) -> BundleManifest:
+    """Re-hash every file of a bundle and compare with its manifest.
+
+    Returns:
+        The manifest, when every file matches.
+
+    Raises:
+        IntegrityError: a file is missing, changed, or not listed (names the file), or
+            the fingerprint does not match the listed files.
+        BundleNotFoundError, ManifestError: as for `read_bundle_manifest`.
+    """
+    manifest = read_bundle_manifest(path)
+    actual = hash_tree(path)
+    missing = sorted(set(manifest.files) - set(actual))
+    if missing:
+        raise IntegrityError(f"bundle {path} is missing {_names(missing)}; rebuild the bundle")
+    extra = sorted(set(actual) - set(manifest.files))
+    if extra:
+        raise IntegrityError(
+            f"bundle {path} holds files not in its manifest: {_names(extra)}; remove them "
+            "or rebuild the bundle"
+        )
+    changed = sorted(rel for rel, digest in manifest.files.items() if actual[rel] != digest)
+    if changed:
+        raise IntegrityError(
+            f"bundle {path}: sha256 of {_names(changed)} does not match the manifest; the "
+            "file was modified or damaged, rebuild or re-publish the bundle"
+        )
+    expected = content_fingerprint(manifest.files, manifest.components)
+    if expected != manifest.fingerprint:
+        raise IntegrityError(
+            f"bundle {path}: manifest fingerprint {manifest.fingerprint[:12]} does not match "
+            f"its file list ({expected[:12]}); the manifest was edited"
+        )
+    return manifest
+
+
+def model_folder(bundle: Path, manifest: BundleManifest, role: str) -> tuple[str, Path] | None:
+    """(model name, folder) of the model serving `role`, or None when the role is absent."""
+    name = manifest.components.get(role)
+    if name is None:
+        return None
+    return name, bundle / MODELS_DIR / name
+
+
+# --- checks --------------------------------------------------------------------------
+
+
+def _names(paths: list[str], limit: int = 5) -> str:
+    shown = ", ".join(paths[:limit])
+    more = len(paths) - limit
+    return f"{shown} (+{more} more)" if more > 0 else shown
+
+
+def _checked_items(items: pl.DataFrame) -> pl.DataFrame:
+    if RAW_ITEM_ID not in items.columns:
+        raise ArtifactError(f"items has no {RAW_ITEM_ID!r} column (columns: {items.columns})")
+    if items.height == 0:
+        raise ArtifactError("items is empty; a bundle needs at least one item")
+    if items[RAW_ITEM_ID].null_count() or items[RAW_ITEM_ID].n_unique() != items.height:
+        raise ArtifactError(f"items.{RAW_ITEM_ID} has nulls or duplicates; ids must be unique")
+    missing = [
+        pl.lit(None, dtype=dtype).alias(name)
+        for name, dtype in ITEM_COLUMNS.items()
+        if name not in items.columns
+    ]
+    frame = items.with_columns(missing) if missing else items
+    casts = [pl.col(name).cast(dtype) for name, dtype in ITEM_COLUMNS.items()]
+    rest = [name for name in frame.columns if name not in ITEM_COLUMNS]
+    try:
+        return frame.with_columns(casts).select([*ITEM_COLUMNS, *rest])
+    except pl.exceptions.PolarsError as exc:
+        raise ArtifactError(f"items columns have unexpected types: {exc}") from None
+
+
+def _checked_users(users: pl.DataFrame) -> pl.DataFrame:
+    if RAW_USER_ID not in users.columns:
+        raise ArtifactError(f"users has no {RAW_USER_ID!r} column (columns: {users.columns})")
+    column = users[RAW_USER_ID].cast(pl.String())
+    if column.null_count() or column.n_unique() != users.height:
+        raise ArtifactError(f"users.{RAW_USER_ID} has nulls or duplicates; ids must be unique")
+    return users.with_columns(column)
+
+
+def _checked_components(components: dict[str, tuple[str, Path]]) -> dict[str, Path]:
+    unknown = sorted(set(components) - set(KNOWN_ROLES))
+    if unknown:
+        raise ArtifactError(f"unknown bundle roles {unknown}; known: {list(KNOWN_ROLES)}")
+    missing = [role for role in REQUIRED_ROLES if role not in components]
+    if missing:
+        raise ArtifactError(f"a bundle needs models for roles {missing}")
+    models: dict[str, Path] = {}
+    for role, (name, folder) in sorted(components.items()):
+        if not name or "/" in name or name.startswith("."):
+            raise ArtifactError(f"role {role!r}: {name!r} is not a valid model name")
+        if not folder.is_dir():
+            raise ArtifactError(f"role {role!r}: model folder {folder} does not exist")
+        previous = models.setdefault(name, folder)
+        if previous.resolve() != folder.resolve():
+            raise ArtifactError(
+                f"model {name!r} comes from two folders ({previous} and {folder}); a model "
+                "name must name one fitted model per bundle"
+            )
+    return models

@@ -1,0 +1,64 @@
+"""The package stage: write the served models and their metadata as one bundle.
+
+Stage inputs: `validate` (for the data fingerprint), `features`, `retrieval`,
+`evaluate`. Output: `bundle/`, a self-contained, hash-verified folder (see
+`package.bundle`). The runner publishes it to the local store as a new version.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import polars as pl
+
+from shelfwise._internal.artifacts import code_version, library_versions, read_csr, read_manifest
+from shelfwise._internal.stage import StageContext, StageResult
+from shelfwise.config import hash_jsonable
+from shelfwise.contracts import TIMESTAMP
+from shelfwise.package.bundle import BundleSpec, write_bundle
+
+
+def run(ctx: StageContext) -> StageResult:
+    """Assemble the bundle from the selected models."""
+    features, models_dir = ctx.inputs["features"], ctx.inputs["retrieval"]
+    metrics: dict[str, Any] = json.loads((ctx.inputs["evaluate"] / "metrics.json").read_text())
+    fitted: dict[str, dict[str, Any]] = json.loads((models_dir / "models.json").read_text())
+    selected = metrics["selected"]
+
+    components: dict[str, str] = {}
+    if selected.get("recommender"):
+        components["recommender"] = selected["recommender"]
+    if "popularity" in fitted:
+        components["popular"] = "popularity"
+    if "item_knn" in fitted:
+        components["similar"] = "item_knn"
+    if selected.get("search"):
+        components["search"] = selected["search"]
+
+    interactions = pl.read_parquet(features / "interactions.parquet", columns=[TIMESTAMP])
+    validate_manifest = read_manifest(ctx.inputs["validate"])
+    spec = BundleSpec(
+        items=pl.read_parquet(features / "items.parquet"),
+        users=pl.read_parquet(features / "users.parquet"),
+        histories=read_csr(features / "full.npz"),
+        components={role: (name, models_dir / name) for role, name in components.items()},
+        metrics=metrics,
+        data_fingerprint=hash_jsonable(validate_manifest.files),
+        lineage={
+            "run_id": ctx.run_dir.name,
+            "config_hash": ctx.config.fingerprint(),
+            "code_version": code_version(),
+            "library_versions": library_versions(),
+            "data_cutoff_timestamp": interactions[TIMESTAMP].max(),
+        },
+        project=ctx.config.project,
+    )
+    out = ctx.out / "bundle"
+    out.mkdir()
+    manifest = write_bundle(spec, out)
+    return StageResult(
+        row_counts={"files": len(manifest.files)},
+        extra={"fingerprint": manifest.fingerprint, "components": components},
+        summary="bundle with " + ", ".join(f"{r}={n}" for r, n in components.items()),
+    )

@@ -1,0 +1,325 @@
+"""The pipeline: the one place where the order of stages is written.
+
+    ingest → validate → features → retrieval → evaluate → package → (publish version)
+
+Each stage writes `runs/<run_id>/<stage>/` with a `manifest.json`, through a
+temporary folder renamed into place, so a killed run never leaves a folder that looks
+complete. A stage's cache key hashes its config section, its inputs (raw file bytes
+for ingest, upstream cache keys after that) and the code version:
+
+- a new run reuses (hard-links) a finished stage of an earlier run with the same key;
+- `resume` continues a run that died, skipping its finished stages;
+- `from_stage` recomputes that stage and every later one, reusing the earlier ones.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from shelfwise._internal.artifacts import (
+    SCHEMA_VERSION,
+    Manifest,
+    atomic_write_json,
+    code_version,
+    hash_tree,
+    is_complete,
+    link_or_copy_tree,
+    read_manifest,
+    remove_stale_temporaries,
+    sha256_file,
+    staged_folder,
+)
+from shelfwise._internal.memory import PeakMemory
+from shelfwise._internal.stage import StageContext, StageResult
+from shelfwise.config import ShelfwiseConfig, hash_jsonable
+from shelfwise.errors import ManifestError, ResumeError, ShelfwiseError, StageError
+
+StageFunction = Callable[[StageContext], StageResult]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of the pipeline."""
+
+    name: str
+    needs: tuple[str, ...]
+    config_keys: tuple[str, ...]  # the config sections this stage's output depends on
+    entry: str  # "module:function", imported when the stage runs (fast CLI start)
+
+    def function(self) -> StageFunction:
+        """Import and return the stage's entry function."""
+        module_name, _, attribute = self.entry.partition(":")
+        module = __import__(module_name, fromlist=[attribute])
+        function: StageFunction = getattr(module, attribute)
+        return function
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("ingest", (), ("data",), "shelfwise.ingest:run"),
+    Stage("validate", ("ingest",), ("data",), "shelfwise.validate:run"),
+    Stage("features", ("validate",), ("split", "models.event_weights"), "shelfwise.features:run"),
+    Stage("retrieval", ("features",), ("models",), "shelfwise.retrieval.train:run"),
+    Stage("evaluate", ("features", "retrieval"), ("evaluate", "seed"), "shelfwise.evaluate.stage:run"),
+    Stage(
+        "package",
+        ("validate", "features", "retrieval", "evaluate"),
+        ("project",),
+        "shelfwise.package.stage:run",
+    ),
+)
+STAGE_NAMES: tuple[str, ...] = tuple(stage.name for stage in STAGES)
+
+
+@dataclass(frozen=True)
+class StageEvent:
+    """Progress report for the CLI: a stage started, finished, or was reused."""
+
+    stage: str
+    status: str  # "started" | "done" | "cached" | "resumed"
+    seconds: float = 0.0
+    peak_memory_mb: float | None = None
+    summary: str = ""
+
+
+@dataclass
+class RunOutcome:
+    """What a finished run produced."""
+
+    run_id: str
+    run_dir: Path
+    manifests: dict[str, Manifest] = field(default_factory=dict)
+    bundle_version: int | None = None
+    bundle_path: Path | None = None
+
+
+def runs_dir(config: ShelfwiseConfig) -> Path:
+    """Where runs live: `<state dir>/runs`."""
+    return config.state_dir() / "runs"
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC time plus random suffix."""
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def run_pipeline(
+    config: ShelfwiseConfig,
+    *,
+    resume: str | None = None,
+    from_stage: str | None = None,
+    use_cache: bool = True,
+    until: str | None = None,
+    on_event: Callable[[StageEvent], None] | None = None,
+) -> RunOutcome:
+    """Run every stage in order and publish the bundle as a version.
+
+    Args:
+        config: the loaded configuration.
+        resume: a run id (or "latest") to continue instead of starting a new run.
+        from_stage: recompute this stage and all later ones; earlier ones are reused.
+        use_cache: reuse finished stages of earlier runs with the same cache key.
+        until: stop after this stage (e.g. "validate"); nothing is published.
+        on_event: called as stages start and finish (the CLI prints these).
+
+    Raises:
+        ResumeError: the run to resume does not exist or was made with another config.
+        StageError: a stage failed unexpectedly (the message says how to resume).
+        ShelfwiseError: a stage's own error, e.g. RejectedShareError from validate.
+    """
+    notify = on_event or (lambda event: None)
+    for name in (from_stage, until):
+        if name is not None and name not in STAGE_NAMES:
+            raise ResumeError(f"unknown stage {name!r}; stages: {', '.join(STAGE_NAMES)}")
+    root = runs_dir(config)
+    run_dir = _open_run(config, root, resume)
+    forced = set(STAGE_NAMES[STAGE_NAMES.index(from_stage) :]) if from_stage else set()
+    outcome = RunOutcome(run_id=run_dir.name, run_dir=run_dir)
+    keys: dict[str, str] = {}
+    _write_run_record(run_dir, config, status="running")
+    try:
+        for stage in STAGES:
+            keys[stage.name] = _cache_key(stage, config, keys)
+            manifest = _run_stage(
+                stage, config, run_dir, keys[stage.name], root,
+                reuse=use_cache and stage.name not in forced,
+                require_cached=from_stage is not None and stage.name not in forced,
+                notify=notify,
+            )
+            outcome.manifests[stage.name] = manifest
+            if stage.name == until:
+                _write_run_record(run_dir, config, status=f"stopped after {until}")
+                return outcome
+        _publish(config, run_dir, outcome)
+    except BaseException:
+        _write_run_record(run_dir, config, status="failed")
+        raise
+    _write_run_record(run_dir, config, status="complete", bundle_version=outcome.bundle_version)
+    return outcome
+
+
+def _open_run(config: ShelfwiseConfig, root: Path, resume: str | None) -> Path:
+    if resume is None:
+        run_dir = root / new_run_id()
+        run_dir.mkdir(parents=True)
+        return run_dir
+    if resume == "latest":
+        candidates = sorted(p for p in root.glob("*") if (p / "run.json").is_file())
+        if not candidates:
+            raise ResumeError(f"no run to resume under {root}; start one with `shelfwise run`")
+        run_dir = candidates[-1]
+    else:
+        run_dir = root / resume
+        if not (run_dir / "run.json").is_file():
+            known = ", ".join(p.name for p in sorted(root.glob("*"))[-5:]) or "none"
+            raise ResumeError(f"run {resume!r} not found under {root}; recent runs: {known}")
+    record = json.loads((run_dir / "run.json").read_text())
+    if record.get("config_hash") != config.fingerprint():
+        raise ResumeError(
+            f"run {run_dir.name} was made with a different configuration; "
+            "start a new run instead of resuming (finished stages are reused from cache)"
+        )
+    remove_stale_temporaries(run_dir)
+    return run_dir
+
+
+def _write_run_record(
+    run_dir: Path, config: ShelfwiseConfig, *, status: str, bundle_version: int | None = None
+) -> None:
+    path = run_dir / "run.json"
+    record: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
+    record.setdefault("run_id", run_dir.name)
+    record.setdefault("started_at", time.time())
+    record.update(
+        status=status,
+        config_hash=config.fingerprint(),
+        config=config.model_dump(mode="json"),
+        updated_at=time.time(),
+    )
+    if bundle_version is not None:
+        record["bundle_version"] = bundle_version
+    atomic_write_json(path, record)
+
+
+def _config_section(config: ShelfwiseConfig, dotted: str) -> Any:
+    value: Any = config.model_dump(mode="json")
+    for part in dotted.split("."):
+        value = value[part]
+    return value
+
+
+def _input_files(config: ShelfwiseConfig) -> Iterable[Path]:
+    for source in (config.data.catalog, config.data.events, config.data.queries):
+        if source is None:
+            continue
+        path = source.path
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file())
+        elif path.is_file():
+            yield path
+
+
+def _cache_key(stage: Stage, config: ShelfwiseConfig, upstream: dict[str, str]) -> str:
+    parts: dict[str, Any] = {
+        "stage": stage.name,
+        "schema": SCHEMA_VERSION,
+        "code": code_version(),
+        "config": {key: _config_section(config, key) for key in stage.config_keys},
+        "upstream": {name: upstream[name] for name in stage.needs},
+    }
+    if stage.name == "ingest":
+        parts["files"] = {str(p): sha256_file(p) for p in _input_files(config)}
+    return hash_jsonable(parts)
+
+
+def _find_cached(root: Path, stage: str, key: str, exclude: Path) -> Path | None:
+    for run_dir in sorted(root.glob("*"), reverse=True):
+        folder = run_dir / stage
+        if run_dir == exclude or not is_complete(folder):
+            continue
+        try:
+            if read_manifest(folder).cache_key == key:
+                return folder
+        except ManifestError:
+            continue
+    return None
+
+
+def _run_stage(
+    stage: Stage,
+    config: ShelfwiseConfig,
+    run_dir: Path,
+    key: str,
+    root: Path,
+    *,
+    reuse: bool,
+    require_cached: bool,
+    notify: Callable[[StageEvent], None],
+) -> Manifest:
+    final = run_dir / stage.name
+    if is_complete(final):
+        manifest = read_manifest(final)
+        if manifest.cache_key == key and (reuse or require_cached):
+            notify(StageEvent(stage.name, "resumed", summary="finished before"))
+            return manifest
+    cached = _find_cached(root, stage.name, key, exclude=run_dir) if reuse else None
+    if cached is not None:
+        with staged_folder(final) as tmp:
+            tmp.rmdir()
+            link_or_copy_tree(cached, tmp)
+            manifest = read_manifest(tmp).model_copy(update={"reused_from": cached.parent.name})
+            atomic_write_json(tmp / "manifest.json", manifest.model_dump(mode="json"))
+        notify(StageEvent(stage.name, "cached", summary=f"reused from run {cached.parent.name}"))
+        return manifest
+    if require_cached:
+        raise ResumeError(
+            f"--from-stage needs a finished {stage.name!r} stage with the same inputs and "
+            "config in an earlier run; run the whole pipeline once first"
+        )
+
+    notify(StageEvent(stage.name, "started"))
+    inputs = {name: run_dir / name for name in stage.needs}
+    started = time.perf_counter()
+    with staged_folder(final) as tmp, PeakMemory() as memory:
+        context = StageContext(config=config, run_dir=run_dir, inputs=inputs, out=tmp)
+        try:
+            result = stage.function()(context)
+        except ShelfwiseError:
+            raise
+        except Exception as exc:
+            raise StageError(
+                f"stage {stage.name!r} failed: {type(exc).__name__}: {exc}. Fix the cause, "
+                f"then continue with `shelfwise run --resume {run_dir.name}`"
+            ) from exc
+        seconds = time.perf_counter() - started
+        manifest = Manifest(
+            stage=stage.name,
+            run_id=run_dir.name,
+            cache_key=key,
+            config_hash=config.fingerprint(),
+            input_hashes={name: read_manifest(path).cache_key for name, path in inputs.items()},
+            row_counts=result.row_counts,
+            timings_s={"total": round(seconds, 3)},
+            files=hash_tree(tmp),
+            extra={**result.extra, "summary": result.summary},
+        )
+        # the manifest is written last: its presence marks the folder complete
+        memory_mb = round(memory.peak_mb, 1)
+        manifest.peak_memory_mb = memory_mb
+        atomic_write_json(tmp / "manifest.json", manifest.model_dump(mode="json"))
+    notify(StageEvent(stage.name, "done", seconds, memory_mb, result.summary))
+    return manifest
+
+
+def _publish(config: ShelfwiseConfig, run_dir: Path, outcome: RunOutcome) -> None:
+    from shelfwise.package.store import BundleStore
+
+    info = BundleStore(config.state_dir()).publish(run_dir / "package" / "bundle")
+    outcome.bundle_version = info.version
+    outcome.bundle_path = info.path

@@ -1,0 +1,102 @@
+"""Helpers shared by the retrieval models (functions, not a base class): input checks
+and the `params.json` every saved model folder holds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from shelfwise._internal.artifacts import atomic_write_json
+from shelfwise.errors import ArtifactError, DataError, EmptyDataError
+
+PARAMS_FILE = "params.json"
+FORMAT_VERSION = 1
+
+
+def check_train(train: sp.csr_matrix, *, model: str) -> sp.csr_matrix:
+    """Validate a (n_users, n_items) training matrix; return it as float32 CSR.
+
+    Raises:
+        EmptyDataError: no users, no items or no stored interactions.
+        DataError: not a 2-D sparse matrix, or negative / non-finite weights.
+    """
+    if not sp.issparse(train) or train.ndim != 2:
+        raise DataError(
+            f"{model}: train must be a 2-D scipy CSR matrix (users x items), "
+            f"got {type(train).__name__}"
+        )
+    # A copy: eliminating zeros must not touch the caller's matrix.
+    csr = sp.csr_matrix(train).astype(np.float32, copy=True)
+    csr.sum_duplicates()
+    csr.eliminate_zeros()
+    n_users, n_items = csr.shape
+    if n_users == 0 or n_items == 0 or csr.nnz == 0:
+        raise EmptyDataError(
+            f"{model}: the train matrix is empty (shape {n_users}x{n_items}, "
+            f"{csr.nnz} interactions); check the split and the event weights"
+        )
+    n_bad = int((~np.isfinite(csr.data)).sum())
+    n_negative = int((csr.data < 0).sum())
+    if n_bad or n_negative:
+        raise DataError(
+            f"{model}: interaction weights must be finite and >= 0; found {n_negative} "
+            f"negative and {n_bad} non-finite value(s): check the event weights"
+        )
+    return csr
+
+
+def check_histories(histories: sp.csr_matrix, n_items: int, *, model: str) -> sp.csr_matrix:
+    """Validate a (batch, n_items) history matrix; return it as float32 CSR.
+
+    Raises:
+        DataError: not a 2-D sparse matrix, or a column count other than `n_items`.
+    """
+    if not sp.issparse(histories) or histories.ndim != 2:
+        raise DataError(
+            f"{model}: histories must be a 2-D scipy CSR matrix (batch x items), "
+            f"got {type(histories).__name__}"
+        )
+    if histories.shape[1] != n_items:
+        raise DataError(
+            f"{model}: histories have {histories.shape[1]} item columns but the model "
+            f"was fitted on {n_items} items; build histories with the model's item map"
+        )
+    return sp.csr_matrix(histories, dtype=np.float32)
+
+
+def write_params(folder: Path, name: str, params: dict[str, Any]) -> None:
+    """Write `params.json`: the model name, the file-format version and `params`."""
+    atomic_write_json(
+        folder / PARAMS_FILE,
+        {"name": name, "format_version": FORMAT_VERSION, **params},
+    )
+
+
+def read_params(folder: Path, name: str) -> dict[str, Any]:
+    """Read `params.json` written by `write_params`, checking the model name.
+
+    Raises:
+        ArtifactError: missing or unreadable file, another model's folder, or a
+            file-format version this code does not know.
+    """
+    path = folder / PARAMS_FILE
+    try:
+        params = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ArtifactError(f"{path} is missing: {folder} holds no saved {name} model") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{path} is unreadable ({exc}); retrain the model") from None
+    if not isinstance(params, dict) or params.get("name") != name:
+        found = params.get("name") if isinstance(params, dict) else None
+        raise ArtifactError(f"{folder} holds a {found!r} model, not {name!r}")
+    if params.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{path} has format_version {params.get('format_version')!r}; this shelfwise "
+            f"reads version {FORMAT_VERSION}: retrain the model with this version"
+        )
+    return params

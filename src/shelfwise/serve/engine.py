@@ -1,0 +1,378 @@
+"""Inference over one loaded bundle: recommend, search, similar items.
+
+The engine is read-only after `load_engine`, so one instance serves concurrent
+requests. Raw ids are converted to indices here, through maps built once at load.
+
+Fallbacks (SUR's `was_impossible`): when the personalised model cannot answer, the
+result comes from the popularity model and says so in `fallback`, with the reason in
+`fallback_reason`:
+
+============== ========== ===================================================
+reason         fallback   when
+============== ========== ===================================================
+anonymous-user "popular"  recommend without a user id
+unknown-user   "popular"  recommend for a user not in the bundle
+no-history     "popular"  recommend for a known user without interactions
+no-scores      "popular"  the recommender scores no allowed item above 0
+partial-fill   None       personalised items fill part of the list, popular
+                          items the rest
+no-similar     "popular"  the bundle has no similar-items model
+no-neighbours  "popular"  the item has no neighbour with a positive score
+============== ========== ===================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Literal, TypeVar
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from shelfwise._internal.artifacts import read_csr
+from shelfwise.contracts import RAW_USER_ID
+from shelfwise.errors import ArtifactError, RequestError, UnknownItemError
+from shelfwise.package.bundle import (
+    HISTORIES_FILE,
+    ITEMS_FILE,
+    ROLE_POPULAR,
+    ROLE_RECOMMENDER,
+    ROLE_SEARCH,
+    ROLE_SIMILAR,
+    USERS_FILE,
+    BundleManifest,
+    model_folder,
+    read_bundle_manifest,
+    verify_bundle,
+)
+from shelfwise.package.store import BUNDLES_DIR, BundleStore
+from shelfwise.retrieval import (
+    Recommender,
+    SearchIndex,
+    SimilarItems,
+    load_recommender,
+    load_search_index,
+    top_k,
+)
+from shelfwise.serve.catalog import BoolArray, Catalog, Filters, IndexArray, ScoredItem
+
+Fallback = Literal["popular"]
+POPULAR: Final = "popular"
+_HINT_QUERY_CHARS: Final = 64
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class RecommendResult:
+    """Items for a user, best first, and whether a fallback produced them."""
+
+    items: list[ScoredItem]
+    fallback: Fallback | None = None
+    fallback_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Items matching a query, best first; `hint` explains an empty list."""
+
+    items: list[ScoredItem]
+    hint: str | None = None
+
+
+@dataclass(frozen=True)
+class SimilarResult:
+    """Items similar to an item, best first, and whether a fallback produced them."""
+
+    items: list[ScoredItem]
+    fallback: Fallback | None = None
+    fallback_reason: str | None = None
+
+
+class Engine:
+    """Recommend, search and similar-items over one bundle.
+
+    Build with `load_engine`. Attributes `version`, `manifest`, `catalog` (raw item
+    id -> item_index in `catalog.index`) and `user_index` (raw user id -> user_index)
+    are fixed at load.
+    """
+
+    def __init__(
+        self,
+        *,
+        path: Path,
+        manifest: BundleManifest,
+        version: str,
+        catalog: Catalog,
+        user_index: dict[str, int],
+        histories: sp.csr_matrix,
+        recommender: Recommender,
+        popular: Recommender,
+        similar_items: SimilarItems | None,
+        search_index: SearchIndex | None,
+    ) -> None:
+        """Assemble an engine from loaded parts (use `load_engine`)."""
+        self.path = path
+        self.manifest = manifest
+        self.version = version
+        self.catalog = catalog
+        self.user_index = user_index
+        self._histories = histories
+        self._recommender = recommender
+        self._similar = similar_items
+        self._search = search_index
+        empty = sp.csr_matrix((1, len(catalog)), dtype=np.float32)
+        self._popular_scores = _row(popular.score(empty))
+        # Most popular first, ties by lower item_index: the order every fill uses.
+        self._popular_order = np.lexsort(
+            (np.arange(len(catalog)), -self._popular_scores)
+        ).astype(np.int64)
+
+    @property
+    def has_search(self) -> bool:
+        """True when the bundle holds a search index."""
+        return self._search is not None
+
+    def recommend(
+        self,
+        raw_user_id: str | None,
+        k: int,
+        exclude: Sequence[str] = (),
+        filters: Filters | None = None,
+        *,
+        exclude_seen: bool = True,
+    ) -> RecommendResult:
+        """Up to `k` items for a user, best first.
+
+        Args:
+            raw_user_id: the shop's user id; None or unknown gets popular items.
+            k: list length (fewer only when filters and exclusions leave fewer items).
+            exclude: raw item ids never to return (unknown ids are ignored).
+            filters: restrictions applied before ranking.
+            exclude_seen: leave out the items in the user's history.
+
+        Raises:
+            RequestError: `k` < 1.
+        """
+        _check_k(k)
+        blocked = self.catalog.blocked(filters)
+        blocked[self.catalog.indices(exclude)] = True
+        user = None if raw_user_id is None else self.user_index.get(raw_user_id)
+        if user is None:
+            reason = "anonymous-user" if raw_user_id is None else "unknown-user"
+            return self._popular_recommendation(blocked, k, reason)
+        history = self._histories[user]
+        seen = history.indices[history.data > 0]
+        if seen.size == 0:
+            return self._popular_recommendation(blocked, k, "no-history")
+        if exclude_seen:
+            blocked[seen] = True
+        scores = _row(self._recommender.score(history))
+        chosen, values = top_k(scores, k, exclude=blocked | ~(scores > 0))
+        if chosen.size == 0:
+            return self._popular_recommendation(blocked, k, "no-scores")
+        items = [self.catalog.item(int(i), float(s)) for i, s in zip(chosen, values, strict=True)]
+        if chosen.size == k:
+            return RecommendResult(items)
+        blocked[chosen] = True
+        items += self._popular_items(blocked, k - chosen.size)
+        return RecommendResult(items, fallback=None, fallback_reason="partial-fill")
+
+    def search(
+        self,
+        query: str,
+        k: int,
+        filters: Filters | None = None,
+        raw_user_id: str | None = None,
+    ) -> SearchResult:
+        """Up to `k` items matching `query`, best first; an empty list comes with a hint.
+
+        Args:
+            query: free text in any language the index tokenises (Chinese included).
+            k: the most items to return.
+            filters: restrictions applied before ranking.
+            raw_user_id: accepted for personalised search (not used yet).
+
+        Raises:
+            RequestError: `k` < 1.
+        """
+        del raw_user_id  # personalisation arrives with the ranking stage
+        _check_k(k)
+        text = query.strip()
+        if not text:
+            return SearchResult([], hint="the query is empty; type a product name or brand")
+        if self._search is None:
+            return SearchResult(
+                [], hint="search is not available: this model version has no catalog text"
+            )
+        scores = _row(self._search.score(text))
+        matched = scores > 0
+        chosen, values = top_k(scores, k, exclude=self.catalog.blocked(filters) | ~matched)
+        if chosen.size:
+            items = [
+                self.catalog.item(int(i), float(s)) for i, s in zip(chosen, values, strict=True)
+            ]
+            return SearchResult(items)
+        shown = text if len(text) <= _HINT_QUERY_CHARS else text[:_HINT_QUERY_CHARS] + "…"
+        if matched.any():
+            hint = f"products match {shown!r}, but none passes the filters; remove or widen them"
+        else:
+            hint = f"no product matches {shown!r}; try fewer or different words"
+            if filters is not None and not filters.is_empty():
+                hint += ", or remove filters"
+        return SearchResult([], hint=hint)
+
+    def similar(self, raw_item_id: str, k: int) -> SimilarResult:
+        """Up to `k` items similar to an item, best first.
+
+        Without a similar-items model, or when the item has no neighbours, returns
+        the most popular items of the same category (then of any category), flagged.
+
+        Raises:
+            UnknownItemError: the item is not in the bundle's catalog.
+            RequestError: `k` < 1.
+        """
+        _check_k(k)
+        item = self.catalog.index.get(raw_item_id)
+        if item is None:
+            raise UnknownItemError(
+                f"item {raw_item_id[:_HINT_QUERY_CHARS]!r} is not in the catalog of model "
+                f"version {self.version}"
+            )
+        blocked = np.zeros(len(self.catalog), dtype=np.bool_)
+        blocked[item] = True
+        chosen: IndexArray = np.empty(0, dtype=np.int64)
+        values = np.empty(0, dtype=np.float32)
+        reason = "no-similar"
+        if self._similar is not None:
+            reason = "no-neighbours"
+            neighbours, scores = self._similar.similar(item, k)
+            keep = (scores > 0) & (neighbours >= 0) & (neighbours != item)
+            chosen, values = neighbours[keep][:k], scores[keep][:k]
+        items = [self.catalog.item(int(i), float(s)) for i, s in zip(chosen, values, strict=True)]
+        if chosen.size == k:
+            return SimilarResult(items)
+        blocked[chosen] = True
+        same = self._popular_items(blocked | ~self.catalog.same_category(item), k - len(items))
+        blocked[self.catalog.indices([entry.raw_item_id for entry in same])] = True
+        items += same
+        items += self._popular_items(blocked, k - len(items))
+        if chosen.size:
+            return SimilarResult(items, fallback=None, fallback_reason="partial-fill")
+        return SimilarResult(items, fallback=POPULAR, fallback_reason=reason)
+
+    def _popular_recommendation(self, blocked: BoolArray, k: int, reason: str) -> RecommendResult:
+        return RecommendResult(
+            self._popular_items(blocked, k), fallback=POPULAR, fallback_reason=reason
+        )
+
+    def _popular_items(self, blocked: BoolArray, count: int) -> list[ScoredItem]:
+        if count <= 0:
+            return []
+        order = self._popular_order[~blocked[self._popular_order]][:count]
+        return [self.catalog.item(int(i), float(self._popular_scores[i])) for i in order]
+
+
+def load_engine(path: Path, *, verify: bool = True, version: str | None = None) -> Engine:
+    """Load a bundle (verifying every file's hash by default) into an `Engine`.
+
+    Args:
+        path: a bundle folder, or a state folder / store root whose latest stored
+            version is served.
+        verify: re-hash every file first; turn off only for trusted local tests.
+        version: the version label in responses; default: the store version number
+            for `…/bundles/<N>`, else the first 12 characters of the fingerprint.
+
+    Raises:
+        BundleNotFoundError: nothing at `path`, or an empty store.
+        IntegrityError, ManifestError, ArtifactError: a damaged bundle.
+    """
+    path = resolve_bundle_path(path)
+    manifest = verify_bundle(path) if verify else read_bundle_manifest(path)
+    if version is None:
+        stored = path.name.isdigit() and path.parent.name == BUNDLES_DIR
+        version = path.name if stored else manifest.fingerprint[:12]
+    catalog = Catalog(pl.read_parquet(path / ITEMS_FILE))
+    users = pl.read_parquet(path / USERS_FILE)[RAW_USER_ID].cast(pl.String()).to_list()
+    histories = read_csr(path / HISTORIES_FILE).astype(np.float32)
+    if histories.shape != (len(users), len(catalog)):
+        raise ArtifactError(
+            f"{path / HISTORIES_FILE} has shape {histories.shape}, expected "
+            f"({len(users)}, {len(catalog)}); rebuild the bundle"
+        )
+    recommender = _load_recommender(path, manifest, ROLE_RECOMMENDER)
+    popular = _load_recommender(path, manifest, ROLE_POPULAR)
+    similar_items: SimilarItems | None = None
+    if ROLE_SIMILAR in manifest.components:
+        model = (
+            recommender
+            if manifest.components[ROLE_SIMILAR] == manifest.components[ROLE_RECOMMENDER]
+            else _load_recommender(path, manifest, ROLE_SIMILAR)
+        )
+        if not isinstance(model, SimilarItems):
+            raise ArtifactError(
+                f"model {manifest.components[ROLE_SIMILAR]!r} cannot list similar items; "
+                "rebuild the bundle with a similar-items model (e.g. item_knn)"
+            )
+        similar_items = model
+    search_index: SearchIndex | None = None
+    located = model_folder(path, manifest, ROLE_SEARCH)
+    if located is not None:
+        search_index = _guarded(lambda: load_search_index(*located), located[0])
+    return Engine(
+        path=path,
+        manifest=manifest,
+        version=version,
+        catalog=catalog,
+        user_index={raw: index for index, raw in enumerate(users)},
+        histories=histories,
+        recommender=recommender,
+        popular=popular,
+        similar_items=similar_items,
+        search_index=search_index,
+    )
+
+
+def resolve_bundle_path(path: Path) -> Path:
+    """`path` itself when it is a bundle, else the latest version of the store there.
+
+    Accepts a bundle folder, a state folder holding `bundles/`, or a `bundles/` folder.
+    """
+    if (path / "manifest.json").is_file() or not path.is_dir():
+        return path
+    home = path.parent if path.name == BUNDLES_DIR else path
+    if (home / BUNDLES_DIR).is_dir():
+        latest = BundleStore(home).latest()
+        if latest is not None:
+            return latest.path
+    return path
+
+
+def _load_recommender(path: Path, manifest: BundleManifest, role: str) -> Recommender:
+    located = model_folder(path, manifest, role)
+    if located is None:
+        raise ArtifactError(f"bundle {path} has no {role!r} model; rebuild the bundle")
+    return _guarded(lambda: load_recommender(*located), located[0])
+
+
+def _guarded(load: Callable[[], _T], name: str) -> _T:
+    try:
+        return load()
+    except LookupError as exc:
+        raise ArtifactError(
+            f"the bundle needs model {name!r}, which this shelfwise cannot load ({exc}); "
+            "serve it with the shelfwise version that built it"
+        ) from None
+
+
+def _row(scores: Any) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """The first row of a (1, n) score matrix, or a (n,) vector, as float32."""
+    array = np.asarray(scores, dtype=np.float32)
+    return array[0] if array.ndim == 2 else array
+
+
+def _check_k(k: int) -> None:
+    if k < 1:
+        raise RequestError(f"k must be at least 1, got {k}")
