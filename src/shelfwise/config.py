@@ -144,7 +144,9 @@ class ItemKNNConfig(_Section):
     """Item-item cosine kNN on the weighted interaction matrix (implicit's CosineRecommender)."""
 
     enabled: bool = True
-    neighbours: int = Field(default=100, ge=1, description="Neighbours kept per item.")
+    neighbours: int = Field(
+        default=100, ge=1, description="Similarity entries kept per item, itself included."
+    )
 
 
 class BM25Config(_Section):
@@ -282,7 +284,7 @@ def load_config(
         base_dir = path.resolve().parent
     env = os.environ if environ is None else environ
     for key, value in sorted(env.items()):
-        if key.startswith(ENV_PREFIX) and key not in _NON_CONFIG_ENV:
+        if _is_config_variable(key):
             dotted = key[len(ENV_PREFIX) :].lower().replace("__", ".")
             _set_dotted(raw, dotted, _parse_scalar(value), origin=f"environment variable {key}")
     if "home" not in raw and env.get("SHELFWISE_HOME"):
@@ -294,6 +296,14 @@ def load_config(
     except ValidationError as exc:
         raise ConfigError(_explain(exc, path)) from None
     return _resolve_paths(config, base_dir)
+
+
+def _is_config_variable(key: str) -> bool:
+    """SHELFWISE_<KEY> or SHELFWISE_<SECTION>__<KEY>; process settings are not config."""
+    if not key.startswith(ENV_PREFIX) or key in _NON_CONFIG_ENV:
+        return False
+    # The server's own settings (serve/settings.py) use SHELFWISE_SERVE_<KEY>.
+    return not (key.startswith("SHELFWISE_SERVE_") and not key.startswith("SHELFWISE_SERVE__"))
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

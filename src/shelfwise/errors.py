@@ -172,6 +172,7 @@ ERROR_CODE_TO_HTTP_STATUS: Final[dict[str, int]] = {
     NotReadyError.code: 503,
     RequestError.code: 422,
     "not-found": 404,  # unknown route
+    "payload-too-large": 413,  # request body over the server's limit
     "method-not-allowed": 405,
 }
 

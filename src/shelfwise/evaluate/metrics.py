@@ -140,9 +140,7 @@ def catalog_coverage(ranked: IntArray, n_items: int, k: int) -> float:
     return float(shown.size / n_items)
 
 
-def average_popularity(
-    ranked: IntArray, item_popularity: np.ndarray[Any, Any], k: int
-) -> float:
+def average_popularity(ranked: IntArray, item_popularity: np.ndarray[Any, Any], k: int) -> float:
     """Mean popularity of the recommended items (RecBole's AveragePopularity).
 
         avg_pop@k = mean_u ( Σ_{r<=k} pop(ranked[u, r]) / n_u )

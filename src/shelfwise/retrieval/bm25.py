@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, Self
 
 import numpy as np
 
@@ -71,7 +71,7 @@ class BM25Search:
         [True, False, False]
     """
 
-    name: ClassVar[str] = "bm25"
+    name: str = "bm25"
 
     def __init__(
         self,
@@ -98,9 +98,7 @@ class BM25Search:
             raise ConfigError(f"bm25: b must be in [0, 1], got {b}")
         for field, weight in weights.items():
             if not _FIELD_NAME.match(field):
-                raise ConfigError(
-                    f"bm25: field name {field!r} must be letters, digits, '_' or '-'"
-                )
+                raise ConfigError(f"bm25: field name {field!r} must be letters, digits, '_' or '-'")
             if not (math.isfinite(weight) and weight >= 0):
                 raise ConfigError(f"bm25: weight of field {field!r} must be >= 0, got {weight}")
         self.k1 = float(k1)
@@ -130,9 +128,7 @@ class BM25Search:
         """
         lengths = {field: len(texts) for field, texts in fields.items()}
         if len(set(lengths.values())) > 1:
-            raise DataError(
-                f"bm25: every field needs one text per item; lengths differ: {lengths}"
-            )
+            raise DataError(f"bm25: every field needs one text per item; lengths differ: {lengths}")
         n_items = next(iter(lengths.values()), 0)
         if n_items == 0:
             raise EmptyDataError("bm25: no items to index; is the catalog empty?")
@@ -251,4 +247,4 @@ class BM25Search:
         return model
 
 
-__all__ = ["DEFAULT_FIELD_WEIGHTS", "BM25Search"]
+__all__ = ["BM25Search", "DEFAULT_FIELD_WEIGHTS"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import ClassVar, Self
+from typing import Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -51,7 +51,7 @@ class ItemKNNRecommender:
         [1]
     """
 
-    name: ClassVar[str] = "item_knn"
+    name: str = "item_knn"
 
     def __init__(self, neighbours: int = 100, *, num_threads: int = 0) -> None:
         """Create an unfitted model.

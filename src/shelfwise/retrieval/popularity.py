@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Self
+from typing import Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -42,7 +42,7 @@ class PopularityRecommender:
         [[2.0, 2.0]]
     """
 
-    name: ClassVar[str] = "popularity"
+    name: str = "popularity"
 
     def __init__(self) -> None:
         """Create an unfitted model."""
@@ -51,7 +51,7 @@ class PopularityRecommender:
     @property
     def n_items(self) -> int:
         """Number of items (columns) the model was fitted on."""
-        return self._fitted_scores().shape[0]
+        return int(self._fitted_scores().shape[0])
 
     def fit(self, train: sp.csr_matrix) -> None:
         """Sum the interaction weights of each item.

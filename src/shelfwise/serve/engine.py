@@ -126,9 +126,9 @@ class Engine:
         empty = sp.csr_matrix((1, len(catalog)), dtype=np.float32)
         self._popular_scores = _row(popular.score(empty))
         # Most popular first, ties by lower item_index: the order every fill uses.
-        self._popular_order = np.lexsort(
-            (np.arange(len(catalog)), -self._popular_scores)
-        ).astype(np.int64)
+        self._popular_order = np.lexsort((np.arange(len(catalog)), -self._popular_scores)).astype(
+            np.int64
+        )
 
     @property
     def has_search(self) -> bool:

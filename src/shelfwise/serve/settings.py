@@ -63,9 +63,10 @@ class ServeSettings(BaseSettings):
 
     @classmethod
     def from_config(cls, config: ServeConfig, **overrides: Any) -> ServeSettings:
-        """Settings from the `serve:` section of shelfwise.yaml, then `overrides`.
+        """Settings from the config's `serve:` section, the environment, then `overrides`.
 
-        The environment is not read: the config loader has applied it already.
+        Precedence, lowest first: the config section (itself defaults < file <
+        `SHELFWISE_SERVE__*`), `SHELFWISE_SERVE_*` variables, then `overrides` (CLI flags).
         """
         values: dict[str, Any] = {
             "host": config.host,
@@ -74,12 +75,7 @@ class ServeSettings(BaseSettings):
             "default_k": config.default_k,
             "exclude_seen": config.exclude_seen,
         }
+        from_env = cls()
+        values.update({name: getattr(from_env, name) for name in from_env.model_fields_set})
         values.update(overrides)
-        return cls.model_construct_validated(values)
-
-    @classmethod
-    def model_construct_validated(cls, values: dict[str, Any]) -> ServeSettings:
-        """Validate `values` without reading the environment."""
-        return cls.model_validate(values, context={"skip_env": True}) if False else cls(
-            _env_prefix="SHELFWISE_SERVE_IGNORED_", **values
-        )
+        return cls(**values)

@@ -1,0 +1,125 @@
+"""The app factory of the online role, and `run_server` for `shelfwise serve`.
+
+`create_app` builds the settings (from the environment, unless given), a metrics
+registry of its own, the error handlers and the routes. The bundle loads in the
+lifespan, off the event loop; tests pass a ready `engine` instead. Until an engine is
+installed, `/readyz` and the model routes answer 503 `not-ready`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+
+import anyio.to_thread
+from fastapi import FastAPI
+
+from shelfwise import __version__
+from shelfwise.errors import ShelfwiseError
+from shelfwise.serve.engine import Engine, load_engine
+from shelfwise.serve.errors import install_error_handlers
+from shelfwise.serve.metrics import ServeMetrics
+from shelfwise.serve.middleware import RequestContextMiddleware
+from shelfwise.serve.routes import ROUTERS
+from shelfwise.serve.settings import ServeSettings
+
+logger = logging.getLogger("shelfwise.serve")
+
+_DESCRIPTION = """\
+Search and recommendations from a shelfwise model bundle.
+
+* Every response carries `model_version` and `request_id` (also the `X-Request-ID`
+  header; send your own to correlate logs).
+* Every error is `{"code": ..., "message": ...}` with a stable code: `invalid-request`
+  (422), `unknown-item` (404), `not-found` (404), `payload-too-large` (413),
+  `not-ready` (503), `internal` (500).
+* When the personalised model cannot answer, responses say `"fallback": "popular"`.
+"""
+
+_TAGS = [
+    {"name": "recommend", "description": "Personalised recommendations."},
+    {"name": "search", "description": "Text search over the catalog."},
+    {"name": "items", "description": "Item-to-item similarity."},
+    {"name": "operations", "description": "Health, readiness and metrics."},
+]
+
+
+def create_app(settings: ServeSettings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    """Build the FastAPI app.
+
+    Args:
+        settings: process settings; default `ServeSettings()` (reads the environment).
+        engine: a loaded engine to serve at once (tests); otherwise the lifespan loads
+            `settings.bundle_path`, or the app starts not ready when that is unset.
+
+    Returns:
+        The app, with its own metrics registry in `app.state.metrics`.
+    """
+    resolved = settings if settings is not None else ServeSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if app.state.engine is None and resolved.bundle_path is not None:
+            load = partial(load_engine, resolved.bundle_path, verify=resolved.verify_bundle)
+            try:
+                loaded = await anyio.to_thread.run_sync(load)
+            except ShelfwiseError as exc:
+                logger.error("cannot load bundle %s: %s", resolved.bundle_path, exc.message)
+                raise
+            install_engine(app, loaded)
+            logger.info("serving bundle %s (version %s)", loaded.path, loaded.version)
+        yield
+
+    app = FastAPI(
+        title="shelfwise",
+        version=__version__,
+        description=_DESCRIPTION,
+        openapi_tags=_TAGS,
+        lifespan=lifespan,
+    )
+    app.state.settings = resolved
+    app.state.metrics = ServeMetrics()
+    app.state.engine = None
+    if engine is not None:
+        install_engine(app, engine)
+    install_error_handlers(app)
+    app.add_middleware(
+        RequestContextMiddleware,
+        metrics=app.state.metrics,
+        max_body_bytes=resolved.max_body_bytes,
+    )
+    for router in ROUTERS:
+        app.include_router(router)
+    return app
+
+
+def install_engine(app: FastAPI, engine: Engine) -> None:
+    """Serve `engine` from now on (one attribute swap; requests in flight finish)."""
+    app.state.engine = engine
+    metrics: ServeMetrics = app.state.metrics
+    metrics.set_model(engine.version, engine.manifest.project, engine.manifest.fingerprint)
+
+
+def run_server(settings: ServeSettings) -> None:
+    """Load the bundle, then run the service with uvicorn until interrupted.
+
+    Raises:
+        BundleNotFoundError, IntegrityError, ManifestError, ArtifactError: the bundle
+            at `settings.bundle_path` cannot be served.
+    """
+    import uvicorn  # the serve extra; imported here so `import shelfwise.serve` stays light
+
+    # Load before listening, so a bad bundle fails the command with its own message.
+    engine = (
+        load_engine(settings.bundle_path, verify=settings.verify_bundle)
+        if settings.bundle_path is not None
+        else None
+    )
+    uvicorn.run(
+        create_app(settings, engine=engine),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+    )

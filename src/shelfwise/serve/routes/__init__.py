@@ -1,0 +1,11 @@
+"""The API routes, one module per resource; `ROUTERS` lists them in OpenAPI order."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from shelfwise.serve.routes import health, items, recommend, search
+
+ROUTERS: tuple[APIRouter, ...] = (recommend.router, search.router, items.router, health.router)
+
+__all__ = ["ROUTERS"]

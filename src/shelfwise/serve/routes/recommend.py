@@ -1,0 +1,55 @@
+"""`POST /v1/recommend`: items for a user."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from fastapi import APIRouter
+
+from shelfwise.serve.deps import EngineDep, MetricsDep, RequestIdDep, SettingsDep, checked_k
+from shelfwise.serve.schemas import ErrorResponse, ItemOut, RecommendRequest, RecommendResponse
+
+ENDPOINT: Final = "recommend"
+router = APIRouter(tags=["recommend"])
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    422: {"model": ErrorResponse, "description": "Invalid request (code invalid-request)."},
+    503: {"model": ErrorResponse, "description": "No model loaded yet (code not-ready)."},
+}
+
+
+@router.post(
+    "/v1/recommend",
+    response_model=RecommendResponse,
+    responses=_ERRORS,
+    summary="Recommend items for a user",
+    description="Items the user is most likely to want, best first, without the items "
+    "already in their history. Unknown or anonymous users get the most popular items and "
+    '`"fallback": "popular"`. Filters apply before ranking, so the list is still up to `k` '
+    "long.",
+)
+def recommend(
+    body: RecommendRequest,
+    engine: EngineDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+    request_id: RequestIdDep,
+) -> RecommendResponse:
+    """Recommend items for a user."""
+    k = checked_k(body.k, settings, "body.k")
+    result = engine.recommend(
+        body.user_id,
+        k,
+        exclude=body.exclude,
+        filters=body.filters.to_filters() if body.filters else None,
+        exclude_seen=settings.exclude_seen,
+    )
+    if result.fallback_reason is not None:
+        metrics.observe_fallback(ENDPOINT, result.fallback_reason, engine.version)
+    if not result.items:
+        metrics.observe_empty(ENDPOINT, engine.version)
+    return RecommendResponse(
+        items=[ItemOut.from_scored(item) for item in result.items],
+        model_version=engine.version,
+        request_id=request_id,
+        fallback=result.fallback,
+    )

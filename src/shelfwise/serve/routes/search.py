@@ -1,0 +1,51 @@
+"""`POST /v1/search`: free-text product search."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from fastapi import APIRouter
+
+from shelfwise.serve.deps import EngineDep, MetricsDep, RequestIdDep, SettingsDep, checked_k
+from shelfwise.serve.schemas import ErrorResponse, ItemOut, SearchRequest, SearchResponse
+
+ENDPOINT: Final = "search"
+router = APIRouter(tags=["search"])
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    422: {"model": ErrorResponse, "description": "Invalid request (code invalid-request)."},
+    503: {"model": ErrorResponse, "description": "No model loaded yet (code not-ready)."},
+}
+
+
+@router.post(
+    "/v1/search",
+    response_model=SearchResponse,
+    responses=_ERRORS,
+    summary="Search the catalog",
+    description="BM25 over titles, brands, categories and descriptions; Chinese text is "
+    "segmented into words. Only matching items are returned, best first. A query that "
+    "matches nothing answers 200 with an empty list and a `hint`.",
+)
+def search(
+    body: SearchRequest,
+    engine: EngineDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+    request_id: RequestIdDep,
+) -> SearchResponse:
+    """Search the catalog."""
+    k = checked_k(body.k, settings, "body.k")
+    result = engine.search(
+        body.query,
+        k,
+        filters=body.filters.to_filters() if body.filters else None,
+        raw_user_id=body.user_id,
+    )
+    if not result.items:
+        metrics.observe_empty(ENDPOINT, engine.version)
+    return SearchResponse(
+        items=[ItemOut.from_scored(item) for item in result.items],
+        model_version=engine.version,
+        request_id=request_id,
+        hint=result.hint,
+    )

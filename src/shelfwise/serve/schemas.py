@@ -1,0 +1,227 @@
+"""Request and response bodies of the HTTP API (the OpenAPI schema comes from here).
+
+Requests forbid unknown fields. `k` has a static lower bound only: its upper bound is
+`max_k` from the settings, checked in the routes so it can change without code.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shelfwise.serve.catalog import Filters, ScoredItem
+
+MAX_QUERY_CHARS = 512
+MAX_ID_CHARS = 256
+MAX_EXCLUDE = 1000
+MAX_FILTER_VALUES = 100
+
+_K_DESCRIPTION = "How many items to return (1..max_k, default default_k from the settings)."
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class FiltersIn(_Request):
+    """Restrictions applied before ranking; every given filter must hold."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"category": "electronics", "price_max": 6000}]},
+    )
+
+    category: str | list[str] | None = Field(
+        default=None,
+        max_length=MAX_FILTER_VALUES,
+        description="A category, or a list of categories (any of them); case-insensitive.",
+    )
+    brand: str | list[str] | None = Field(
+        default=None,
+        max_length=MAX_FILTER_VALUES,
+        description="A brand, or a list of brands (any of them); case-insensitive.",
+    )
+    price_min: float | None = Field(default=None, ge=0, description="Lowest price, inclusive.")
+    price_max: float | None = Field(default=None, ge=0, description="Highest price, inclusive.")
+    in_stock: bool | None = Field(
+        default=None,
+        description="true: in stock (or unknown stock) only; false: out of stock only.",
+    )
+
+    @model_validator(mode="after")
+    def _price_range(self) -> Self:
+        if (
+            self.price_min is not None
+            and self.price_max is not None
+            and self.price_min > self.price_max
+        ):
+            raise ValueError(
+                f"price_min ({self.price_min}) is greater than price_max ({self.price_max})"
+            )
+        return self
+
+    def to_filters(self) -> Filters:
+        """The engine's filter record."""
+        return Filters(
+            category=self.category,
+            brand=self.brand,
+            price_min=self.price_min,
+            price_max=self.price_max,
+            in_stock=self.in_stock,
+        )
+
+
+class RecommendRequest(_Request):
+    """Ask for recommendations for a user (or an anonymous visitor)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {"user_id": "u42", "k": 5, "exclude": ["sku-123"], "filters": {"in_stock": True}}
+            ]
+        },
+    )
+
+    user_id: str | None = Field(
+        default=None,
+        max_length=MAX_ID_CHARS,
+        description="The shop's user id. Unknown or missing users get popular items "
+        '(the response then says `"fallback": "popular"`).',
+    )
+    k: int | None = Field(default=None, ge=1, description=_K_DESCRIPTION)
+    exclude: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_EXCLUDE,
+        description="Item ids never to return, e.g. what is already in the cart.",
+    )
+    filters: FiltersIn | None = None
+
+
+class SearchRequest(_Request):
+    """Search the catalog with free text (any language the index supports)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {"query": "laptop", "k": 10},
+                {"query": "笔记本电脑", "k": 5, "filters": {"price_max": 8000}},
+            ]
+        },
+    )
+
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="The search text.")
+    user_id: str | None = Field(
+        default=None,
+        max_length=MAX_ID_CHARS,
+        description="The shop's user id (reserved for personalised ranking).",
+    )
+    k: int | None = Field(default=None, ge=1, description=_K_DESCRIPTION)
+    filters: FiltersIn | None = None
+
+
+class ItemOut(BaseModel):
+    """One returned item with the fields a shop needs to render it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "item_id": "sku-001",
+                    "score": 3.52,
+                    "title": "Lenovo ThinkPad 笔记本电脑",
+                    "category": "electronics",
+                    "brand": "Lenovo",
+                    "price": 5999.0,
+                    "in_stock": True,
+                }
+            ]
+        }
+    )
+
+    item_id: str = Field(description="The shop's item id (raw_item_id).")
+    score: float = Field(
+        description="Model score, higher is better; its scale depends on the model. The list "
+        "order is the ranking: items filled in from popularity carry popularity scores."
+    )
+    title: str | None = None
+    category: str | None = None
+    brand: str | None = None
+    price: float | None = None
+    in_stock: bool | None = None
+
+    @classmethod
+    def from_scored(cls, item: ScoredItem) -> ItemOut:
+        """Convert an engine result."""
+        return cls(
+            item_id=item.raw_item_id,
+            score=item.score,
+            title=item.title,
+            category=item.category,
+            brand=item.brand,
+            price=item.price,
+            in_stock=item.in_stock,
+        )
+
+
+class _Response(BaseModel):
+    items: list[ItemOut] = Field(description="Best first; at most k.")
+    model_version: str = Field(description="Version of the bundle that answered.")
+    request_id: str = Field(description="Also in the X-Request-ID header; quote it in reports.")
+
+
+class RecommendResponse(_Response):
+    """Recommended items."""
+
+    fallback: Literal["popular"] | None = Field(
+        default=None,
+        description='"popular" when the personalised model could not answer (unknown user, '
+        "no history) and the most popular items were returned instead.",
+    )
+
+
+class SearchResponse(_Response):
+    """Search results."""
+
+    hint: str | None = Field(
+        default=None, description="Why the list is empty and what to try; null otherwise."
+    )
+
+
+class SimilarResponse(_Response):
+    """Items similar to an item."""
+
+    item_id: str = Field(description="The item the list is similar to.")
+    fallback: Literal["popular"] | None = Field(
+        default=None,
+        description='"popular" when no neighbours are known and popular items of the same '
+        "category were returned instead.",
+    )
+
+
+class ErrorResponse(BaseModel):
+    """Every error: a stable code and a message saying what to do."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"code": "invalid-request", "message": "body.k: Input should be <= 100"},
+                {"code": "unknown-item", "message": "item 'sku-x' is not in the catalog"},
+            ]
+        }
+    )
+
+    code: str = Field(description="Stable kebab-case code, e.g. invalid-request, not-ready.")
+    message: str = Field(description="What went wrong and what to do about it.")
+
+
+class HealthResponse(BaseModel):
+    """Liveness or readiness."""
+
+    status: Literal["ok", "ready"]
+    model_version: str | None = None

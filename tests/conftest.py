@@ -1,0 +1,42 @@
+"""Shared fixtures: a tiny generated shop and a config pointing at it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from shelfwise.config import ShelfwiseConfig, load_config
+
+if TYPE_CHECKING:
+    from shelfwise.sample import ShopSummary
+
+TINY_SHOP = {"users": 300, "items": 150, "events": 8_000, "seed": 7}
+
+
+@pytest.fixture(scope="session")
+def tiny_shop(tmp_path_factory: pytest.TempPathFactory) -> ShopSummary:
+    """A small bilingual shop, generated once per test session (read-only for tests)."""
+    from shelfwise.sample import generate_shop
+
+    return generate_shop(tmp_path_factory.mktemp("shop") / "data", **TINY_SHOP)
+
+
+def shop_config(shop: ShopSummary, home: Path, **overrides: object) -> ShelfwiseConfig:
+    """A config over `shop` with its state in `home`."""
+    values: dict[str, object] = {
+        "project": "tiny-shop",
+        "home": str(home),
+        "data.catalog.path": str(shop.catalog_path),
+        "data.events.path": str(shop.events_path),
+        "data.queries.path": str(shop.queries_path),
+    }
+    values.update(overrides)
+    return load_config(None, environ={}, overrides=values)
+
+
+@pytest.fixture
+def tiny_config(tiny_shop: ShopSummary, tmp_path: Path) -> ShelfwiseConfig:
+    """Config for the tiny shop with a fresh state folder per test."""
+    return shop_config(tiny_shop, tmp_path / "state")

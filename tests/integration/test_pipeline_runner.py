@@ -1,0 +1,150 @@
+"""The runner: stage folders with manifests, caching, --from-stage, kill -9 and --resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from shelfwise._internal.artifacts import read_manifest
+from shelfwise.config import ShelfwiseConfig
+from shelfwise.errors import ResumeError
+from shelfwise.pipeline import STAGE_NAMES, StageEvent, run_pipeline
+
+
+def collect(events: list[StageEvent]) -> dict[str, str]:
+    return {event.stage: event.status for event in events if event.status != "started"}
+
+
+def test_full_run_writes_manifests_and_publishes(tiny_config: ShelfwiseConfig) -> None:
+    outcome = run_pipeline(tiny_config)
+    assert outcome.bundle_version == 1
+    for stage in STAGE_NAMES:
+        manifest = read_manifest(outcome.run_dir / stage)
+        assert manifest.stage == stage
+        assert manifest.files, stage
+        assert manifest.timings_s["total"] >= 0
+        assert manifest.library_versions["numpy"]
+    record = json.loads((outcome.run_dir / "run.json").read_text())
+    assert record["status"] == "complete"
+    assert not list(outcome.run_dir.glob(".*tmp*"))
+
+
+def test_rerun_reuses_every_stage_and_version(tiny_config: ShelfwiseConfig) -> None:
+    first = run_pipeline(tiny_config)
+    events: list[StageEvent] = []
+    second = run_pipeline(tiny_config, on_event=events.append)
+    assert second.run_id != first.run_id
+    assert set(collect(events).values()) == {"cached"}
+    assert second.bundle_version == first.bundle_version  # same content, same version
+    assert read_manifest(second.run_dir / "features").reused_from == first.run_id
+
+
+def test_config_change_recomputes_only_downstream(tiny_config: ShelfwiseConfig) -> None:
+    run_pipeline(tiny_config)
+    changed = tiny_config.model_copy(
+        update={"evaluate": tiny_config.evaluate.model_copy(update={"k_values": [5, 10]})}
+    )
+    events: list[StageEvent] = []
+    run_pipeline(changed, on_event=events.append)
+    statuses = collect(events)
+    assert statuses["retrieval"] == "cached"
+    assert statuses["evaluate"] == "done"
+
+
+def test_from_stage_recomputes_that_stage_and_later(tiny_config: ShelfwiseConfig) -> None:
+    run_pipeline(tiny_config)
+    events: list[StageEvent] = []
+    run_pipeline(tiny_config, from_stage="retrieval", on_event=events.append)
+    statuses = collect(events)
+    assert [statuses[s] for s in ("ingest", "validate", "features")] == ["cached"] * 3
+    assert [statuses[s] for s in ("retrieval", "evaluate", "package")] == ["done"] * 3
+
+
+def test_from_stage_without_earlier_run_is_explained(tiny_config: ShelfwiseConfig) -> None:
+    with pytest.raises(ResumeError, match="run the whole pipeline once first"):
+        run_pipeline(tiny_config, from_stage="evaluate")
+
+
+def test_unknown_stage_name(tiny_config: ShelfwiseConfig) -> None:
+    with pytest.raises(ResumeError, match="unknown stage 'train'"):
+        run_pipeline(tiny_config, from_stage="train")
+
+
+def test_resume_needs_an_existing_run(tiny_config: ShelfwiseConfig) -> None:
+    with pytest.raises(ResumeError, match="no run to resume"):
+        run_pipeline(tiny_config, resume="latest")
+
+
+# A child process that runs the pipeline with a retrieval stage that writes half of
+# its output and then hangs, so the test can kill -9 it mid-stage.
+_CHILD = """
+import sys, time
+from pathlib import Path
+import shelfwise.retrieval.train as train
+from shelfwise.config import load_config
+from shelfwise.pipeline import run_pipeline
+
+def hanging_stage(ctx):
+    (ctx.out / "popularity").mkdir()
+    (ctx.out / "popularity" / "scores.npy").write_bytes(b"half-written")
+    (ctx.run_dir / "MARKER").write_text("in retrieval")
+    time.sleep(120)
+
+train.run = hanging_stage
+config = load_config(None, environ={}, overrides=dict(arg.split("=", 1) for arg in sys.argv[1:]))
+run_pipeline(config)
+"""
+
+
+def test_kill_mid_stage_then_resume(tiny_config: ShelfwiseConfig, tmp_path: Path) -> None:
+    assert tiny_config.data.events and tiny_config.data.catalog and tiny_config.data.queries
+    args = [
+        f"project={tiny_config.project}",
+        f"home={tiny_config.state_dir()}",
+        f"data.catalog.path={tiny_config.data.catalog.path}",
+        f"data.events.path={tiny_config.data.events.path}",
+        f"data.queries.path={tiny_config.data.queries.path}",
+    ]
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, *args])
+    runs = tiny_config.state_dir() / "runs"
+    deadline = time.monotonic() + 120
+    try:
+        while not list(runs.glob("*/MARKER")):
+            assert child.poll() is None, "the child run ended before reaching retrieval"
+            assert time.monotonic() < deadline, "the child run never reached retrieval"
+            time.sleep(0.05)
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+
+    run_dir = next(runs.glob("*/MARKER")).parent
+    assert not (run_dir / "retrieval").exists()  # nothing that looks complete
+    assert list(run_dir.glob(".retrieval.tmp-*"))  # the half-written temporary
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "running"  # it died without a chance to say so
+
+    events: list[StageEvent] = []
+    outcome = run_pipeline(tiny_config, resume="latest", on_event=events.append)
+    statuses = collect(events)
+    assert outcome.run_id == run_dir.name
+    assert [statuses[s] for s in ("ingest", "validate", "features")] == ["resumed"] * 3
+    assert [statuses[s] for s in ("retrieval", "evaluate", "package")] == ["done"] * 3
+    assert not list(run_dir.glob(".*tmp*"))
+    assert outcome.bundle_version == 1
+    scores = run_dir / "retrieval" / "popularity"
+    assert read_manifest(run_dir / "retrieval").files  # rewritten fully
+    assert all(p.read_bytes() != b"half-written" for p in scores.iterdir())
+
+
+def test_resume_refuses_a_changed_config(tiny_config: ShelfwiseConfig) -> None:
+    run_pipeline(tiny_config, until="features")
+    changed = tiny_config.model_copy(update={"seed": 1})
+    with pytest.raises(ResumeError, match="different configuration"):
+        run_pipeline(changed, resume="latest")

@@ -1,0 +1,98 @@
+"""The whole product on a tiny generated shop: CLI run, version listing, then the API."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from shelfwise.cli.main import app
+from shelfwise.sample import ShopSummary, generate_shop
+from shelfwise.serve import ServeSettings, create_app
+
+runner = CliRunner()
+
+
+def test_generate_run_models_serve(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    result = runner.invoke(
+        app, ["generate", "--out", str(data), "--users", "300", "--items", "150",
+              "--events", "8000", "--seed", "3"],
+    )
+    assert result.exit_code == 0, result.output
+    assert (data / "events.parquet").is_file()
+
+    assert runner.invoke(app, ["init", str(tmp_path)]).exit_code == 0
+    config = tmp_path / "shelfwise.yaml"
+    result = runner.invoke(app, ["run", "-c", str(config), "--set", "home=state"])
+    assert result.exit_code == 0, result.output
+    assert "model version 1" in result.output
+    assert "ndcg@10" in result.output
+
+    result = runner.invoke(app, ["models", "-c", str(config), "--set", "home=state"])
+    bundle = tmp_path / "state" / "bundles" / "1"
+    assert (bundle / "manifest.json").is_file()
+
+    events = pl.read_parquet(data / "events.parquet")
+    user = events["raw_user_id"][0]
+    settings = ServeSettings(bundle_path=bundle)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/readyz").status_code == 200
+        answer = client.post("/v1/recommend", json={"user_id": user, "k": 5})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert len(body["items"]) == 5
+        assert body["model_version"]
+        seen = set(events.filter(pl.col("raw_user_id") == user)["raw_item_id"].to_list())
+        assert not seen & {item["item_id"] for item in body["items"]}
+
+        for query in ("笔记本电脑", "laptop"):
+            found = client.post("/v1/search", json={"query": query, "k": 5}).json()
+            assert found["items"], query
+            assert all(item["title"] for item in found["items"])
+        metrics = client.get("/metrics").text
+        assert "shelfwise_serve" in metrics
+
+
+def test_validate_command_prints_the_report(tiny_shop: ShopSummary, tmp_path: Path) -> None:
+    config = tmp_path / "shelfwise.yaml"
+    config.write_text(
+        "data:\n"
+        f"  catalog: {{path: {tiny_shop.catalog_path}}}\n"
+        f"  events: {{path: {tiny_shop.events_path}}}\n"
+        f"home: {tmp_path / 'state'}\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["validate", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "quarantine" in result.output
+
+
+def test_config_error_exit_code_and_message(tmp_path: Path) -> None:
+    config = tmp_path / "shelfwise.yaml"
+    config.write_text("serve:\n  prot: 1\n", encoding="utf-8")
+    result = runner.invoke(app, ["run", "-c", str(config)])
+    assert result.exit_code == 3
+    assert "serve.prot: unknown key" in result.output
+
+
+def test_every_command_has_help() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("init", "generate", "validate", "run", "serve", "models", "demo"):
+        assert command in result.output
+        sub = runner.invoke(app, [command, "--help"])
+        assert sub.exit_code == 0, command
+        assert "Usage" in sub.output
+
+
+def test_sample_shop_is_deterministic_for_the_demo(tmp_path: Path) -> None:
+    first = generate_shop(tmp_path / "a", users=50, items=30, events=500, seed=1)
+    second = generate_shop(tmp_path / "b", users=50, items=30, events=500, seed=1)
+    assert first.example_user_id == second.example_user_id
+    a = json.dumps(pl.read_parquet(first.events_path).to_dicts(), default=str)
+    b = json.dumps(pl.read_parquet(second.events_path).to_dicts(), default=str)
+    assert a == b
