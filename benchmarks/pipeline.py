@@ -96,8 +96,11 @@ def markdown(result: dict[str, Any]) -> str:
     for stage, info in result["stages"].items():
         rows = ", ".join(f"{k} {v:,}" for k, v in list(info["rows"].items())[:4])
         lines.append(f"| {stage} | {info['seconds']} | {info['peak_memory_mb']} | {rows} |")
-    lines += ["", "| model (test) | recall@10 | ndcg@10 | mrr@10 | hit@10 | precision@10 |",
-              "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| model (test) | recall@10 | ndcg@10 | mrr@10 | hit@10 | precision@10 |",
+        "|---|---|---|---|---|---|",
+    ]
     for model, values in result["recommendation_test"].items():
         cells = " | ".join(
             f"{values.get(m + '@10', float('nan')):.4f}"

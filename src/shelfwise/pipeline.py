@@ -66,7 +66,9 @@ STAGES: tuple[Stage, ...] = (
     Stage("validate", ("ingest",), ("data",), "shelfwise.validate:run"),
     Stage("features", ("validate",), ("split", "models.event_weights"), "shelfwise.features:run"),
     Stage("retrieval", ("features",), ("models",), "shelfwise.retrieval.train:run"),
-    Stage("evaluate", ("features", "retrieval"), ("evaluate", "seed"), "shelfwise.evaluate.stage:run"),
+    Stage(
+        "evaluate", ("features", "retrieval"), ("evaluate", "seed"), "shelfwise.evaluate.stage:run"
+    ),
     Stage(
         "package",
         ("validate", "features", "retrieval", "evaluate"),
@@ -147,7 +149,11 @@ def run_pipeline(
         for stage in STAGES:
             keys[stage.name] = _cache_key(stage, config, keys)
             manifest = _run_stage(
-                stage, config, run_dir, keys[stage.name], root,
+                stage,
+                config,
+                run_dir,
+                keys[stage.name],
+                root,
                 reuse=use_cache and stage.name not in forced,
                 require_cached=from_stage is not None and stage.name not in forced,
                 notify=notify,
@@ -275,7 +281,8 @@ def _run_stage(
             link_or_copy_tree(cached, tmp)
             manifest = read_manifest(tmp).model_copy(update={"reused_from": cached.parent.name})
             atomic_write_json(tmp / "manifest.json", manifest.model_dump(mode="json"))
-        notify(StageEvent(stage.name, "cached", summary=f"reused from run {cached.parent.name}"))
+        summary = f"{manifest.extra.get('summary', '')} (reused from run {cached.parent.name})"
+        notify(StageEvent(stage.name, "cached", summary=summary.strip()))
         return manifest
     if require_cached:
         raise ResumeError(

@@ -104,7 +104,9 @@ run_pipeline(config)
 
 
 def test_kill_mid_stage_then_resume(tiny_config: ShelfwiseConfig, tmp_path: Path) -> None:
-    assert tiny_config.data.events and tiny_config.data.catalog and tiny_config.data.queries
+    assert tiny_config.data.events
+    assert tiny_config.data.catalog
+    assert tiny_config.data.queries
     args = [
         f"project={tiny_config.project}",
         f"home={tiny_config.state_dir()}",

@@ -19,8 +19,20 @@ runner = CliRunner()
 def test_generate_run_models_serve(tmp_path: Path) -> None:
     data = tmp_path / "data"
     result = runner.invoke(
-        app, ["generate", "--out", str(data), "--users", "300", "--items", "150",
-              "--events", "8000", "--seed", "3"],
+        app,
+        [
+            "generate",
+            "--out",
+            str(data),
+            "--users",
+            "300",
+            "--items",
+            "150",
+            "--events",
+            "8000",
+            "--seed",
+            "3",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert (data / "events.parquet").is_file()

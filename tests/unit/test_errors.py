@@ -17,7 +17,9 @@ def _subclasses(cls: type) -> list[type]:
 def test_every_error_has_a_stable_code_with_an_http_status() -> None:
     for cls in [ShelfwiseError, *_subclasses(ShelfwiseError)]:
         assert re.fullmatch(r"[a-z]+(-[a-z]+)*", cls.code), cls
-        assert cls.code in ERROR_CODE_TO_HTTP_STATUS, f"{cls.__name__} code {cls.code} has no status"
+        assert cls.code in ERROR_CODE_TO_HTTP_STATUS, (
+            f"{cls.__name__} code {cls.code} has no status"
+        )
 
 
 def test_codes_are_unique() -> None:

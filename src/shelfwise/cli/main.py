@@ -6,7 +6,7 @@ import json
 import shutil
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -130,7 +130,7 @@ def validate(config: ConfigOption = None, sets: SetOption = None) -> None:
 
     def body() -> None:
         cfg = _load(config, sets)
-        progress.enable(True)
+        progress.enable(console.is_terminal)
         outcome = run_pipeline(cfg, until="validate", on_event=_stage_printer())
         folder = outcome.run_dir / "validate"
         report = json.loads((folder / "report.json").read_text())
@@ -152,30 +152,44 @@ def run(
         str | None,
         typer.Option(help="Recompute this stage and all later ones (earlier ones reused)."),
     ] = None,
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Recompute every stage.")
-    ] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute every stage.")] = False,
 ) -> None:
     """Run the whole pipeline and publish the bundle as a new model version."""
 
     def body() -> None:
         cfg = _load(config, sets)
-        _run_and_report(cfg, resume=(run_id or "latest") if resume else None,
-                        from_stage=from_stage, use_cache=not no_cache)
+        _run_and_report(
+            cfg,
+            resume=(run_id or "latest") if resume else None,
+            from_stage=from_stage,
+            use_cache=not no_cache,
+        )
 
     _guard(body)
 
 
-def _stage_printer() -> Callable[[Any], None]:
-    from shelfwise.cli.render import stage_line
+class _StagePrinter:
+    """A spinner while a stage runs (on a terminal), then one line when it ends."""
 
-    def printer(event: Any) -> None:
+    def __init__(self) -> None:
+        self._status: Any = None
+
+    def __call__(self, event: Any) -> None:
+        from shelfwise.cli.render import stage_line
+
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
         if event.status == "started":
-            console.print(f"   [bold]{event.stage}[/bold]…", highlight=False)
-        else:
-            stage_line(console, event)
+            if console.is_terminal:
+                self._status = console.status(f"{event.stage}…")
+                self._status.start()
+            return
+        stage_line(console, event)
 
-    return printer
+
+def _stage_printer() -> Callable[[Any], None]:
+    return _StagePrinter()
 
 
 def _run_and_report(
@@ -184,10 +198,13 @@ def _run_and_report(
     from shelfwise.cli.render import metrics_table, search_table
     from shelfwise.pipeline import run_pipeline
 
-    progress.enable(True)
+    progress.enable(console.is_terminal)
     console.print(f"[bold]shelfwise run[/bold] · project {cfg.project} · state {cfg.state_dir()}")
     outcome = run_pipeline(
-        cfg, resume=resume, from_stage=from_stage, use_cache=use_cache,
+        cfg,
+        resume=resume,
+        from_stage=from_stage,
+        use_cache=use_cache,
         on_event=_stage_printer(),
     )
     metrics = json.loads((outcome.run_dir / "evaluate" / "metrics.json").read_text())
@@ -220,9 +237,13 @@ def models(config: ConfigOption = None) -> None:
         rows = [
             {
                 "version": info.version,
-                "created": datetime.fromtimestamp(info.created_at, UTC).strftime("%Y-%m-%d %H:%M"),
+                "created": info.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
                 "components": info.components,
-                "headline": info.headline,
+                "headline": {
+                    key.removeprefix("headline."): value
+                    for key, value in info.metrics.items()
+                    if key.startswith("headline.")
+                },
                 "path": str(info.path),
             }
             for info in infos
@@ -316,11 +337,11 @@ def demo(
         console.print("\n[bold]Try it[/bold] (in another terminal):")
         for line in (
             f"curl -s -X POST {base}/v1/recommend -H 'content-type: application/json' "
-            f"-d '{{\"user_id\": \"{shop.example_user_id}\", \"k\": 5}}'",
+            f'-d \'{{"user_id": "{shop.example_user_id}", "k": 5}}\'',
             f"curl -s -X POST {base}/v1/search -H 'content-type: application/json' "
-            f"-d '{{\"query\": \"{shop.example_query_en}\", \"k\": 5}}'",
+            f'-d \'{{"query": "{shop.example_query_en}", "k": 5}}\'',
             f"curl -s -X POST {base}/v1/search -H 'content-type: application/json' "
-            f"-d '{{\"query\": \"{shop.example_query_zh}\", \"k\": 5}}'",
+            f'-d \'{{"query": "{shop.example_query_zh}", "k": 5}}\'',
         ):
             console.print(line, highlight=False, soft_wrap=True)
         console.print(f"API docs: {base}/docs · metrics: {base}/metrics · Ctrl-C stops\n")

@@ -27,39 +27,43 @@ def stage_line(console: Console, event: StageEvent) -> None:
 
 
 def metrics_table(metrics: dict[str, Any], k_values: list[int]) -> Table | None:
-    """Recommendation metrics on the test split, one row per model, the served one starred."""
+    """Recommendation metrics on the test split: one row per metric, one column per model.
+
+    The served model is starred.
+    """
     test: dict[str, dict[str, float]] = metrics.get("recommendation", {}).get("test", {})
     if not test:
         return None
     selected = metrics.get("selected", {}).get("recommender")
     users = metrics.get("recommendation", {}).get("users", {}).get("test", 0)
-    table = Table(title=f"Recommendation, test split ({users:,} users, full ranking)")
-    table.add_column("model")
+    table = Table(title=f"Recommendation · test · {users:,} users", title_justify="left")
+    table.add_column("metric")
+    models = list(test)
+    for model in models:
+        table.add_column(f"★ {model}" if model == selected else model, justify="right")
     names = [f"{m}@{k}" for k in k_values for m in ("recall", "ndcg", "mrr", "hit", "precision")]
     names.append(f"coverage@{max(k_values)}")
     for name in names:
-        table.add_column(name, justify="right")
-    for model, values in test.items():
-        label = f"★ {model}" if model == selected else f"  {model}"
-        table.add_row(label, *(f"{values.get(name, float('nan')):.4f}" for name in names))
+        table.add_row(name, *(f"{test[model].get(name, float('nan')):.4f}" for model in models))
     return table
 
 
 def search_table(metrics: dict[str, Any], k_values: list[int]) -> Table | None:
-    """Search metrics on labelled queries, rerank and full-catalog modes."""
+    """Search metrics on labelled queries (rerank the judged items; full catalog)."""
     search: dict[str, dict[str, Any]] = metrics.get("search", {})
     if not search:
         return None
-    table = Table(title="Search, labelled queries")
-    table.add_column("model")
-    table.add_column("queries", justify="right")
-    columns = [(mode, f"ndcg@{k}") for mode in ("rerank", "full") for k in k_values]
-    columns += [("rerank", "mrr"), ("full", "mrr")]
-    for mode, name in columns:
-        table.add_column(f"{mode} {name}", justify="right")
-    for model, values in search.items():
-        cells = [f"{values.get(mode, {}).get(name, float('nan')):.4f}" for mode, name in columns]
-        table.add_row(model, f"{values.get('queries', 0):,}", *cells)
+    models = list(search)
+    queries = max(int(values.get("queries", 0)) for values in search.values())
+    table = Table(title=f"Search · {queries:,} labelled queries", title_justify="left")
+    table.add_column("metric")
+    for model in models:
+        table.add_column(model, justify="right")
+    names = [f"ndcg@{k}" for k in k_values] + ["mrr"]
+    for mode in ("rerank", "full"):
+        for name in names:
+            cells = [f"{search[m].get(mode, {}).get(name, float('nan')):.4f}" for m in models]
+            table.add_row(f"{mode} {name}", *cells)
     return table
 
 

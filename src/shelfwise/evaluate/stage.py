@@ -41,7 +41,10 @@ def run(ctx: StageContext) -> StageResult:
         popularity = np.asarray(train.sum(axis=0)).ravel().astype(np.float64)
         plans = {
             "valid": (train, read_csr(features / "valid_targets.npz")),
-            "test": (read_csr(features / "train_valid.npz"), read_csr(features / "test_targets.npz")),
+            "test": (
+                read_csr(features / "train_valid.npz"),
+                read_csr(features / "test_targets.npz"),
+            ),
         }
         for split, (history, targets) in plans.items():
             users = evaluation_users(targets, max_users=config.max_eval_users, seed=ctx.config.seed)
@@ -105,9 +108,7 @@ def _select(
     if candidates:
         # max() keeps the first of equal scores: config order (simplest model first)
         best = max(candidates, key=lambda name: candidates[name].get(primary, 0.0))
-        selected.update(
-            recommender=best, split=split, value=candidates[best].get(primary, 0.0)
-        )
+        selected.update(recommender=best, split=split, value=candidates[best].get(primary, 0.0))
     return selected
 
 

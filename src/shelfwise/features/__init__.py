@@ -72,9 +72,7 @@ def run(ctx: StageContext) -> StageResult:
         )
     )
     interactions, split_info = assign_split(interactions, ctx.config.split)
-    interactions = interactions.select(
-        USER_INDEX, ITEM_INDEX, EVENT_TYPE, TIMESTAMP, WEIGHT, SPLIT
-    )
+    interactions = interactions.select(USER_INDEX, ITEM_INDEX, EVENT_TYPE, TIMESTAMP, WEIGHT, SPLIT)
 
     n_users, n_items = users.height, items.height
     train_splits = (SplitName.TRAIN.value,)
@@ -122,6 +120,7 @@ def run(ctx: StageContext) -> StageResult:
         extra={"split": asdict(split_info), "eval_users": eval_users},
         summary=(
             f"{n_users:,} users × {n_items:,} items; split {split_info.method}: "
-            f"train {counts['train']:,} / valid {counts['valid']:,} / test {counts['test']:,} events"
+            f"train {counts['train']:,} / valid {counts['valid']:,} / "
+            f"test {counts['test']:,} events"
         ),
     )

@@ -83,7 +83,9 @@ def _leaf_keys(model: type, prefix: str = "") -> set[str]:
     keys: set[str] = set()
     for name, info in model.model_fields.items():  # type: ignore[attr-defined]
         annotation = info.annotation
-        nested = [a for a in getattr(annotation, "__args__", (annotation,)) if hasattr(a, "model_fields")]
+        nested = [
+            a for a in getattr(annotation, "__args__", (annotation,)) if hasattr(a, "model_fields")
+        ]
         if nested:
             keys |= _leaf_keys(nested[0], f"{prefix}{name}.")
         else:

@@ -23,13 +23,13 @@ def test_time_split_is_strictly_ordered() -> None:
     frame = events([(0, t) for t in range(100)] + [(1, t) for t in range(0, 100, 2)])
     result, info = assign_split(frame, SplitConfig(test_fraction=0.2, valid_fraction=0.1))
     by_split = {
-        name: result.filter(pl.col(SPLIT) == name)[TIMESTAMP]
-        for name in ("train", "valid", "test")
+        name: result.filter(pl.col(SPLIT) == name)[TIMESTAMP] for name in ("train", "valid", "test")
     }
     assert by_split["train"].max() < by_split["valid"].min()  # type: ignore[operator]
     assert by_split["valid"].max() < by_split["test"].min()  # type: ignore[operator]
     assert sum(info.counts.values()) == frame.height
-    assert info.test_cutoff is not None and info.valid_cutoff is not None
+    assert info.test_cutoff is not None
+    assert info.valid_cutoff is not None
 
 
 def test_time_split_ties_stay_on_the_earlier_side() -> None:
