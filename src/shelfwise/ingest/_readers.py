@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -23,7 +24,8 @@ import pyarrow.csv as pacsv
 from shelfwise.contracts import RAW_ITEM_ID, RAW_USER_ID, TIMESTAMP, QuarantineReason
 from shelfwise.errors import ConfigError, InputFileError
 
-_ROW: Final = "__shelfwise_row"  # internal: 1-based data row within its file
+_ROW: Final = "__shelfwise_row"
+_NON_SPACE: Final = re.compile(rb"\S")  # internal: 1-based data row within its file
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,8 @@ def read_delimited(data: bytes, path: Path, layout: DelimitedLayout) -> ParsedFi
     """
     names = _column_names(data, path, layout)
     header_lines = 1 if layout.has_header else 0
-    body = data.split(b"\n", 1)[1] if b"\n" in data else b"" if layout.has_header else data
-    if not body.strip():
+    body_start = _first_line_end(data) + 1 if layout.has_header else 0
+    if not _has_content(data, body_start):
         frame = pl.DataFrame(schema=dict.fromkeys(names, pl.String()))
         return ParsedFile(frame.with_columns(pl.lit(None, pl.Int64).alias(_ROW)))
     read_options = pacsv.ReadOptions(column_names=names, skip_rows=header_lines)
@@ -105,6 +107,17 @@ def read_delimited(data: bytes, path: Path, layout: DelimitedLayout) -> ParsedFi
     return ParsedFile(frame, bad, warnings, last_row_number=frame.height + len(bad))
 
 
+def _first_line_end(data: bytes) -> int:
+    """Index of the first newline, or len(data) when there is none."""
+    end = data.find(b"\n")
+    return len(data) if end < 0 else end
+
+
+def _has_content(data: bytes, start: int) -> bool:
+    """Whether anything but whitespace follows `start` (without copying the data)."""
+    return _NON_SPACE.search(data, start) is not None
+
+
 def _column_names(data: bytes, path: Path, layout: DelimitedLayout) -> list[str]:
     if layout.column_names is not None:
         names = list(layout.column_names)
@@ -114,7 +127,7 @@ def _column_names(data: bytes, path: Path, layout: DelimitedLayout) -> list[str]
             f"set; add column_names: [your, columns, in, file, order] to its source config"
         )
     else:
-        first = data.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", errors="replace")
+        first = data[: _first_line_end(data)].rstrip(b"\r").decode("utf-8", errors="replace")
         first = first.removeprefix("\ufeff")
         if layout.quote is None:
             names = first.split(layout.delimiter)
@@ -224,30 +237,17 @@ def read_parquet(data: bytes, path: Path) -> ParsedFile:
 
 def read_jsonl(data: bytes, path: Path) -> ParsedFile:
     """Read JSON lines: polars first; if that fails, find the bad lines one by one."""
-    line_numbers = _non_blank_line_numbers(data)
-    if line_numbers.size == 0:
+    if not _has_content(data, 0):
         return ParsedFile(pl.DataFrame(schema={_ROW: pl.Int64()}))
+    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
     try:
         frame = pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
     except Exception:  # any failure sends us to the slow path that finds the culprit
         return _read_jsonl_by_line(data, path)
-    if frame.height != line_numbers.size:
+    if frame.height != lines:  # blank lines: row numbers need the line-by-line path
         return _read_jsonl_by_line(data, path)
-    frame = frame.with_columns(pl.Series(_ROW, line_numbers, dtype=pl.Int64))
-    return ParsedFile(frame, last_row_number=int(line_numbers[-1]))
-
-
-def _non_blank_line_numbers(data: bytes) -> np.ndarray[Any, Any]:
-    """1-based numbers of the lines that hold anything but whitespace."""
-    text = np.frombuffer(data, dtype=np.uint8)
-    ends = np.flatnonzero(text == ord("\n"))
-    if data and not data.endswith(b"\n"):
-        ends = np.append(ends, len(data))
-    starts = np.concatenate(([0], ends[:-1] + 1)) if ends.size else np.array([], dtype=np.int64)
-    is_space = np.isin(text, np.frombuffer(b" \t\r\n", dtype=np.uint8))
-    non_space = np.concatenate(([0], np.cumsum(~is_space)))
-    filled = non_space[ends] - non_space[starts] > 0
-    return np.flatnonzero(filled).astype(np.int64) + 1
+    frame = frame.with_row_index(_ROW, offset=1).with_columns(pl.col(_ROW).cast(pl.Int64))
+    return ParsedFile(frame, last_row_number=lines)
 
 
 def _read_jsonl_by_line(data: bytes, path: Path) -> ParsedFile:
@@ -308,7 +308,7 @@ def read_sequence(data: bytes, path: Path, separator: str | None) -> ParsedFile:
     convert = pacsv.ConvertOptions(
         column_types={"line": pa.string()}, strings_can_be_null=True, null_values=[""]
     )
-    if not data.strip():
+    if not _has_content(data, 0):
         return ParsedFile(_empty_sequence_frame())
     table, invalid, warnings = _arrow_read(
         data, path, read_options=read_options, parse_kwargs=parse_kwargs, convert=convert

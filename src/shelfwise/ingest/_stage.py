@@ -90,6 +90,11 @@ def read_source_detailed(source: SourceConfig, kind: SourceKind) -> SourceRead:
         bad_rows.extend((file, row) for row in parsed.bad_rows)
         warnings.extend(parsed.warnings)
     data = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+    if set(data.columns) <= {_ROW, _FILE} and not bad_rows:
+        raise EmptyDataError(
+            f"{config_key}: {source.path} holds no data (no columns, no rows); check the "
+            f"path, or remove {config_key} from the config"
+        )
     mapped, ignored = apply_mapping(data, source, kind, config_key=config_key, keep=(_ROW, _FILE))
     mapped = mapped.rename({_ROW: ROW_NUMBER, _FILE: SOURCE_FILE})
     return SourceRead(

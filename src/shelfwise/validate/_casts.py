@@ -92,27 +92,34 @@ def boolean(schema: pl.Schema, column: str) -> pl.Expr:
     return number(schema, column) != 0
 
 
-def timestamp_seconds(schema: pl.Schema, column: str, unit: TimestampUnit) -> pl.Expr:
+def timestamp_seconds(frame: pl.DataFrame, column: str, unit: TimestampUnit) -> pl.Series:
     """A column as UTC unix seconds (Int64); null where missing or unparsable.
 
+    Eager, so that the costly ISO-8601 parsing runs only on the rows whose value is
+    not a number (in "auto" mode often none).
+
     Args:
-        schema: the frame's schema.
+        frame: the rows.
         column: the timestamp column.
         unit: "auto" (numbers above 1e11 are ms, other numbers s, strings ISO-8601),
             "s", "ms", "iso", or "ordinal" (integers kept as they are).
     """
+    schema = frame.schema
     dtype = dtype_of(schema, column)
     if dtype is None or dtype == pl.Null:
-        return pl.lit(None, pl.Int64)
+        return pl.Series(column, [None] * frame.height, dtype=pl.Int64)
     if isinstance(dtype, pl.Datetime):
-        return pl.col(column).dt.epoch("s")
+        return frame.select(pl.col(column).dt.epoch("s")).to_series()
     if dtype == pl.Date:
-        return pl.col(column).cast(pl.Datetime("us")).dt.epoch("s")
-    numeric = _numeric_seconds(number(schema, column), unit)
+        return frame.select(pl.col(column).cast(pl.Datetime("us")).dt.epoch("s")).to_series()
+    seconds = frame.select(_numeric_seconds(number(schema, column), unit)).to_series()
     if dtype != pl.String or unit in ("s", "ms", "ordinal"):
-        return numeric
-    iso = _iso_seconds(pl.col(column))
-    return iso if unit == "iso" else pl.coalesce(numeric, iso)
+        return seconds
+    pending = frame.select(seconds.is_null() & present(schema, column)).to_series().arg_true()
+    if pending.is_empty():
+        return seconds
+    parsed = frame.select(_iso_seconds(pl.col(column).gather(pending))).to_series()
+    return seconds.scatter(pending, parsed)
 
 
 def _numeric_seconds(value: pl.Expr, unit: TimestampUnit) -> pl.Expr:

@@ -1,15 +1,14 @@
-"""Row checks for each source, as polars expressions evaluated in stages.
+"""Row checks for each source: catalog, events, labelled queries.
 
 Stage 1 holds the row-local checks (ids, values and types, ranges), stage 2 the
 duplicate checks (over rows that passed stage 1), stage 3 the unknown-item check.
 Within a stage the first failing check, in list order, gives the row's reason, so a
-row is quarantined once. Converted values sit next to the raw ones in columns named
-`__t_<column>` until the accepted rows are selected into the contract schema.
+row is quarantined once.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -22,23 +21,16 @@ from shelfwise.contracts import (
     CATALOG_SCHEMA,
     CATEGORY,
     DESCRIPTION,
-    DETAIL,
     EVENT_SCHEMA,
     EVENT_TYPE,
     IN_STOCK,
     PRICE,
-    QUARANTINE_SCHEMA,
     QUERY,
     QUERY_SCHEMA,
     RAW_ITEM_ID,
-    RAW_ROW,
     RAW_USER_ID,
-    REASON,
     RELEVANCE,
-    ROW_NUMBER,
     SESSION_ID,
-    SOURCE,
-    SOURCE_FILE,
     TIMESTAMP,
     TITLE,
     VALUE,
@@ -53,144 +45,21 @@ from shelfwise.validate._casts import (
     text,
     timestamp_seconds,
 )
+from shelfwise.validate._stages import (
+    Check,
+    Checked,
+    apply_stages,
+    first_row,
+    iso_text,
+    typed,
+    typed_col,
+    undecodable_checks,
+    with_provenance,
+)
 
-_REASON: Final = "__reason"
-_DETAIL: Final = "__detail"
-_REPLACEMENT_CHAR: Final = "\ufffd"
 EVENT_TYPES: Final = tuple(member.value for member in EventType)
 # Item attributes that events may carry, used to describe items of a derived catalog.
 EVENT_ITEM_ATTRIBUTES: Final = (TITLE, CATEGORY, BRAND, PRICE)
-
-
-def typed(column: str) -> str:
-    """Name of the converted copy of `column`."""
-    return f"__t_{column}"
-
-
-def _t(column: str) -> pl.Expr:
-    return pl.col(typed(column))
-
-
-@dataclass(frozen=True)
-class Check:
-    """One reason a row can be rejected."""
-
-    reason: QuarantineReason
-    failed: pl.Expr  # Boolean; null counts as passed
-    detail: pl.Expr  # String, shown in the quarantine
-
-
-@dataclass
-class Checked:
-    """Outcome of checking one source."""
-
-    accepted: pl.DataFrame  # input columns + typed columns of the accepted rows
-    rejected: list[pl.DataFrame] = field(default_factory=list)  # + _REASON, _DETAIL
-    merged: int = 0  # exact duplicates folded into an earlier row
-
-    @property
-    def quarantined(self) -> int:
-        """Number of rejected rows."""
-        return sum(frame.height for frame in self.rejected)
-
-
-def apply_stages(frame: pl.DataFrame, stages: list[list[Check]]) -> Checked:
-    """Run check stages; each stage sees only the rows that passed the earlier ones."""
-    result = Checked(accepted=frame)
-    for checks in stages:
-        if not checks or result.accepted.is_empty():
-            continue
-        failures = [check.failed.fill_null(False) for check in checks]
-        tagged = result.accepted.with_columns(
-            pl.coalesce(
-                [
-                    pl.when(f).then(pl.lit(c.reason.value))
-                    for f, c in zip(failures, checks, strict=True)
-                ]
-            ).alias(_REASON),
-            pl.coalesce(
-                [
-                    pl.when(f).then(c.detail.cast(pl.String).fill_null("(empty)"))
-                    for f, c in zip(failures, checks, strict=True)
-                ]
-            ).alias(_DETAIL),
-        )
-        rejected = tagged.filter(pl.col(_REASON).is_not_null())
-        if rejected.height:
-            result.rejected.append(rejected)
-        result.accepted = tagged.filter(pl.col(_REASON).is_null()).drop(_REASON, _DETAIL)
-    return result
-
-
-def with_provenance(frame: pl.DataFrame) -> pl.DataFrame:
-    """Add ROW_NUMBER (1-based) and SOURCE_FILE when a frame lacks them."""
-    if ROW_NUMBER not in frame.columns:
-        frame = frame.with_row_index(ROW_NUMBER, offset=1)
-    if SOURCE_FILE not in frame.columns:
-        frame = frame.with_columns(pl.lit(None, pl.String).alias(SOURCE_FILE))
-    return frame.with_columns(
-        pl.col(ROW_NUMBER).cast(pl.Int64), pl.col(SOURCE_FILE).cast(pl.String)
-    )
-
-
-def raw_columns(frame: pl.DataFrame) -> list[str]:
-    """The columns as read: not provenance, not converted copies."""
-    return [
-        c for c in frame.columns if c not in (ROW_NUMBER, SOURCE_FILE) and not c.startswith("__")
-    ]
-
-
-def to_quarantine(checked: Checked, kind: str, columns: list[str]) -> pl.DataFrame:
-    """Rejected rows in QUARANTINE_SCHEMA; RAW_ROW is the row as read, as JSON."""
-    frames = []
-    for rejected in checked.rejected:
-        row = pl.struct(
-            [
-                pl.col(c).cast(pl.String) if rejected.schema[c] == pl.Null else pl.col(c)
-                for c in columns
-            ]
-        )
-        frames.append(
-            rejected.select(
-                pl.lit(kind, pl.String).alias(SOURCE),
-                pl.col(SOURCE_FILE),
-                pl.col(ROW_NUMBER),
-                pl.col(_REASON).alias(REASON),
-                pl.col(_DETAIL).alias(DETAIL),
-                row.struct.json_encode().alias(RAW_ROW),
-            )
-        )
-    if not frames:
-        return pl.DataFrame(schema=QUARANTINE_SCHEMA)
-    return pl.concat(frames).cast(QUARANTINE_SCHEMA)  # type: ignore[arg-type]
-
-
-def _undecodable(frame: pl.DataFrame) -> list[Check]:
-    columns = [c for c in raw_columns(frame) if frame.schema[c] == pl.String]
-    if not columns:
-        return []
-    hits = [
-        pl.col(c).str.contains(_REPLACEMENT_CHAR, literal=True).fill_null(False) for c in columns
-    ]
-    detail = pl.coalesce(
-        [
-            pl.when(hit).then(pl.lit(f"{c} holds bytes that are not valid UTF-8 (shown as U+FFFD)"))
-            for hit, c in zip(hits, columns, strict=True)
-        ]
-    )
-    return [Check(QuarantineReason.UNDECODABLE_TEXT, pl.any_horizontal(hits), detail)]
-
-
-def _first_row(keys: list[str]) -> pl.Expr:
-    return pl.col(ROW_NUMBER).first().over(keys)
-
-
-def _iso(seconds: pl.Expr) -> pl.Expr:
-    # Dates only for years -1000 .. 5000; beyond that from_epoch could overflow.
-    sane = seconds.is_between(-(10**11), 10**11)
-    safe = pl.when(sane).then(seconds).otherwise(0)
-    iso = pl.from_epoch(safe, time_unit="s").dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return pl.when(sane).then(iso).otherwise(pl.lit("far out of range"))
 
 
 # --- catalog ---------------------------------------------------------------------------
@@ -208,23 +77,23 @@ def check_catalog(raw: pl.DataFrame) -> Checked:
         number(schema, PRICE).alias(typed(PRICE)),
         boolean(schema, IN_STOCK).alias(typed(IN_STOCK)),
     )
-    item = _t(RAW_ITEM_ID)
+    item = typed_col(RAW_ITEM_ID)
     row_checks = [
         Check(QuarantineReason.MISSING_ID, item.is_null(), pl.lit(f"{RAW_ITEM_ID} is empty")),
-        *_undecodable(raw),
+        *undecodable_checks(raw),
         Check(
             QuarantineReason.BAD_TYPE,
-            present(schema, PRICE) & _t(PRICE).is_null(),
+            present(schema, PRICE) & typed_col(PRICE).is_null(),
             pl.format("price {} is not a number", text(schema, PRICE)),
         ),
         Check(
             QuarantineReason.BAD_TYPE,
-            present(schema, IN_STOCK) & _t(IN_STOCK).is_null(),
+            present(schema, IN_STOCK) & typed_col(IN_STOCK).is_null(),
             pl.format("in_stock {} is not true/false, yes/no or 1/0", text(schema, IN_STOCK)),
         ),
         Check(
             QuarantineReason.NEGATIVE_PRICE,
-            _t(PRICE) < 0,
+            typed_col(PRICE) < 0,
             pl.format("price {} is negative", text(schema, PRICE)),
         ),
     ]
@@ -245,8 +114,9 @@ def check_catalog(raw: pl.DataFrame) -> Checked:
                     pl.format(
                         "raw_item_id {} already described differently in row {} (first kept)",
                         item,
-                        _first_row([typed(RAW_ITEM_ID)]),
+                        first_row(),
                     ),
+                    first_row_of=(typed(RAW_ITEM_ID),),
                 )
             ]
         ],
@@ -259,7 +129,7 @@ def check_catalog(raw: pl.DataFrame) -> Checked:
 def catalog_output(checked: Checked) -> pl.DataFrame:
     """Accepted catalog rows in CATALOG_SCHEMA."""
     return checked.accepted.select(
-        [_t(c).cast(dtype).alias(c) for c, dtype in CATALOG_SCHEMA.items()]
+        [typed_col(c).cast(dtype).alias(c) for c, dtype in CATALOG_SCHEMA.items()]
     )
 
 
@@ -298,9 +168,9 @@ def check_events(raw: pl.DataFrame, rules: EventRules, catalog_ids: pl.Series | 
     schema = raw.schema
     ordinal = rules.unit == "ordinal" or TIMESTAMP not in raw.columns
     if TIMESTAMP in raw.columns:
-        stamp = timestamp_seconds(schema, TIMESTAMP, rules.unit)
+        stamp = timestamp_seconds(raw, TIMESTAMP, rules.unit)
     else:  # file order stands in for time
-        stamp = pl.int_range(0, pl.len(), dtype=pl.Int64)
+        stamp = pl.Series(values=range(raw.height), dtype=pl.Int64)
     if EVENT_TYPE in raw.columns:
         event_type = text(schema, EVENT_TYPE).str.to_lowercase().replace(rules.event_type_values)
     else:
@@ -315,7 +185,7 @@ def check_events(raw: pl.DataFrame, rules: EventRules, catalog_ids: pl.Series | 
         number(schema, VALUE).alias(typed(VALUE)),
         number(schema, PRICE).alias(typed(PRICE)),
     )
-    user, item, ts = _t(RAW_USER_ID), _t(RAW_ITEM_ID), _t(TIMESTAMP)
+    user, item, ts = typed_col(RAW_USER_ID), typed_col(RAW_ITEM_ID), typed_col(TIMESTAMP)
     row_checks = [
         Check(
             QuarantineReason.MISSING_ID,
@@ -333,7 +203,7 @@ def check_events(raw: pl.DataFrame, rules: EventRules, catalog_ids: pl.Series | 
         if column in raw.columns
     ]
     row_checks += [
-        *_undecodable(raw),
+        *undecodable_checks(raw),
         Check(
             QuarantineReason.BAD_TYPE,
             ts.is_null(),
@@ -343,12 +213,12 @@ def check_events(raw: pl.DataFrame, rules: EventRules, catalog_ids: pl.Series | 
         ),
         Check(
             QuarantineReason.BAD_TYPE,
-            present(schema, VALUE) & _t(VALUE).is_null(),
+            present(schema, VALUE) & typed_col(VALUE).is_null(),
             pl.format("value {} is not a number", text(schema, VALUE)),
         ),
         Check(
             QuarantineReason.BAD_EVENT_TYPE,
-            ~_t(EVENT_TYPE).is_in(EVENT_TYPES),
+            ~typed_col(EVENT_TYPE).is_in(EVENT_TYPES),
             pl.format(
                 "event_type {} is not one of {}; map your values with "
                 "data.events.event_type_values",
@@ -366,9 +236,9 @@ def check_events(raw: pl.DataFrame, rules: EventRules, catalog_ids: pl.Series | 
                     "timestamp {} ({}) is outside {} .. {} (data.min_timestamp .. now + "
                     "data.max_future_seconds)",
                     text(schema, TIMESTAMP),
-                    _iso(ts),
-                    _iso(pl.lit(rules.min_timestamp)),
-                    _iso(pl.lit(rules.max_timestamp)),
+                    iso_text(ts),
+                    iso_text(pl.lit(rules.min_timestamp)),
+                    iso_text(pl.lit(rules.max_timestamp)),
                 ),
             )
         )
@@ -379,7 +249,8 @@ def check_events(raw: pl.DataFrame, rules: EventRules, catalog_ids: pl.Series | 
             Check(
                 QuarantineReason.DUPLICATE_EVENT,
                 ~pl.struct(keys).is_first_distinct(),
-                pl.format("same user, item, event type and timestamp as row {}", _first_row(keys)),
+                pl.format("same user, item, event type and timestamp as row {}", first_row()),
+                first_row_of=tuple(keys),
             )
         ],
     ]
@@ -398,7 +269,7 @@ _UNIT_WORDS: Final[dict[str, str]] = {
 
 
 def _unknown_item(catalog_ids: pl.Series) -> Check:
-    item = _t(RAW_ITEM_ID)
+    item = typed_col(RAW_ITEM_ID)
     return Check(
         QuarantineReason.UNKNOWN_ITEM,
         ~item.is_in(catalog_ids.implode()),
@@ -409,7 +280,7 @@ def _unknown_item(catalog_ids: pl.Series) -> Check:
 def events_output(checked: Checked) -> pl.DataFrame:
     """Accepted events in EVENT_SCHEMA."""
     return checked.accepted.select(
-        [_t(c).cast(dtype).alias(c) for c, dtype in EVENT_SCHEMA.items()]
+        [typed_col(c).cast(dtype).alias(c) for c, dtype in EVENT_SCHEMA.items()]
     )
 
 
@@ -423,12 +294,12 @@ def derived_catalog(events: Checked | None, queries: Checked | None) -> pl.DataF
     if events is not None:
         parts.append(
             events.accepted.select(
-                _t(RAW_ITEM_ID).alias(RAW_ITEM_ID),
-                *[_t(c).alias(c) for c in EVENT_ITEM_ATTRIBUTES],
+                typed_col(RAW_ITEM_ID).alias(RAW_ITEM_ID),
+                *[typed_col(c).alias(c) for c in EVENT_ITEM_ATTRIBUTES],
             )
         )
     if queries is not None:
-        parts.append(queries.accepted.select(_t(RAW_ITEM_ID).alias(RAW_ITEM_ID)))
+        parts.append(queries.accepted.select(typed_col(RAW_ITEM_ID).alias(RAW_ITEM_ID)))
     items = pl.concat(parts, how="diagonal_relaxed")
     attributes = [c for c in EVENT_ITEM_ATTRIBUTES if c in items.columns]
     described = items.group_by(RAW_ITEM_ID, maintain_order=True).agg(
@@ -454,7 +325,7 @@ def check_queries(raw: pl.DataFrame, catalog_ids: pl.Series | None) -> Checked:
         text(schema, RAW_ITEM_ID).alias(typed(RAW_ITEM_ID)),
         number(schema, RELEVANCE).alias(typed(RELEVANCE)),
     )
-    item, query = _t(RAW_ITEM_ID), _t(QUERY)
+    item, query = typed_col(RAW_ITEM_ID), typed_col(QUERY)
     row_checks = [
         Check(QuarantineReason.MISSING_ID, item.is_null(), pl.lit(f"{RAW_ITEM_ID} is empty")),
         Check(QuarantineReason.MISSING_VALUE, query.is_null(), pl.lit("query is empty")),
@@ -463,10 +334,10 @@ def check_queries(raw: pl.DataFrame, catalog_ids: pl.Series | None) -> Checked:
             ~present(schema, RELEVANCE),
             pl.lit("relevance is empty"),
         ),
-        *_undecodable(raw),
+        *undecodable_checks(raw),
         Check(
             QuarantineReason.BAD_TYPE,
-            _t(RELEVANCE).is_null(),
+            typed_col(RELEVANCE).is_null(),
             pl.format("relevance {} is not a number", text(schema, RELEVANCE)),
         ),
     ]
@@ -478,8 +349,9 @@ def check_queries(raw: pl.DataFrame, catalog_ids: pl.Series | None) -> Checked:
                 QuarantineReason.DUPLICATE_QUERY_LABEL,
                 ~pl.struct(keys).is_first_distinct(),
                 pl.format(
-                    "query {} and item {} already labelled in row {}", query, item, _first_row(keys)
+                    "query {} and item {} already labelled in row {}", query, item, first_row()
                 ),
+                first_row_of=tuple(keys),
             )
         ],
     ]
@@ -491,5 +363,5 @@ def check_queries(raw: pl.DataFrame, catalog_ids: pl.Series | None) -> Checked:
 def queries_output(checked: Checked) -> pl.DataFrame:
     """Accepted labels in QUERY_SCHEMA."""
     return checked.accepted.select(
-        [_t(c).cast(dtype).alias(c) for c, dtype in QUERY_SCHEMA.items()]
+        [typed_col(c).cast(dtype).alias(c) for c, dtype in QUERY_SCHEMA.items()]
     )

@@ -24,7 +24,6 @@ from shelfwise.contracts import (
 from shelfwise.errors import PipelineError
 from shelfwise.validate._casts import TimestampUnit
 from shelfwise.validate._checks import (
-    Checked,
     EventRules,
     catalog_output,
     check_catalog,
@@ -33,10 +32,8 @@ from shelfwise.validate._checks import (
     derived_catalog,
     events_output,
     queries_output,
-    raw_columns,
-    to_quarantine,
-    with_provenance,
 )
+from shelfwise.validate._stages import Checked, raw_columns, to_quarantine, with_provenance
 
 SOURCE_ORDER: Final = ("catalog", "events", "queries")
 

@@ -21,7 +21,7 @@ from shelfwise.contracts import (
     TIMESTAMP,
     QuarantineReason,
 )
-from shelfwise.errors import ConfigError, InputFileError
+from shelfwise.errors import ConfigError, EmptyDataError, InputFileError
 from shelfwise.ingest import read_source, read_source_detailed
 
 EVENTS_CSV = "user_id,item_id,event,timestamp,extra\nu1,i1,view,100,x\nu2,i2,buy,200,y\n"
@@ -73,6 +73,24 @@ def test_headerless_csv_takes_column_names(write) -> None:
     assert data.height == 2
     assert data["category"].to_list() == ["c1", "c2"]
     assert data["event_type"].to_list() == ["pv", "buy"]  # mapped later, in validate
+
+
+def test_headerless_single_line_and_header_only_files(write) -> None:
+    names = ["user_id", "item_id"]
+    path = write("one.csv", "u1,i1")
+    data, _ = read_source(EventsConfig(path=path, has_header=False, column_names=names), "events")
+    assert data[RAW_USER_ID].to_list() == ["u1"]
+    path = write("empty.csv", "user_id,item_id\n")
+    data, quarantine = read_source(EventsConfig(path=path), "events")
+    assert data.is_empty()
+    assert quarantine.is_empty()
+    assert RAW_ITEM_ID in data.columns
+
+
+def test_a_file_without_any_data_is_empty_data(write) -> None:
+    path = write("events.jsonl", "\n\n")
+    with pytest.raises(EmptyDataError, match=r"data\.events: .*events\.jsonl holds no data"):
+        read_source(EventsConfig(path=path), "events")
 
 
 def test_headerless_csv_without_column_names_is_a_config_error(write) -> None:
@@ -248,3 +266,22 @@ def test_unknown_extension_asks_for_a_format(write) -> None:
         read_source(EventsConfig(path=path), "events")
     data, _ = read_source(EventsConfig(path=path, format="csv"), "events")
     assert data.height == 1
+
+
+def test_truncated_gzip_jsonl_quarantines_the_partial_line(tmp_path: Path) -> None:
+    text = (
+        '{"user_id": "u1", "item_id": "i1"}\n\n{"user_id": "u2", "item_id": "i2"}\n{"user_id": "u3'
+    )
+    path = tmp_path / "events.jsonl.gz"
+    path.write_bytes(gzip.compress(text.encode())[:-8])
+    read = read_source_detailed(EventsConfig(path=path), "events")
+    assert read.data[RAW_USER_ID].to_list() == ["u1", "u2"]
+    assert read.quarantine.select(ROW_NUMBER, REASON).rows() == [(4, "truncated-input")]
+
+
+def test_public_names_match_all() -> None:
+    import shelfwise.ingest as package
+
+    public = {name for name in vars(package) if not name.startswith("_")}
+    modules = {name for name in public if type(getattr(package, name)).__name__ == "module"}
+    assert sorted(public - modules - {"annotations"}) == sorted(package.__all__)

@@ -255,3 +255,11 @@ def test_report_table_renders() -> None:
     assert "missing-id 1" in text
     assert "50.00%" in text
     assert "derived from events" in text
+
+
+def test_public_names_match_all() -> None:
+    import shelfwise.validate as package
+
+    public = {name for name in vars(package) if not name.startswith("_")}
+    modules = {name for name in public if type(getattr(package, name)).__name__ == "module"}
+    assert sorted(public - modules - {"annotations"}) == sorted(package.__all__)
