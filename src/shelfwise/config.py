@@ -195,7 +195,7 @@ class EvaluateConfig(_Section):
     relevance_offset: float = Field(
         default=0.0,
         description="Subtracted from labelled query relevance before search gains "
-        "2^rel - 1 (CrowdFlower's 1..4 scale: 1). Items at or below 0 count as irrelevant.",
+        "2^rel - 1 (CrowdFlower's 1..4 scale: 1); MRR counts the first item at >= 1 after it.",
     )
 
     @field_validator("k_values")

@@ -89,7 +89,9 @@ def run(ctx: StageContext) -> StageResult:
             else 0,
         },
         extra={"selected": selected, "headline": headline},
-        summary=f"served: {selected.get('recommender')} / {selected.get('search')}; "
+        summary="served: "
+        + " + ".join(str(selected[r]) for r in ("recommender", "search") if selected.get(r))
+        + ("; " if parts else "")
         + ", ".join(parts),
     )
 

@@ -102,7 +102,8 @@ class BundleSpec:
         histories: CSR (n_users, n_items) of weighted interactions from all accepted
             events (not only the train split): what serving treats as a user's history.
         components: role -> (registered model name, fitted model folder). Roles
-            "recommender" and "popular" are required, "similar" and "search" optional.
+            "recommender" and "popular" are required unless "search" is present (a
+            shop without events); "similar" is optional.
         metrics: evaluation metrics to show next to the version.
         data_fingerprint: hash of the input data.
         lineage: run_id, config_hash, code_version, library_versions, data cutoff time.
@@ -299,8 +300,10 @@ def _checked_components(components: dict[str, tuple[str, Path]]) -> dict[str, Pa
     if unknown:
         raise ArtifactError(f"unknown bundle roles {unknown}; known: {list(KNOWN_ROLES)}")
     missing = [role for role in REQUIRED_ROLES if role not in components]
-    if missing:
-        raise ArtifactError(f"a bundle needs models for roles {missing}")
+    if missing and ROLE_SEARCH not in components:
+        raise ArtifactError(
+            f"a bundle needs models for roles {missing}, or a search index (search-only shop)"
+        )
     models: dict[str, Path] = {}
     for role, (name, folder) in sorted(components.items()):
         if not name or "/" in name or name.startswith("."):

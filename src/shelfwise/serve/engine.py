@@ -16,6 +16,7 @@ no-history     "popular"  recommend for a known user without interactions
 no-scores      "popular"  the recommender scores no allowed item above 0
 partial-fill   None       personalised items fill part of the list, popular
                           items the rest
+no-recommender "popular"  the bundle has no recommender (a shop without events)
 no-similar     "popular"  the bundle has no similar-items model
 no-neighbours  "popular"  the item has no neighbour with a positive score
 ============== ========== ===================================================
@@ -108,8 +109,8 @@ class Engine:
         catalog: Catalog,
         user_index: dict[str, int],
         histories: sp.csr_matrix,
-        recommender: Recommender,
-        popular: Recommender,
+        recommender: Recommender | None,
+        popular: Recommender | None,
         similar_items: SimilarItems | None,
         search_index: SearchIndex | None,
     ) -> None:
@@ -124,7 +125,12 @@ class Engine:
         self._similar = similar_items
         self._search = search_index
         empty = sp.csr_matrix((1, len(catalog)), dtype=np.float32)
-        self._popular_scores = _row(popular.score(empty))
+        # A search-only bundle (no events) has no popularity: all items tie, catalog order.
+        self._popular_scores = (
+            _row(popular.score(empty))
+            if popular is not None
+            else np.zeros(len(catalog), dtype=np.float32)
+        )
         # Most popular first, ties by lower item_index: the order every fill uses.
         self._popular_order = np.lexsort((np.arange(len(catalog)), -self._popular_scores)).astype(
             np.int64
@@ -167,6 +173,8 @@ class Engine:
         seen = history.indices[history.data > 0]
         if seen.size == 0:
             return self._popular_recommendation(blocked, k, "no-history")
+        if self._recommender is None:
+            return self._popular_recommendation(blocked, k, "no-recommender")
         if exclude_seen:
             blocked[seen] = True
         scores = _row(self._recommender.score(history))
@@ -302,13 +310,21 @@ def load_engine(path: Path, *, verify: bool = True, version: str | None = None) 
             f"{path / HISTORIES_FILE} has shape {histories.shape}, expected "
             f"({len(users)}, {len(catalog)}); rebuild the bundle"
         )
-    recommender = _load_recommender(path, manifest, ROLE_RECOMMENDER)
-    popular = _load_recommender(path, manifest, ROLE_POPULAR)
+    components = manifest.components
+    recommender = (
+        _load_recommender(path, manifest, ROLE_RECOMMENDER)
+        if ROLE_RECOMMENDER in components
+        else None
+    )
+    popular = (
+        _load_recommender(path, manifest, ROLE_POPULAR) if ROLE_POPULAR in components else None
+    )
     similar_items: SimilarItems | None = None
-    if ROLE_SIMILAR in manifest.components:
+    if ROLE_SIMILAR in components:
         model = (
             recommender
-            if manifest.components[ROLE_SIMILAR] == manifest.components[ROLE_RECOMMENDER]
+            if recommender is not None
+            and components[ROLE_SIMILAR] == components.get(ROLE_RECOMMENDER)
             else _load_recommender(path, manifest, ROLE_SIMILAR)
         )
         if not isinstance(model, SimilarItems):
