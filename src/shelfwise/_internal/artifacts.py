@@ -9,6 +9,7 @@ it holds a `manifest.json`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -42,12 +43,23 @@ _TRACKED_LIBRARIES = (
 )
 
 
+@functools.cache
 def code_version() -> str:
-    """The installed shelfwise version."""
+    """The shelfwise version plus a hash of its source files, e.g. `0.1.0+3f2a9c1b7d4e`.
+
+    The source hash makes stage caches and manifests follow code edits, not just
+    releases: a changed model file must never reuse an old stage's output.
+    """
     try:
-        return metadata.version("shelfwise")
+        version = metadata.version("shelfwise")
     except metadata.PackageNotFoundError:
-        return "0+unknown"
+        version = "0"
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for source in sorted(package.rglob("*.py")):
+        digest.update(source.relative_to(package).as_posix().encode())
+        digest.update(source.read_bytes())
+    return f"{version}+{digest.hexdigest()[:12]}"
 
 
 def library_versions() -> dict[str, str]:

@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 
 from shelfwise._internal import progress
 from shelfwise.config import ShelfwiseConfig, load_config
@@ -50,7 +51,9 @@ def _guard(action: Callable[[], T]) -> T:
     try:
         return action()
     except ShelfwiseError as exc:
-        err_console.print(f"[bold red]error[{exc.code}][/bold red]: {exc.message}", highlight=False)
+        err_console.print(
+            f"[bold red]error\\[{exc.code}][/bold red]: {escape(exc.message)}", highlight=False
+        )
         raise typer.Exit(exit_code_for(exc)) from None
 
 
@@ -208,6 +211,12 @@ def _run_and_report(
         on_event=_stage_printer(),
     )
     metrics = json.loads((outcome.run_dir / "evaluate" / "metrics.json").read_text())
+    recommendation = metrics.get("recommendation", {})
+    if recommendation.get("test") and not recommendation.get("users", {}).get("test"):
+        console.print(
+            "[yellow]no user has events in the test split, so there are no recommendation "
+            "metrics: add data or change split.*[/yellow]"
+        )
     for table in (
         metrics_table(metrics, cfg.evaluate.k_values),
         search_table(metrics, cfg.evaluate.k_values),

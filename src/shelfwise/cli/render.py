@@ -32,7 +32,7 @@ def metrics_table(metrics: dict[str, Any], k_values: list[int]) -> Table | None:
     The served model is starred.
     """
     test: dict[str, dict[str, float]] = metrics.get("recommendation", {}).get("test", {})
-    if not test:
+    if not any(test.values()):
         return None
     selected = metrics.get("selected", {}).get("recommender")
     users = metrics.get("recommendation", {}).get("users", {}).get("test", 0)

@@ -62,13 +62,15 @@ def test_each_row_keeps_its_top_neighbours(neighbours: int) -> None:
         )
 
 
-def test_score_is_history_times_similarity() -> None:
+def test_score_uses_the_candidates_neighbourhood() -> None:
+    # score(u, j) = sum over j's own top-K neighbours i of history[u, i] * sim(j, i):
+    # history @ S transposed (RecBole's ItemKNN semantics), not history @ S.
     train = random_train(seed=4)
     model = ItemKNNRecommender(neighbours=4)
     model.fit(train)
     assert model.similarity is not None
     histories = train[:5]
-    expected = histories.toarray() @ model.similarity.toarray()
+    expected = histories.toarray() @ model.similarity.toarray().T
     np.testing.assert_allclose(model.score(histories), expected, rtol=1e-5)
 
 
