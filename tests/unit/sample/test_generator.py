@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 import polars as pl
@@ -254,8 +253,7 @@ def test_invalid_arguments(tmp_path: Path, kwargs: dict[str, object], message: s
 
 
 @pytest.mark.slow
-def test_one_million_events_in_under_a_minute(tmp_path: Path) -> None:
-    started = time.perf_counter()
+def test_one_million_events(tmp_path: Path) -> None:
+    # Speed is measured in benchmarks/pipeline.py (shop-1m), never asserted here.
     summary = generate_shop(tmp_path, users=20_000, items=10_000, events=1_000_000)
-    assert time.perf_counter() - started < 60
     assert abs(summary.n_events - 1_000_000) <= 50_000
