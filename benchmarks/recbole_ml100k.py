@@ -51,7 +51,8 @@ def main() -> None:
         ("popularity", "Pop", PopularityRecommender()),
         ("item_knn (K=100)", "ItemKNN", ItemKNNRecommender(neighbours=100)),
     ]
-    print("| model | recall@10 | ndcg@10 | mrr@10 | hit@10 | precision@10 | fit s | RecBole ndcg@10 |")
+    columns = "recall@10 | ndcg@10 | mrr@10 | hit@10 | precision@10 | fit s | RecBole ndcg@10"
+    print(f"| model | {columns} |")
     print("|---|---|---|---|---|---|---|---|")
     for label, recbole_name, model in models:
         started = time.perf_counter()
