@@ -31,6 +31,10 @@ def shop_config(shop: ShopSummary, home: Path, **overrides: object) -> Shelfwise
         "data.catalog.path": str(shop.catalog_path),
         "data.events.path": str(shop.events_path),
         "data.queries.path": str(shop.queries_path),
+        # keep pipeline tests quick: a couple of trials per family, no long searches
+        "tune.budget_seconds": 4,
+        "tune.trials_per_model": 2,
+        "models.blend.trials": 5,
     }
     values.update(overrides)
     return load_config(None, environ={}, overrides=values)

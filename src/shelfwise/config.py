@@ -120,33 +120,45 @@ class DataConfig(_Section):
 class SplitConfig(_Section):
     """How events are split into train / valid / test (frozen per run)."""
 
-    method: Literal["time", "leave_last_out"] = Field(
+    method: Literal["time", "leave_last_out", "random", "given"] = Field(
         default="time",
         description="time: one global cutoff, test strictly after train (production-like); "
-        "leave_last_out: each user's last event is test, the one before valid.",
+        "leave_last_out: each user's last event is test, the one before valid; "
+        "random: per user, shuffled (seeded) and cut by the fractions (RecBole's RS 8:1:1); "
+        "given: the events' own split column (train/valid/test), e.g. a published split.",
     )
-    test_fraction: float = Field(default=0.1, gt=0.0, lt=1.0, description="time split only.")
+    test_fraction: float = Field(default=0.1, gt=0.0, lt=1.0, description="time and random splits.")
     valid_fraction: float = Field(
-        default=0.1, ge=0.0, lt=1.0, description="time split only; 0 disables validation."
+        default=0.1,
+        ge=0.0,
+        lt=1.0,
+        description="time and random splits; 0 disables validation (leave_last_out too).",
     )
     min_user_events: int = Field(
         default=3, ge=1, description="leave_last_out: users with fewer events stay in train."
     )
 
 
-class PopularityConfig(_Section):
-    """Most-popular items by weighted event count."""
+class ModelConfig(_Section):
+    """One recommender family: on or off, its parameters, and whether AutoML tunes it."""
 
     enabled: bool = True
-
-
-class ItemKNNConfig(_Section):
-    """Item-item cosine kNN on the weighted interaction matrix (implicit's CosineRecommender)."""
-
-    enabled: bool = True
-    neighbours: int = Field(
-        default=100, ge=1, description="Similarity entries kept per item, itself included."
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Constructor arguments of the model (checked when it is built; see "
+        "docs/models.md); tuned values replace these when tune is on.",
     )
+    tune: bool = Field(default=True, description="Search this model's parameters (tune.*).")
+    half_life_days: float | None = Field(
+        default=None,
+        gt=0.0,
+        description="This model's own time decay of event weights (recency-weighted "
+        "popularity, say); null = models.time_decay_half_life_days.",
+    )
+
+
+def _model(enabled: bool = True, **params: Any) -> Any:
+    return Field(default_factory=lambda: ModelConfig(enabled=enabled, params=params))
 
 
 class BM25Config(_Section):
@@ -158,6 +170,32 @@ class BM25Config(_Section):
     field_weights: dict[str, float] = Field(
         default_factory=lambda: {"title": 2.0, "brand": 1.0, "category": 1.0, "description": 0.5},
         description="Catalog fields searched and the weight of each field's BM25 score.",
+    )
+
+
+class BlendConfig(_Section):
+    """A weighted fusion of the best single models, served only when it wins on valid."""
+
+    enabled: bool = True
+    max_models: int = Field(default=3, ge=2, le=6, description="Models fused at most.")
+    trials: int = Field(default=30, ge=1, description="Weight combinations tried (Optuna).")
+
+
+class TuneConfig(_Section):
+    """AutoML: Optuna (TPE, pruning) per model family on the validation split."""
+
+    enabled: bool = True
+    budget_seconds: float = Field(
+        default=30.0, gt=0.0, description="Wall-clock budget for all tuning in a run."
+    )
+    trials_per_model: int = Field(
+        default=20,
+        ge=1,
+        description="Trial cap per family. Reached within the budget, the pick is "
+        "reproducible; cut short by the budget, it depends on machine speed.",
+    )
+    max_eval_users: int | None = Field(
+        default=5000, ge=100, description="Validation users sampled (seeded) per trial."
     )
 
 
@@ -175,9 +213,38 @@ class ModelsConfig(_Section):
         },
         description="Confidence weight of each event type in the interaction matrix.",
     )
-    popularity: PopularityConfig = PopularityConfig()
-    item_knn: ItemKNNConfig = ItemKNNConfig()
+    time_decay_half_life_days: float | None = Field(
+        default=None,
+        gt=0.0,
+        description="Halve an event's weight for every this many days before the newest "
+        "event of the matrix (every model sees the same decayed weights); null = no decay.",
+    )
+    popularity: ModelConfig = _model()
+    item_knn: ModelConfig = _model(neighbours=100)
+    user_knn: ModelConfig = _model()
+    ease: ModelConfig = _model(l2=250.0)
+    rp3beta: ModelConfig = _model()
+    als: ModelConfig = _model()
+    bpr: ModelConfig = _model()
+    content: ModelConfig = _model()
+    sasrec: ModelConfig = _model(enabled=False)
+    blend: BlendConfig = BlendConfig()
     bm25: BM25Config = BM25Config()
+
+    def families(self) -> dict[str, ModelConfig]:
+        """The recommender families in training order (cheapest first)."""
+        names = (
+            "popularity",
+            "item_knn",
+            "user_knn",
+            "ease",
+            "rp3beta",
+            "als",
+            "bpr",
+            "content",
+            "sasrec",
+        )
+        return {name: getattr(self, name) for name in names}
 
 
 class EvaluateConfig(_Section):
@@ -187,7 +254,7 @@ class EvaluateConfig(_Section):
     primary_metric: str = Field(
         default="ndcg@10",
         description="Recommendation metric (on valid, or test without valid) that picks "
-        "the served model: recall|ndcg|mrr|hit|precision @K.",
+        "the served model: recall|ndcg|mrr|hit|precision|map @K.",
     )
     max_eval_users: int | None = Field(
         default=None, ge=1, description="Sample this many users (seeded) to evaluate faster."
@@ -209,11 +276,33 @@ class EvaluateConfig(_Section):
     @classmethod
     def _metric_name(cls, value: str) -> str:
         name, _, k = value.partition("@")
-        if name not in {"recall", "ndcg", "mrr", "hit", "precision"} or not k.isdigit():
+        if name not in {"recall", "ndcg", "mrr", "hit", "precision", "map"} or not k.isdigit():
             raise ValueError(
-                f"{value!r} is not a metric; use recall|ndcg|mrr|hit|precision@K, e.g. ndcg@10"
+                f"{value!r} is not a metric; use recall|ndcg|mrr|hit|precision|map@K, e.g. ndcg@10"
             )
         return value
+
+
+class RankingConfig(_Section):
+    """The click model: a re-ranker over the served recommender's candidates."""
+
+    enabled: bool = Field(default=True, description="Train the click model (needs a valid split).")
+    candidates: int = Field(
+        default=100,
+        ge=1,
+        le=1000,
+        description="Candidates per user from the served recommender that the model scores.",
+    )
+    model: Literal["auto", "lightgbm", "mlp"] = Field(
+        default="auto",
+        description="auto: train LightGBM and a small MLP and keep the better by held-out AUC.",
+    )
+    max_users: int | None = Field(
+        default=20_000,
+        ge=10,
+        description="Sample this many users (seeded) per split for training and testing; "
+        "null = every user with targets.",
+    )
 
 
 class ServeConfig(_Section):
@@ -238,7 +327,9 @@ class ShelfwiseConfig(_Section):
     data: DataConfig = DataConfig()
     split: SplitConfig = SplitConfig()
     models: ModelsConfig = ModelsConfig()
+    tune: TuneConfig = TuneConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
+    ranking: RankingConfig = RankingConfig()
     serve: ServeConfig = ServeConfig()
 
     def state_dir(self) -> Path:

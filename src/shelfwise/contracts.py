@@ -113,6 +113,7 @@ EVENT_SCHEMA: Final[dict[str, pl.DataType]] = {
     VALUE: pl.Float64(),
     SESSION_ID: pl.String(),
     QUERY: pl.String(),
+    SPLIT: pl.String(),  # optional: a given train/valid/test assignment (split.method: given)
 }
 
 QUERY_SCHEMA: Final[dict[str, pl.DataType]] = {

@@ -18,6 +18,7 @@ ShelfwiseError                              code                 HTTP
 │   ├── UnknownUserError                    unknown-user         404
 │   └── UnknownItemError                    unknown-item         404
 ├── BundleNotFoundError(LookupError)        bundle-not-found     404
+├── ModelNotAvailableError(LookupError)     model-not-available  404
 ├── NotReadyError(RuntimeError)             not-ready            503
 └── RequestError(ValueError)                invalid-request      422
 ```
@@ -139,6 +140,12 @@ class BundleNotFoundError(ShelfwiseError, LookupError):
     code = "bundle-not-found"
 
 
+class ModelNotAvailableError(ShelfwiseError, LookupError):
+    """The loaded bundle has no model for the request (e.g. no click model)."""
+
+    code = "model-not-available"
+
+
 class NotReadyError(ShelfwiseError, RuntimeError):
     """The service has no model loaded yet."""
 
@@ -169,6 +176,7 @@ ERROR_CODE_TO_HTTP_STATUS: Final[dict[str, int]] = {
     UnknownUserError.code: 404,
     UnknownItemError.code: 404,
     BundleNotFoundError.code: 404,
+    ModelNotAvailableError.code: 404,
     NotReadyError.code: 503,
     RequestError.code: 422,
     "not-found": 404,  # unknown route

@@ -1,6 +1,7 @@
 """The pipeline: the one place where the order of stages is written.
 
-    ingest → validate → features → retrieval → evaluate → package → (publish version)
+    ingest → validate → features → tune → retrieval → evaluate → ranking → package
+    → (publish the bundle as a version)
 
 Each stage writes `runs/<run_id>/<stage>/` with a `manifest.json`, through a
 temporary folder renamed into place, so a killed run never leaves a folder that looks
@@ -64,14 +65,34 @@ class Stage:
 STAGES: tuple[Stage, ...] = (
     Stage("ingest", (), ("data",), "shelfwise.ingest:run"),
     Stage("validate", ("ingest",), ("data",), "shelfwise.validate:run"),
-    Stage("features", ("validate",), ("split", "models.event_weights"), "shelfwise.features:run"),
-    Stage("retrieval", ("features",), ("models",), "shelfwise.retrieval.train:run"),
     Stage(
-        "evaluate", ("features", "retrieval"), ("evaluate", "seed"), "shelfwise.evaluate.stage:run"
+        "features",
+        ("validate",),
+        ("split", "seed", "models.event_weights", "models.time_decay_half_life_days"),
+        "shelfwise.features:run",
+    ),
+    Stage(
+        "tune",
+        ("features",),
+        ("models", "tune", "evaluate.primary_metric", "seed"),
+        "shelfwise.tune:run",
+    ),
+    Stage("retrieval", ("features", "tune"), ("models",), "shelfwise.retrieval.train:run"),
+    Stage(
+        "evaluate",
+        ("features", "retrieval"),
+        ("evaluate", "seed", "models.blend"),
+        "shelfwise.evaluate.stage:run",
+    ),
+    Stage(
+        "ranking",
+        ("features", "retrieval", "evaluate"),
+        ("ranking", "seed", "evaluate.k_values"),
+        "shelfwise.ranking:run",
     ),
     Stage(
         "package",
-        ("validate", "features", "retrieval", "evaluate"),
+        ("validate", "features", "retrieval", "evaluate", "ranking"),
         ("project",),
         "shelfwise.package.stage:run",
     ),

@@ -63,8 +63,9 @@ def test_from_stage_recomputes_that_stage_and_later(tiny_config: ShelfwiseConfig
     events: list[StageEvent] = []
     run_pipeline(tiny_config, from_stage="retrieval", on_event=events.append)
     statuses = collect(events)
-    assert [statuses[s] for s in ("ingest", "validate", "features")] == ["cached"] * 3
-    assert [statuses[s] for s in ("retrieval", "evaluate", "package")] == ["done"] * 3
+    assert [statuses[s] for s in ("ingest", "validate", "features", "tune")] == ["cached"] * 4
+    after = ("retrieval", "evaluate", "ranking", "package")
+    assert [statuses[s] for s in after] == ["done"] * len(after)
 
 
 def test_from_stage_without_earlier_run_is_explained(tiny_config: ShelfwiseConfig) -> None:
@@ -88,7 +89,7 @@ _CHILD = """
 import sys, time
 from pathlib import Path
 import shelfwise.retrieval.train as train
-from shelfwise.config import load_config
+from shelfwise.config import ShelfwiseConfig
 from shelfwise.pipeline import run_pipeline
 
 def hanging_stage(ctx):
@@ -98,23 +99,15 @@ def hanging_stage(ctx):
     time.sleep(120)
 
 train.run = hanging_stage
-config = load_config(None, environ={}, overrides=dict(arg.split("=", 1) for arg in sys.argv[1:]))
+config = ShelfwiseConfig.model_validate_json(Path(sys.argv[1]).read_text())
 run_pipeline(config)
 """
 
 
 def test_kill_mid_stage_then_resume(tiny_config: ShelfwiseConfig, tmp_path: Path) -> None:
-    assert tiny_config.data.events
-    assert tiny_config.data.catalog
-    assert tiny_config.data.queries
-    args = [
-        f"project={tiny_config.project}",
-        f"home={tiny_config.state_dir()}",
-        f"data.catalog.path={tiny_config.data.catalog.path}",
-        f"data.events.path={tiny_config.data.events.path}",
-        f"data.queries.path={tiny_config.data.queries.path}",
-    ]
-    child = subprocess.Popen([sys.executable, "-c", _CHILD, *args])
+    config_file = tmp_path / "config.json"
+    config_file.write_text(tiny_config.model_dump_json())
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(config_file)])
     runs = tiny_config.state_dir() / "runs"
     deadline = time.monotonic() + 120
     try:
@@ -136,8 +129,10 @@ def test_kill_mid_stage_then_resume(tiny_config: ShelfwiseConfig, tmp_path: Path
     outcome = run_pipeline(tiny_config, resume="latest", on_event=events.append)
     statuses = collect(events)
     assert outcome.run_id == run_dir.name
-    assert [statuses[s] for s in ("ingest", "validate", "features")] == ["resumed"] * 3
-    assert [statuses[s] for s in ("retrieval", "evaluate", "package")] == ["done"] * 3
+    before = ("ingest", "validate", "features", "tune")
+    assert [statuses[s] for s in before] == ["resumed"] * len(before)
+    after = ("retrieval", "evaluate", "ranking", "package")
+    assert [statuses[s] for s in after] == ["done"] * len(after)
     assert not list(run_dir.glob(".*tmp*"))
     assert outcome.bundle_version == 1
     scores = run_dir / "retrieval" / "popularity"

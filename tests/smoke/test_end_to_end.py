@@ -39,7 +39,8 @@ def test_generate_run_models_serve(tmp_path: Path) -> None:
 
     assert runner.invoke(app, ["init", str(tmp_path)]).exit_code == 0
     config = tmp_path / "shelfwise.yaml"
-    result = runner.invoke(app, ["run", "-c", str(config), "--set", "home=state"])
+    quick = ["--set", "tune.budget_seconds=3", "--set", "tune.trials_per_model=2"]
+    result = runner.invoke(app, ["run", "-c", str(config), "--set", "home=state", *quick])
     assert result.exit_code == 0, result.output
     assert "model version 1" in result.output
     assert "ndcg@10" in result.output

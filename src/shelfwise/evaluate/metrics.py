@@ -3,7 +3,7 @@
 Recommendation metrics take a (n_users, K_max) matrix of ranked `item_index`es, best
 first, padded with -1, and a binary CSR matrix of relevant items; they are vectorised
 over users and follow RecBole's definitions where the names coincide (recall, precision,
-hit, mrr, ndcg with binary gains). Search metrics take the graded relevance of each
+hit, mrr, ndcg with binary gains, map). Search metrics take the graded relevance of each
 ranked result of one query.
 
 Notation: for user u, R_u is the set of relevant items, rel_u(r) = 1 when the item at
@@ -24,7 +24,7 @@ from shelfwise.errors import DataError, EmptyDataError
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
-RANKING_METRICS: tuple[str, ...] = ("recall", "precision", "hit", "mrr", "ndcg")
+RANKING_METRICS: tuple[str, ...] = ("recall", "precision", "hit", "mrr", "ndcg", "map")
 
 
 def ranking_metrics(
@@ -32,7 +32,7 @@ def ranking_metrics(
     relevant: sp.csr_matrix,
     k_values: Sequence[int],
 ) -> dict[str, float]:
-    """Recall, precision, hit rate, MRR and NDCG at each K, averaged over users.
+    """Recall, precision, hit rate, MRR, NDCG and MAP at each K, averaged over users.
 
     For each user u with |R_u| >= 1 and each K (hits@K = Σ_{r<=K} rel_u(r)):
 
@@ -42,6 +42,7 @@ def ranking_metrics(
         mrr@K       = 1 / r*  with r* the rank of the first hit, if r* <= K, else 0
         ndcg@K      = DCG@K / IDCG@K,  DCG@K = Σ_{r<=K} rel_u(r) / log2(r + 1),
                       IDCG@K = Σ_{r<=min(|R_u|, K)} 1 / log2(r + 1)
+        map@K       = Σ_{r<=K} rel_u(r) · precision@r / min(|R_u|, K)   (RecBole's MAP)
 
     then each is the mean over those users. Users without relevant items are skipped.
     Positions past the end of a row (K > K_max) or holding -1 count as misses; the
@@ -54,7 +55,7 @@ def ranking_metrics(
 
     Returns:
         {"recall@10": ..., "precision@10": ..., "hit@10": ..., "mrr@10": ...,
-        "ndcg@10": ...} for every K.
+        "ndcg@10": ..., "map@10": ...} for every K (names in `RANKING_METRICS`).
 
     Raises:
         DataError: shapes disagree or a K is < 1.
@@ -82,6 +83,8 @@ def ranking_metrics(
     ranks = np.arange(1, k_max + 1, dtype=np.float64)
     cum_hits = np.cumsum(hits, axis=1, dtype=np.float64)
     cum_dcg = np.cumsum(hits / np.log2(ranks + 1.0), axis=1)
+    # Σ_{r'<=r} rel(r') · precision@r': the numerator of average precision at r
+    cum_precision_at_hits = np.cumsum(hits * (cum_hits / ranks), axis=1)
     no_hit = np.iinfo(np.int64).max
     first_hit = np.full(users.size, no_hit, dtype=np.int64)
     if k_max > 0:
@@ -94,12 +97,14 @@ def ranking_metrics(
         column = min(k, k_max) - 1
         hits_k = cum_hits[:, column] if column >= 0 else np.zeros(users.size)
         dcg_k = cum_dcg[:, column] if column >= 0 else np.zeros(users.size)
+        ap_k = cum_precision_at_hits[:, column] if column >= 0 else np.zeros(users.size)
         idcg_k = ideal[np.minimum(n_relevant[users], k)]
         results[f"recall@{k}"] = float(np.mean(hits_k / n_rel))
         results[f"precision@{k}"] = float(np.mean(hits_k / k))
         results[f"hit@{k}"] = float(np.mean(hits_k > 0))
         results[f"mrr@{k}"] = float(np.mean(np.where(first_hit <= k, 1.0 / first_hit, 0.0)))
         results[f"ndcg@{k}"] = float(np.mean(dcg_k / idcg_k))
+        results[f"map@{k}"] = float(np.mean(ap_k / np.minimum(n_rel, k)))
     return results
 
 

@@ -8,68 +8,91 @@ one target counts once.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from shelfwise._internal import progress
+from shelfwise._internal.sequences import Sequences
 from shelfwise.evaluate.metrics import average_popularity, catalog_coverage, ranking_metrics
-from shelfwise.retrieval.base import IntArray, Recommender, top_k_batch
+from shelfwise.retrieval.base import (
+    IntArray,
+    Recommender,
+    SequentialRecommender,
+    score_users,
+    top_k_batch,
+)
 
 # Score matrices are dense (batch, n_items) float32: keep a batch near 100 MB.
 _MAX_BATCH_CELLS = 25_000_000
 
 
+@dataclass(frozen=True)
+class EvalSplit:
+    """What one split's evaluation reads: histories, their order, targets, users."""
+
+    history: sp.csr_matrix
+    sequences: Sequences
+    targets: sp.csr_matrix
+    users: IntArray
+
+    def subset(self, count: int) -> EvalSplit:
+        """The first `count` users only (users are a seeded sample, so a random subset)."""
+        return EvalSplit(self.history, self.sequences, self.targets, self.users[:count])
+
+
 def evaluation_users(
     targets: sp.csr_matrix, *, max_users: int | None, seed: int
 ) -> np.ndarray[Any, np.dtype[np.int64]]:
-    """Users with at least one target, optionally a seeded sample of them (sorted)."""
+    """Users with at least one target, optionally a seeded sample of them (shuffled)."""
     users = np.flatnonzero(targets.getnnz(axis=1) > 0).astype(np.int64)
+    rng = np.random.default_rng(seed)
     if max_users is not None and users.size > max_users:
-        rng = np.random.default_rng(seed)
-        users = np.sort(rng.choice(users, size=max_users, replace=False))
-    return users
+        return rng.choice(users, size=max_users, replace=False).astype(np.int64)
+    return rng.permutation(users).astype(np.int64)
 
 
 def rank_users(
-    model: Recommender,
-    history: sp.csr_matrix,
-    users: np.ndarray[Any, np.dtype[np.int64]],
-    k: int,
-    *,
-    label: str,
+    model: Recommender | SequentialRecommender, split: EvalSplit, k: int, *, label: str
 ) -> IntArray:
-    """Top-`k` item indices for each user (rows of `history`), seen items excluded."""
-    n_items = history.shape[1]
+    """Top-`k` item indices for each user of the split, seen items excluded."""
+    n_items = split.history.shape[1]
     batch = max(1, min(4096, _MAX_BATCH_CELLS // max(n_items, 1)))
+    users = split.users
     starts = range(0, users.size, batch)
     ranked = np.full((users.size, k), -1, dtype=np.int64)
+    sequential = isinstance(model, SequentialRecommender)
     for start in progress.track(starts, label, total=len(starts)):
-        rows = history[users[start : start + batch]]
-        scores = model.score(rows)
+        chunk = users[start : start + batch]
+        rows = split.history[chunk]
+        sequences = split.sequences.take(chunk) if sequential else None
+        scores = score_users(model, rows, sequences)
         ranked[start : start + batch] = top_k_batch(scores, k, exclude=rows)
     return ranked
 
 
 def evaluate_recommender(
-    model: Recommender,
-    history: sp.csr_matrix,
-    targets: sp.csr_matrix,
-    users: np.ndarray[Any, np.dtype[np.int64]],
+    model: Recommender | SequentialRecommender,
+    split: EvalSplit,
     k_values: list[int],
     *,
     item_popularity: np.ndarray[Any, np.dtype[np.float64]],
     label: str,
-) -> dict[str, float]:
-    """Ranking metrics at every K, plus coverage and average popularity at the largest K."""
-    if users.size == 0:
-        return {}
+) -> tuple[dict[str, float], IntArray]:
+    """Ranking metrics at every K, plus coverage and average popularity at the largest K.
+
+    Returns:
+        The metrics, and the ranked lists (users in `split.users` order).
+    """
     k_max = max(k_values)
-    ranked = rank_users(model, history, users, k_max, label=label)
-    metrics = ranking_metrics(ranked, targets[users], k_values)
-    n_items = history.shape[1]
+    if split.users.size == 0:
+        return {}, np.empty((0, k_max), dtype=np.int64)
+    ranked = rank_users(model, split, k_max, label=label)
+    metrics = ranking_metrics(ranked, split.targets[split.users], k_values)
+    n_items = split.history.shape[1]
     for k in k_values:
         metrics[f"coverage@{k}"] = catalog_coverage(ranked, n_items, k)
     metrics[f"avg_popularity@{k_max}"] = average_popularity(ranked, item_popularity, k_max)
-    return {name: float(value) for name, value in metrics.items()}
+    return {name: float(value) for name, value in metrics.items()}, ranked

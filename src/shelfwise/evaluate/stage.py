@@ -1,65 +1,69 @@
-"""The evaluate stage: score every fitted model and choose the one to serve.
+"""The evaluate stage: score every fitted model, try a blend, choose the one to serve.
 
-Stage inputs: `features`, `retrieval`. Output: `metrics.json`:
+Stage inputs: `features`, `retrieval`. Outputs: `metrics.json` and, when a blend wins
+on valid, `blend/` (a saved BlendRecommender):
 
 ```
-{"recommendation": {"valid": {model: {metric: value}}, "test": {...}, "users": {...}},
+{"recommendation": {"valid": {model: {metric: value}}, "test": {...}, "users": {...},
+                    "slices": {model: {slice: {metric: value}}}},
+ "blend": {"tried": [...], "kept": bool, "weights": {...}, ...},
  "search": {model: {"queries": n, "rerank": {...}, "full": {...}}},
  "selected": {"recommender": name, "search": name, "primary_metric": ..., "split": ...},
  "headline": {metric: value}}          # the selected models' test numbers
 ```
 The served recommender is the best on the primary metric on the valid split (on test
-when the split has no valid events).
+when the split has no valid events); test numbers never choose anything.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
 from shelfwise._internal.artifacts import atomic_write_json, read_csr
+from shelfwise._internal.sequences import Sequences
 from shelfwise._internal.stage import StageContext, StageResult
-from shelfwise.evaluate.recommend import evaluate_recommender, evaluation_users
+from shelfwise.config import ShelfwiseConfig
+from shelfwise.evaluate.blend_search import search_blend
+from shelfwise.evaluate.recommend import EvalSplit, evaluate_recommender, evaluation_users
 from shelfwise.evaluate.search import evaluate_search
+from shelfwise.evaluate.slices import slice_metrics
 from shelfwise.retrieval import load_recommender, load_search_index
+from shelfwise.retrieval.base import Recommender, SequentialRecommender
+
+Model = Recommender | SequentialRecommender
 
 
 def run(ctx: StageContext) -> StageResult:
     """Evaluate the fitted models on the frozen split and labelled queries."""
     features, models_dir = ctx.inputs["features"], ctx.inputs["retrieval"]
     fitted: dict[str, dict[str, Any]] = json.loads((models_dir / "models.json").read_text())
-    config = ctx.config.evaluate
-    k_values = config.k_values
-
-    recommendation: dict[str, Any] = {"valid": {}, "test": {}, "users": {}}
-    recommenders = [name for name, info in fitted.items() if info["kind"] == "recommender"]
-    if recommenders:
-        train = read_csr(features / "train.npz")
+    config = ctx.config
+    recommendation: dict[str, Any] = {"valid": {}, "test": {}, "users": {}, "slices": {}}
+    blend_report: dict[str, Any] = {"kept": False}
+    names = [name for name, info in fitted.items() if info["kind"] == "recommender"]
+    if names:
+        splits = _splits(features, config)
+        train = splits["valid"].history
         popularity = np.asarray(train.sum(axis=0)).ravel().astype(np.float64)
-        plans = {
-            "valid": (train, read_csr(features / "valid_targets.npz")),
-            "test": (
-                read_csr(features / "train_valid.npz"),
-                read_csr(features / "test_targets.npz"),
-            ),
-        }
-        for split, (history, targets) in plans.items():
-            users = evaluation_users(targets, max_users=config.max_eval_users, seed=ctx.config.seed)
-            recommendation["users"][split] = int(users.size)
-            for name in recommenders:
-                model = load_recommender(name, models_dir / name)
-                recommendation[split][name] = evaluate_recommender(
-                    model,
-                    history,
-                    targets,
-                    users,
-                    k_values,
-                    item_popularity=popularity,
-                    label=f"{name} on {split} ({users.size:,} users)",
+        models: dict[str, Model] = {n: load_recommender(n, models_dir / n) for n in names}
+        for split, data in splits.items():
+            recommendation["users"][split] = int(data.users.size)
+            for name, model in models.items():
+                label = f"{name} on {split} ({data.users.size:,} users)"
+                metrics, ranked = evaluate_recommender(
+                    model, data, config.evaluate.k_values, item_popularity=popularity, label=label
                 )
+                recommendation[split][name] = metrics
+                if split == "test" and data.users.size:
+                    recommendation["slices"][name] = slice_metrics(
+                        ranked, data.targets, train, data.users, config.evaluate.k_values
+                    )
+        blend_report = _try_blend(ctx.out, config, models, splits, recommendation, popularity)
 
     search: dict[str, Any] = {}
     labelled = pl.read_parquet(features / "queries.parquet")
@@ -67,18 +71,23 @@ def run(ctx: StageContext) -> StageResult:
         if labelled.height:
             index = load_search_index(name, models_dir / name)
             search[name] = evaluate_search(
-                index, labelled, k_values, relevance_offset=config.relevance_offset
+                index,
+                labelled,
+                config.evaluate.k_values,
+                relevance_offset=config.evaluate.relevance_offset,
             )
 
-    selected = _select(recommendation, config.primary_metric, fitted)
+    selected = _select(recommendation, config.evaluate.primary_metric, fitted)
     headline = _headline(recommendation, search, selected)
-    metrics = {
+    metrics_out = {
         "recommendation": recommendation,
+        "blend": blend_report,
         "search": search,
         "selected": selected,
         "headline": headline,
     }
-    atomic_write_json(ctx.out / "metrics.json", metrics)
+    atomic_write_json(ctx.out / "metrics.json", metrics_out)
+    served = [str(selected[r]) for r in ("recommender", "search") if selected.get(r)]
     parts = [f"{key} {value:.4f}" for key, value in headline.items()]
     return StageResult(
         row_counts={
@@ -89,11 +98,75 @@ def run(ctx: StageContext) -> StageResult:
             else 0,
         },
         extra={"selected": selected, "headline": headline},
-        summary="served: "
-        + " + ".join(str(selected[r]) for r in ("recommender", "search") if selected.get(r))
-        + ("; " if parts else "")
-        + ", ".join(parts),
+        summary="served: " + " + ".join(served) + ("; " if parts else "") + ", ".join(parts),
     )
+
+
+def _splits(features: Path, config: ShelfwiseConfig) -> dict[str, EvalSplit]:
+    max_users, seed = config.evaluate.max_eval_users, config.seed
+    result = {}
+    for split, history in (("valid", "train"), ("test", "train_valid")):
+        targets = read_csr(features / f"{split}_targets.npz")
+        result[split] = EvalSplit(
+            history=read_csr(features / f"{history}.npz"),
+            sequences=Sequences.load(features / f"{history}_seq.npz"),
+            targets=targets,
+            users=np.sort(evaluation_users(targets, max_users=max_users, seed=seed)),
+        )
+    return result
+
+
+def _try_blend(
+    out: Path,
+    config: ShelfwiseConfig,
+    models: dict[str, Model],
+    splits: dict[str, EvalSplit],
+    recommendation: dict[str, Any],
+    popularity: np.ndarray[Any, np.dtype[np.float64]],
+) -> dict[str, Any]:
+    """Search a blend of the best matrix models; keep it only when it wins on valid."""
+    primary = config.evaluate.primary_metric
+    valid_scores = recommendation["valid"]
+    ranked_names = sorted(
+        (n for n, m in models.items() if isinstance(m, Recommender) and valid_scores.get(n)),
+        key=lambda n: -valid_scores[n].get(primary, 0.0),
+    )[: config.models.blend.max_models]
+    if not config.models.blend.enabled or len(ranked_names) < 2 or not splits["valid"].users.size:
+        return {"kept": False, "reason": "fewer than two models with validation metrics"}
+    candidates: dict[str, Recommender] = {}
+    for name in ranked_names:
+        model = models[name]
+        assert isinstance(model, Recommender)  # filtered above
+        candidates[name] = model
+    blend, sample_value, trials = search_blend(
+        candidates,
+        splits["valid"],
+        metric=primary,
+        trials=config.models.blend.trials,
+        seed=config.seed,
+    )
+    k_values = config.evaluate.k_values
+    valid_metrics, _ = evaluate_recommender(
+        blend, splits["valid"], k_values, item_popularity=popularity, label="blend on valid"
+    )
+    best_single = max(valid_scores[n].get(primary, 0.0) for n in ranked_names)
+    report: dict[str, Any] = {
+        "candidates": ranked_names,
+        "weights": blend.weights,
+        "sample_value": sample_value,
+        "valid_value": valid_metrics.get(primary, 0.0),
+        "best_single_valid_value": best_single,
+        "trials": trials,
+    }
+    if valid_metrics.get(primary, 0.0) <= best_single or len(blend.components) < 2:
+        return {**report, "kept": False, "reason": "no better than the best single model"}
+    test_metrics, _ = evaluate_recommender(
+        blend, splits["test"], k_values, item_popularity=popularity, label="blend on test"
+    )
+    recommendation["valid"][blend.name] = valid_metrics
+    recommendation["test"][blend.name] = test_metrics
+    blend.save(out / blend.name)
+    return {**report, "kept": True}
 
 
 def _select(
@@ -106,7 +179,7 @@ def _select(
         "search": searchers[0] if searchers else None,
     }
     split = "valid" if recommendation["users"].get("valid") else "test"
-    candidates = recommendation.get(split, {})
+    candidates = {n: m for n, m in recommendation.get(split, {}).items() if m}
     if candidates:
         # max() keeps the first of equal scores: config order (simplest model first)
         best = max(candidates, key=lambda name: candidates[name].get(primary, 0.0))
@@ -119,7 +192,7 @@ def _headline(
 ) -> dict[str, float]:
     headline: dict[str, float] = {}
     best = selected.get("recommender")
-    if best and best in recommendation.get("test", {}):
+    if best and recommendation.get("test", {}).get(best):
         test = recommendation["test"][best]
         for key in sorted(test):
             if key.split("@")[0] in {"ndcg", "recall", "hit"} and key.endswith("@10"):

@@ -10,6 +10,7 @@ Stage input: the `validate` folder. Outputs:
 | `train.npz` | weighted CSR of train events (what models fit on) |
 | `train_valid.npz` | train + valid (the history when scoring test users) |
 | `full.npz` | every event (serving-time history) |
+| `*_seq.npz` | train, train_valid, full: the same events as time-ordered sequences |
 | `valid_targets.npz`, `test_targets.npz` | binary targets, minus already-seen items |
 | `queries.parquet` | QUERY, ITEM_INDEX, RELEVANCE |
 | `split.json` | the split protocol, cutoffs and counts |
@@ -24,6 +25,7 @@ from dataclasses import asdict
 import polars as pl
 
 from shelfwise._internal.artifacts import atomic_write_json, write_csr, write_parquet
+from shelfwise._internal.matrices import sequences, target_matrix, weighted_matrix
 from shelfwise._internal.stage import StageContext, StageResult
 from shelfwise.contracts import (
     EVENT_TYPE,
@@ -39,10 +41,9 @@ from shelfwise.contracts import (
     WEIGHT,
     SplitName,
 )
-from shelfwise.features.matrices import target_matrix, weighted_matrix
 from shelfwise.features.split import SplitInfo, assign_split
 
-__all__ = ["SplitInfo", "assign_split", "run", "target_matrix", "weighted_matrix"]
+__all__ = ["SplitInfo", "assign_split", "run", "sequences", "target_matrix", "weighted_matrix"]
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -71,18 +72,27 @@ def run(ctx: StageContext) -> StageResult:
             pl.col(EVENT_TYPE).replace_strict(weights, default=0.0).cast(pl.Float32).alias(WEIGHT)
         )
     )
-    interactions, split_info = assign_split(interactions, ctx.config.split)
-    interactions = interactions.select(USER_INDEX, ITEM_INDEX, EVENT_TYPE, TIMESTAMP, WEIGHT, SPLIT)
+    interactions, split_info = assign_split(interactions, ctx.config.split, seed=ctx.config.seed)
+    # user, then time, then input order: the order sequences are read in
+    interactions = interactions.sort(USER_INDEX, TIMESTAMP, ROW_NUMBER).select(
+        USER_INDEX, ITEM_INDEX, EVENT_TYPE, TIMESTAMP, WEIGHT, SPLIT
+    )
 
     n_users, n_items = users.height, items.height
-    train_splits = (SplitName.TRAIN.value,)
-    train_valid_splits = (SplitName.TRAIN.value, SplitName.VALID.value)
-    all_splits = tuple(name.value for name in SplitName)
-    matrices = {
-        "train": weighted_matrix(interactions, n_users, n_items, splits=train_splits),
-        "train_valid": weighted_matrix(interactions, n_users, n_items, splits=train_valid_splits),
-        "full": weighted_matrix(interactions, n_users, n_items, splits=all_splits),
+    half_life = ctx.config.models.time_decay_half_life_days
+    split_sets = {
+        "train": (SplitName.TRAIN.value,),
+        "train_valid": (SplitName.TRAIN.value, SplitName.VALID.value),
+        "full": tuple(name.value for name in SplitName),
     }
+    matrices = {
+        name: weighted_matrix(
+            interactions, n_users, n_items, splits=chosen, half_life_days=half_life
+        )
+        for name, chosen in split_sets.items()
+    }
+    for name, chosen in split_sets.items():
+        sequences(interactions, n_users, splits=chosen).save(ctx.out / f"{name}_seq.npz")
     matrices["valid_targets"] = target_matrix(
         interactions, matrices["train"], split=SplitName.VALID.value
     )

@@ -1,22 +1,27 @@
 """Assign every interaction to train / valid / test, frozen in the run's artifacts.
 
-Two protocols:
+Four protocols:
 - time (default, production-like): one global cutoff; every test event is strictly
   later than every train and valid event, every valid event strictly later than
   every train event. Events at a cutoff's exact second stay on the earlier side.
 - leave_last_out (sequential benchmarks): per user, ordered by time then input
   order, the last event is test and the one before it valid; users with fewer than
   `min_user_events` events keep all of theirs in train.
+- random (RecBole's default "RO + RS 8:1:1, group by user"): per user, events in a
+  seeded random order, cut by the fractions with RecBole's rounding.
+- given: the events' own SPLIT column (a published split, e.g. RecBole's file).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from shelfwise.config import SplitConfig
 from shelfwise.contracts import ROW_NUMBER, SPLIT, TIMESTAMP, USER_INDEX, SplitName
+from shelfwise.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -29,17 +34,30 @@ class SplitInfo:
     counts: dict[str, int]
 
 
-def assign_split(events: pl.DataFrame, config: SplitConfig) -> tuple[pl.DataFrame, SplitInfo]:
-    """Add a SPLIT column to `events` (needs USER_INDEX, TIMESTAMP, ROW_NUMBER).
+def assign_split(
+    events: pl.DataFrame, config: SplitConfig, *, seed: int = 0
+) -> tuple[pl.DataFrame, SplitInfo]:
+    """Set the SPLIT column of `events` (needs USER_INDEX, TIMESTAMP, ROW_NUMBER).
+
+    Any SPLIT column already present is used by `given` and replaced otherwise.
+
+    Raises:
+        DataError: `given` without a valid split value on every event.
 
     Returns:
         The events with SPLIT, and a SplitInfo.
     """
-    if config.method == "time":
-        result, valid_cutoff, test_cutoff = _time_split(events, config)
+    valid_cutoff = test_cutoff = None
+    if config.method == "given":
+        result = _given(events)
     else:
-        result = _leave_last_out(events, config)
-        valid_cutoff = test_cutoff = None
+        events = events.drop(SPLIT, strict=False)
+        if config.method == "time":
+            result, valid_cutoff, test_cutoff = _time_split(events, config)
+        elif config.method == "random":
+            result = _random_split(events, config, seed)
+        else:
+            result = _leave_last_out(events, config)
     counts = {name.value: 0 for name in SplitName}
     for name, count in result.group_by(SPLIT).len().iter_rows():
         counts[str(name)] = int(count)
@@ -84,3 +102,50 @@ def _leave_last_out(events: pl.DataFrame, config: SplitConfig) -> pl.DataFrame:
         .otherwise(pl.lit(SplitName.TRAIN.value))
     )
     return ordered.with_columns(split_expr.alias(SPLIT))
+
+
+def _given(events: pl.DataFrame) -> pl.DataFrame:
+    names = [name.value for name in SplitName]
+    if SPLIT not in events.columns:
+        raise DataError(
+            "split.method is 'given' but the events have no split column; map yours "
+            "(data.events.mapping: {your_column: split}) or choose another split.method"
+        )
+    missing = events.filter(pl.col(SPLIT).is_null() | ~pl.col(SPLIT).is_in(names)).height
+    if missing:
+        raise DataError(
+            f"split.method is 'given' but {missing:,} of {events.height:,} events have no "
+            f"split value in {names}; fill them or choose another split.method"
+        )
+    return events
+
+
+def _random_split(events: pl.DataFrame, config: SplitConfig, seed: int) -> pl.DataFrame:
+    """Per user: seeded shuffle, then RecBole's `_calcu_split_ids` counts.
+
+    With n events and ratios (train, valid, test): valid = int(rv * n), test =
+    int(rt * n); a split whose share is in (0, 1) event gets one event taken from
+    train while train keeps more than one (RecBole's rounding).
+    """
+    keyed = events.with_columns(
+        pl.Series("__key", np.random.default_rng(seed).random(events.height))
+    ).sort([USER_INDEX, "__key"])
+    n = pl.len().over(USER_INDEX)
+    position = pl.int_range(pl.len()).over(USER_INDEX)
+    rv, rt = config.valid_fraction, config.test_fraction
+    n_test = (rt * n).floor().cast(pl.Int64)
+    n_valid = (rv * n).floor().cast(pl.Int64)
+    # RecBole walks the ratios from the last (test) to the second (valid).
+    bump_test = (rt * n > 0) & (rt * n < 1) & ((n - n_test - n_valid) > 1)
+    n_test = n_test + bump_test.cast(pl.Int64)
+    bump_valid = (rv * n > 0) & (rv * n < 1) & ((n - n_test - n_valid) > 1)
+    n_valid = n_valid + bump_valid.cast(pl.Int64)
+    n_train = n - n_valid - n_test
+    split_expr = (
+        pl.when(position < n_train)
+        .then(pl.lit(SplitName.TRAIN.value))
+        .when(position < n_train + n_valid)
+        .then(pl.lit(SplitName.VALID.value))
+        .otherwise(pl.lit(SplitName.TEST.value))
+    )
+    return keyed.with_columns(split_expr.alias(SPLIT)).drop("__key").sort(ROW_NUMBER)

@@ -32,6 +32,7 @@ from shelfwise.contracts import (
     REQUIRED_EVENT_COLUMNS,
     REQUIRED_QUERY_COLUMNS,
     SESSION_ID,
+    SPLIT,
     TIMESTAMP,
     TITLE,
     VALUE,
@@ -66,6 +67,8 @@ ALIASES: Final[dict[str, str]] = {
     "rating": VALUE,
     "session_id": SESSION_ID,
     "session": SESSION_ID,
+    "split": SPLIT,
+    "set": SPLIT,  # RecBole-style split files: user, item, timestamp, set
     "query": QUERY,
     "search_query": QUERY,
     "title": TITLE,

@@ -40,6 +40,7 @@ from shelfwise._internal.artifacts import (
     write_csr,
     write_parquet,
 )
+from shelfwise._internal.sequences import Sequences
 from shelfwise.contracts import BRAND, CATEGORY, IN_STOCK, PRICE, RAW_ITEM_ID, RAW_USER_ID, TITLE
 from shelfwise.errors import ArtifactError, BundleNotFoundError, IntegrityError, ManifestError
 
@@ -49,14 +50,16 @@ BUNDLE_SCHEMA_VERSION: Final = 1
 ITEMS_FILE: Final = "items.parquet"
 USERS_FILE: Final = "users.parquet"
 HISTORIES_FILE: Final = "histories.npz"
+SEQUENCES_FILE: Final = "sequences.npz"
 MODELS_DIR: Final = "models"
 
 ROLE_RECOMMENDER: Final = "recommender"
 ROLE_POPULAR: Final = "popular"
 ROLE_SIMILAR: Final = "similar"
 ROLE_SEARCH: Final = "search"
+ROLE_RANKER: Final = "ranker"  # the click model (shelfwise.ranking.ClickModel folder)
 REQUIRED_ROLES: Final = (ROLE_RECOMMENDER, ROLE_POPULAR)
-KNOWN_ROLES: Final = (ROLE_RECOMMENDER, ROLE_POPULAR, ROLE_SIMILAR, ROLE_SEARCH)
+KNOWN_ROLES: Final = (ROLE_RECOMMENDER, ROLE_POPULAR, ROLE_SIMILAR, ROLE_SEARCH, ROLE_RANKER)
 
 # Display columns the engine relies on; missing ones are written as nulls.
 ITEM_COLUMNS: Final[dict[str, pl.DataType]] = {
@@ -103,11 +106,12 @@ class BundleSpec:
             events (not only the train split): what serving treats as a user's history.
         components: role -> (registered model name, fitted model folder). Roles
             "recommender" and "popular" are required unless "search" is present (a
-            shop without events); "similar" is optional.
+            shop without events); "similar" and "ranker" (the click model) are optional.
         metrics: evaluation metrics to show next to the version.
         data_fingerprint: hash of the input data.
         lineage: run_id, config_hash, code_version, library_versions, data cutoff time.
         project: the project name from the config.
+        sequences: every user's items in time order (read by sequential models).
     """
 
     items: pl.DataFrame
@@ -118,6 +122,7 @@ class BundleSpec:
     data_fingerprint: str = ""
     lineage: dict[str, Any] = field(default_factory=dict)
     project: str = "shop"
+    sequences: Sequences | None = None
 
 
 def content_fingerprint(files: dict[str, str], components: dict[str, str]) -> str:
@@ -164,6 +169,8 @@ def write_bundle(spec: BundleSpec, out: Path) -> BundleManifest:
     write_parquet(items, out / ITEMS_FILE)
     write_parquet(users, out / USERS_FILE)
     write_csr(out / HISTORIES_FILE, histories)
+    if spec.sequences is not None:
+        spec.sequences.save(out / SEQUENCES_FILE)
     for name, folder in sorted(models.items()):
         shutil.copytree(folder, out / MODELS_DIR / name)
 

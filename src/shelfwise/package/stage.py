@@ -13,6 +13,7 @@ from typing import Any
 import polars as pl
 
 from shelfwise._internal.artifacts import code_version, library_versions, read_csr, read_manifest
+from shelfwise._internal.sequences import Sequences
 from shelfwise._internal.stage import StageContext, StageResult
 from shelfwise.config import hash_jsonable
 from shelfwise.contracts import TIMESTAMP
@@ -26,15 +27,27 @@ def run(ctx: StageContext) -> StageResult:
     fitted: dict[str, dict[str, Any]] = json.loads((models_dir / "models.json").read_text())
     selected = metrics["selected"]
 
+    folders = {name: models_dir / name for name in fitted}
+    if (ctx.inputs["evaluate"] / "blend").is_dir():
+        folders["blend"] = ctx.inputs["evaluate"] / "blend"
     components: dict[str, str] = {}
     if selected.get("recommender"):
         components["recommender"] = selected["recommender"]
     if "popularity" in fitted:
         components["popular"] = "popularity"
-    if "item_knn" in fitted:
-        components["similar"] = "item_knn"
+    # similar items: co-occurrence first, product text when that is all there is
+    for name in ("item_knn", "content"):
+        if name in fitted:
+            components["similar"] = name
+            break
     if selected.get("search"):
         components["search"] = selected["search"]
+    ranker = ctx.inputs["ranking"] / "model"
+    if (ranker / "features.json").is_file():
+        components["ranker"] = "click_model"
+        folders["click_model"] = ranker
+        ranking = json.loads((ctx.inputs["ranking"] / "ranking.json").read_text())
+        metrics = {**metrics, "ranking": {k: ranking.get(k) for k in ("test", "rerank")}}
 
     interactions = pl.read_parquet(features / "interactions.parquet", columns=[TIMESTAMP])
     validate_manifest = read_manifest(ctx.inputs["validate"])
@@ -42,7 +55,8 @@ def run(ctx: StageContext) -> StageResult:
         items=pl.read_parquet(features / "items.parquet"),
         users=pl.read_parquet(features / "users.parquet"),
         histories=read_csr(features / "full.npz"),
-        components={role: (name, models_dir / name) for role, name in components.items()},
+        components={role: (name, folders[name]) for role, name in components.items()},
+        sequences=Sequences.load(features / "full_seq.npz"),
         metrics=metrics,
         data_fingerprint=hash_jsonable(validate_manifest.files),
         lineage={

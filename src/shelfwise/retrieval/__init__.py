@@ -1,19 +1,23 @@
 """Candidate generators: recommenders and search indexes behind one protocol.
 
 `RECOMMENDERS` and `SEARCH_INDEXES` map a model's name (as in config and bundle
-manifests) to its class; `load_recommender` / `load_search_index` read a saved model.
-Training libraries (implicit) are imported inside `fit`, so loading and scoring a
-saved model needs only numpy/scipy (and bm25s/jieba for search): the serving image
-stays small.
+manifests) to where its class lives; classes are imported on first use, so loading a
+bundle imports only the models it holds (no torch unless it holds SASRec). Training
+libraries (implicit, torch optimisers) are imported inside `fit`, so loading and
+scoring a saved model needs as little as possible: the serving image stays small.
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from typing import Any
 
+from shelfwise._internal.sequences import Sequences
 from shelfwise.retrieval.base import (
     Recommender,
     SearchIndex,
+    SequentialRecommender,
     SimilarItems,
     top_k,
     top_k_batch,
@@ -22,32 +26,50 @@ from shelfwise.retrieval.bm25 import BM25Search
 from shelfwise.retrieval.item_knn import ItemKNNRecommender
 from shelfwise.retrieval.popularity import PopularityRecommender
 
-RECOMMENDERS: dict[str, type[Recommender]] = {
-    PopularityRecommender.name: PopularityRecommender,
-    ItemKNNRecommender.name: ItemKNNRecommender,
+# name -> "module:Class". Matrix recommenders (fit/score on CSR histories) and
+# sequential ones (fit_sequences/score_sequences) share the name space.
+RECOMMENDERS: dict[str, str] = {
+    "popularity": "shelfwise.retrieval.popularity:PopularityRecommender",
+    "item_knn": "shelfwise.retrieval.item_knn:ItemKNNRecommender",
+    "user_knn": "shelfwise.retrieval.user_knn:UserKNNRecommender",
+    "ease": "shelfwise.retrieval.ease:EASERecommender",
+    "rp3beta": "shelfwise.retrieval.rp3beta:RP3betaRecommender",
+    "als": "shelfwise.retrieval.factorization:ALSRecommender",
+    "bpr": "shelfwise.retrieval.factorization:BPRRecommender",
+    "content": "shelfwise.retrieval.content:ContentRecommender",
+    "sasrec": "shelfwise.retrieval.sasrec:SASRecRecommender",
+    "blend": "shelfwise.retrieval.blend:BlendRecommender",
 }
-SEARCH_INDEXES: dict[str, type[SearchIndex]] = {
-    BM25Search.name: BM25Search,
+SEARCH_INDEXES: dict[str, str] = {
+    "bm25": "shelfwise.retrieval.bm25:BM25Search",
 }
 
 
-def load_recommender(name: str, folder: Path) -> Recommender:
-    """Load a saved recommender by its registered name."""
+def _resolve(table: dict[str, str], name: str, kind: str) -> Any:
     try:
-        cls = RECOMMENDERS[name]
+        module_name, _, attribute = table[name].partition(":")
     except KeyError:
-        known = ", ".join(sorted(RECOMMENDERS))
-        raise LookupError(f"unknown recommender {name!r}; known: {known}") from None
-    return cls.load(folder)
+        known = ", ".join(sorted(table))
+        raise LookupError(f"unknown {kind} {name!r}; known: {known}") from None
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def recommender_class(name: str) -> type[Recommender] | type[SequentialRecommender]:
+    """The class registered under `name` (imported now)."""
+    cls: type[Recommender] | type[SequentialRecommender] = _resolve(
+        RECOMMENDERS, name, "recommender"
+    )
+    return cls
+
+
+def load_recommender(name: str, folder: Path) -> Recommender | SequentialRecommender:
+    """Load a saved recommender (matrix or sequential) by its registered name."""
+    return recommender_class(name).load(folder)
 
 
 def load_search_index(name: str, folder: Path) -> SearchIndex:
     """Load a saved search index by its registered name."""
-    try:
-        cls = SEARCH_INDEXES[name]
-    except KeyError:
-        known = ", ".join(sorted(SEARCH_INDEXES))
-        raise LookupError(f"unknown search index {name!r}; known: {known}") from None
+    cls: type[SearchIndex] = _resolve(SEARCH_INDEXES, name, "search index")
     return cls.load(folder)
 
 
@@ -59,9 +81,12 @@ __all__ = [
     "PopularityRecommender",
     "Recommender",
     "SearchIndex",
+    "SequentialRecommender",
+    "Sequences",
     "SimilarItems",
     "load_recommender",
     "load_search_index",
+    "recommender_class",
     "top_k",
     "top_k_batch",
 ]

@@ -17,6 +17,8 @@ from typing import Any, Protocol, Self, runtime_checkable
 import numpy as np
 import scipy.sparse as sp
 
+from shelfwise._internal.sequences import Sequences
+
 FloatArray = np.ndarray[Any, np.dtype[np.float32]]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
 
@@ -42,6 +44,39 @@ class Recommender(Protocol):
 
     def save(self, folder: Path) -> None:
         """Write the fitted model as plain files into `folder` (created if missing)."""
+        ...
+
+    @classmethod
+    def load(cls, folder: Path) -> Self:
+        """Read a model written by `save`."""
+        ...
+
+
+@runtime_checkable
+class SequentialRecommender(Protocol):
+    """A model that scores every item from each user's time-ordered history.
+
+    Inputs:
+        sequences: per-user item indices, oldest first (see `Sequences`).
+        n_items: size of the item space (columns of the score matrix).
+
+    Relations:
+        The matrix `Recommender` sees a bag of weighted items; this sees their order.
+        Evaluation and serving pass sequences to models of this kind.
+    """
+
+    name: str
+
+    def fit_sequences(self, sequences: Sequences, n_items: int) -> None:
+        """Learn next-item prediction from the training sequences."""
+        ...
+
+    def score_sequences(self, sequences: Sequences) -> FloatArray:
+        """Dense (batch, n_items) scores of the next item; seen items not masked."""
+        ...
+
+    def save(self, folder: Path) -> None:
+        """Write the fitted model as plain files into `folder`."""
         ...
 
     @classmethod
@@ -138,3 +173,31 @@ def top_k_batch(scores: FloatArray, k: int, *, exclude: sp.csr_matrix | None = N
     if k_eff < k:
         ranked = np.pad(ranked, ((0, 0), (0, k - k_eff)), constant_values=-1)
     return ranked
+
+
+@runtime_checkable
+class TextRecommender(Protocol):
+    """A recommender that also learns from product text (content-based, cold start)."""
+
+    def fit_text(self, texts: dict[str, list[str | None]]) -> None:
+        """Learn item vectors from text fields, one text per item_index; before `fit`."""
+        ...
+
+
+def score_users(
+    model: Recommender | SequentialRecommender,
+    histories: sp.csr_matrix,
+    sequences: Sequences | None,
+) -> FloatArray:
+    """Scores for a batch of users, whichever input the model reads.
+
+    Args:
+        model: a matrix or sequential recommender.
+        histories: CSR (batch, n_items) of the users' weighted histories.
+        sequences: the same users' time-ordered items (needed by sequential models).
+    """
+    if isinstance(model, SequentialRecommender):
+        if sequences is None:
+            raise ValueError(f"{model.name} reads ordered histories; pass sequences")
+        return model.score_sequences(sequences)
+    return model.score(histories)

@@ -1,10 +1,10 @@
-"""Item-item cosine kNN on the weighted interaction matrix."""
+"""Item-item kNN on the weighted interaction matrix: cosine, or BM25 / TF-IDF weighted."""
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self, get_args
 
 import numpy as np
 import scipy.sparse as sp
@@ -15,6 +15,8 @@ from shelfwise.retrieval._shared import check_histories, check_train, read_param
 from shelfwise.retrieval.base import FloatArray, IntArray
 
 _SIMILARITY_FILE = "similarity.npz"
+Weighting = Literal["none", "bm25", "tfidf"]
+WEIGHTINGS: tuple[str, ...] = get_args(Weighting)
 
 
 class ItemKNNRecommender:
@@ -32,6 +34,16 @@ class ItemKNNRecommender:
 
     Seen items are not masked here (they score high through their own self-similarity);
     the caller masks them.
+
+    `weighting` reweights X before the item-item dot products, as implicit's
+    item-item models do (the scoring rule above is unchanged):
+
+    - "none": cosine (`CosineRecommender`), the default.
+    - "bm25": each item's column is BM25-weighted with users as terms, so users with
+      many items count less (idf) and items with many users are length-normalised
+      (`BM25Recommender(K1=bm25_k1, B=bm25_b)`); the dot products are not
+      normalised, so an item's self-similarity need not be its largest entry.
+    - "tfidf": √weight · idf(user), then cosine (`TFIDFRecommender`).
 
     Inputs:
         train: CSR (n_users, n_items), non-negative weights.
@@ -57,21 +69,44 @@ class ItemKNNRecommender:
 
     name: str = "item_knn"
 
-    def __init__(self, neighbours: int = 100, *, num_threads: int = 0) -> None:
+    def __init__(
+        self,
+        neighbours: int = 100,
+        weighting: Weighting = "none",
+        bm25_k1: float = 1.2,
+        bm25_b: float = 0.75,
+        *,
+        num_threads: int = 0,
+    ) -> None:
         """Create an unfitted model.
 
         Args:
             neighbours: entries kept per similarity row, the item itself included.
+            weighting: "none" (cosine), "bm25" or "tfidf"; see the class docstring.
+            bm25_k1: BM25's term-frequency saturation (weighting "bm25" only).
+            bm25_b: BM25's length normalisation in [0, 1] (weighting "bm25" only).
             num_threads: threads for fitting; 0 uses every core (implicit's OpenMP).
 
         Raises:
-            ConfigError: `neighbours` < 1 or `num_threads` < 0.
+            ConfigError: `neighbours` < 1, an unknown `weighting`, `bm25_k1` < 0,
+                `bm25_b` outside [0, 1], or `num_threads` < 0.
         """
         if neighbours < 1:
             raise ConfigError(f"item_knn: neighbours must be >= 1, got {neighbours}")
+        if weighting not in WEIGHTINGS:
+            raise ConfigError(
+                f"item_knn: weighting must be one of {', '.join(WEIGHTINGS)}, got {weighting!r}"
+            )
+        if not bm25_k1 >= 0.0:
+            raise ConfigError(f"item_knn: bm25_k1 must be >= 0, got {bm25_k1}")
+        if not 0.0 <= bm25_b <= 1.0:
+            raise ConfigError(f"item_knn: bm25_b must be in [0, 1], got {bm25_b}")
         if num_threads < 0:
             raise ConfigError(f"item_knn: num_threads must be >= 0, got {num_threads}")
         self.neighbours = neighbours
+        self.weighting: Weighting = weighting
+        self.bm25_k1 = float(bm25_k1)
+        self.bm25_b = float(bm25_b)
         self.num_threads = num_threads
         self.similarity: sp.csr_matrix | None = None
         self._scoring: sp.csr_matrix | None = None
@@ -82,7 +117,7 @@ class ItemKNNRecommender:
         return int(self._fitted_similarity().shape[0])
 
     def fit(self, train: sp.csr_matrix) -> None:
-        """Compute the top-`neighbours` cosine similarity of every item.
+        """Compute the top-`neighbours` similarity of every item.
 
         Raises:
             EmptyDataError: the matrix has no users, items or interactions.
@@ -90,12 +125,25 @@ class ItemKNNRecommender:
         """
         csr = check_train(train, model=self.name)
         # implicit >= 0.7: fit(user_items) takes users x items and returns items x items.
-        from implicit.nearest_neighbours import CosineRecommender
+        from implicit.nearest_neighbours import (
+            BM25Recommender,
+            CosineRecommender,
+            ItemItemRecommender,
+            TFIDFRecommender,
+        )
         from implicit.utils import ParameterWarning
 
-        knn = CosineRecommender(K=self.neighbours, num_threads=self.num_threads)
+        knn: ItemItemRecommender
+        if self.weighting == "bm25":
+            knn = BM25Recommender(
+                K=self.neighbours, K1=self.bm25_k1, B=self.bm25_b, num_threads=self.num_threads
+            )
+        elif self.weighting == "tfidf":
+            knn = TFIDFRecommender(K=self.neighbours, num_threads=self.num_threads)
+        else:
+            knn = CosineRecommender(K=self.neighbours, num_threads=self.num_threads)
         with warnings.catch_warnings():
-            # CosineRecommender normalises into a COO matrix and then warns about
+            # implicit's item-item models weight into a COO matrix and then warn about
             # converting its own intermediate back to CSR; nothing to fix on our side.
             warnings.simplefilter("ignore", category=ParameterWarning)
             knn.fit(csr, show_progress=False)
@@ -145,6 +193,9 @@ class ItemKNNRecommender:
             self.name,
             {
                 "neighbours": self.neighbours,
+                "weighting": self.weighting,
+                "bm25_k1": self.bm25_k1,
+                "bm25_b": self.bm25_b,
                 "num_threads": self.num_threads,
                 "n_items": int(similarity.shape[0]),
             },
@@ -170,8 +221,13 @@ class ItemKNNRecommender:
                 f"{folder / _SIMILARITY_FILE} has shape {similarity.shape}, expected "
                 f"({n_items}, {n_items}): the folder is damaged, retrain the model"
             )
+        # Folders saved before `weighting` existed are cosine models.
         model = cls(
-            neighbours=int(params["neighbours"]), num_threads=int(params.get("num_threads", 0))
+            neighbours=int(params["neighbours"]),
+            weighting=params.get("weighting", "none"),
+            bm25_k1=float(params.get("bm25_k1", 1.2)),
+            bm25_b=float(params.get("bm25_b", 0.75)),
+            num_threads=int(params.get("num_threads", 0)),
         )
         model.similarity = sp.csr_matrix(similarity, dtype=np.float32)
         return model

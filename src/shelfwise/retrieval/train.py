@@ -1,100 +1,87 @@
 """The retrieval stage: fit every enabled model on the train split and save it.
 
-Stage input: the `features` folder. Output: one sub-folder per model, named by its
-registered name (`popularity/`, `item_knn/`, `bm25/`), plus `models.json` with the
-kind, fit time and parameters of each. This module is batch-role only; serving loads
-the saved folders through `shelfwise.retrieval.load_*`.
+Stage inputs: `features`, `tune`. Output: one sub-folder per model, named by its
+registered name (`popularity/`, `ease/`, …, `bm25/`), plus `models.json` with the
+kind, fit time, parameters (tuned where `tune` chose them) and why a family was
+skipped. This module is batch-role only; serving loads the saved folders through
+`shelfwise.retrieval.load_*`.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import polars as pl
 
 from shelfwise._internal import progress
-from shelfwise._internal.artifacts import atomic_write_json, read_csr
+from shelfwise._internal.artifacts import atomic_write_json
+from shelfwise._internal.memory import PeakMemory
 from shelfwise._internal.stage import StageContext, StageResult
 from shelfwise.config import ShelfwiseConfig
 from shelfwise.retrieval.bm25 import BM25Search
-from shelfwise.retrieval.item_knn import ItemKNNRecommender
-from shelfwise.retrieval.popularity import PopularityRecommender
-
-
-@dataclass(frozen=True)
-class _Job:
-    name: str
-    kind: Literal["recommender", "search"]
-    fit_and_save: Callable[[Path], dict[str, Any]]
+from shelfwise.retrieval.fitting import TrainingData, build_model, fit_model, why_not
 
 
 def run(ctx: StageContext) -> StageResult:
-    """Fit the enabled models."""
+    """Fit the enabled models with their chosen parameters."""
     features = ctx.inputs["features"]
-    jobs = _plan(ctx.config, features)
+    tuned: dict[str, dict[str, Any]] = json.loads((ctx.inputs["tune"] / "best.json").read_text())
+    data = TrainingData.load(features)
     report: dict[str, dict[str, Any]] = {}
-    for job in progress.track(jobs, "fitting models", total=len(jobs)):
+    skipped: dict[str, str] = {}
+    families = {n: f for n, f in ctx.config.models.families().items() if f.enabled}
+    for name, family in progress.track(families.items(), "fitting models", total=len(families)):
+        reason = why_not(name, data)
+        if reason:
+            skipped[name] = reason
+            continue
+        params = tuned[name]["params"] if name in tuned else dict(family.params)
         started = time.perf_counter()
-        params = job.fit_and_save(ctx.out / job.name)
-        report[job.name] = {
-            "kind": job.kind,
+        with PeakMemory() as memory:
+            model = build_model(name, params)
+            fit_model(model, data, half_life_days=family.half_life_days)
+        model.save(ctx.out / name)
+        report[name] = {
+            "kind": "recommender",
             "fit_s": round(time.perf_counter() - started, 3),
+            "peak_rss_mb": round(memory.peak_mb, 1),
             "params": params,
+            "tuned": name in tuned,
         }
+    search = _fit_search(ctx.config, features, ctx.out)
+    if search is not None:
+        report[BM25Search.name] = search
     atomic_write_json(ctx.out / "models.json", report)
     names = ", ".join(f"{name} ({info['fit_s']:.1f}s)" for name, info in report.items())
     return StageResult(
         row_counts={"models": len(report)},
-        extra={"models": report},
+        extra={"models": report, "skipped": skipped},
         summary=f"fitted {names}" if report else "no model enabled",
     )
 
 
-def _plan(config: ShelfwiseConfig, features: Path) -> list[_Job]:
-    models = config.models
-    jobs: list[_Job] = []
-    train_path = features / "train.npz"
-    has_events = read_csr(train_path).nnz > 0
-
-    if has_events and models.popularity.enabled:
-
-        def fit_popularity(folder: Path) -> dict[str, Any]:
-            model = PopularityRecommender()
-            model.fit(read_csr(train_path))
-            model.save(folder)
-            return {}
-
-        jobs.append(_Job(PopularityRecommender.name, "recommender", fit_popularity))
-
-    if has_events and models.item_knn.enabled:
-
-        def fit_item_knn(folder: Path) -> dict[str, Any]:
-            model = ItemKNNRecommender(neighbours=models.item_knn.neighbours)
-            model.fit(read_csr(train_path))
-            model.save(folder)
-            return {"neighbours": models.item_knn.neighbours}
-
-        jobs.append(_Job(ItemKNNRecommender.name, "recommender", fit_item_knn))
-
-    if models.bm25.enabled:
-        items = pl.read_parquet(features / "items.parquet")
-        fields = {
-            name: items[name].to_list()
-            for name in models.bm25.field_weights
-            if name in items.columns and items[name].drop_nulls().str.len_chars().sum() > 0
-        }
-        if fields:
-
-            def fit_bm25(folder: Path) -> dict[str, Any]:
-                weights = {name: models.bm25.field_weights[name] for name in fields}
-                model = BM25Search(k1=models.bm25.k1, b=models.bm25.b, field_weights=weights)
-                model.fit(fields)
-                model.save(folder)
-                return {"k1": models.bm25.k1, "b": models.bm25.b, "field_weights": weights}
-
-            jobs.append(_Job(BM25Search.name, "search", fit_bm25))
-    return jobs
+def _fit_search(config: ShelfwiseConfig, features: Path, out: Path) -> dict[str, Any] | None:
+    settings = config.models.bm25
+    if not settings.enabled:
+        return None
+    items = pl.read_parquet(features / "items.parquet")
+    fields = {
+        name: items[name].cast(pl.String).to_list()
+        for name in settings.field_weights
+        if name in items.columns and items[name].drop_nulls().cast(pl.String).str.len_chars().sum()
+    }
+    if not fields:
+        return None
+    started = time.perf_counter()
+    weights = {name: settings.field_weights[name] for name in fields}
+    model = BM25Search(k1=settings.k1, b=settings.b, field_weights=weights)
+    model.fit(fields)
+    model.save(out / BM25Search.name)
+    return {
+        "kind": "search",
+        "fit_s": round(time.perf_counter() - started, 3),
+        "params": {"k1": settings.k1, "b": settings.b, "field_weights": weights},
+    }

@@ -33,8 +33,8 @@ Search and recommendations from a shelfwise model bundle.
 * Every response carries `model_version` and `request_id` (also the `X-Request-ID`
   header; send your own to correlate logs).
 * Every error is `{"code": ..., "message": ...}` with a stable code: `invalid-request`
-  (422), `unknown-item` (404), `not-found` (404), `payload-too-large` (413),
-  `not-ready` (503), `internal` (500).
+  (422), `unknown-item` (404), `model-not-available` (404), `not-found` (404),
+  `payload-too-large` (413), `not-ready` (503), `internal` (500).
 * When the personalised model cannot answer, responses say `"fallback": "popular"`.
 """
 
@@ -42,6 +42,7 @@ _TAGS = [
     {"name": "recommend", "description": "Personalised recommendations."},
     {"name": "search", "description": "Text search over the catalog."},
     {"name": "items", "description": "Item-to-item similarity."},
+    {"name": "predict", "description": "Click probabilities from the click model."},
     {"name": "operations", "description": "Health, readiness and metrics."},
 ]
 

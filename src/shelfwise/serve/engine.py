@@ -20,6 +20,12 @@ no-recommender "popular"  the bundle has no recommender (a shop without events)
 no-similar     "popular"  the bundle has no similar-items model
 no-neighbours  "popular"  the item has no neighbour with a positive score
 ============== ========== ===================================================
+
+With a click model (bundle role "ranker", `shelfwise.ranking.ClickModel`), `predict`
+gives click probabilities of items for a user (an unknown user or one without history
+is scored from an empty history, flagged "no-history"), and `recommend` re-ranks the
+recommender's top candidates by probability when the model was kept as a re-ranker
+(`rerank` true) and reads the bundle's recommender.
 """
 
 from __future__ import annotations
@@ -35,14 +41,21 @@ import scipy.sparse as sp
 
 from shelfwise._internal.artifacts import read_csr
 from shelfwise.contracts import RAW_USER_ID
-from shelfwise.errors import ArtifactError, RequestError, UnknownItemError
+from shelfwise.errors import (
+    ArtifactError,
+    ModelNotAvailableError,
+    RequestError,
+    UnknownItemError,
+)
 from shelfwise.package.bundle import (
     HISTORIES_FILE,
     ITEMS_FILE,
     ROLE_POPULAR,
+    ROLE_RANKER,
     ROLE_RECOMMENDER,
     ROLE_SEARCH,
     ROLE_SIMILAR,
+    SEQUENCES_FILE,
     USERS_FILE,
     BundleManifest,
     model_folder,
@@ -50,14 +63,18 @@ from shelfwise.package.bundle import (
     verify_bundle,
 )
 from shelfwise.package.store import BUNDLES_DIR, BundleStore
+from shelfwise.ranking import ClickModel
 from shelfwise.retrieval import (
     Recommender,
     SearchIndex,
+    Sequences,
+    SequentialRecommender,
     SimilarItems,
     load_recommender,
     load_search_index,
     top_k,
 )
+from shelfwise.retrieval.base import score_users
 from shelfwise.serve.catalog import BoolArray, Catalog, Filters, IndexArray, ScoredItem
 
 Fallback = Literal["popular"]
@@ -92,6 +109,14 @@ class SimilarResult:
     fallback_reason: str | None = None
 
 
+@dataclass(frozen=True)
+class PredictResult:
+    """Click probabilities of the asked items, in request order."""
+
+    predictions: list[tuple[str, float]]
+    fallback_reason: str | None = None
+
+
 class Engine:
     """Recommend, search and similar-items over one bundle.
 
@@ -109,10 +134,12 @@ class Engine:
         catalog: Catalog,
         user_index: dict[str, int],
         histories: sp.csr_matrix,
-        recommender: Recommender | None,
+        sequences: Sequences | None = None,
+        recommender: Recommender | SequentialRecommender | None,
         popular: Recommender | None,
         similar_items: SimilarItems | None,
         search_index: SearchIndex | None,
+        ranker: ClickModel | None = None,
     ) -> None:
         """Assemble an engine from loaded parts (use `load_engine`)."""
         self.path = path
@@ -121,9 +148,11 @@ class Engine:
         self.catalog = catalog
         self.user_index = user_index
         self._histories = histories
+        self._sequences = sequences
         self._recommender = recommender
         self._similar = similar_items
         self._search = search_index
+        self._ranker = ranker
         empty = sp.csr_matrix((1, len(catalog)), dtype=np.float32)
         # A search-only bundle (no events) has no popularity: all items tie, catalog order.
         self._popular_scores = (
@@ -135,6 +164,11 @@ class Engine:
         self._popular_order = np.lexsort((np.arange(len(catalog)), -self._popular_scores)).astype(
             np.int64
         )
+
+    @property
+    def has_ranker(self) -> bool:
+        """True when the bundle holds a click model."""
+        return self._ranker is not None
 
     @property
     def has_search(self) -> bool:
@@ -177,8 +211,13 @@ class Engine:
             return self._popular_recommendation(blocked, k, "no-recommender")
         if exclude_seen:
             blocked[seen] = True
-        scores = _row(self._recommender.score(history))
-        chosen, values = top_k(scores, k, exclude=blocked | ~(scores > 0))
+        ordered = (
+            Sequences.from_rows([self._sequences.row(user)])
+            if self._sequences is not None
+            else None
+        )
+        scores = _row(score_users(self._recommender, history, ordered))
+        chosen, values = self._top_items(user, history, scores, blocked | ~(scores > 0), k)
         if chosen.size == 0:
             return self._popular_recommendation(blocked, k, "no-scores")
         items = [self.catalog.item(int(i), float(s)) for i, s in zip(chosen, values, strict=True)]
@@ -271,6 +310,102 @@ class Engine:
             return SimilarResult(items, fallback=None, fallback_reason="partial-fill")
         return SimilarResult(items, fallback=POPULAR, fallback_reason=reason)
 
+    def predict(self, raw_user_id: str | None, raw_item_ids: Sequence[str]) -> PredictResult:
+        """Click probabilities of `raw_item_ids` for a user, in request order.
+
+        Args:
+            raw_user_id: the shop's user id; None or unknown is scored from an empty
+                history (`fallback_reason` "no-history", as for a known user without one).
+            raw_item_ids: the items to score.
+
+        Raises:
+            ModelNotAvailableError: the bundle has no click model.
+            UnknownItemError: an item is not in the catalog (the first one is named).
+        """
+        if self._ranker is None:
+            raise ModelNotAvailableError(
+                f"model version {self.version} has no click model; retrain with "
+                "ranking.enabled true to serve /v1/predict"
+            )
+        for raw in raw_item_ids:
+            if raw not in self.catalog.index:
+                raise UnknownItemError(
+                    f"item {raw[:_HINT_QUERY_CHARS]!r} is not in the catalog of model "
+                    f"version {self.version}"
+                )
+        items = np.fromiter(
+            (self.catalog.index[raw] for raw in raw_item_ids),
+            dtype=np.int64,
+            count=len(raw_item_ids),
+        )
+        user = None if raw_user_id is None else self.user_index.get(raw_user_id)
+        history = (
+            self._histories[user]
+            if user is not None
+            else sp.csr_matrix((1, len(self.catalog)), dtype=np.float32)
+        )
+        probabilities = self._ranker.predict(
+            history,
+            items,
+            self._ranker_scores(user, history),
+            user_indices=np.array([-1 if user is None else user], dtype=np.int64),
+        )
+        reason = None if (history.data > 0).any() else "no-history"
+        return PredictResult(
+            [(raw, float(p)) for raw, p in zip(raw_item_ids, probabilities, strict=True)],
+            fallback_reason=reason,
+        )
+
+    def _ranker_scores(
+        self, user: int | None, history: sp.csr_matrix
+    ) -> np.ndarray[Any, np.dtype[np.float32]] | None:
+        """The recommender's (1, n_items) scores when the click model was trained on them."""
+        ranker, recommender = self._ranker, self._recommender
+        if (
+            ranker is None
+            or recommender is None
+            or ranker.retriever != self.manifest.components.get(ROLE_RECOMMENDER)
+        ):
+            return None
+        ordered = None
+        if self._sequences is not None:
+            row = self._sequences.row(user) if user is not None else np.empty(0, np.int64)
+            ordered = Sequences.from_rows([row])
+        return _row(score_users(recommender, history, ordered)).reshape(1, -1)
+
+    def _top_items(
+        self,
+        user: int,
+        history: sp.csr_matrix,
+        scores: np.ndarray[Any, np.dtype[np.float32]],
+        excluded: BoolArray,
+        k: int,
+    ) -> tuple[IndexArray, np.ndarray[Any, np.dtype[np.float32]]]:
+        """The recommender's top `k`, or its top candidates re-ranked by the click model.
+
+        Re-ranking happens only for a click model kept as a re-ranker that reads this
+        bundle's recommender; the scores are then click probabilities.
+        """
+        ranker = self._ranker
+        if (
+            ranker is None
+            or not ranker.rerank
+            or ranker.retriever != self.manifest.components.get(ROLE_RECOMMENDER)
+        ):
+            return top_k(scores, k, exclude=excluded)
+        pool, _ = top_k(scores, max(k, ranker.candidates), exclude=excluded)
+        if pool.size == 0:
+            return pool, np.empty(0, dtype=np.float32)
+        probabilities = ranker.predict(
+            history,
+            pool,
+            scores.reshape(1, -1),
+            user_indices=np.array([user], dtype=np.int64),
+        )
+        # stable: equal probabilities keep the recommender's order
+        order = np.argsort(-probabilities, kind="stable")[:k]
+        return pool[order], probabilities[order].astype(np.float32)
+
     def _popular_recommendation(self, blocked: BoolArray, k: int, reason: str) -> RecommendResult:
         return RecommendResult(
             self._popular_items(blocked, k), fallback=POPULAR, fallback_reason=reason
@@ -316,9 +451,12 @@ def load_engine(path: Path, *, verify: bool = True, version: str | None = None) 
         if ROLE_RECOMMENDER in components
         else None
     )
-    popular = (
-        _load_recommender(path, manifest, ROLE_POPULAR) if ROLE_POPULAR in components else None
-    )
+    popular: Recommender | None = None
+    if ROLE_POPULAR in components:
+        loaded = _load_recommender(path, manifest, ROLE_POPULAR)
+        if not isinstance(loaded, Recommender):
+            raise ArtifactError(f"the popular role needs a matrix recommender, not {loaded.name}")
+        popular = loaded
     similar_items: SimilarItems | None = None
     if ROLE_SIMILAR in components:
         model = (
@@ -344,10 +482,14 @@ def load_engine(path: Path, *, verify: bool = True, version: str | None = None) 
         catalog=catalog,
         user_index={raw: index for index, raw in enumerate(users)},
         histories=histories,
+        sequences=(
+            Sequences.load(path / SEQUENCES_FILE) if (path / SEQUENCES_FILE).is_file() else None
+        ),
         recommender=recommender,
         popular=popular,
         similar_items=similar_items,
         search_index=search_index,
+        ranker=_load_ranker(path, manifest, len(catalog)),
     )
 
 
@@ -366,11 +508,26 @@ def resolve_bundle_path(path: Path) -> Path:
     return path
 
 
-def _load_recommender(path: Path, manifest: BundleManifest, role: str) -> Recommender:
+def _load_recommender(
+    path: Path, manifest: BundleManifest, role: str
+) -> Recommender | SequentialRecommender:
     located = model_folder(path, manifest, role)
     if located is None:
         raise ArtifactError(f"bundle {path} has no {role!r} model; rebuild the bundle")
     return _guarded(lambda: load_recommender(*located), located[0])
+
+
+def _load_ranker(path: Path, manifest: BundleManifest, n_items: int) -> ClickModel | None:
+    located = model_folder(path, manifest, ROLE_RANKER)
+    if located is None:
+        return None
+    ranker = ClickModel.load(located[1])
+    if ranker.n_items != n_items:
+        raise ArtifactError(
+            f"click model {located[0]!r} knows {ranker.n_items} items but the bundle has "
+            f"{n_items}; rebuild the bundle"
+        )
+    return ranker
 
 
 def _guarded(load: Callable[[], _T], name: str) -> _T:

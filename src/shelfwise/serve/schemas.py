@@ -6,7 +6,7 @@ Requests forbid unknown fields. `k` has a static lower bound only: its upper bou
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -16,6 +16,7 @@ MAX_QUERY_CHARS = 512
 MAX_ID_CHARS = 256
 MAX_EXCLUDE = 1000
 MAX_FILTER_VALUES = 100
+MAX_PREDICT_ITEMS = 1000
 
 _K_DESCRIPTION = "How many items to return (1..max_k, default default_k from the settings)."
 
@@ -201,6 +202,50 @@ class SimilarResponse(_Response):
         default=None,
         description='"popular" when no neighbours are known and popular items of the same '
         "category were returned instead.",
+    )
+
+
+class PredictRequest(_Request):
+    """Ask for click probabilities of items for a user."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"user_id": "u42", "item_ids": ["sku-1", "sku-2"]}]},
+    )
+
+    user_id: str | None = Field(
+        default=None,
+        max_length=MAX_ID_CHARS,
+        description="The shop's user id. Unknown or missing users are scored from an empty "
+        'history (the response then says `"fallback": "no-history"`).',
+    )
+    item_ids: list[Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]] = Field(
+        min_length=1,
+        max_length=MAX_PREDICT_ITEMS,
+        description=f"The items to score (1..{MAX_PREDICT_ITEMS}); every id must be known.",
+    )
+
+
+class PredictionOut(BaseModel):
+    """One item's click probability."""
+
+    item_id: str = Field(description="The shop's item id, as asked.")
+    probability: float = Field(
+        ge=0.0, le=1.0, description="Estimated probability that the user clicks or buys it."
+    )
+
+
+class PredictResponse(BaseModel):
+    """Click probabilities, in request order."""
+
+    predictions: list[PredictionOut] = Field(description="One entry per asked item, same order.")
+    model_version: str = Field(description="Version of the bundle that answered.")
+    request_id: str = Field(description="Also in the X-Request-ID header; quote it in reports.")
+    fallback: Literal["no-history"] | None = Field(
+        default=None,
+        description='"no-history" when the user is unknown or has no history: the '
+        "probabilities then rest on item features alone.",
     )
 
 

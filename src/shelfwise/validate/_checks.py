@@ -31,11 +31,13 @@ from shelfwise.contracts import (
     RAW_USER_ID,
     RELEVANCE,
     SESSION_ID,
+    SPLIT,
     TIMESTAMP,
     TITLE,
     VALUE,
     EventType,
     QuarantineReason,
+    SplitName,
 )
 from shelfwise.validate._casts import (
     TimestampUnit,
@@ -180,6 +182,7 @@ def check_events(raw: pl.DataFrame, rules: EventRules, catalog_ids: pl.Series | 
             text(schema, c).alias(typed(c))
             for c in (RAW_USER_ID, RAW_ITEM_ID, SESSION_ID, QUERY, TITLE, CATEGORY, BRAND)
         ],
+        text(schema, SPLIT).str.to_lowercase().alias(typed(SPLIT)),
         event_type.alias(typed(EVENT_TYPE)),
         stamp.alias(typed(TIMESTAMP)),
         number(schema, VALUE).alias(typed(VALUE)),
@@ -225,6 +228,12 @@ def check_events(raw: pl.DataFrame, rules: EventRules, catalog_ids: pl.Series | 
                 text(schema, EVENT_TYPE),
                 pl.lit(", ".join(EVENT_TYPES)),
             ),
+        ),
+        Check(
+            QuarantineReason.BAD_TYPE,
+            typed_col(SPLIT).is_not_null()
+            & ~typed_col(SPLIT).is_in([name.value for name in SplitName]),
+            pl.format("split {} is not one of train, valid, test", text(schema, SPLIT)),
         ),
     ]
     if not ordinal:

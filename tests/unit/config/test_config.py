@@ -37,7 +37,7 @@ def test_wrong_type_names_key_and_expected_type(tmp_path: Path) -> None:
 
 def test_bad_metric_name_is_explained(tmp_path: Path) -> None:
     path = write(tmp_path, "evaluate:\n  primary_metric: auc\n")
-    with pytest.raises(ConfigError, match="recall\\|ndcg\\|mrr\\|hit\\|precision@K"):
+    with pytest.raises(ConfigError, match="recall\\|ndcg\\|mrr\\|hit\\|precision\\|map@K"):
         load_config(path, environ={})
 
 
@@ -93,13 +93,16 @@ def _leaf_keys(model: type, prefix: str = "") -> set[str]:
     return keys
 
 
+# Keys whose values are free-form mappings (their contents are data, not config keys).
+_MAPPING_KEYS = {"params", "mapping", "event_type_values", "event_weights", "field_weights"}
+
+
 def _yaml_keys(node: object, prefix: str = "") -> set[str]:
     keys: set[str] = set()
     if isinstance(node, dict):
         for key, value in node.items():
-            if isinstance(value, dict) and value and not prefix.endswith(("mapping.", "weights.")):
-                sub = _yaml_keys(value, f"{prefix}{key}.")
-                keys |= sub if key not in ("event_weights", "field_weights") else {prefix + key}
+            if isinstance(value, dict) and value and key not in _MAPPING_KEYS:
+                keys |= _yaml_keys(value, f"{prefix}{key}.")
             else:
                 keys.add(prefix + str(key))
     return keys

@@ -46,7 +46,9 @@ def test_single_user_example() -> None:
     assert metrics["ndcg@1"] == pytest.approx(1.0)
     assert metrics["recall@1"] == pytest.approx(0.5)
     assert set(metrics) == {
-        f"{name}@{k}" for name in ("recall", "precision", "hit", "mrr", "ndcg") for k in (1, 2, 3)
+        f"{name}@{k}"
+        for name in ("recall", "precision", "hit", "mrr", "ndcg", "map")
+        for k in (1, 2, 3)
     }
 
 
@@ -93,7 +95,7 @@ def test_k_larger_than_the_list_and_ideal_positions() -> None:
 
 def slow_reference(ranked: np.ndarray, relevant: list[set[int]], k: int) -> dict[str, float]:
     """Per-user loop with the textbook definitions."""
-    sums = dict.fromkeys(("recall", "precision", "hit", "mrr", "ndcg"), 0.0)
+    sums = dict.fromkeys(("recall", "precision", "hit", "mrr", "ndcg", "map"), 0.0)
     users = [u for u in range(len(relevant)) if relevant[u]]
     for u in users:
         top = [int(i) for i in ranked[u, :k]]
@@ -106,6 +108,9 @@ def slow_reference(ranked: np.ndarray, relevant: list[set[int]], k: int) -> dict
         dcg = sum(g / math.log2(r + 2) for r, g in enumerate(gains))
         idcg = sum(1 / math.log2(r + 2) for r in range(min(len(relevant[u]), k)))
         sums["ndcg"] += dcg / idcg
+        precisions = [sum(gains[: r + 1]) / (r + 1) for r in range(len(gains))]
+        average = sum(p for p, g in zip(precisions, gains, strict=True) if g)
+        sums["map"] += average / min(len(relevant[u]), k)
     return {f"{name}@{k}": value / len(users) for name, value in sums.items()}
 
 
@@ -188,3 +193,37 @@ def test_reciprocal_rank() -> None:
     assert reciprocal_rank([0, 1, 3], threshold=1) == pytest.approx(1 / 2)
     assert reciprocal_rank([0, 1, 3], threshold=4) == 0.0
     assert reciprocal_rank([], threshold=1) == 0.0
+
+
+def test_map_by_hand() -> None:
+    """MAP@K as RecBole computes it: Σ over hit ranks r <= K of precision@r / min(|R|, K).
+
+    u0: relevant {2, 5}, ranked [5, 1, 2] -> hits [1, 0, 1], precision@1 = 1,
+        precision@3 = 2/3:  map@1 = 1/min(2, 1) = 1;  map@2 = 1/min(2, 2) = 1/2;
+        map@3 = (1 + 2/3) / min(2, 3) = 5/6.
+    u1: relevant {1, 3, 4}, ranked [1, 2, 3, 4, 0] -> hits [1, 0, 1, 1, 0], precision at
+        the hits 1, 2/3, 3/4:  map@1 = 1;  map@2 = 1/2;  map@3 = (1 + 2/3) / 3 = 5/9;
+        map@5 = (1 + 2/3 + 3/4) / min(3, 5) = (29/12) / 3 = 29/36.
+    u2: relevant {0, 1, 2, 3}, ranked [0, 5, 6, -1, -1] -> hits [1, 0, 0, 0, 0]:
+        map@2 = 1/min(4, 2) = 1/2;  map@3 = 1/min(4, 3) = 1/3;  map@5 = 1/min(4, 5) = 1/4
+        (the divisor is K while |R| > K, |R| once K passes it).
+    """
+    ranked = np.array([[5, 1, 2, -1, -1], [1, 2, 3, 4, 0], [0, 5, 6, -1, -1]])
+    relevant = relevant_matrix([[2, 5], [1, 3, 4], [0, 1, 2, 3]], 8)
+    metrics = ranking_metrics(ranked, relevant, [1, 2, 3, 5])
+    assert metrics["map@1"] == pytest.approx((1 + 1 + 1) / 3)
+    assert metrics["map@2"] == pytest.approx((1 / 2 + 1 / 2 + 1 / 2) / 3)
+    assert metrics["map@3"] == pytest.approx((5 / 6 + 5 / 9 + 1 / 3) / 3)
+    assert metrics["map@5"] == pytest.approx((5 / 6 + 29 / 36 + 1 / 4) / 3)
+    assert metrics["map@5"] == pytest.approx(0.62963, abs=1e-5)
+
+
+def test_map_counts_padding_and_short_lists_as_misses() -> None:
+    ranked = np.array([[3, 0, -1], [-1, -1, -1]])
+    relevant = relevant_matrix([[0], [4]], 6)
+    # u0: one relevant item found at rank 2 -> precision@2 = 1/2, divisor min(1, K) = 1;
+    # u1: nothing ranked -> 0. K = 10 > K_max = 3: the missing positions are misses.
+    metrics = ranking_metrics(ranked, relevant, [1, 3, 10])
+    assert metrics["map@1"] == 0.0
+    assert metrics["map@3"] == pytest.approx((1 / 2 + 0) / 2)
+    assert metrics["map@10"] == pytest.approx((1 / 2 + 0) / 2)

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import polars as pl
+import pytest
 import scipy.sparse as sp
 
 from shelfwise.config import SplitConfig
 from shelfwise.contracts import ROW_NUMBER, SPLIT, TIMESTAMP, USER_INDEX
-from shelfwise.features import assign_split, target_matrix, weighted_matrix
+from shelfwise.errors import DataError
+from shelfwise.features import assign_split, sequences, target_matrix, weighted_matrix
 
 
 def events(rows: list[tuple[int, int]]) -> pl.DataFrame:
@@ -78,3 +80,71 @@ def test_weighted_matrix_sums_repeats_and_targets_drop_seen_items() -> None:
     history = sp.csr_matrix(train.toarray() + [[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
     targets = target_matrix(frame, history, split="test")
     assert targets.toarray().tolist() == [[0.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+
+
+def test_random_split_follows_recbole_counts_and_is_seeded() -> None:
+    # 10 events -> 8/1/1; 3 events -> int(0.3)=0 each, then RecBole's rounding moves one
+    # event to test (train keeps 2 > 1) and one to valid only while train keeps more than 1.
+    frame = events([(0, t) for t in range(10)] + [(1, t) for t in range(3)])
+    config = SplitConfig(method="random", test_fraction=0.1, valid_fraction=0.1)
+    result, info = assign_split(frame, config, seed=5)
+    per_user = result.group_by(USER_INDEX, SPLIT).len().sort(USER_INDEX, SPLIT).rows()
+    assert per_user == [
+        (0, "test", 1),
+        (0, "train", 8),
+        (0, "valid", 1),
+        (1, "test", 1),
+        (1, "train", 1),
+        (1, "valid", 1),
+    ]
+    again, _ = assign_split(frame, config, seed=5)
+    assert again[SPLIT].to_list() == result[SPLIT].to_list()
+    other, _ = assign_split(frame, config, seed=6)
+    assert other[SPLIT].to_list() != result[SPLIT].to_list()
+    assert sum(info.counts.values()) == frame.height
+
+
+def test_given_split_uses_the_column_and_explains_gaps() -> None:
+    frame = events([(0, 1), (0, 2), (0, 3)]).with_columns(
+        pl.Series(SPLIT, ["train", "valid", "test"])
+    )
+    result, info = assign_split(frame, SplitConfig(method="given"))
+    assert result[SPLIT].to_list() == ["train", "valid", "test"]
+    assert info.counts == {"train": 1, "valid": 1, "test": 1}
+    broken = frame.with_columns(pl.Series(SPLIT, ["train", None, "test"]))
+    with pytest.raises(DataError, match="1 of 3 events have no split value"):
+        assign_split(broken, SplitConfig(method="given"))
+    with pytest.raises(DataError, match="no split column"):
+        assign_split(frame.drop(SPLIT), SplitConfig(method="given"))
+
+
+def test_time_decay_halves_weight_per_half_life() -> None:
+    day = 86400
+    frame = pl.DataFrame(
+        {
+            "user_index": [0, 0, 0],
+            "item_index": [0, 1, 2],
+            "weight": [4.0, 4.0, 4.0],
+            "split": ["train"] * 3,
+            "timestamp": [10 * day, 8 * day, 6 * day],
+        }
+    )
+    matrix = weighted_matrix(frame, 1, 3, splits=("train",), half_life_days=2.0)
+    assert matrix.toarray().tolist() == [[4.0, 2.0, 1.0]]
+
+
+def test_sequences_keep_time_order_per_user() -> None:
+    frame = pl.DataFrame(
+        {
+            "user_index": [0, 0, 1, 1, 1],
+            "item_index": [5, 3, 1, 2, 1],
+            "weight": [1.0, 0.0, 1.0, 1.0, 1.0],  # a zero-weight event is not a step
+            "split": ["train", "train", "train", "train", "test"],
+        }
+    )
+    train = sequences(frame, 3, splits=("train",))
+    assert train.row(0).tolist() == [5]
+    assert train.row(1).tolist() == [1, 2]
+    assert train.row(2).tolist() == []
+    full = sequences(frame, 3, splits=("train", "test"))
+    assert full.row(1).tolist() == [1, 2, 1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -156,3 +157,75 @@ def test_loading_and_scoring_do_not_import_implicit(tmp_path: Path) -> None:
         "assert 'implicit' not in sys.modules, 'implicit was imported'\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+
+
+def bm25_oracle(train: sp.csr_matrix, k1: float, b: float) -> np.ndarray:
+    """Item-item dot products of implicit's BM25 weighting (items as documents)."""
+    items = train.toarray().T.astype(np.float64)  # items x users
+    idf = np.log(items.shape[0]) - np.log1p((items > 0).sum(axis=0))
+    lengths = items.sum(axis=1)
+    length_norm = (1.0 - b) + b * lengths / lengths.mean()
+    weighted = np.zeros_like(items)
+    rows, cols = np.nonzero(items)
+    value = items[rows, cols]
+    weighted[rows, cols] = value * (k1 + 1.0) / (k1 * length_norm[rows] + value) * idf[cols]
+    return np.asarray(weighted @ weighted.T)
+
+
+def tfidf_oracle(train: sp.csr_matrix) -> np.ndarray:
+    """Cosine of √weight · idf(user) item vectors (implicit's TFIDFRecommender)."""
+    items = train.toarray().T.astype(np.float64)
+    idf = np.log(items.shape[0]) - np.log1p((items > 0).sum(axis=0))
+    weighted = np.sqrt(items) * idf
+    norms = np.linalg.norm(weighted, axis=1, keepdims=True)
+    weighted = np.divide(weighted, norms, out=np.zeros_like(weighted), where=norms > 0)
+    return np.asarray(weighted @ weighted.T)
+
+
+@pytest.mark.parametrize(("k1", "b"), [(1.2, 0.75), (0.5, 0.0), (3.0, 1.0)])
+def test_bm25_weighting_equals_oracle(k1: float, b: float) -> None:
+    train = random_train(seed=20, n_users=60)  # idf > 0: no user saw most items
+    model = ItemKNNRecommender(neighbours=100, weighting="bm25", bm25_k1=k1, bm25_b=b)
+    model.fit(train)
+    assert model.similarity is not None
+    np.testing.assert_allclose(model.similarity.toarray(), bm25_oracle(train, k1, b), atol=1e-5)
+
+
+def test_tfidf_weighting_equals_oracle() -> None:
+    train = random_train(seed=21, n_users=60)
+    model = ItemKNNRecommender(neighbours=100, weighting="tfidf")
+    model.fit(train)
+    assert model.similarity is not None
+    np.testing.assert_allclose(model.similarity.toarray(), tfidf_oracle(train), atol=1e-5)
+
+
+def test_weighting_survives_save_and_load(tmp_path: Path) -> None:
+    model = ItemKNNRecommender(neighbours=4, weighting="bm25", bm25_k1=0.9, bm25_b=0.4)
+    model.fit(random_train(seed=22))
+    model.save(tmp_path)
+    loaded = ItemKNNRecommender.load(tmp_path)
+    assert (loaded.weighting, loaded.bm25_k1, loaded.bm25_b) == ("bm25", 0.9, 0.4)
+
+
+def test_folders_without_weighting_load_as_cosine(tmp_path: Path) -> None:
+    model = ItemKNNRecommender(neighbours=4)
+    model.fit(random_train(seed=23))
+    model.save(tmp_path)
+    params = json.loads((tmp_path / "params.json").read_text())
+    for key in ("weighting", "bm25_k1", "bm25_b"):
+        del params[key]
+    (tmp_path / "params.json").write_text(json.dumps(params))
+    assert ItemKNNRecommender.load(tmp_path).weighting == "none"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"weighting": "idf"}, "weighting must be one of none, bm25, tfidf"),
+        ({"bm25_k1": -1.0}, "bm25_k1"),
+        ({"bm25_b": 1.5}, "bm25_b"),
+    ],
+)
+def test_invalid_weighting_parameters(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        ItemKNNRecommender(**kwargs)  # type: ignore[arg-type]

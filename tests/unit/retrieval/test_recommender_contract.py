@@ -13,15 +13,41 @@ import pytest
 import scipy.sparse as sp
 
 from shelfwise.errors import DataError, EmptyDataError, NotReadyError
-from shelfwise.retrieval import RECOMMENDERS, Recommender, load_recommender
+from shelfwise.retrieval import Recommender, load_recommender, recommender_class
+from shelfwise.retrieval.blend import BlendRecommender
+from shelfwise.retrieval.content import ContentRecommender
+from shelfwise.retrieval.ease import EASERecommender
+from shelfwise.retrieval.factorization import ALSRecommender, BPRRecommender
 from shelfwise.retrieval.item_knn import ItemKNNRecommender
 from shelfwise.retrieval.popularity import PopularityRecommender
+from shelfwise.retrieval.rp3beta import RP3betaRecommender
+from shelfwise.retrieval.user_knn import UserKNNRecommender
 
 Factory = Callable[[], Recommender]
 
 FACTORIES: list[tuple[str, Factory]] = [
     ("popularity", PopularityRecommender),
     ("item_knn", lambda: ItemKNNRecommender(neighbours=3)),
+    ("item_knn_bm25", lambda: ItemKNNRecommender(neighbours=3, weighting="bm25")),
+    ("user_knn", lambda: UserKNNRecommender(neighbours=3)),
+    ("ease", lambda: EASERecommender(l2=1.0)),
+    ("ease_top_items", lambda: EASERecommender(l2=1.0, max_dense_items=4)),
+    ("rp3beta", lambda: RP3betaRecommender(neighbours=3)),
+    ("als", lambda: ALSRecommender(factors=4, iterations=3, num_threads=1)),
+    ("bpr", lambda: BPRRecommender(factors=4, iterations=5)),
+    (
+        "content",
+        lambda: ContentRecommender.from_texts(
+            {"title": [f"tile {i % 2}" for i in range(6)]}, neighbours=3
+        ),
+    ),
+    (
+        "blend",
+        lambda: BlendRecommender(
+            {"popularity": 0.3, "item_knn": 1.0},
+            {"popularity": PopularityRecommender(), "item_knn": ItemKNNRecommender(neighbours=3)},
+        ),
+    ),
 ]
 
 
@@ -49,7 +75,7 @@ def fitted(factory: Factory) -> Recommender:
 class TestRecommenderContract:
     def test_is_a_registered_recommender(self, fitted: Recommender) -> None:
         assert isinstance(fitted, Recommender)
-        assert RECOMMENDERS[fitted.name] is type(fitted)
+        assert recommender_class(fitted.name) is type(fitted)
 
     def test_score_shape_dtype_finite(self, fitted: Recommender) -> None:
         histories = checkerboard()[:3]

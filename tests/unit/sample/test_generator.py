@@ -23,6 +23,7 @@ from shelfwise.contracts import (
     RAW_USER_ID,
     RELEVANCE,
     SESSION_ID,
+    SPLIT,
     TIMESTAMP,
     TITLE,
     VALUE,
@@ -33,7 +34,9 @@ from shelfwise.sample.generator import WINDOW_DAYS, window_end
 
 SIZE = {"users": 300, "items": 200, "events": 6000}
 CJK = re.compile(r"[\u4e00-\u9fff]")
-SCHEMAS = {"catalog": CATALOG_SCHEMA, "events": EVENT_SCHEMA, "queries": QUERY_SCHEMA}
+# A raw event file carries no split assignment (that column is optional input).
+RAW_EVENT_SCHEMA = {name: dtype for name, dtype in EVENT_SCHEMA.items() if name != SPLIT}
+SCHEMAS = {"catalog": CATALOG_SCHEMA, "events": RAW_EVENT_SCHEMA, "queries": QUERY_SCHEMA}
 
 
 def _read(summary: ShopSummary) -> dict[str, pl.DataFrame]:

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from shelfwise.serve.routes import health, items, recommend, search
+from shelfwise.serve.routes import health, items, predict, recommend, search
 
-ROUTERS: tuple[APIRouter, ...] = (recommend.router, search.router, items.router, health.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    recommend.router,
+    search.router,
+    items.router,
+    predict.router,
+    health.router,
+)
 
 __all__ = ["ROUTERS"]

@@ -1,4 +1,4 @@
-"""Sparse user-item matrices from interactions.
+"""Sparse user-item matrices and ordered sequences from interactions (shared helpers).
 
 Weights of repeated (user, item) events add up: three views and a purchase give
 3 * w_view + w_purchase. Evaluation targets are binary and never include an item the
@@ -12,17 +12,33 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from shelfwise.contracts import ITEM_INDEX, SPLIT, USER_INDEX, WEIGHT
+from shelfwise._internal.sequences import Sequences
+from shelfwise.contracts import ITEM_INDEX, SPLIT, TIMESTAMP, USER_INDEX, WEIGHT
 
 
 def weighted_matrix(
-    interactions: pl.DataFrame, n_users: int, n_items: int, *, splits: tuple[str, ...]
+    interactions: pl.DataFrame,
+    n_users: int,
+    n_items: int,
+    *,
+    splits: tuple[str, ...],
+    half_life_days: float | None = None,
 ) -> sp.csr_matrix:
-    """Sum of interaction weights per (user, item) over the given splits."""
+    """Sum of interaction weights per (user, item) over the given splits.
+
+    With `half_life_days`, each weight is multiplied by 0.5 ** (age / half-life), the
+    age measured back from the newest event in these splits, so a matrix never sees
+    the future of the splits it leaves out.
+    """
     rows = interactions.filter(pl.col(SPLIT).is_in(list(splits)) & (pl.col(WEIGHT) > 0))
+    weights = rows[WEIGHT].to_numpy().astype(np.float64)
+    if half_life_days is not None and rows.height:
+        stamps = rows[TIMESTAMP].to_numpy().astype(np.float64)
+        age_days = (stamps.max() - stamps) / 86400.0
+        weights = weights * np.power(0.5, age_days / half_life_days)
     matrix = sp.csr_matrix(
         (
-            rows[WEIGHT].to_numpy().astype(np.float32),
+            weights.astype(np.float32),
             (rows[USER_INDEX].to_numpy(), rows[ITEM_INDEX].to_numpy()),
         ),
         shape=(n_users, n_items),
@@ -54,3 +70,16 @@ def target_matrix(
     unseen = sp.csr_matrix(unseen)
     unseen.eliminate_zeros()
     return unseen
+
+
+def sequences(interactions: pl.DataFrame, n_users: int, *, splits: tuple[str, ...]) -> Sequences:
+    """Each user's positive-weight items of the given splits, oldest first.
+
+    `interactions` must already be ordered by user, then time, then input order.
+    """
+    rows = interactions.filter(pl.col(SPLIT).is_in(list(splits)) & (pl.col(WEIGHT) > 0))
+    return Sequences.from_sorted(
+        rows[USER_INDEX].to_numpy().astype(np.int64),
+        rows[ITEM_INDEX].to_numpy().astype(np.int64),
+        n_users,
+    )

@@ -1,0 +1,118 @@
+"""A weighted score fusion of several fitted recommenders.
+
+Each component's scores are min-max normalised per user over the catalog, so models
+on different scales (similarities, factor dot products, counts) add up fairly:
+
+    score(u, j) = Σ_m w_m · (s_m(u, j) − min_j s_m(u, ·)) / (max_j s_m(u, ·) − min_j s_m(u, ·))
+
+Inputs:
+    train: CSR (n_users, n_items), as every component takes it.
+    histories: CSR (batch, n_items).
+
+Relations:
+    Components are any matrix `Recommender` (sequential models are not fused yet).
+    `evaluate` searches the weights on the validation split and serves a blend only
+    when it beats the best single model there.
+
+References:
+    Fox & Shaw, "Combination of multiple searches" (CombSUM), TREC 1994.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import scipy.sparse as sp
+
+from shelfwise._internal.artifacts import atomic_write_json
+from shelfwise.errors import ArtifactError, ConfigError, NotReadyError
+from shelfwise.retrieval.base import FloatArray, Recommender
+
+_PARAMS = "params.json"
+
+
+def normalise_rows(scores: FloatArray) -> FloatArray:
+    """Min-max normalise each row to [0, 1]; constant rows become 0."""
+    low = scores.min(axis=1, keepdims=True)
+    span = scores.max(axis=1, keepdims=True) - low
+    span[span == 0] = 1.0
+    normalised: FloatArray = ((scores - low) / span).astype(np.float32)
+    return normalised
+
+
+class BlendRecommender:
+    """Weighted CombSUM of min-max-normalised component scores (see module docstring).
+
+    Example:
+        >>> from shelfwise.retrieval.popularity import PopularityRecommender
+        >>> blend = BlendRecommender({"popularity": 1.0}, {"popularity": PopularityRecommender()})
+        >>> blend.name
+        'blend'
+    """
+
+    name: str = "blend"
+
+    def __init__(
+        self,
+        weights: dict[str, float] | None = None,
+        components: dict[str, Recommender] | None = None,
+    ) -> None:
+        """Blend `components` (name -> model) with `weights` (name -> weight ≥ 0).
+
+        Raises:
+            ConfigError: weights and components disagree, or a weight is negative.
+        """
+        self.weights = dict(weights or {})
+        self.components = dict(components or {})
+        if set(self.weights) != set(self.components):
+            raise ConfigError(
+                f"blend weights {sorted(self.weights)} and components "
+                f"{sorted(self.components)} must name the same models"
+            )
+        if any(weight < 0 for weight in self.weights.values()):
+            raise ConfigError(f"blend weights must be >= 0, got {self.weights}")
+
+    def fit(self, train: sp.csr_matrix) -> None:
+        """Fit every component on `train`."""
+        if not self.components:
+            raise NotReadyError("a blend needs at least one component model")
+        for model in self.components.values():
+            model.fit(train)
+
+    def score(self, histories: sp.csr_matrix) -> FloatArray:
+        """Σ weight · normalised component scores, (batch, n_items) float32."""
+        if not self.components:
+            raise NotReadyError("blend has no components; fit or load it first")
+        total: FloatArray | None = None
+        for name, model in self.components.items():
+            part = self.weights[name] * normalise_rows(model.score(histories))
+            total = part if total is None else total + part
+        assert total is not None  # components is not empty
+        return total
+
+    def save(self, folder: Path) -> None:
+        """Each component under `components/<name>/`, weights in params.json."""
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, model in self.components.items():
+            model.save(folder / "components" / name)
+        atomic_write_json(folder / _PARAMS, {"model": self.name, "weights": self.weights})
+
+    @classmethod
+    def load(cls, folder: Path) -> Self:
+        """Read a blend and its components (each through the model registry)."""
+        from shelfwise.retrieval import load_recommender
+
+        try:
+            params: dict[str, Any] = json.loads((folder / _PARAMS).read_text())
+        except (OSError, ValueError) as exc:
+            raise ArtifactError(f"{folder / _PARAMS} is unreadable: {exc}") from None
+        components: dict[str, Recommender] = {}
+        for name in params["weights"]:
+            model = load_recommender(name, folder / "components" / name)
+            if not isinstance(model, Recommender):
+                raise ArtifactError(f"blend component {name!r} is not a matrix recommender")
+            components[name] = model
+        return cls(params["weights"], components)

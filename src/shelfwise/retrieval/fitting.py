@@ -1,0 +1,120 @@
+"""Build and fit recommenders from the features folder (batch role only).
+
+Every model reads the same inputs: the weighted train matrix (event-type weights and
+time decay applied once, in one place), the time-ordered sequences, and the catalog
+text. `fit_model` feeds each model what it reads: sequences to sequential models,
+text then the matrix to text-aware ones, the matrix to the rest.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import scipy.sparse as sp
+
+from shelfwise._internal.artifacts import read_csr
+from shelfwise._internal.matrices import weighted_matrix
+from shelfwise._internal.sequences import Sequences
+from shelfwise.errors import ConfigError
+from shelfwise.retrieval import recommender_class
+from shelfwise.retrieval.base import Recommender, SequentialRecommender, TextRecommender
+
+TEXT_FIELDS = ("title", "brand", "category", "description")
+SPLITS = {"train": ("train",), "train_valid": ("train", "valid")}
+
+
+@dataclass
+class TrainingData:
+    """What models fit on, read once from a features folder."""
+
+    features: Path
+    matrix: sp.csr_matrix
+    sequences: Sequences
+    texts: dict[str, list[str | None]]
+    _decayed: dict[float, sp.csr_matrix] = field(default_factory=dict)
+
+    @property
+    def n_items(self) -> int:
+        """Items in the catalog (columns)."""
+        return int(self.matrix.shape[1])
+
+    @classmethod
+    def load(cls, features: Path, *, split: str = "train") -> TrainingData:
+        """Train (or train+valid) matrix and sequences, and the catalog text."""
+        items = pl.read_parquet(features / "items.parquet")
+        texts = {
+            name: items[name].cast(pl.String).to_list()
+            for name in TEXT_FIELDS
+            if name in items.columns and items[name].drop_nulls().str.len_chars().sum() > 0
+        }
+        return cls(
+            features=features,
+            matrix=read_csr(features / f"{split}.npz"),
+            sequences=Sequences.load(features / f"{split}_seq.npz"),
+            texts=texts,
+        )
+
+    def matrix_with_decay(
+        self, half_life_days: float | None, *, split: str = "train"
+    ) -> sp.csr_matrix:
+        """The matrix, or one rebuilt with this model's own half-life."""
+        if half_life_days is None:
+            return self.matrix
+        if half_life_days not in self._decayed:
+            interactions = pl.read_parquet(self.features / "interactions.parquet")
+            n_users, n_items = self.matrix.shape
+            self._decayed[half_life_days] = weighted_matrix(
+                interactions, n_users, n_items, splits=SPLITS[split], half_life_days=half_life_days
+            )
+        return self._decayed[half_life_days]
+
+
+def build_model(name: str, params: dict[str, Any]) -> Recommender | SequentialRecommender:
+    """Construct a registered recommender, checking `params` against its constructor.
+
+    Raises:
+        ConfigError: a parameter the model does not take, or a value it refuses.
+    """
+    cls = recommender_class(name)
+    accepted = inspect.signature(cls).parameters
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        known = ", ".join(p for p in accepted if p not in ("self",)) or "none"
+        raise ConfigError(
+            f"models.{name}.params: unknown parameter(s) {', '.join(unknown)}; "
+            f"{name} takes: {known}"
+        )
+    try:
+        return cls(**params)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"models.{name}.params: {exc}") from None
+
+
+def why_not(name: str, data: TrainingData) -> str | None:
+    """Why a family cannot be trained on this data, or None when it can."""
+    if data.matrix.nnz == 0:
+        return "no interactions to learn from"
+    if name == "content" and not data.texts:
+        return "the catalog has no text fields"
+    if name == "sasrec" and int(data.sequences.lengths().max(initial=0)) < 2:
+        return "no user has two ordered events"
+    return None
+
+
+def fit_model(
+    model: Recommender | SequentialRecommender,
+    data: TrainingData,
+    *,
+    half_life_days: float | None = None,
+) -> None:
+    """Fit `model` on what it reads."""
+    if isinstance(model, SequentialRecommender):
+        model.fit_sequences(data.sequences, data.n_items)
+        return
+    if isinstance(model, TextRecommender):
+        model.fit_text(data.texts)
+    model.fit(data.matrix_with_decay(half_life_days))

@@ -1,0 +1,128 @@
+"""Optuna search for one model family on the validation split.
+
+Each trial fits the model on the train matrix and scores a seeded sample of validation
+users on the primary metric. Pruning is by growing evaluation: a trial is first scored
+on a quarter of the sampled users and stopped there when the median pruner finds it
+worse than earlier trials at that step, so bad settings cost a fraction of a trial.
+The configured parameters are always scored first (trial "baseline"), so tuning can
+only improve on them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+
+from shelfwise.config import ModelConfig
+from shelfwise.evaluate.metrics import ranking_metrics
+from shelfwise.evaluate.recommend import EvalSplit, rank_users
+from shelfwise.retrieval.fitting import TrainingData, build_model, fit_model
+
+logger = logging.getLogger(__name__)
+SpaceFunction = Any  # Callable[[optuna.Trial], dict[str, Any]]
+
+
+@dataclass
+class FamilyResult:
+    """The outcome of tuning one family."""
+
+    name: str
+    best_params: dict[str, Any]
+    best_value: float
+    baseline_value: float
+    seconds: float
+    trials: list[dict[str, Any]] = field(default_factory=list)
+
+
+def parse_metric(metric: str) -> tuple[str, int]:
+    """'ndcg@10' -> ('ndcg', 10)."""
+    name, _, k = metric.partition("@")
+    return name, int(k)
+
+
+def score_params(
+    name: str,
+    params: dict[str, Any],
+    config: ModelConfig,
+    data: TrainingData,
+    valid: EvalSplit,
+    metric: str,
+    trial: optuna.Trial | None = None,
+) -> float:
+    """Fit `name` with `params` and return the metric on the validation users."""
+    model = build_model(name, params)
+    fit_model(model, data, half_life_days=config.half_life_days)
+    _, k = parse_metric(metric)
+    steps = [max(100, valid.users.size // 4), valid.users.size] if trial else [valid.users.size]
+    value = 0.0
+    for step, count in enumerate(steps):
+        part = valid.subset(min(count, valid.users.size))
+        ranked = rank_users(model, part, k, label=f"{name} trial")
+        value = ranking_metrics(ranked, part.targets[part.users], [k]).get(metric, 0.0)
+        if trial is not None and step < len(steps) - 1:
+            trial.report(value, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+    return float(value)
+
+
+def tune_family(
+    name: str,
+    config: ModelConfig,
+    space: SpaceFunction,
+    data: TrainingData,
+    valid: EvalSplit,
+    *,
+    metric: str,
+    n_trials: int,
+    budget_seconds: float,
+    seed: int,
+) -> FamilyResult:
+    """Search `space` for `name` within `n_trials` and `budget_seconds`."""
+    started = time.perf_counter()
+    baseline = score_params(name, dict(config.params), config, data, valid, metric)
+    trials: list[dict[str, Any]] = [
+        {
+            "family": name,
+            "number": "baseline",
+            "params": dict(config.params),
+            "value": baseline,
+            "seconds": round(time.perf_counter() - started, 3),
+            "state": "COMPLETE",
+        }
+    ]
+
+    def objective(trial: optuna.Trial) -> float:
+        params = {**config.params, **space(trial)}
+        return score_params(name, params, config, data, valid, metric, trial)
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(5, n_trials))
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
+    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+    remaining = budget_seconds - (time.perf_counter() - started)
+    if remaining > 0:
+        study.optimize(objective, n_trials=n_trials, timeout=remaining, catch=(MemoryError,))
+    best_params, best_value = dict(config.params), baseline
+    for trial in study.trials:
+        value = trial.value if trial.value is not None else math.nan
+        trials.append(
+            {
+                "family": name,
+                "number": trial.number,
+                "params": {**config.params, **trial.params},
+                "value": None if math.isnan(value) else value,
+                "seconds": round(trial.duration.total_seconds(), 3) if trial.duration else None,
+                "state": trial.state.name,
+            }
+        )
+        if trial.state == optuna.trial.TrialState.COMPLETE and value > best_value:
+            best_params, best_value = {**config.params, **trial.params}, value
+    seconds = time.perf_counter() - started
+    logger.info("%s: %s %.4f -> %.4f in %.1fs", name, metric, baseline, best_value, seconds)
+    return FamilyResult(name, best_params, best_value, baseline, seconds, trials)

@@ -1,0 +1,100 @@
+"""Optuna search spaces, one per tunable recommender family.
+
+Each `space_<name>(trial)` draws constructor keyword arguments of the registered
+model `<name>`; `SPACES` maps registry names to them (popularity has no parameters,
+so no space). Ranges follow the literature and what scored on RecBole's ml-100k split
+(benchmarks/recbole_ml100k.py); iteration counts and neighbourhoods are bounded so one
+trial on ml-100k fits in seconds on 2 cores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+
+FACTOR_CHOICES: tuple[int, ...] = (32, 64, 128, 256)
+
+
+def space_item_knn(trial: optuna.Trial) -> dict[str, Any]:
+    """Neighbourhood size (log 10..1000) and the column weighting of implicit's kNN."""
+    params: dict[str, Any] = {
+        "neighbours": trial.suggest_int("neighbours", 10, 1000, log=True),
+        "weighting": trial.suggest_categorical("weighting", ["none", "bm25", "tfidf"]),
+    }
+    if params["weighting"] == "bm25":
+        params["bm25_k1"] = trial.suggest_float("bm25_k1", 0.2, 3.0)
+        params["bm25_b"] = trial.suggest_float("bm25_b", 0.0, 1.0)
+    return params
+
+
+def space_user_knn(trial: optuna.Trial) -> dict[str, Any]:
+    """Neighbourhood size, log 10..500 (ml-100k peaks at 50..100)."""
+    return {"neighbours": trial.suggest_int("neighbours", 10, 500, log=True)}
+
+
+def space_ease(trial: optuna.Trial) -> dict[str, Any]:
+    """L2 penalty, log 10..5000 (Steck: 100..1000 on MovieLens and Netflix)."""
+    return {"l2": trial.suggest_float("l2", 10.0, 5000.0, log=True)}
+
+
+def space_rp3beta(trial: optuna.Trial) -> dict[str, Any]:
+    """alpha 0.3..1.5, beta 0..1, neighbours log 20..500, row normalisation on/off.
+
+    Dacrema et al. search alpha 0..2, beta 0..2, topK 5..1000; the narrower box keeps
+    the values that ever won there and on ml-100k.
+    """
+    return {
+        "alpha": trial.suggest_float("alpha", 0.3, 1.5),
+        "beta": trial.suggest_float("beta", 0.0, 1.0),
+        "neighbours": trial.suggest_int("neighbours", 20, 500, log=True),
+        "normalize": trial.suggest_categorical("normalize", [True, False]),
+    }
+
+
+def space_als(trial: optuna.Trial) -> dict[str, Any]:
+    """factors {32..256}, regularization log 1e-3..100, alpha log 0.1..50, 5..30 sweeps.
+
+    The regularization range reaches 100 because shelfwise's λ is not scaled by the
+    user's item count (as in implicit): ml-100k's best value is about 10..20.
+    """
+    return {
+        "factors": trial.suggest_categorical("factors", list(FACTOR_CHOICES)),
+        "regularization": trial.suggest_float("regularization", 1e-3, 100.0, log=True),
+        "alpha": trial.suggest_float("alpha", 0.1, 50.0, log=True),
+        "iterations": trial.suggest_int("iterations", 5, 30),
+    }
+
+
+def space_bpr(trial: optuna.Trial) -> dict[str, Any]:
+    """factors {32..256}, learning rate log 1e-3..0.1, regularization log 1e-4..1,
+    epochs log 20..200 (a 200-epoch fit of ml-100k takes a few seconds on one thread).
+    """
+    return {
+        "factors": trial.suggest_categorical("factors", list(FACTOR_CHOICES)),
+        "learning_rate": trial.suggest_float("learning_rate", 1e-3, 0.1, log=True),
+        "regularization": trial.suggest_float("regularization", 1e-4, 1.0, log=True),
+        "iterations": trial.suggest_int("iterations", 20, 200, log=True),
+    }
+
+
+SPACES: dict[str, Callable[[optuna.Trial], dict[str, Any]]] = {
+    "item_knn": space_item_knn,
+    "user_knn": space_user_knn,
+    "ease": space_ease,
+    "rp3beta": space_rp3beta,
+    "als": space_als,
+    "bpr": space_bpr,
+}
+
+__all__ = [
+    "FACTOR_CHOICES",
+    "SPACES",
+    "space_als",
+    "space_bpr",
+    "space_ease",
+    "space_item_knn",
+    "space_rp3beta",
+    "space_user_knn",
+]

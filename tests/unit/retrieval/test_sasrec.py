@@ -1,0 +1,176 @@
+"""SASRec on tiny sequences whose next item is known exactly, plus its contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from shelfwise._internal.sequences import Sequences
+from shelfwise.errors import ArtifactError, ConfigError, DataError, EmptyDataError, NotReadyError
+from shelfwise.retrieval import SequentialRecommender, load_recommender, recommender_class
+from shelfwise.retrieval._sasrec_net import EpochReport
+from shelfwise.retrieval.sasrec import SASRecRecommender
+
+N_ITEMS = 10
+
+
+def cyclic(n_users: int = 40, length: int = 6, n_items: int = N_ITEMS) -> Sequences:
+    """User u's items are u, u+1, u+2, ... (mod n_items): the next item is always +1."""
+    return Sequences.from_rows([[(u + t) % n_items for t in range(length)] for u in range(n_users)])
+
+
+def tiny(**overrides: object) -> SASRecRecommender:
+    settings: dict[str, object] = {
+        "max_len": 8,
+        "hidden": 16,
+        "blocks": 1,
+        "dropout": 0.0,
+        "negatives": 5,
+        "epochs": 40,
+        "batch_size": 64,
+        "learning_rate": 1e-2,
+        "num_threads": 1,
+    }
+    settings.update(overrides)
+    return SASRecRecommender(**settings)  # type: ignore[arg-type]
+
+
+def next_item_accuracy(model: SASRecRecommender, sequences: Sequences) -> float:
+    scores = model.score_sequences(sequences)
+    truth = np.array([(row[-1] + 1) % N_ITEMS for row in map(sequences.row, range(len(scores)))])
+    return float((scores.argmax(axis=1) == truth).mean())
+
+
+@pytest.fixture(scope="module")
+def _fitted_once() -> SASRecRecommender:
+    model = tiny()
+    model.fit_sequences(cyclic(), N_ITEMS)
+    return model
+
+
+@pytest.fixture
+def fitted(_fitted_once: SASRecRecommender, tmp_path: Path) -> SASRecRecommender:
+    """A private copy of the module's fitted model (through save/load)."""
+    _fitted_once.save(tmp_path / "shared")
+    return SASRecRecommender.load(tmp_path / "shared")
+
+
+@pytest.mark.parametrize("loss", ["sampled_softmax", "softmax", "bce"])
+def test_learns_the_cyclic_successor(loss: str) -> None:
+    model = tiny(loss=loss)
+    model.fit_sequences(cyclic(), N_ITEMS)
+    # Users the model never saw, with other lengths and offsets: the answer is last + 1.
+    unseen = Sequences.from_rows([[3, 4], [7, 8, 9, 0, 1], [5], [9, 0, 1, 2]])
+    assert next_item_accuracy(model, unseen) == 1.0
+    assert next_item_accuracy(model, cyclic()) >= 0.9
+
+
+def test_implements_the_sequential_protocol(fitted: SASRecRecommender) -> None:
+    assert isinstance(fitted, SequentialRecommender)
+    assert recommender_class("sasrec") is SASRecRecommender
+
+
+def test_scores_shape_dtype_finite_and_empty_rows_zero(fitted: SASRecRecommender) -> None:
+    scores = fitted.score_sequences(Sequences.from_rows([[1, 2, 3], [], list(range(10)) * 3]))
+    assert scores.shape == (3, N_ITEMS)
+    assert scores.dtype == np.float32
+    assert np.isfinite(scores).all()
+    assert (scores[1] == 0.0).all()
+    assert fitted.score_sequences(Sequences.from_rows([])).shape == (0, N_ITEMS)
+
+
+def test_reads_only_the_newest_max_len_items(fitted: SASRecRecommender) -> None:
+    newest = [2, 3, 4, 5, 6, 7, 8, 9]  # max_len = 8
+    long = Sequences.from_rows([[0, 1, *newest], newest])
+    scores = fitted.score_sequences(long)
+    np.testing.assert_array_equal(scores[0], scores[1])
+
+
+def test_save_load_gives_identical_scores(fitted: SASRecRecommender, tmp_path: Path) -> None:
+    fitted.save(tmp_path / "model")
+    loaded = load_recommender("sasrec", tmp_path / "model")
+    assert isinstance(loaded, SASRecRecommender)
+    batch = cyclic(n_users=7, length=4)
+    np.testing.assert_array_equal(loaded.score_sequences(batch), fitted.score_sequences(batch))
+    params = json.loads((tmp_path / "model" / "params.json").read_text())
+    assert params["name"] == "sasrec"
+    assert params["n_items"] == N_ITEMS
+    suffixes = {path.suffix for path in (tmp_path / "model").rglob("*") if path.is_file()}
+    assert suffixes == {".json", ".npy"}  # nothing pickled
+
+
+def test_load_refuses_a_damaged_folder(fitted: SASRecRecommender, tmp_path: Path) -> None:
+    fitted.save(tmp_path / "model")
+    next((tmp_path / "model" / "weights").glob("*.npy")).unlink()
+    with pytest.raises(ArtifactError, match="missing"):
+        SASRecRecommender.load(tmp_path / "model")
+    with pytest.raises(ArtifactError, match="no saved sasrec"):
+        SASRecRecommender.load(tmp_path / "nothing")
+
+
+def test_same_seed_same_scores_other_seed_other_scores() -> None:
+    sequences = cyclic()
+    runs = []
+    for seed in (7, 7, 8):
+        model = tiny(epochs=3, dropout=0.2, seed=seed)
+        model.fit_sequences(sequences, N_ITEMS)
+        runs.append(model.score_sequences(sequences))
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not np.array_equal(runs[0], runs[2])
+
+
+def test_time_budget_stops_training() -> None:
+    model = tiny(epochs=10_000, time_budget_s=0.0)
+    model.fit_sequences(cyclic(), N_ITEMS)
+    assert model.summary is not None
+    assert model.summary.stopped_by == "time_budget"
+    assert model.summary.epochs_run == 1
+
+
+def test_early_stopping_keeps_the_best_epoch_and_reports_progress() -> None:
+    train = cyclic(length=5)
+    valid_targets = np.array([(u + 5) % N_ITEMS for u in range(train.n_users)])
+    reports: list[EpochReport] = []
+    model = tiny(epochs=30, patience=3, learning_rate=3e-2)
+    model.fit_sequences(
+        train, N_ITEMS, valid=train, valid_targets=valid_targets, progress=reports.append
+    )
+    summary = model.summary
+    assert summary is not None
+    assert [report.epoch for report in reports] == list(range(1, summary.epochs_run + 1))
+    best = max(report.valid_ndcg or 0.0 for report in reports)
+    assert summary.best_valid_ndcg == pytest.approx(best)
+    assert reports[summary.best_epoch - 1].valid_ndcg == pytest.approx(best)
+    if summary.stopped_by == "patience":
+        assert summary.epochs_run - summary.best_epoch == 3
+    # The kept weights are the best epoch's: recompute its NDCG@10 from the scores.
+    scores = model.score_sequences(train)
+    scores[np.repeat(np.arange(train.n_users), train.lengths()), train.items] = -np.inf
+    rank = (scores > scores[np.arange(train.n_users), valid_targets][:, None]).sum(axis=1)
+    ndcg = np.where(rank < 10, 1.0 / np.log2(rank + 2.0), 0.0).mean()
+    assert ndcg == pytest.approx(best, abs=1e-6)
+
+
+def test_restores_the_torch_thread_count() -> None:
+    before = torch.get_num_threads()
+    tiny(epochs=1, num_threads=1 if before != 1 else 2).fit_sequences(cyclic(), N_ITEMS)
+    assert torch.get_num_threads() == before
+
+
+def test_refuses_bad_input() -> None:
+    with pytest.raises(NotReadyError, match="not fitted"):
+        tiny().score_sequences(cyclic())
+    with pytest.raises(DataError, match=r"outside|item space"):
+        tiny().fit_sequences(cyclic(), n_items=5)
+    with pytest.raises(EmptyDataError, match="two items"):
+        tiny().fit_sequences(Sequences.from_rows([[1], [2], []]), N_ITEMS)
+    with pytest.raises(DataError, match="together"):
+        tiny().fit_sequences(cyclic(), N_ITEMS, valid=cyclic())
+    with pytest.raises(ConfigError, match="multiple of heads"):
+        SASRecRecommender(hidden=10, heads=3)
+    with pytest.raises(ConfigError, match="loss must be"):
+        SASRecRecommender(loss="hinge")  # type: ignore[arg-type]
