@@ -47,9 +47,7 @@ def run(dataset: str, overrides: dict[str, Any]) -> dict[str, Any]:
     from shelfwise.pipeline import run_pipeline
 
     home = Path(tempfile.mkdtemp(prefix=f"shelfwise-recommend-{dataset}-"))
-    config = load_config(
-        CONFIGS[dataset], environ={}, overrides={"home": str(home), **overrides}
-    )
+    config = load_config(CONFIGS[dataset], environ={}, overrides={"home": str(home), **overrides})
     started = time.perf_counter()
     outcome = run_pipeline(config, use_cache=False, until="evaluate")
     total = time.perf_counter() - started

@@ -259,6 +259,11 @@ class EvaluateConfig(_Section):
     max_eval_users: int | None = Field(
         default=None, ge=1, description="Sample this many users (seeded) to evaluate faster."
     )
+    test_history: Literal["train_valid", "train"] = Field(
+        default="train_valid",
+        description="What test users are scored from: train + valid events "
+        "(production-like) or train only (RecBole's protocol). Both are excluded.",
+    )
     relevance_offset: float = Field(
         default=0.0,
         description="Subtracted from labelled query relevance before search gains "

@@ -43,6 +43,7 @@ def search_blend(
         max(1, min(valid.users.size, _MAX_CACHE_CELLS // (n_items * len(models))))
     )
     rows = sample.history[sample.users]
+    excluded = sample.excluded[sample.users]
     targets = sample.targets[sample.users]
     cached: dict[str, FloatArray] = {
         name: normalise_rows(model.score(rows)) for name, model in models.items()
@@ -52,7 +53,7 @@ def search_blend(
 
     def value_of(weights: dict[str, float]) -> float:
         total = sum(weight * cached[name] for name, weight in weights.items())
-        ranked = top_k_batch(np.asarray(total, dtype=np.float32), k, exclude=rows)
+        ranked = top_k_batch(np.asarray(total, dtype=np.float32), k, exclude=excluded)
         return float(ranking_metrics(ranked, targets, [k]).get(metric, 0.0))
 
     def objective(trial: optuna.Trial) -> float:

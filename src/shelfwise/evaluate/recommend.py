@@ -33,14 +33,20 @@ _MAX_BATCH_CELLS = 25_000_000
 class EvalSplit:
     """What one split's evaluation reads: histories, their order, targets, users."""
 
-    history: sp.csr_matrix
-    sequences: Sequences
+    history: sp.csr_matrix  # what models score from
+    sequences: Sequences  # the same, in time order (sequential models)
     targets: sp.csr_matrix
     users: IntArray
+    seen: sp.csr_matrix | None = None  # excluded from rankings; None = `history`
+
+    @property
+    def excluded(self) -> sp.csr_matrix:
+        """Items never ranked for a user: `seen`, or the history itself."""
+        return self.history if self.seen is None else self.seen
 
     def subset(self, count: int) -> EvalSplit:
         """The first `count` users only (users are a seeded sample, so a random subset)."""
-        return EvalSplit(self.history, self.sequences, self.targets, self.users[:count])
+        return EvalSplit(self.history, self.sequences, self.targets, self.users[:count], self.seen)
 
 
 def evaluation_users(
@@ -69,7 +75,7 @@ def rank_users(
         rows = split.history[chunk]
         sequences = split.sequences.take(chunk) if sequential else None
         scores = score_users(model, rows, sequences)
-        ranked[start : start + batch] = top_k_batch(scores, k, exclude=rows)
+        ranked[start : start + batch] = top_k_batch(scores, k, exclude=split.excluded[chunk])
     return ranked
 
 

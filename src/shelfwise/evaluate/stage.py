@@ -105,13 +105,20 @@ def run(ctx: StageContext) -> StageResult:
 def _splits(features: Path, config: ShelfwiseConfig) -> dict[str, EvalSplit]:
     max_users, seed = config.evaluate.max_eval_users, config.seed
     result = {}
-    for split, history in (("valid", "train"), ("test", "train_valid")):
+    # Test users are scored from train + valid (production-like) or, as RecBole does,
+    # from train alone; either way train and valid items are never ranked.
+    test_input = "train" if config.evaluate.test_history == "train" else "train_valid"
+    for split, history, seen in (
+        ("valid", "train", "train"),
+        ("test", test_input, "train_valid"),
+    ):
         targets = read_csr(features / f"{split}_targets.npz")
         result[split] = EvalSplit(
             history=read_csr(features / f"{history}.npz"),
             sequences=Sequences.load(features / f"{history}_seq.npz"),
             targets=targets,
             users=np.sort(evaluation_users(targets, max_users=max_users, seed=seed)),
+            seen=read_csr(features / f"{seen}.npz"),
         )
     return result
 

@@ -26,8 +26,10 @@ FULL = "full"
 TOP_ITEMS = "top-items"
 
 
-def _gram_inverse(train: sp.csr_matrix, l2: float, dtype: type[np.floating[Any]]) -> Any:
-    """P = (XᵀX + λI)⁻¹ through a Cholesky factorisation done in place (LAPACK potrf,
+def _gram_inverse(
+    train: sp.csr_matrix, penalty: np.ndarray[Any, Any], dtype: type[np.floating[Any]]
+) -> Any:
+    """P = (XᵀX + diag(penalty))⁻¹ through a Cholesky factorisation done in place (LAPACK potrf,
     potri).
 
     One dense n x n array of `dtype` is alive at a time (both calls overwrite it), so
@@ -35,10 +37,11 @@ def _gram_inverse(train: sp.csr_matrix, l2: float, dtype: type[np.floating[Any]]
     """
     n_items = train.shape[1]
     gram = (sp.csr_matrix(train, dtype=np.float64).T @ train).tocoo()
-    dense = np.zeros((n_items, n_items), dtype=dtype)
+    # Fortran order: LAPACK works on it in place (a C-ordered array would be copied).
+    dense = np.zeros((n_items, n_items), dtype=dtype, order="F")
     dense[gram.row, gram.col] = gram.data
     del gram
-    dense[np.diag_indices(n_items)] += l2
+    dense[np.diag_indices(n_items)] += penalty
     potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (dense,))
     factor, info = potrf(dense, lower=1, overwrite_a=1, clean=0)
     if info != 0:  # cannot happen for λ > 0 (XᵀX + λI is positive definite)
@@ -47,7 +50,9 @@ def _gram_inverse(train: sp.csr_matrix, l2: float, dtype: type[np.floating[Any]]
     if info != 0:
         raise ArithmeticError(f"ease: inverting the Gram matrix failed (LAPACK info {info})")
     _mirror_lower(inverse)
-    return inverse
+    # P is symmetric, so its transpose is P itself, C-ordered and without a copy:
+    # rows of B = P / -diag(P) are then contiguous, as `histories @ B` reads them.
+    return inverse.T
 
 
 def _mirror_lower(matrix: np.ndarray[Any, Any], block: int = 1024) -> None:
@@ -111,18 +116,26 @@ class EASERecommender:
 
     name: str = "ease"
 
-    def __init__(self, l2: float = 250.0, max_dense_items: int = 20000) -> None:
+    def __init__(
+        self, l2: float = 250.0, max_dense_items: int = 20000, dropout: float = 0.0
+    ) -> None:
         """Create an unfitted model.
 
         Args:
             l2: the L2 penalty λ on B; larger smooths towards popularity-free weights.
             max_dense_items: most items fitted exactly; above, the top-items variant.
+            dropout: p > 0 gives EDLAE (Steck, NeurIPS 2020): the penalty becomes
+                Λ = λI + p/(1−p)·diag(XᵀX) and B_ij = −P_ij·Λ_jj (off-diagonal), the
+                closed form of a denoising autoencoder with dropout p. 0 is plain EASE.
 
         Raises:
-            ConfigError: `l2` <= 0 or `max_dense_items` < 1.
+            ConfigError: `l2` <= 0, `dropout` outside [0, 1) or `max_dense_items` < 1.
         """
         if not l2 > 0.0:
             raise ConfigError(f"ease: l2 must be > 0, got {l2}")
+        if not 0.0 <= dropout < 1.0:
+            raise ConfigError(f"ease: dropout must be in [0, 1), got {dropout}")
+        self.dropout = float(dropout)
         if max_dense_items < 1:
             raise ConfigError(f"ease: max_dense_items must be >= 1, got {max_dense_items}")
         self.l2 = float(l2)
@@ -169,8 +182,13 @@ class EASERecommender:
         else:
             kept = np.arange(n_items)
         dtype = np.float64 if csr.shape[1] <= FLOAT64_MAX_ITEMS else np.float32
-        inverse = _gram_inverse(csr, self.l2, dtype)
-        inverse /= -np.diag(inverse).copy()  # in place: column j divided by -P_jj
+        gram_diagonal = np.asarray(csr.multiply(csr).sum(axis=0), dtype=np.float64).ravel()
+        penalty = self.l2 + self.dropout / (1.0 - self.dropout) * gram_diagonal
+        inverse = _gram_inverse(csr, penalty, dtype)
+        if self.dropout > 0.0:
+            inverse *= -penalty[None, :].astype(inverse.dtype)  # EDLAE: column j times −Λ_jj
+        else:
+            inverse /= -np.diag(inverse).copy()  # in place: column j divided by -P_jj
         np.fill_diagonal(inverse, 0.0)
         self.weights = inverse.astype(np.float32, copy=False)
         del inverse
@@ -200,6 +218,7 @@ class EASERecommender:
             self.name,
             {
                 "l2": self.l2,
+                "dropout": self.dropout,
                 "max_dense_items": self.max_dense_items,
                 "n_items": self.n_items_total,
                 "variant": self.variant,
@@ -231,7 +250,11 @@ class EASERecommender:
                 f"{folder} holds B of shape {weights.shape} for {fitted} item(s) of "
                 f"{n_items}: the folder is damaged, retrain the model"
             )
-        model = cls(l2=float(params["l2"]), max_dense_items=int(params["max_dense_items"]))
+        model = cls(
+            l2=float(params["l2"]),
+            max_dense_items=int(params["max_dense_items"]),
+            dropout=float(params.get("dropout", 0.0)),
+        )
         model.weights = weights.astype(np.float32, copy=False)
         model.items = items.astype(np.int64, copy=False)
         model.n_items_total = n_items

@@ -66,7 +66,7 @@ class RP3betaRecommender:
 
     Example:
         >>> import scipy.sparse as sp
-        >>> model = RP3betaRecommender(beta=0.0)
+        >>> model = RP3betaRecommender(beta=0.0, normalize=False)
         >>> model.fit(sp.csr_matrix([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]]))
         >>> model.score(sp.csr_matrix([[1.0, 0.0, 0.0]])).tolist()
         [[0.0, 0.5, 0.0]]

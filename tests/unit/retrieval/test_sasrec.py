@@ -59,9 +59,17 @@ def fitted(_fitted_once: SASRecRecommender, tmp_path: Path) -> SASRecRecommender
     return SASRecRecommender.load(tmp_path / "shared")
 
 
-@pytest.mark.parametrize("loss", ["sampled_softmax", "softmax", "bce"])
-def test_learns_the_cyclic_successor(loss: str) -> None:
-    model = tiny(loss=loss)
+@pytest.mark.parametrize(
+    ("loss", "sampling"),
+    [
+        ("sampled_softmax", "uniform"),
+        ("sampled_softmax", "popularity"),
+        ("softmax", "uniform"),
+        ("bce", "uniform"),
+    ],
+)
+def test_learns_the_cyclic_successor(loss: str, sampling: str) -> None:
+    model = tiny(loss=loss, negative_sampling=sampling)
     model.fit_sequences(cyclic(), N_ITEMS)
     # Users the model never saw, with other lengths and offsets: the answer is last + 1.
     unseen = Sequences.from_rows([[3, 4], [7, 8, 9, 0, 1], [5], [9, 0, 1, 2]])
