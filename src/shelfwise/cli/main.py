@@ -340,7 +340,10 @@ def demo(
         config_path = directory / "shelfwise.yaml"
         if not config_path.exists():
             config_path.write_text(render_template(), encoding="utf-8")
-        cfg = load_config(config_path, overrides={"project": "demo-shop", "home": ".shelfwise"})
+        cfg = load_config(
+            config_path,
+            overrides={"project": "demo-shop", "home": ".shelfwise", "tune.budget_seconds": 20},
+        )
         bundle_path = _run_and_report(cfg, resume=None, from_stage=None, use_cache=True)
         base = f"http://127.0.0.1:{port}"
         console.print("\n[bold]Try it[/bold] (in another terminal):")

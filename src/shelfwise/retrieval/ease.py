@@ -117,7 +117,7 @@ class EASERecommender:
     name: str = "ease"
 
     def __init__(
-        self, l2: float = 250.0, max_dense_items: int = 20000, dropout: float = 0.0
+        self, l2: float = 250.0, max_dense_items: int = 10000, dropout: float = 0.0
     ) -> None:
         """Create an unfitted model.
 

@@ -4,8 +4,10 @@ Stage input: `features`. Outputs: `best.json` (family -> chosen params, validati
 value, baseline value, seconds, trial count) and `trials.json` (every trial: family,
 number, params, value, seconds, state). The budget (`tune.budget_seconds`) is shared
 by the families in order; each gets an equal share of what is left. Families with
-`tune: false`, without a search space, or that cannot run on the data keep their
-configured parameters.
+`tune: false`, without a search space, that cannot run on the data, or that come after
+the budget is spent keep their configured parameters. The budget is checked between
+trials: a trial that starts in time runs to its end, so a run can overshoot it by
+about one trial.
 """
 
 from __future__ import annotations
@@ -53,7 +55,10 @@ def run(ctx: StageContext) -> StageResult:
             skipped[name] = reason
             continue
         left = config.tune.budget_seconds - (time.perf_counter() - started)
-        share = max(left, 0.0) / (len(families) - position)
+        if left <= 0:
+            skipped[name] = "tune.budget_seconds spent; configured parameters kept"
+            continue
+        share = left / (len(families) - position)
         result = tune_family(
             name,
             family,
