@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
@@ -21,7 +22,12 @@ from shelfwise._internal.matrices import weighted_matrix
 from shelfwise._internal.sequences import Sequences
 from shelfwise.errors import ConfigError
 from shelfwise.retrieval import recommender_class
-from shelfwise.retrieval.base import Recommender, SequentialRecommender, TextRecommender
+from shelfwise.retrieval.base import (
+    IntArray,
+    Recommender,
+    SequentialRecommender,
+    TextRecommender,
+)
 
 TEXT_FIELDS = ("title", "brand", "category", "description")
 SPLITS = {"train": ("train",), "train_valid": ("train", "valid")}
@@ -57,6 +63,29 @@ class TrainingData:
             sequences=Sequences.load(features / f"{split}_seq.npz"),
             texts=texts,
         )
+
+    def next_valid_items(self, max_users: int = 10_000) -> tuple[Sequences, IntArray]:
+        """Each valid user's train sequence and first valid item (seeded sample).
+
+        Used for early stopping of sequential models; empty when there is no valid split.
+        """
+        interactions = pl.read_parquet(
+            self.features / "interactions.parquet",
+            columns=["user_index", "item_index", "split", "weight"],
+        )
+        first = (
+            interactions.filter((pl.col("split") == "valid") & (pl.col("weight") > 0))
+            .group_by("user_index", maintain_order=True)
+            .first()
+        )
+        users = first["user_index"].to_numpy().astype(np.int64)
+        items = first["item_index"].to_numpy().astype(np.int64)
+        keep = self.sequences.lengths()[users] > 0
+        users, items = users[keep], items[keep]
+        if users.size > max_users:
+            chosen = np.sort(np.random.default_rng(0).choice(users.size, max_users, replace=False))
+            users, items = users[chosen], items[chosen]
+        return self.sequences.take(users), items
 
     def matrix_with_decay(
         self, half_life_days: float | None, *, split: str = "train"
@@ -113,7 +142,14 @@ def fit_model(
 ) -> None:
     """Fit `model` on what it reads."""
     if isinstance(model, SequentialRecommender):
-        model.fit_sequences(data.sequences, data.n_items)
+        valid, targets = data.next_valid_items()
+        if targets.size and "valid" in inspect.signature(model.fit_sequences).parameters:
+            # early stopping on each valid user's next item (SASRec's protocol)
+            model.fit_sequences(  # type: ignore[call-arg]
+                data.sequences, data.n_items, valid=valid, valid_targets=targets
+            )
+        else:
+            model.fit_sequences(data.sequences, data.n_items)
         return
     if isinstance(model, TextRecommender):
         model.fit_text(data.texts)

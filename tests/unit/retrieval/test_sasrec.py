@@ -182,3 +182,19 @@ def test_refuses_bad_input() -> None:
         SASRecRecommender(hidden=10, heads=3)
     with pytest.raises(ConfigError, match="loss must be"):
         SASRecRecommender(loss="hinge")  # type: ignore[arg-type]
+
+
+def test_full_softmax_loss_matches_torch_cross_entropy() -> None:
+    from shelfwise.retrieval._sasrec_net import _FullSoftmaxCrossEntropy
+
+    generator = torch.Generator().manual_seed(0)
+    hidden = torch.randn(7, 4, generator=generator, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(11, 4, generator=generator, dtype=torch.float64, requires_grad=True)
+    targets = torch.tensor([0, 3, 3, 10, 5, 1, 9])
+    expected = torch.nn.functional.cross_entropy(hidden @ weights.T, targets)
+    expected_grads = torch.autograd.grad(expected, (hidden, weights))
+    loss = _FullSoftmaxCrossEntropy.apply(hidden, weights, targets)
+    grads = torch.autograd.grad(loss, (hidden, weights))
+    torch.testing.assert_close(loss, expected)
+    for got, want in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(got, want)
