@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from shelfwise._internal.artifacts import atomic_write_json
+from shelfwise._internal.artifacts import atomic_write_json, read_csr
 from shelfwise.errors import ArtifactError, DataError, EmptyDataError
 
 PARAMS_FILE = "params.json"
@@ -100,3 +100,21 @@ def read_params(folder: Path, name: str) -> dict[str, Any]:
             f"reads version {FORMAT_VERSION}: retrain the model with this version"
         )
     return params
+
+
+def read_item_matrix(path: Path, n_items: object) -> sp.csr_matrix:
+    """A saved (n_items, n_items) item-item CSR matrix, checked against params.json.
+
+    Raises:
+        ArtifactError: the file is missing or its shape disagrees with `n_items`.
+    """
+    try:
+        matrix = read_csr(path)
+    except FileNotFoundError:
+        raise ArtifactError(f"{path} is missing; retrain the model") from None
+    if matrix.shape != (n_items, n_items):
+        raise ArtifactError(
+            f"{path} has shape {matrix.shape}, expected ({n_items}, {n_items}): "
+            "the folder is damaged, retrain the model"
+        )
+    return matrix

@@ -9,16 +9,21 @@ from typing import Any, Self, TypeAlias
 import numpy as np
 import scipy.sparse as sp
 
-from shelfwise._internal.artifacts import read_csr, write_csr
+from shelfwise._internal.artifacts import write_csr
 from shelfwise.errors import (
-    ArtifactError,
     ConfigError,
     DataError,
     EmptyDataError,
     NotReadyError,
     UnknownItemError,
 )
-from shelfwise.retrieval._shared import check_histories, check_train, read_params, write_params
+from shelfwise.retrieval._shared import (
+    check_histories,
+    check_train,
+    read_item_matrix,
+    read_params,
+    write_params,
+)
 from shelfwise.retrieval.base import FloatArray, IntArray
 from shelfwise.retrieval.tokenize import tokenize
 
@@ -277,18 +282,7 @@ class ContentRecommender:
             ArtifactError: missing files, another model's folder, or mismatched sizes.
         """
         params = read_params(folder, cls.name)
-        try:
-            similarity = read_csr(folder / _SIMILARITY_FILE)
-        except FileNotFoundError:
-            raise ArtifactError(
-                f"{folder / _SIMILARITY_FILE} is missing; retrain the model"
-            ) from None
-        n_items = params.get("n_items")
-        if similarity.shape != (n_items, n_items):
-            raise ArtifactError(
-                f"{folder / _SIMILARITY_FILE} has shape {similarity.shape}, expected "
-                f"({n_items}, {n_items}): the folder is damaged, retrain the model"
-            )
+        similarity = read_item_matrix(folder / _SIMILARITY_FILE, params.get("n_items"))
         max_features = params.get("max_features")
         model = cls(
             fields=tuple(params["fields"]),

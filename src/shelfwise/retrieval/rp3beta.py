@@ -8,9 +8,15 @@ from typing import Self
 import numpy as np
 import scipy.sparse as sp
 
-from shelfwise._internal.artifacts import read_csr, write_csr
-from shelfwise.errors import ArtifactError, ConfigError, NotReadyError
-from shelfwise.retrieval._shared import check_histories, check_train, read_params, write_params
+from shelfwise._internal.artifacts import write_csr
+from shelfwise.errors import ConfigError, NotReadyError
+from shelfwise.retrieval._shared import (
+    check_histories,
+    check_train,
+    read_item_matrix,
+    read_params,
+    write_params,
+)
 from shelfwise.retrieval._sparse import keep_top_per_row
 from shelfwise.retrieval.base import FloatArray
 
@@ -169,18 +175,7 @@ class RP3betaRecommender:
             ArtifactError: missing files, another model's folder, or mismatched sizes.
         """
         params = read_params(folder, cls.name)
-        try:
-            similarity = read_csr(folder / _SIMILARITY_FILE)
-        except FileNotFoundError:
-            raise ArtifactError(
-                f"{folder / _SIMILARITY_FILE} is missing; retrain the model"
-            ) from None
-        n_items = params.get("n_items")
-        if similarity.shape != (n_items, n_items):
-            raise ArtifactError(
-                f"{folder / _SIMILARITY_FILE} has shape {similarity.shape}, expected "
-                f"({n_items}, {n_items}): the folder is damaged, retrain the model"
-            )
+        similarity = read_item_matrix(folder / _SIMILARITY_FILE, params.get("n_items"))
         model = cls(
             alpha=float(params["alpha"]),
             beta=float(params["beta"]),
