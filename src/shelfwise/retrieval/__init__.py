@@ -15,7 +15,9 @@ from typing import Any
 
 from shelfwise._internal.sequences import Sequences
 from shelfwise.retrieval.base import (
+    RankedSearch,
     Recommender,
+    SearchHits,
     SearchIndex,
     SequentialRecommender,
     SimilarItems,
@@ -79,7 +81,9 @@ __all__ = [
     "BM25Search",
     "ItemKNNRecommender",
     "PopularityRecommender",
+    "RankedSearch",
     "Recommender",
+    "SearchHits",
     "SearchIndex",
     "SequentialRecommender",
     "Sequences",

@@ -11,6 +11,7 @@ JSON, bm25s folders). Nothing is pickled.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, Self, runtime_checkable
 
@@ -119,6 +120,56 @@ class SearchIndex(Protocol):
     @classmethod
     def load(cls, folder: Path) -> Self:
         """Read an index written by `save`."""
+        ...
+
+
+BoolArray = np.ndarray[Any, np.dtype[np.bool_]]
+
+
+@dataclass(frozen=True)
+class SearchHits:
+    """Items found for one query, best first.
+
+    Attributes:
+        items: item indices, best first.
+        scores: the final score of each item (higher is better; scale per model).
+        explanations: when asked for, per item the features that moved its score the
+            most, as (feature name, contribution) pairs, largest magnitude first.
+    """
+
+    items: IntArray
+    scores: FloatArray
+    explanations: list[list[tuple[str, float]]] | None = None
+
+
+@runtime_checkable
+class RankedSearch(Protocol):
+    """A search index that retrieves its own candidates and ranks them.
+
+    Relations:
+        A plain `SearchIndex` scores every item and the caller takes the top k; a
+        `RankedSearch` (hybrid fusion + re-ranker) decides which items are candidates,
+        which is how it stays fast on large catalogs.
+    """
+
+    def search(
+        self,
+        query: str,
+        k: int,
+        *,
+        allowed: BoolArray | None = None,
+        history: IntArray | None = None,
+        explain: bool = False,
+    ) -> SearchHits:
+        """Up to `k` items for `query` among `allowed` (mask over item_index).
+
+        Args:
+            query: free text.
+            k: the most items to return.
+            allowed: True where an item may be returned (filters); None = all.
+            history: item indices the user interacted with, for personalised ranking.
+            explain: fill `SearchHits.explanations`.
+        """
         ...
 
 

@@ -61,6 +61,7 @@ class ScoredItem:
     brand: str | None
     price: float | None
     in_stock: bool | None
+    explanation: list[tuple[str, float]] | None = None
 
 
 class _Codes:
@@ -137,7 +138,13 @@ class Catalog:
         found = [self.index[raw] for raw in raw_item_ids if raw in self.index]
         return np.asarray(found, dtype=np.int64)
 
-    def item(self, item_index: int, score: float) -> ScoredItem:
+    def item(
+        self,
+        item_index: int,
+        score: float,
+        *,
+        explanation: list[tuple[str, float]] | None = None,
+    ) -> ScoredItem:
         """The response record of one item."""
         price = self.prices[item_index]
         return ScoredItem(
@@ -148,4 +155,5 @@ class Catalog:
             brand=self.brands[item_index],
             price=None if price is None or not np.isfinite(price) else float(price),
             in_stock=self.in_stock[item_index],
+            explanation=explanation,
         )

@@ -65,6 +65,7 @@ from shelfwise.package.bundle import (
 from shelfwise.package.store import BUNDLES_DIR, BundleStore
 from shelfwise.ranking import ClickModel
 from shelfwise.retrieval import (
+    RankedSearch,
     Recommender,
     SearchIndex,
     Sequences,
@@ -233,6 +234,8 @@ class Engine:
         k: int,
         filters: Filters | None = None,
         raw_user_id: str | None = None,
+        *,
+        explain: bool = False,
     ) -> SearchResult:
         """Up to `k` items matching `query`, best first; an empty list comes with a hint.
 
@@ -240,12 +243,14 @@ class Engine:
             query: free text in any language the index tokenises (Chinese included).
             k: the most items to return.
             filters: restrictions applied before ranking.
-            raw_user_id: accepted for personalised search (not used yet).
+            raw_user_id: the shopper; a known user's history personalises the ranking
+                when the bundle's search model is a re-ranker that uses it.
+            explain: attach each item's top contributing ranking features (when the
+                search model has a re-ranker).
 
         Raises:
             RequestError: `k` < 1.
         """
-        del raw_user_id  # personalisation arrives with the ranking stage
         _check_k(k)
         text = query.strip()
         if not text:
@@ -254,22 +259,48 @@ class Engine:
             return SearchResult(
                 [], hint="search is not available: this model version has no catalog text"
             )
-        scores = _row(self._search.score(text))
-        matched = scores > 0
-        chosen, values = top_k(scores, k, exclude=self.catalog.blocked(filters) | ~matched)
+        blocked = self.catalog.blocked(filters)
+        if isinstance(self._search, RankedSearch):
+            hits = self._search.search(
+                text, k, allowed=~blocked, history=self._history_items(raw_user_id), explain=explain
+            )
+            chosen, values, explanations = hits.items, hits.scores, hits.explanations
+            # Only an empty, filtered result needs to know whether filters caused it.
+            any_match = chosen.size > 0 or (
+                bool(blocked.any()) and self._search.search(text, 1).items.size > 0
+            )
+        else:
+            scores = _row(self._search.score(text))
+            matched = scores > 0
+            chosen, values = top_k(scores, k, exclude=blocked | ~matched)
+            explanations = None
+            any_match = bool(matched.any())
         if chosen.size:
             items = [
-                self.catalog.item(int(i), float(s)) for i, s in zip(chosen, values, strict=True)
+                self.catalog.item(
+                    int(i), float(s), explanation=explanations[n] if explanations else None
+                )
+                for n, (i, s) in enumerate(zip(chosen, values, strict=True))
             ]
             return SearchResult(items)
         shown = text if len(text) <= _HINT_QUERY_CHARS else text[:_HINT_QUERY_CHARS] + "…"
-        if matched.any():
+        if any_match and filters is not None and not filters.is_empty():
             hint = f"products match {shown!r}, but none passes the filters; remove or widen them"
         else:
             hint = f"no product matches {shown!r}; try fewer or different words"
             if filters is not None and not filters.is_empty():
                 hint += ", or remove filters"
         return SearchResult([], hint=hint)
+
+    def _history_items(self, raw_user_id: str | None) -> IndexArray | None:
+        """The item indices a known user interacted with; None for unknown users."""
+        if raw_user_id is None:
+            return None
+        user = self.user_index.get(raw_user_id)
+        if user is None:
+            return None
+        row = self._histories[user]
+        return np.asarray(row.indices, dtype=np.int64)
 
     def similar(self, raw_item_id: str, k: int) -> SimilarResult:
         """Up to `k` items similar to an item, best first.

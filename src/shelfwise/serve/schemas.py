@@ -120,10 +120,22 @@ class SearchRequest(_Request):
     user_id: str | None = Field(
         default=None,
         max_length=MAX_ID_CHARS,
-        description="The shop's user id (reserved for personalised ranking).",
+        description="The shop's user id; personalises the ranking for known shoppers.",
     )
     k: int | None = Field(default=None, ge=1, description=_K_DESCRIPTION)
     filters: FiltersIn | None = None
+    explain: bool = Field(
+        default=False,
+        description="Attach to each item the ranking features that moved its score most "
+        "(LambdaMART contributions); null when the model has no re-ranker.",
+    )
+
+
+class FeatureContribution(BaseModel):
+    """How much one ranking feature added to an item's score."""
+
+    feature: str = Field(description='Feature name, e.g. "bm25_title" or "dense_cosine".')
+    contribution: float = Field(description="Additive contribution to the score (SHAP value).")
 
 
 class ItemOut(BaseModel):
@@ -155,6 +167,9 @@ class ItemOut(BaseModel):
     brand: str | None = None
     price: float | None = None
     in_stock: bool | None = None
+    explanation: list[FeatureContribution] | None = Field(
+        default=None, description="Top contributing ranking features; only with `explain`."
+    )
 
     @classmethod
     def from_scored(cls, item: ScoredItem) -> ItemOut:
@@ -167,6 +182,14 @@ class ItemOut(BaseModel):
             brand=item.brand,
             price=item.price,
             in_stock=item.in_stock,
+            explanation=(
+                None
+                if item.explanation is None
+                else [
+                    FeatureContribution(feature=name, contribution=value)
+                    for name, value in item.explanation
+                ]
+            ),
         )
 
 

@@ -22,9 +22,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     response_model=SearchResponse,
     responses=_ERRORS,
     summary="Search the catalog",
-    description="BM25 over titles, brands, categories and descriptions; Chinese text is "
-    "segmented into words. Only matching items are returned, best first. A query that "
-    "matches nothing answers 200 with an empty list and a `hint`.",
+    description="Hybrid search: BM25 over titles, brands, categories and descriptions "
+    "(Chinese segmented into words, simple typos corrected) fused with a multilingual "
+    "sentence encoder's nearest neighbours, then re-ranked by LambdaMART, personalised "
+    "when `user_id` is a known shopper. Filters apply before ranking; `k` is always "
+    "respected. A query that matches nothing answers 200 with an empty list and a `hint`.",
 )
 def search(
     body: SearchRequest,
@@ -40,6 +42,7 @@ def search(
         k,
         filters=body.filters.to_filters() if body.filters else None,
         raw_user_id=body.user_id,
+        explain=body.explain,
     )
     if not result.items:
         metrics.observe_empty(ENDPOINT, engine.version)
