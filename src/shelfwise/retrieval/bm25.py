@@ -15,6 +15,7 @@ from shelfwise._internal.artifacts import read_array, write_array
 from shelfwise.errors import ArtifactError, ConfigError, DataError, EmptyDataError, NotReadyError
 from shelfwise.retrieval._shared import read_params, write_params
 from shelfwise.retrieval.base import FloatArray, IntArray
+from shelfwise.retrieval.spell import SpellCorrector
 from shelfwise.retrieval.tokenize import tokenize
 
 DEFAULT_FIELD_WEIGHTS: Mapping[str, float] = {
@@ -26,6 +27,7 @@ DEFAULT_FIELD_WEIGHTS: Mapping[str, float] = {
 _FIELD_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")  # also a folder name on disk
 _FIELDS_DIR = "fields"
 _DOC_ITEMS_FILE = "doc_items.npy"
+_SPELL_FILE = "spell.json"
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,12 @@ class BM25Search:
     field). Items without text in a field score 0 for it. Text goes through
     `shelfwise.retrieval.tokenize.tokenize` at index and at query time alike.
 
+    With `typo_tolerance`, a Latin query token that no indexed field contains is
+    corrected to the most frequent catalog token within 1 edit (2 for long tokens),
+    see `shelfwise.retrieval.spell.SpellCorrector`, and the correction is *added* to
+    the query tokens: known tokens are never replaced, and an unknown token scores 0
+    anyway ("dresss" searches as "dresss dress").
+
     Inputs:
         fields: field name -> one text (or None) per item_index; fields not in
             `field_weights`, with weight 0, or empty for every item are skipped.
@@ -69,6 +77,8 @@ class BM25Search:
         >>> index.fit({"title": ["red dress", "blue jeans", None]})
         >>> [bool(s > 0) for s in index.score("dresses")]
         [True, False, False]
+        >>> index.query_tokens("red dresss")
+        ['red', 'dresss', 'dress']
     """
 
     name: str = "bm25"
@@ -78,6 +88,7 @@ class BM25Search:
         k1: float = 1.2,
         b: float = 0.75,
         field_weights: Mapping[str, float] | None = None,
+        typo_tolerance: bool = True,
     ) -> None:
         """Create an empty index.
 
@@ -86,6 +97,7 @@ class BM25Search:
             b: length normalisation, in [0, 1].
             field_weights: weight of each field's score (>= 0); default
                 `DEFAULT_FIELD_WEIGHTS`.
+            typo_tolerance: add spelling corrections of unknown query tokens.
 
         Raises:
             ConfigError: a parameter out of range or a field name that is not
@@ -104,7 +116,9 @@ class BM25Search:
         self.k1 = float(k1)
         self.b = float(b)
         self.field_weights: dict[str, float] = {f: float(w) for f, w in weights.items()}
+        self.typo_tolerance = bool(typo_tolerance)
         self._fields: dict[str, _FieldIndex] = {}
+        self._speller: SpellCorrector | None = None
         self._n_items: int | None = None
 
     @property
@@ -133,9 +147,10 @@ class BM25Search:
         if n_items == 0:
             raise EmptyDataError("bm25: no items to index; is the catalog empty?")
         indexes: dict[str, _FieldIndex] = {}
+        token_lists: list[list[str]] = []  # one per (item, indexed field) with text
         for field, weight in self.field_weights.items():
             if weight > 0 and field in fields:
-                index = self._index_field(fields[field])
+                index = self._index_field(fields[field], token_lists)
                 if index is not None:
                     indexes[field] = index
         if not indexes:
@@ -144,9 +159,14 @@ class BM25Search:
                 f"(given: {sorted(fields)}); map a title column in the catalog config"
             )
         self._fields = indexes
+        self._speller = (
+            SpellCorrector.from_token_lists(token_lists) if self.typo_tolerance else None
+        )
         self._n_items = n_items
 
-    def _index_field(self, texts: list[str | None]) -> _FieldIndex | None:
+    def _index_field(
+        self, texts: list[str | None], token_lists: list[list[str]]
+    ) -> _FieldIndex | None:
         import bm25s
         from bm25s.tokenization import Tokenized
 
@@ -161,6 +181,7 @@ class BM25Search:
             # (bm25s' own vocabulary comes from a set, whose order depends on hashing).
             doc_token_ids.append([vocabulary.setdefault(t, len(vocabulary)) for t in tokens])
             doc_items.append(item_index)
+            token_lists.append(tokens)
         if not doc_items:
             return None
         retriever = bm25s.BM25(
@@ -173,10 +194,50 @@ class BM25Search:
         )
         return _FieldIndex(retriever=retriever, doc_items=np.asarray(doc_items, dtype=np.int64))
 
+    def corrections(self, query: str) -> dict[str, str]:
+        """Unknown query token -> the catalog token added for it ({} without typo tolerance).
+
+        For "did you mean" hints; tokens are stemmed, as the index holds them.
+        """
+        tokens = tokenize(query)
+        if self._speller is None or not tokens:
+            return {}
+        return self._speller.corrections(tokens)
+
+    def query_tokens(self, query: str) -> list[str]:
+        """The tokens a query is scored with: its own, then the corrections of unknown ones.
+
+        Ranking features that compare the query with item text should use these, so
+        they see the typo-corrected query the scores were computed from.
+        """
+        tokens = tokenize(query)
+        if self._speller is None or not tokens:
+            return tokens
+        return tokens + [
+            corrected for token in tokens if (corrected := self._speller.correct(token)) is not None
+        ]
+
+    def field_scores(self, query: str) -> dict[str, FloatArray]:
+        """Unweighted BM25 scores of each indexed field, dense (n_items,) float32 each.
+
+        `score(query)` is the `field_weights`-weighted sum of these; an item without
+        text in a field scores 0 there. Keys are `indexed_fields`.
+        """
+        n_items = self.n_items
+        tokens = self.query_tokens(query)
+        scores: dict[str, FloatArray] = {}
+        for field, index in self._fields.items():
+            dense = np.zeros(n_items, dtype=np.float32)
+            token_ids = index.retriever.get_tokens_ids(tokens) if tokens else []
+            if token_ids:
+                dense[index.doc_items] = index.retriever.get_scores_from_ids(token_ids)
+            scores[field] = dense
+        return scores
+
     def score(self, query: str) -> FloatArray:
         """Dense (n_items,) float32 scores of one query; all 0 without a known token."""
         scores = np.zeros(self.n_items, dtype=np.float32)
-        tokens = tokenize(query)
+        tokens = self.query_tokens(query)
         if not tokens:
             return scores
         for field, index in self._fields.items():
@@ -188,7 +249,8 @@ class BM25Search:
         return scores
 
     def save(self, folder: Path) -> None:
-        """Write `params.json` and one bm25s folder per field under `fields/`.
+        """Write `params.json`, one bm25s folder per field under `fields/` and, with
+        typo tolerance, the spelling vocabulary `spell.json`.
 
         bm25s writes `.npy` arrays (pickle off) and JSON: nothing is pickled.
         """
@@ -198,6 +260,8 @@ class BM25Search:
             field_dir = folder / _FIELDS_DIR / field
             index.retriever.save(field_dir, allow_pickle=False, show_progress=False)
             write_array(field_dir / _DOC_ITEMS_FILE, index.doc_items)
+        if self._speller is not None:
+            self._speller.save(folder / _SPELL_FILE)
         write_params(
             folder,
             self.name,
@@ -205,6 +269,7 @@ class BM25Search:
                 "k1": self.k1,
                 "b": self.b,
                 "field_weights": self.field_weights,
+                "typo_tolerance": self._speller is not None,
                 "indexed_fields": self.indexed_fields,
                 "n_items": n_items,
             },
@@ -220,7 +285,16 @@ class BM25Search:
         import bm25s
 
         params = read_params(folder, cls.name)
-        model = cls(k1=params["k1"], b=params["b"], field_weights=params["field_weights"])
+        # an index saved before typo tolerance existed has no vocabulary: load it without
+        typo_tolerance = bool(params.get("typo_tolerance", False))
+        model = cls(
+            k1=params["k1"],
+            b=params["b"],
+            field_weights=params["field_weights"],
+            typo_tolerance=typo_tolerance,
+        )
+        if typo_tolerance:
+            model._speller = SpellCorrector.load(folder / _SPELL_FILE)
         n_items = int(params["n_items"])
         for field in params["indexed_fields"]:
             field_dir = folder / _FIELDS_DIR / field

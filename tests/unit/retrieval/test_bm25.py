@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from pathlib import Path
@@ -215,3 +216,99 @@ def test_single_field_matches_hand_computed_bm25(k1: float, b: float, query: str
     expected = np.zeros(len(ORACLE_TITLES))
     expected[present] = lucene_bm25(docs, tokenize(query), k1, b)
     np.testing.assert_allclose(index.score(query), expected, rtol=1e-5, atol=1e-7)
+
+
+# --- typo tolerance and per-field scores ---------------------------------------------
+
+TYPO_CATALOG: dict[str, list[str | None]] = {
+    "title": [
+        "Red Summer Dress",
+        "Lenovo Laptop 15 inch",
+        "Laptop Bag 15 inch",
+        "Blue Denim Jeans",
+        "Cotton Dress Shirt",
+        "联想 笔记本电脑",
+    ],
+    "brand": ["Zara", "Lenovo", "Targus", "Levi's", "Uniqlo", "联想"],
+    "category": ["Dresses", "Laptops", "Bags", "Jeans", "Shirts", "电脑"],
+}
+
+
+@pytest.fixture(scope="module")
+def typo_index() -> BM25Search:
+    index = BM25Search()
+    index.fit(TYPO_CATALOG)
+    return index
+
+
+def test_misspelled_queries_find_the_items(typo_index: BM25Search) -> None:
+    assert ranking(typo_index.score("dresss"))[:2] == [0, 4]  # the dress, then the dress shirt
+    assert ranking(typo_index.score("red dresss"))[0] == 0
+    assert ranking(typo_index.score("laptpo"))[:2] == [1, 2]  # laptop (category too), bag
+    assert ranking(typo_index.score("lenvoo laptpo"))[0] == 1
+    assert typo_index.corrections("red dresss laptpo") == {"dresss": "dress", "laptpo": "laptop"}
+
+
+def test_corrections_are_added_not_substituted(typo_index: BM25Search) -> None:
+    assert typo_index.query_tokens("red dresss") == ["red", "dresss", "dress"]
+    assert typo_index.query_tokens("dress") == ["dress"]  # known: untouched
+    assert typo_index.query_tokens("笔记本电恼") == tokenize("笔记本电恼")  # CJK: untouched
+    # the unknown token scores 0, so the misspelling scores exactly like the fix
+    np.testing.assert_array_equal(typo_index.score("dresss"), typo_index.score("dress"))
+
+
+def test_typo_tolerance_can_be_switched_off(tmp_path: Path) -> None:
+    strict = BM25Search(typo_tolerance=False)
+    strict.fit(TYPO_CATALOG)
+    assert not strict.score("dresss").any()
+    assert strict.corrections("dresss") == {}
+    strict.save(tmp_path)
+    assert not (tmp_path / "spell.json").exists()
+    assert not BM25Search.load(tmp_path).score("dresss").any()
+
+
+def test_vocabulary_is_saved_and_loaded(typo_index: BM25Search, tmp_path: Path) -> None:
+    typo_index.save(tmp_path)
+    assert (tmp_path / "spell.json").is_file()
+    loaded = BM25Search.load(tmp_path)
+    assert loaded.typo_tolerance
+    for query in ["dresss", "lenvoo laptpo", "笔记本电脑"]:
+        np.testing.assert_array_equal(loaded.score(query), typo_index.score(query))
+    (tmp_path / "spell.json").unlink()
+    with pytest.raises(ArtifactError, match="spell.json"):
+        BM25Search.load(tmp_path)
+
+
+def test_index_saved_without_typo_tolerance_params_still_loads(
+    typo_index: BM25Search, tmp_path: Path
+) -> None:
+    typo_index.save(tmp_path)
+    params_path = tmp_path / "params.json"
+    params = json.loads(params_path.read_text(encoding="utf-8"))
+    del params["typo_tolerance"]  # the format before typo tolerance
+    params_path.write_text(json.dumps(params), encoding="utf-8")
+    (tmp_path / "spell.json").unlink()
+    loaded = BM25Search.load(tmp_path)
+    assert not loaded.typo_tolerance
+    np.testing.assert_array_equal(loaded.score("red dress"), typo_index.score("red dress"))
+
+
+@pytest.mark.parametrize("query", ["red dresss", "lenovo 笔记本电脑", "jeans levi", "", "zzz"])
+def test_field_scores_are_the_unweighted_parts_of_score(typo_index: BM25Search, query: str) -> None:
+    parts = typo_index.field_scores(query)
+    assert list(parts) == typo_index.indexed_fields == ["title", "brand", "category"]
+    for values in parts.values():
+        assert values.shape == (6,)
+        assert values.dtype == np.float32
+    weighted = sum(typo_index.field_weights[f] * parts[f] for f in parts)
+    np.testing.assert_allclose(typo_index.score(query), weighted, rtol=1e-6, atol=1e-7)
+
+
+def test_field_scores_match_a_single_field_index() -> None:
+    alone = BM25Search(field_weights={"brand": 1.0})
+    alone.fit(TYPO_CATALOG)
+    combined = BM25Search(field_weights={"title": 3.0, "brand": 0.5})
+    combined.fit(TYPO_CATALOG)
+    np.testing.assert_array_equal(
+        combined.field_scores("lenovo laptop")["brand"], alone.score("lenovo laptop")
+    )
