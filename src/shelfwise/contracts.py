@@ -42,6 +42,7 @@ TIMESTAMP: Final = "timestamp"  # UTC unix seconds (Int64)
 VALUE: Final = "value"  # rating value, price paid, ... (optional)
 SESSION_ID: Final = "session_id"
 QUERY: Final = "query"  # the search query that led to the event (optional)
+POSITION: Final = "position"  # 1-based rank the item was shown at for QUERY (optional, Int64)
 
 # --- derived -----------------------------------------------------------------------
 WEIGHT: Final = "weight"  # confidence weight of an interaction (event-type weights)

@@ -9,11 +9,12 @@ preference. Then:
 - search sessions (about 30%) type a query for an item the shopper has in mind; the
   results page shows 10 items ranked by a noisy version of the true relevance, and the
   shopper clicks under position bias (examination 1/rank^0.8 times an attractiveness
-  that grows with relevance and affinity): `click` rows carrying the query. A search
-  without clicks leaves no row, because every row needs an item;
+  that grows with relevance and affinity): `click` rows carrying the query and the
+  1-based position the item was shown at. A search without clicks leaves no row,
+  because every row needs an item;
 - about 10% of viewed or clicked items are added to the cart a little later (`cart`),
   and about 30% of those are bought (`purchase`, with the price as `value`). Cart and
-  purchase rows keep the query of the click they follow.
+  purchase rows keep the query and position of the click they follow.
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ class Sessions:
         query: Query code (see `QuerySpec.encode`), -1 for none.
         session_start: Start time of each session.
         session_user: Shopper of each session.
+        position: 1-based rank on the results page of the click an event comes from
+            (its own for a click, the click's for the cart and purchase after it), -1
+            for events without a query.
     """
 
     session: NDArray[np.int64]
@@ -66,6 +70,7 @@ class Sessions:
     query: NDArray[np.int64]
     session_start: NDArray[np.int64]
     session_user: NDArray[np.int64]
+    position: NDArray[np.int64]
 
 
 @dataclass
@@ -78,6 +83,7 @@ class _Rows:
     query: NDArray[np.int64]
     appeal: NDArray[np.float64]
     kind: int
+    position: NDArray[np.int64]  # 1-based rank on the results page, -1 without a query
 
 
 def _distinct_rows(items: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
@@ -116,6 +122,7 @@ def _browse(
         query=np.full(int(viewed.sum()), -1, dtype=np.int64),
         appeal=appeal[viewed],
         kind=VIEW,
+        position=np.full(int(viewed.sum()), -1, dtype=np.int64),
     )
 
 
@@ -191,6 +198,7 @@ def _search(
     gaps = 3.0 + rng.exponential(20.0, size=shown.shape)
     offsets = np.cumsum(gaps, axis=1)
     rows = np.broadcast_to(session[:, None], shown.shape)
+    rank = np.broadcast_to(np.arange(1, shown.shape[1] + 1, dtype=np.int64), shown.shape)
     return _Rows(
         session=rows[clicked],
         item=shown[clicked],
@@ -198,6 +206,7 @@ def _search(
         query=np.broadcast_to(code[:, None], shown.shape)[clicked],
         appeal=appeal[clicked],
         kind=CLICK,
+        position=rank[clicked],
     )
 
 
@@ -222,6 +231,7 @@ def _follow_up(
         query=rows.query[kept],
         appeal=rows.appeal[kept],
         kind=kind,
+        position=rows.position[kept],
     )
 
 
@@ -286,6 +296,7 @@ def simulate(
         query=np.concatenate([p.query for p in parts]),
         appeal=np.concatenate([p.appeal for p in parts]),
         kind=VIEW,
+        position=np.concatenate([p.position for p in parts]),
     )
     engaged_kind = np.concatenate([np.full(len(p.item), p.kind, dtype=np.int64) for p in parts])
     carts = _follow_up(
@@ -308,4 +319,5 @@ def simulate(
         query=np.concatenate([g.query for g in groups]),
         session_start=start,
         session_user=user,
+        position=np.concatenate([g.position for g in groups]),
     )
