@@ -34,7 +34,9 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Final, Self
+from typing import Any, Final, Self
+
+import numpy as np
 
 from shelfwise._internal.artifacts import atomic_write_json
 from shelfwise.errors import ArtifactError, ConfigError
@@ -137,16 +139,28 @@ class SpellCorrector:
         self.frequencies: dict[str, int] = {
             token: int(count) for token, count in sorted(frequencies.items()) if count > 0
         }
-        self._deletes: dict[str, list[str]] = {}
+        self._tokens: list[str] = list(self.frequencies)
+        # The delete index as two sorted arrays: the hash of each delete string and the
+        # vocabulary token it came from. A dict of strings costs ~4x the memory (230 MB
+        # for 50k tokens); a hash collision only adds a candidate that the exact
+        # distance then rejects. hash() is salted per process: the index is rebuilt on
+        # load, never saved.
+        hashes: list[int] = []
+        owners: list[int] = []
         # A query token of length >= long_token_length may be 2 edits from a vocabulary
         # token 2 characters shorter, so those need their 2-deletes too.
         two_edits_from = self.long_token_length - _MAX_DISTANCE
-        for token in self.frequencies:
+        for token_id, token in enumerate(self._tokens):
             if not is_correctable(token):
                 continue
             distance = _MAX_DISTANCE if len(token) >= two_edits_from else 1
-            for variant in (token, *_deletes(token, distance)):
-                self._deletes.setdefault(variant, []).append(token)
+            variants = (token, *_deletes(token, distance))
+            hashes.extend(hash(variant) for variant in variants)
+            owners.extend([token_id] * len(variants))
+        keys = np.asarray(hashes, dtype=np.int64)
+        order = np.argsort(keys, kind="stable")
+        self._keys: np.ndarray[Any, np.dtype[np.int64]] = keys[order]
+        self._owners: np.ndarray[Any, np.dtype[np.int64]] = np.asarray(owners, np.int64)[order]
 
     @classmethod
     def from_token_lists(cls, token_lists: Iterable[list[str]], **options: int) -> Self:
@@ -175,11 +189,16 @@ class SpellCorrector:
         limit = self.max_distance(token)
         if token in self.frequencies or limit == 0:
             return None
-        candidates: set[str] = set()
-        for variant in (token, *_deletes(token, limit)):
-            candidates.update(self._deletes.get(variant, ()))
+        wanted = np.asarray(
+            [hash(variant) for variant in (token, *_deletes(token, limit))], dtype=np.int64
+        )
+        starts = np.searchsorted(self._keys, wanted, side="left")
+        ends = np.searchsorted(self._keys, wanted, side="right")
+        candidate_ids: set[int] = set()
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            candidate_ids.update(self._owners[start:end].tolist())
         best: tuple[int, int, str] | None = None
-        for candidate in candidates:
+        for candidate in (self._tokens[i] for i in candidate_ids):
             distance = osa_distance(token, candidate, limit)
             if distance > limit:
                 continue
