@@ -125,9 +125,11 @@ def main() -> None:
     settings = {key: getattr(args, key) for key in PARAMS}
     model = SASRecRecommender(**settings)
 
+    load_before = os.getloadavg()[0]
     started = time.perf_counter()
     model.fit_sequences(train, n_items, valid=train, valid_targets=valid_targets)
     train_s = time.perf_counter() - started
+    load_after = os.getloadavg()[0]
     started = time.perf_counter()
     hr, ndcg = evaluate(model, test_histories, test_targets, n_items)
     test_s = time.perf_counter() - started
@@ -140,7 +142,9 @@ def main() -> None:
     print(f"\nAmazon Beauty: {len(rows)} users, {n_items} items, leave-last-out, full ranking")
     print(f"settings: {json.dumps(settings, sort_keys=True)}")
     print(
-        f"machine: {platform.processor() or platform.machine()}, torch threads {args.num_threads}"
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch threads "
+        f"{args.num_threads}; 1-min load average {load_before:.1f} before training, "
+        f"{load_after:.1f} after (other processes share the cores)"
     )
     print(f"\n| model | HR@{K} | NDCG@{K} |\n|---|---|---|")
     for name, (pub_hr, pub_ndcg) in PUBLISHED.items():
@@ -162,6 +166,7 @@ def main() -> None:
                     "epochs_run": summary.epochs_run,
                     "stopped_by": summary.stopped_by,
                     "train_s": train_s,
+                    "load_average": [load_before, load_after],
                     "test_s": test_s,
                 }
             )

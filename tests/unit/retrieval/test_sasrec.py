@@ -191,7 +191,7 @@ def test_full_softmax_loss_matches_torch_cross_entropy() -> None:
     hidden = torch.randn(7, 4, generator=generator, dtype=torch.float64, requires_grad=True)
     weights = torch.randn(11, 4, generator=generator, dtype=torch.float64, requires_grad=True)
     targets = torch.tensor([0, 3, 3, 10, 5, 1, 9])
-    expected = torch.nn.functional.cross_entropy(hidden @ weights.T, targets)
+    expected = torch.nn.functional.cross_entropy(hidden @ weights.T, targets, reduction="sum")
     expected_grads = torch.autograd.grad(expected, (hidden, weights))
     loss = _FullSoftmaxCrossEntropy.apply(hidden, weights, targets)
     grads = torch.autograd.grad(loss, (hidden, weights))
