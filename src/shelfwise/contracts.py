@@ -114,6 +114,7 @@ EVENT_SCHEMA: Final[dict[str, pl.DataType]] = {
     VALUE: pl.Float64(),
     SESSION_ID: pl.String(),
     QUERY: pl.String(),
+    POSITION: pl.Int64(),  # optional: 1-based rank of the item on the QUERY results page
     SPLIT: pl.String(),  # optional: a given train/valid/test assignment (split.method: given)
 }
 

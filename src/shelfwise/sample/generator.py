@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from shelfwise.contracts import (
     EVENT_TYPE,
+    POSITION,
     QUERY,
     RAW_ITEM_ID,
     RAW_USER_ID,
@@ -174,8 +175,9 @@ def _events_frame(
             VALUE: pl.Series(value, dtype=pl.Float64, nan_to_null=True),
             SESSION_ID: pl.Series(number, dtype=pl.Int64),
             QUERY: pl.Series(texts, dtype=pl.String).gather(query_index.ravel()),
+            POSITION: pl.Series(sessions.position[rows], dtype=pl.Int64),
         }
-    )
+    ).with_columns(pl.when(pl.col(POSITION) > 0).then(pl.col(POSITION)).alias(POSITION))
     return frame.with_columns(
         pl.concat_str(pl.lit("S"), pl.col(SESSION_ID).cast(pl.String).str.zfill(width)).alias(
             SESSION_ID

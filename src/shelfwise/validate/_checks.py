@@ -24,6 +24,7 @@ from shelfwise.contracts import (
     EVENT_SCHEMA,
     EVENT_TYPE,
     IN_STOCK,
+    POSITION,
     PRICE,
     QUERY,
     QUERY_SCHEMA,
@@ -187,6 +188,7 @@ def check_events(raw: pl.DataFrame, rules: EventRules, catalog_ids: pl.Series | 
         stamp.alias(typed(TIMESTAMP)),
         number(schema, VALUE).alias(typed(VALUE)),
         number(schema, PRICE).alias(typed(PRICE)),
+        number(schema, POSITION).alias(typed(POSITION)),
     )
     user, item, ts = typed_col(RAW_USER_ID), typed_col(RAW_ITEM_ID), typed_col(TIMESTAMP)
     row_checks = [
@@ -218,6 +220,14 @@ def check_events(raw: pl.DataFrame, rules: EventRules, catalog_ids: pl.Series | 
             QuarantineReason.BAD_TYPE,
             present(schema, VALUE) & typed_col(VALUE).is_null(),
             pl.format("value {} is not a number", text(schema, VALUE)),
+        ),
+        Check(
+            QuarantineReason.BAD_TYPE,
+            present(schema, POSITION)
+            & ~(
+                (typed_col(POSITION) >= 1) & (typed_col(POSITION) == typed_col(POSITION).floor())
+            ).fill_null(False),
+            pl.format("position {} is not a whole number >= 1", text(schema, POSITION)),
         ),
         Check(
             QuarantineReason.BAD_EVENT_TYPE,
