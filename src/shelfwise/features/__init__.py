@@ -13,6 +13,7 @@ Stage input: the `validate` folder. Outputs:
 | `*_seq.npz` | train, train_valid, full: the same events as time-ordered sequences |
 | `valid_targets.npz`, `test_targets.npz` | binary targets, minus already-seen items |
 | `queries.parquet` | QUERY, ITEM_INDEX, RELEVANCE |
+| `search_events.parquet` | events with a QUERY (user, item, type, query, position, split) |
 | `split.json` | the split protocol, cutoffs and counts |
 
 This is the one place raw ids become indices.
@@ -30,6 +31,7 @@ from shelfwise._internal.stage import StageContext, StageResult
 from shelfwise.contracts import (
     EVENT_TYPE,
     ITEM_INDEX,
+    POSITION,
     QUERY,
     RAW_ITEM_ID,
     RAW_USER_ID,
@@ -73,6 +75,7 @@ def run(ctx: StageContext) -> StageResult:
         )
     )
     interactions, split_info = assign_split(interactions, ctx.config.split, seed=ctx.config.seed)
+    search_events = _search_events(interactions)
     # user, then time, then input order: the order sequences are read in
     interactions = interactions.sort(USER_INDEX, TIMESTAMP, ROW_NUMBER).select(
         USER_INDEX, ITEM_INDEX, EVENT_TYPE, TIMESTAMP, WEIGHT, SPLIT
@@ -110,6 +113,7 @@ def run(ctx: StageContext) -> StageResult:
     write_parquet(users, ctx.out / "users.parquet")
     write_parquet(interactions, ctx.out / "interactions.parquet")
     write_parquet(labelled, ctx.out / "queries.parquet")
+    write_parquet(search_events, ctx.out / "search_events.parquet")
     for name, matrix in matrices.items():
         write_csr(ctx.out / f"{name}.npz", matrix)
     atomic_write_json(ctx.out / "split.json", asdict(split_info))
@@ -126,6 +130,7 @@ def run(ctx: StageContext) -> StageResult:
             "interactions": interactions.height,
             **{f"{name}_events": count for name, count in counts.items()},
             "queries": labelled.height,
+            "search_events": search_events.height,
         },
         extra={"split": asdict(split_info), "eval_users": eval_users},
         summary=(
@@ -133,4 +138,30 @@ def run(ctx: StageContext) -> StageResult:
             f"train {counts['train']:,} / valid {counts['valid']:,} / "
             f"test {counts['test']:,} events"
         ),
+    )
+
+
+def _search_events(interactions: pl.DataFrame) -> pl.DataFrame:
+    """Events that came from a search (non-empty query): the search re-ranker's labels."""
+    position = (
+        pl.col(POSITION).cast(pl.Int64)
+        if POSITION in interactions.columns
+        else pl.lit(None, dtype=pl.Int64).alias(POSITION)
+    )
+    if QUERY not in interactions.columns:
+        return pl.DataFrame(
+            schema={
+                USER_INDEX: pl.Int64,
+                ITEM_INDEX: pl.Int64,
+                EVENT_TYPE: pl.String,
+                TIMESTAMP: pl.Int64,
+                QUERY: pl.String,
+                POSITION: pl.Int64,
+                SPLIT: pl.String,
+            }
+        )
+    return (
+        interactions.filter(pl.col(QUERY).str.strip_chars().str.len_chars() > 0)
+        .sort(TIMESTAMP, ROW_NUMBER)
+        .select(USER_INDEX, ITEM_INDEX, EVENT_TYPE, TIMESTAMP, QUERY, position, SPLIT)
     )
