@@ -91,8 +91,20 @@ STAGES: tuple[Stage, ...] = (
         "shelfwise.ranking:run",
     ),
     Stage(
+        "search",
+        ("features", "retrieval"),
+        (
+            "search",
+            "seed",
+            "evaluate.k_values",
+            "evaluate.relevance_offset",
+            "models.dense.candidates",
+        ),
+        "shelfwise.ranking.search_stage:run",
+    ),
+    Stage(
         "package",
-        ("validate", "features", "retrieval", "evaluate", "ranking"),
+        ("validate", "features", "retrieval", "evaluate", "ranking", "search"),
         ("project",),
         "shelfwise.package.stage:run",
     ),

@@ -1,8 +1,9 @@
 """The package stage: write the served models and their metadata as one bundle.
 
 Stage inputs: `validate` (for the data fingerprint), `features`, `retrieval`,
-`evaluate`. Output: `bundle/`, a self-contained, hash-verified folder (see
-`package.bundle`). The runner publishes it to the local store as a new version.
+`evaluate`, `ranking` (click model), `search` (hybrid search). Output: `bundle/`,
+a self-contained, hash-verified folder (see `package.bundle`). The runner publishes
+it to the local store as a new version.
 """
 
 from __future__ import annotations
@@ -42,6 +43,19 @@ def run(ctx: StageContext) -> StageResult:
             break
     if selected.get("search"):
         components["search"] = selected["search"]
+    hybrid = ctx.inputs["search"] / "model"
+    if (hybrid / "params.json").is_file():
+        components["search"] = "hybrid"
+        folders["hybrid"] = hybrid
+        report = json.loads((ctx.inputs["search"] / "search.json").read_text())
+        metrics = {
+            **metrics,
+            "search_variants": {
+                "served": report.get("served"),
+                "select_metric": report.get("select_metric"),
+                "variants": report.get("variants"),
+            },
+        }
     ranker = ctx.inputs["ranking"] / "model"
     if (ranker / "features.json").is_file():
         components["ranker"] = "click_model"

@@ -51,9 +51,7 @@ def run(ctx: StageContext) -> StageResult:
             "params": params,
             "tuned": name in tuned,
         }
-    search = _fit_search(ctx.config, features, ctx.out)
-    if search is not None:
-        report[BM25Search.name] = search
+    report.update(_fit_search(ctx.config, features, ctx.out))
     atomic_write_json(ctx.out / "models.json", report)
     names = ", ".join(f"{name} ({info['fit_s']:.1f}s)" for name, info in report.items())
     return StageResult(
@@ -63,25 +61,58 @@ def run(ctx: StageContext) -> StageResult:
     )
 
 
-def _fit_search(config: ShelfwiseConfig, features: Path, out: Path) -> dict[str, Any] | None:
-    settings = config.models.bm25
-    if not settings.enabled:
-        return None
+def _fit_search(config: ShelfwiseConfig, features: Path, out: Path) -> dict[str, dict[str, Any]]:
+    """Fit BM25 and dense search over the catalog text (whichever are enabled)."""
     items = pl.read_parquet(features / "items.parquet")
-    fields = {
-        name: items[name].cast(pl.String).to_list()
-        for name in settings.field_weights
-        if name in items.columns and items[name].drop_nulls().cast(pl.String).str.len_chars().sum()
-    }
-    if not fields:
-        return None
-    started = time.perf_counter()
-    weights = {name: settings.field_weights[name] for name in fields}
-    model = BM25Search(k1=settings.k1, b=settings.b, field_weights=weights)
-    model.fit(fields)
-    model.save(out / BM25Search.name)
-    return {
-        "kind": "search",
-        "fit_s": round(time.perf_counter() - started, 3),
-        "params": {"k1": settings.k1, "b": settings.b, "field_weights": weights},
-    }
+
+    def texts(names: list[str]) -> dict[str, list[str | None]]:
+        return {
+            name: items[name].cast(pl.String).to_list()
+            for name in names
+            if name in items.columns
+            and items[name].drop_nulls().cast(pl.String).str.len_chars().sum()
+        }
+
+    report: dict[str, dict[str, Any]] = {}
+    lexical = config.models.bm25
+    fields = texts(list(lexical.field_weights)) if lexical.enabled else {}
+    if fields:
+        started = time.perf_counter()
+        weights = {name: lexical.field_weights[name] for name in fields}
+        model = BM25Search(k1=lexical.k1, b=lexical.b, field_weights=weights)
+        model.fit(fields)
+        model.save(out / BM25Search.name)
+        report[BM25Search.name] = {
+            "kind": "search",
+            "fit_s": round(time.perf_counter() - started, 3),
+            "params": {"k1": lexical.k1, "b": lexical.b, "field_weights": weights},
+        }
+    semantic = config.models.dense
+    fields = texts(semantic.fields) if semantic.enabled else {}
+    if fields:
+        from shelfwise.retrieval.dense import DenseSearch
+
+        started = time.perf_counter()
+        with PeakMemory() as memory:
+            dense = DenseSearch(
+                encoder=semantic.encoder,
+                fields=[name for name in semantic.fields if name in fields],
+                max_chars=semantic.max_chars,
+                batch_size=semantic.batch_size,
+                index=semantic.index,
+                exact_max_items=semantic.exact_max_items,
+                cache_dir=config.state_dir() / "cache" / "embeddings" if semantic.cache else None,
+            )
+            dense.fit(fields)
+            dense.save(out / DenseSearch.name)
+        report[DenseSearch.name] = {
+            "kind": "search",
+            "fit_s": round(time.perf_counter() - started, 3),
+            "peak_rss_mb": round(memory.peak_mb, 1),
+            "params": {
+                "encoder": semantic.encoder,
+                "fields": dense.fields,
+                "index": dense.index_kind,
+            },
+        }
+    return report

@@ -1,0 +1,371 @@
+"""Hybrid search: lexical and semantic candidates, fused by rank, re-ranked by LambdaMART.
+
+One query goes through the same steps in training, offline evaluation and serving:
+
+1. `BM25Search` scores every item per field (typos corrected); its list is the items
+   with a positive score, best first, among the allowed ones, cut to `depth`.
+2. `DenseSearch` returns the `depth` nearest items (FAISS) among the allowed ones.
+3. Reciprocal rank fusion of the two lists; the best `candidates` go on.
+4. `SearchReranker` (LambdaMART) scores them from `search_features` (per-field BM25,
+   cosine, ranks, text matches, popularity, price, the user's category and brand
+   affinity) and orders them. Without a re-ranker the fused order is final.
+
+Either retriever may be absent (a catalog without text for the encoder, or dense
+search turned off): the other one's list is then the fused list.
+
+Saved as a folder of plain files: `params.json`, `bm25/`, `dense/`, `reranker/`
+(LightGBM text model) and `items.parquet` (the columns the features read).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Self
+
+import numpy as np
+import polars as pl
+
+from shelfwise._internal.artifacts import atomic_write_json, write_parquet
+from shelfwise.contracts import BRAND, CATEGORY, PRICE, TITLE
+from shelfwise.errors import ArtifactError, ConfigError
+from shelfwise.ranking.lambdamart import SearchReranker
+from shelfwise.ranking.search_features import (
+    BM25_FIELDS,
+    SearchItemTable,
+    search_features,
+    user_affinity,
+)
+from shelfwise.retrieval.base import BoolArray, FloatArray, IntArray, SearchHits, top_k
+from shelfwise.retrieval.bm25 import BM25Search
+from shelfwise.retrieval.fusion import reciprocal_rank_fusion
+
+if TYPE_CHECKING:
+    from shelfwise.retrieval.dense import DenseSearch
+
+PARAMS_FILE: Final = "params.json"
+ITEMS_FILE: Final = "items.parquet"
+POPULARITY: Final = "popularity"
+_ITEM_COLUMNS: Final = (TITLE, CATEGORY, BRAND, PRICE)
+_LEXICAL, _DENSE, _RERANKER = "bm25", "dense", "reranker"
+
+
+@dataclass(frozen=True)
+class QueryView:
+    """What the retrievers say about one query, computed once and reused.
+
+    Attributes:
+        query: the query text.
+        field_scores: BM25 score per field over every item (empty without BM25).
+        bm25: field-weighted BM25 over every item (None without BM25).
+        query_vector: the encoder's query vector (None without dense search).
+        corrections: misspelled token -> catalog token.
+        lexical: BM25 list (item indices, best first, positive scores only).
+        semantic: dense list (item indices, best first).
+        fused: RRF of the two lists, best first, and `fused_scores`.
+    """
+
+    query: str
+    field_scores: dict[str, FloatArray]
+    bm25: FloatArray | None
+    query_vector: FloatArray | None
+    corrections: dict[str, str]
+    lexical: IntArray
+    semantic: IntArray
+    fused: IntArray
+    fused_scores: np.ndarray[Any, np.dtype[np.float64]]
+
+
+class HybridSearch:
+    """BM25 + dense retrieval fused by reciprocal rank, optionally re-ranked by LambdaMART.
+
+    Inputs:
+        query: free text (any language both retrievers read); `allowed` a bool mask over
+            item_index (filters); `history` the item indices a user interacted with.
+
+    Relations:
+        Implements `RankedSearch` (it picks its own candidates) and `SearchIndex`
+        (`score` gives every item its fused score, for offline comparison with plain
+        indexes). `shelfwise.ranking.search_stage` trains and evaluates it.
+
+    References:
+        Cormack, Clarke, Büttcher. "Reciprocal Rank Fusion outperforms Condorcet and
+        individual Rank Learning Methods." SIGIR 2009. Burges. "From RankNet to
+        LambdaRank to LambdaMART: An Overview." MSR-TR-2010-82.
+    """
+
+    name: str = "hybrid"
+
+    def __init__(
+        self,
+        *,
+        lexical: BM25Search | None,
+        dense: DenseSearch | None,
+        table: SearchItemTable,
+        items: pl.DataFrame,
+        reranker: SearchReranker | None = None,
+        rrf_k: float = 60.0,
+        depth: int = 200,
+        candidates: int = 100,
+    ) -> None:
+        """Assemble from fitted parts.
+
+        Args:
+            lexical: a fitted `BM25Search`, or None.
+            dense: a fitted `DenseSearch`, or None.
+            table: the item table the features read (`SearchItemTable.from_frame`).
+            items: the frame `table` was built from (saved with the model).
+            reranker: a fitted `SearchReranker`, or None (fused order is final).
+            rrf_k: the reciprocal rank fusion constant.
+            depth: length of each retriever's list.
+            candidates: fused items the re-ranker scores.
+
+        Raises:
+            ConfigError: no retriever, or a size out of range.
+        """
+        if lexical is None and dense is None:
+            raise ConfigError("hybrid search needs BM25 or dense search (both are off)")
+        if depth < 1 or candidates < 1 or rrf_k <= 0:
+            raise ConfigError(
+                f"hybrid search: depth and candidates must be >= 1 and rrf_k > 0, got "
+                f"{depth}, {candidates}, {rrf_k}"
+            )
+        self.lexical = lexical
+        self.dense = dense
+        self.table = table
+        self.items = items
+        self.reranker = reranker
+        self.rrf_k = float(rrf_k)
+        self.depth = int(depth)
+        self.candidates = int(candidates)
+
+    @property
+    def n_items(self) -> int:
+        """Size of the item space."""
+        return self.table.n_items
+
+    def with_reranker(self, reranker: SearchReranker | None) -> HybridSearch:
+        """The same retrievers with another re-ranker (None: fused order)."""
+        return HybridSearch(
+            lexical=self.lexical,
+            dense=self.dense,
+            table=self.table,
+            items=self.items,
+            reranker=reranker,
+            rrf_k=self.rrf_k,
+            depth=self.depth,
+            candidates=self.candidates,
+        )
+
+    # -- one query ----------------------------------------------------------------
+
+    def view(self, query: str, allowed: BoolArray | None = None) -> QueryView:
+        """Run both retrievers and the fusion for one query."""
+        field_scores: dict[str, FloatArray] = {}
+        bm25: FloatArray | None = None
+        corrections: dict[str, str] = {}
+        lexical = np.empty(0, dtype=np.int64)
+        if self.lexical is not None:
+            field_scores = self.lexical.field_scores(query)
+            bm25 = np.zeros(self.n_items, dtype=np.float32)
+            for field, scores in field_scores.items():
+                bm25 += np.float32(self.lexical.field_weights[field]) * scores
+            corrections = self.lexical.corrections(query)
+            exclude = bm25 <= 0 if allowed is None else (bm25 <= 0) | ~allowed
+            lexical, _ = top_k(bm25, self.depth, exclude=exclude)
+        query_vector: FloatArray | None = None
+        semantic = np.empty(0, dtype=np.int64)
+        if self.dense is not None:
+            query_vector = self.dense.encode_query(query)
+            semantic, _ = self.dense.search(query, self.depth, allowed)
+        rankings = {_LEXICAL: lexical, _DENSE: semantic}
+        fused, fused_scores = reciprocal_rank_fusion(rankings, k=self.rrf_k)
+        return QueryView(
+            query=query,
+            field_scores=field_scores,
+            bm25=bm25,
+            query_vector=query_vector,
+            corrections=corrections,
+            lexical=lexical,
+            semantic=semantic,
+            fused=fused,
+            fused_scores=fused_scores,
+        )
+
+    def features(
+        self, view: QueryView, items: IntArray, history: IntArray | None = None
+    ) -> np.ndarray[Any, np.dtype[np.float32]]:
+        """The re-ranker's feature matrix of `items` for the query of `view`."""
+        signals: dict[str, Any] = {}
+        if view.bm25 is not None:
+            for field in BM25_FIELDS:
+                if field in view.field_scores:
+                    signals[f"bm25_{field}"] = view.field_scores[field][items]
+            signals["bm25_score"] = view.bm25[items]
+            signals["bm25_rank"] = _ranks(view.lexical, items)
+        if view.query_vector is not None and self.dense is not None:
+            signals["dense_cosine"] = self.dense.vectors[items] @ view.query_vector
+            signals["dense_rank"] = _ranks(view.semantic, items)
+        fused_rank = _ranks(view.fused, items)
+        fused_score = np.zeros(items.size, dtype=np.float64)
+        position = {int(item): n for n, item in enumerate(view.fused.tolist())}
+        for n, item in enumerate(items.tolist()):
+            if item in position:
+                fused_score[n] = view.fused_scores[position[item]]
+        signals["rrf_score"] = fused_score
+        signals["rrf_rank"] = fused_rank
+        affinity = (
+            user_affinity(self.table, history) if history is not None and history.size else None
+        )
+        return search_features(
+            view.query,
+            items,
+            signals,
+            self.table,
+            corrections=view.corrections,
+            affinity=affinity,
+        )
+
+    def rank(
+        self, view: QueryView, items: IntArray, history: IntArray | None = None
+    ) -> np.ndarray[Any, np.dtype[np.float64]]:
+        """A score for each of `items` (higher is better): the re-ranker's, else fused.
+
+        Without a re-ranker, items outside the fused list score below every listed
+        item, ordered among themselves by cosine then BM25 (a total, deterministic
+        order for offline re-rank evaluation).
+        """
+        if self.reranker is not None:
+            return self.reranker.predict(self.features(view, items, history))
+        fused = np.zeros(items.size, dtype=np.float64)
+        position = {int(item): n for n, item in enumerate(view.fused.tolist())}
+        for n, item in enumerate(items.tolist()):
+            if item in position:
+                fused[n] = view.fused_scores[position[item]]
+        tie = np.zeros(items.size, dtype=np.float64)
+        if view.query_vector is not None and self.dense is not None:
+            tie += (self.dense.vectors[items] @ view.query_vector).astype(np.float64)
+        if view.bm25 is not None:
+            tie += 1e-3 * np.tanh(view.bm25[items].astype(np.float64))
+        # fused scores are < 2 / rrf_k; ties add at most ~1e-4 of that scale
+        return fused + 1e-6 * tie / self.rrf_k
+
+    def search(
+        self,
+        query: str,
+        k: int,
+        *,
+        allowed: BoolArray | None = None,
+        history: IntArray | None = None,
+        explain: bool = False,
+    ) -> SearchHits:
+        """Up to `k` items for `query` among `allowed`, best first (see the module doc)."""
+        view = self.view(query, allowed)
+        candidates = view.fused[: max(self.candidates, k)]
+        if candidates.size == 0 or k < 1:
+            return SearchHits(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))
+        explanations: list[list[tuple[str, float]]] | None = None
+        if self.reranker is not None:
+            matrix = self.features(view, candidates, history)
+            scores = self.reranker.predict(matrix)
+            order = np.lexsort((candidates, -scores))[:k]
+            if explain:
+                explanations = self.reranker.explain(matrix[order])
+        else:
+            scores = view.fused_scores[: candidates.size]
+            order = np.arange(min(k, candidates.size))
+        return SearchHits(
+            candidates[order], np.asarray(scores[order], dtype=np.float32), explanations
+        )
+
+    def score(self, query: str) -> FloatArray:
+        """Every item's score for `query` (items outside the candidates: 0)."""
+        view = self.view(query)
+        scores = np.zeros(self.n_items, dtype=np.float32)
+        candidates = view.fused[: self.candidates]
+        if candidates.size:
+            ranked = self.rank(view, candidates)
+            # shift so every candidate is positive, in the ranker's order
+            scores[candidates] = (ranked - ranked.min() + 1.0).astype(np.float32)
+        return scores
+
+    def fit(self, fields: dict[str, list[str | None]]) -> None:
+        """Not used: build from fitted retrievers (`shelfwise.ranking.search_stage`)."""
+        raise ConfigError("HybridSearch is assembled from fitted BM25 and dense indexes")
+
+    # -- files ----------------------------------------------------------------------
+
+    def save(self, folder: Path) -> None:
+        """Write params, the retrievers, the re-ranker and the item table."""
+        folder.mkdir(parents=True, exist_ok=True)
+        if self.lexical is not None:
+            self.lexical.save(folder / _LEXICAL)
+        if self.dense is not None:
+            self.dense.save(folder / _DENSE)
+        if self.reranker is not None:
+            self.reranker.save(folder / _RERANKER)
+        write_parquet(self.items, folder / ITEMS_FILE)
+        atomic_write_json(
+            folder / PARAMS_FILE,
+            {
+                "model": self.name,
+                "rrf_k": self.rrf_k,
+                "depth": self.depth,
+                "candidates": self.candidates,
+                "lexical": self.lexical is not None,
+                "dense": self.dense is not None,
+                "reranker": self.reranker is not None,
+            },
+        )
+
+    @classmethod
+    def load(cls, folder: Path) -> Self:
+        """Read a folder written by `save`.
+
+        Raises:
+            ArtifactError: missing or foreign files.
+        """
+        try:
+            params = json.loads((folder / PARAMS_FILE).read_text(encoding="utf-8"))
+            items = pl.read_parquet(folder / ITEMS_FILE)
+        except FileNotFoundError as exc:
+            raise ArtifactError(
+                f"{folder} is not a hybrid search model ({exc.filename} missing)"
+            ) from None
+        if params.get("model") != cls.name:
+            raise ArtifactError(f"{folder} holds a {params.get('model')!r} model, not hybrid")
+        dense = None
+        if params["dense"]:
+            from shelfwise.retrieval.dense import DenseSearch
+
+            dense = DenseSearch.load(folder / _DENSE)
+        popularity = items[POPULARITY].to_numpy() if POPULARITY in items.columns else None
+        return cls(
+            lexical=BM25Search.load(folder / _LEXICAL) if params["lexical"] else None,
+            dense=dense,
+            table=SearchItemTable.from_frame(items, popularity),
+            items=items,
+            reranker=SearchReranker.load(folder / _RERANKER) if params["reranker"] else None,
+            rrf_k=float(params["rrf_k"]),
+            depth=int(params["depth"]),
+            candidates=int(params["candidates"]),
+        )
+
+
+def item_frame(items: pl.DataFrame, popularity: IntArray | None) -> pl.DataFrame:
+    """The catalog columns the features read, plus popularity counts when known."""
+    columns = [name for name in _ITEM_COLUMNS if name in items.columns]
+    frame = items.select(columns)
+    if popularity is not None:
+        frame = frame.with_columns(pl.Series(POPULARITY, popularity, dtype=pl.Int64))
+    return frame
+
+
+def _ranks(ranked: IntArray, items: IntArray) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """1-based rank of each of `items` in `ranked`; NaN when absent."""
+    position = {int(item): n + 1 for n, item in enumerate(ranked.tolist())}
+    return np.asarray([position.get(int(item), np.nan) for item in items.tolist()], np.float64)
+
+
+__all__ = ["HybridSearch", "QueryView", "item_frame"]
