@@ -212,7 +212,12 @@ class BlendConfig(_Section):
 
     enabled: bool = True
     max_models: int = Field(default=3, ge=2, le=6, description="Models fused at most.")
-    trials: int = Field(default=30, ge=1, description="Weight combinations tried (Optuna).")
+    trials: int = Field(
+        default=66,
+        ge=1,
+        description="Most weight vectors tried: a grid on the simplex as fine as this "
+        "allows (3 models: 66 = steps of 0.1); the pick is the best grid neighbourhood.",
+    )
 
 
 class TuneConfig(_Section):
@@ -257,6 +262,7 @@ class ModelsConfig(_Section):
     item_knn: ModelConfig = _model(neighbours=100)
     user_knn: ModelConfig = _model()
     ease: ModelConfig = _model(l2=250.0)
+    gfcf: ModelConfig = _model(factors=64, alpha=0.3)
     rp3beta: ModelConfig = _model()
     als: ModelConfig = _model()
     bpr: ModelConfig = _model()
@@ -273,6 +279,7 @@ class ModelsConfig(_Section):
             "item_knn",
             "user_knn",
             "ease",
+            "gfcf",
             "rp3beta",
             "als",
             "bpr",

@@ -34,6 +34,7 @@ from shelfwise.evaluate.search import evaluate_search
 from shelfwise.evaluate.slices import slice_metrics
 from shelfwise.retrieval import load_recommender, load_search_index
 from shelfwise.retrieval.base import Recommender, SequentialRecommender
+from shelfwise.tune.search import ONE_BLAS_THREAD_MAX_ITEMS
 
 Model = Recommender | SequentialRecommender
 
@@ -131,7 +132,26 @@ def _try_blend(
     recommendation: dict[str, Any],
     popularity: np.ndarray[Any, np.dtype[np.float64]],
 ) -> dict[str, Any]:
-    """Search a blend of the best matrix models; keep it only when it wins on valid."""
+    """Search a blend of the best matrix models; keep it only when it wins on valid.
+
+    Scores with one BLAS thread on catalogs small enough for tuning to do so (see
+    `shelfwise.tune.search`): the blend scores every component three more times.
+    """
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+    n_items = splits["valid"].history.shape[1]
+    with threadpool_limits(1 if n_items <= ONE_BLAS_THREAD_MAX_ITEMS else None, "blas"):
+        return _search_and_check_blend(out, config, models, splits, recommendation, popularity)
+
+
+def _search_and_check_blend(
+    out: Path,
+    config: ShelfwiseConfig,
+    models: dict[str, Model],
+    splits: dict[str, EvalSplit],
+    recommendation: dict[str, Any],
+    popularity: np.ndarray[Any, np.dtype[np.float64]],
+) -> dict[str, Any]:
     primary = config.evaluate.primary_metric
     valid_scores = recommendation["valid"]
     ranked_names = sorted(
@@ -150,7 +170,6 @@ def _try_blend(
         splits["valid"],
         metric=primary,
         trials=config.models.blend.trials,
-        seed=config.seed,
     )
     k_values = config.evaluate.k_values
     valid_metrics, _ = evaluate_recommender(

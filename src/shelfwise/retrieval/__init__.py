@@ -35,6 +35,7 @@ RECOMMENDERS: dict[str, str] = {
     "item_knn": "shelfwise.retrieval.item_knn:ItemKNNRecommender",
     "user_knn": "shelfwise.retrieval.user_knn:UserKNNRecommender",
     "ease": "shelfwise.retrieval.ease:EASERecommender",
+    "gfcf": "shelfwise.retrieval.gfcf:GFCFRecommender",
     "rp3beta": "shelfwise.retrieval.rp3beta:RP3betaRecommender",
     "als": "shelfwise.retrieval.factorization:ALSRecommender",
     "bpr": "shelfwise.retrieval.factorization:BPRRecommender",

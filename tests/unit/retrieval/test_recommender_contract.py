@@ -18,6 +18,7 @@ from shelfwise.retrieval.blend import BlendRecommender
 from shelfwise.retrieval.content import ContentRecommender
 from shelfwise.retrieval.ease import EASERecommender
 from shelfwise.retrieval.factorization import ALSRecommender, BPRRecommender
+from shelfwise.retrieval.gfcf import GFCFRecommender
 from shelfwise.retrieval.item_knn import ItemKNNRecommender
 from shelfwise.retrieval.popularity import PopularityRecommender
 from shelfwise.retrieval.rp3beta import RP3betaRecommender
@@ -32,6 +33,8 @@ FACTORIES: list[tuple[str, Factory]] = [
     ("user_knn", lambda: UserKNNRecommender(neighbours=3)),
     ("ease", lambda: EASERecommender(l2=1.0)),
     ("ease_top_items", lambda: EASERecommender(l2=1.0, max_dense_items=4)),
+    ("gfcf", lambda: GFCFRecommender(factors=2, alpha=0.5)),  # ARPACK path
+    ("gfcf_dense", lambda: GFCFRecommender(factors=3, alpha=0.5)),  # exact eigh path
     ("rp3beta", lambda: RP3betaRecommender(neighbours=3)),
     ("als", lambda: ALSRecommender(factors=4, iterations=3, num_threads=1)),
     ("bpr", lambda: BPRRecommender(factors=4, iterations=5)),

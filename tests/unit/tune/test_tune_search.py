@@ -6,13 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import pytest
 
 from shelfwise._internal.artifacts import read_csr
 from shelfwise.config import ModelConfig, ShelfwiseConfig
 from shelfwise.evaluate.recommend import EvalSplit, evaluation_users
 from shelfwise.pipeline import run_pipeline
 from shelfwise.retrieval.fitting import TrainingData
-from shelfwise.tune import tune_family
+from shelfwise.tune import search, tune_family
 
 
 def space(trial: optuna.Trial) -> dict[str, Any]:
@@ -41,3 +42,46 @@ def test_tune_family_records_trials_and_never_loses_to_baseline(
     second = tune_family("item_knn", family, space, data, valid, **kwargs)
     assert second.best_params == first.best_params  # seeded: same data, same pick
     assert second.best_value == first.best_value
+
+
+def test_no_trial_starts_when_the_budget_left_is_shorter_than_the_last_trial(
+    tiny_config: ShelfwiseConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fake clock: every fit-and-score takes 10 "seconds"; the budget is 25."""
+    outcome = run_pipeline(tiny_config, until="features")
+    data, valid = _valid(outcome.run_dir / "features")
+    now = [0.0]
+
+    def fake_score(*args: Any, **kwargs: Any) -> float:
+        now[0] += 10.0
+        return now[0] / 1000.0
+
+    monkeypatch.setattr(search, "_clock", lambda: now[0])
+    monkeypatch.setattr(search, "score_params", fake_score)
+    family = ModelConfig(params={"neighbours": 5})
+    result = tune_family(
+        "item_knn",
+        family,
+        space,
+        data,
+        valid,
+        metric="ndcg@10",
+        n_trials=50,
+        budget_seconds=25.0,
+        seed=0,
+    )
+    # baseline ends at 10 (15 left >= 10: one trial), that trial at 20 (5 left < 10: stop)
+    assert [t["number"] for t in result.trials] == ["baseline", 0]
+    assert result.seconds == 20.0
+    short = tune_family(
+        "item_knn",
+        family,
+        space,
+        data,
+        valid,
+        metric="ndcg@10",
+        n_trials=50,
+        budget_seconds=15.0,
+        seed=0,
+    )
+    assert [t["number"] for t in short.trials] == ["baseline"]  # 5 left after the baseline
