@@ -186,7 +186,7 @@ class DenseConfig(_Section):
     fields: list[str] = Field(
         default_factory=lambda: ["title", "brand", "category", "description"],
         min_length=1,
-        description="Catalog fields joined (in this order) into the text each item is encoded from.",
+        description="Catalog fields joined, in this order, into each item's encoded text.",
     )
     max_chars: int = Field(default=512, ge=16, description="Item text is cut to this length.")
     batch_size: int = Field(default=64, ge=1, description="Texts encoded per batch.")
@@ -372,6 +372,20 @@ class SearchRankingConfig(_Section):
         ge=0.0,
         description="Click propensity at rank r is 1/r^power when labels come from search "
         "events (inverse propensity weighting); 0 = no correction.",
+    )
+    select_metric: Literal[
+        "full/ndcg@10", "rerank/ndcg@10", "full/mrr", "rerank/mrr", "full/recall@10"
+    ] = Field(
+        default="full/ndcg@10",
+        description="Metric that picks the served variant (bm25, dense, hybrid, "
+        "hybrid+lambdamart): full = retrieval from the whole catalog, rerank = ordering "
+        "each query's judged items.",
+    )
+    max_queries: int = Field(
+        default=2000,
+        ge=10,
+        description="Label groups (queries, or user+query pairs from events) sampled for "
+        "training and cross-validation.",
     )
 
 
