@@ -13,8 +13,9 @@ One query goes through the same steps in training, offline evaluation and servin
 Either retriever may be absent (a catalog without text for the encoder, or dense
 search turned off): the other one's list is then the fused list.
 
-Saved as a folder of plain files: `params.json`, `bm25/`, `dense/`, `reranker/`
-(LightGBM text model) and `items.parquet` (the columns the features read).
+Saved as a folder of plain files: `params.json`, `bm25/`, `dense/`, `titles/` (title
+vectors for features), `reranker/` (LightGBM text model) and `items.parquet` (the
+columns the features read).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ PARAMS_FILE: Final = "params.json"
 ITEMS_FILE: Final = "items.parquet"
 POPULARITY: Final = "popularity"
 _ITEM_COLUMNS: Final = (TITLE, CATEGORY, BRAND, PRICE)
-_LEXICAL, _DENSE, _RERANKER = "bm25", "dense", "reranker"
+_LEXICAL, _DENSE, _TITLES, _RERANKER = "bm25", "dense", "titles", "reranker"
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class HybridSearch:
         lexical: BM25Search | None,
         dense: DenseSearch | None,
         table: SearchItemTable,
+        titles: DenseSearch | None = None,
         items: pl.DataFrame,
         reranker: SearchReranker | None = None,
         rrf_k: float = 60.0,
@@ -114,6 +116,8 @@ class HybridSearch:
         Args:
             lexical: a fitted `BM25Search`, or None.
             dense: a fitted `DenseSearch`, or None.
+            titles: a `DenseSearch` over titles alone with the same encoder (features
+                only: title cosine and title pseudo-relevance feedback), or None.
             table: the item table the features read (`SearchItemTable.from_frame`).
             items: the frame `table` was built from (saved with the model).
             reranker: a fitted `SearchReranker`, or None (fused order is final).
@@ -133,6 +137,7 @@ class HybridSearch:
             )
         self.lexical = lexical
         self.dense = dense
+        self.titles = titles if dense is not None else None
         self.table = table
         self.items = items
         self.reranker = reranker
@@ -151,6 +156,7 @@ class HybridSearch:
             lexical=self.lexical,
             dense=self.dense,
             table=self.table,
+            titles=self.titles,
             items=self.items,
             reranker=reranker,
             rrf_k=self.rrf_k,
@@ -205,8 +211,20 @@ class HybridSearch:
             signals["bm25_score"] = view.bm25[items]
             signals["bm25_rank"] = _ranks(view.lexical, items)
         if view.query_vector is not None and self.dense is not None:
-            signals["dense_cosine"] = self.dense.vectors[items] @ view.query_vector
+            vectors = self.dense.vectors
+            signals["dense_cosine"] = vectors[items] @ view.query_vector
             signals["dense_rank"] = _ranks(view.semantic, items)
+            # Pseudo-relevance feedback: the top hits show where the query's products
+            # lie; closeness to their centroid adds evidence to the query's own cosine.
+            signals["dense_prf5_cosine"] = vectors[items] @ _centroid(vectors, view.semantic[:5])
+            signals["dense_prf10_cosine"] = vectors[items] @ _centroid(vectors, view.semantic[:10])
+            signals["fused_prf10_cosine"] = vectors[items] @ _centroid(vectors, view.fused[:10])
+            if self.titles is not None:
+                titles = self.titles.vectors
+                signals["dense_title_cosine"] = titles[items] @ view.query_vector
+                signals["title_prf10_cosine"] = titles[items] @ _centroid(
+                    titles, view.semantic[:10]
+                )
         fused_rank = _ranks(view.fused, items)
         fused_score = np.zeros(items.size, dtype=np.float64)
         position = {int(item): n for n, item in enumerate(view.fused.tolist())}
@@ -303,6 +321,8 @@ class HybridSearch:
             self.lexical.save(folder / _LEXICAL)
         if self.dense is not None:
             self.dense.save(folder / _DENSE)
+        if self.titles is not None:
+            self.titles.save(folder / _TITLES)
         if self.reranker is not None:
             self.reranker.save(folder / _RERANKER)
         write_parquet(self.items, folder / ITEMS_FILE)
@@ -315,6 +335,7 @@ class HybridSearch:
                 "candidates": self.candidates,
                 "lexical": self.lexical is not None,
                 "dense": self.dense is not None,
+                "titles": self.titles is not None,
                 "reranker": self.reranker is not None,
             },
         )
@@ -335,15 +356,19 @@ class HybridSearch:
             ) from None
         if params.get("model") != cls.name:
             raise ArtifactError(f"{folder} holds a {params.get('model')!r} model, not hybrid")
-        dense = None
+        dense = titles = None
         if params["dense"]:
             from shelfwise.retrieval.dense import DenseSearch
 
             dense = DenseSearch.load(folder / _DENSE)
+            if params.get("titles"):
+                # one encoder for both: the title index only holds vectors
+                titles = DenseSearch.load(folder / _TITLES, encoder=dense.encoder)
         popularity = items[POPULARITY].to_numpy() if POPULARITY in items.columns else None
         return cls(
             lexical=BM25Search.load(folder / _LEXICAL) if params["lexical"] else None,
             dense=dense,
+            titles=titles,
             table=SearchItemTable.from_frame(items, popularity),
             items=items,
             reranker=SearchReranker.load(folder / _RERANKER) if params["reranker"] else None,
@@ -360,6 +385,16 @@ def item_frame(items: pl.DataFrame, popularity: IntArray | None) -> pl.DataFrame
     if popularity is not None:
         frame = frame.with_columns(pl.Series(POPULARITY, popularity, dtype=pl.Int64))
     return frame
+
+
+def _centroid(vectors: FloatArray, rows: IntArray) -> FloatArray:
+    """The unit mean of `vectors[rows]` (zeros when there are no rows)."""
+    if rows.size == 0:
+        return np.zeros(vectors.shape[1], dtype=np.float32)
+    mean = vectors[rows].mean(axis=0)
+    norm = float(np.linalg.norm(mean))
+    unit: FloatArray = (mean / norm if norm > 0 else mean).astype(np.float32)
+    return unit
 
 
 def _ranks(ranked: IntArray, items: IntArray) -> np.ndarray[Any, np.dtype[np.float64]]:

@@ -24,6 +24,11 @@ bm25_title ...           BM25 score of one field, unweighted (`BM25Search.field_
 bm25_description         title, brand, category, description
 bm25_score               the field-weighted BM25 score (`BM25Search.score`)
 dense_cosine             cosine of the query and item embeddings
+dense_title_cosine       cosine of the query and the item's title-only embedding
+dense_prf5_cosine,       pseudo-relevance feedback: cosine of the item with the centroid
+dense_prf10_cosine       of the dense top 5 / top 10 (where the query's products lie)
+fused_prf10_cosine       the same with the fused top 10
+title_prf10_cosine       title embeddings, centroid of the dense top 10's titles
 rrf_score                reciprocal rank fusion score of the candidate lists
 bm25_rank, dense_rank    1-based rank in each retriever's list, NaN when not in it
 rrf_rank                 1-based rank in the fused list
@@ -70,6 +75,11 @@ SIGNAL_NAMES: Final[tuple[str, ...]] = (
     *(f"bm25_{name}" for name in BM25_FIELDS),
     "bm25_score",
     "dense_cosine",
+    "dense_title_cosine",
+    "dense_prf5_cosine",
+    "dense_prf10_cosine",
+    "fused_prf10_cosine",
+    "title_prf10_cosine",
     "rrf_score",
     "bm25_rank",
     "dense_rank",

@@ -50,7 +50,7 @@ from shelfwise.contracts import (
 from shelfwise.errors import EmptyDataError
 from shelfwise.evaluate.search import QueryOutcome, summarise
 from shelfwise.ranking.hybrid import HybridSearch, QueryView, item_frame
-from shelfwise.ranking.lambdamart import SearchReranker, cross_validated_scores
+from shelfwise.ranking.lambdamart import SearchReranker, default_label_gain, query_folds
 from shelfwise.ranking.search_features import SearchItemTable, item_popularity
 from shelfwise.ranking.search_labels import GRADE, labels_from_events, labels_from_queries
 from shelfwise.retrieval.bm25 import BM25Search
@@ -59,6 +59,7 @@ from shelfwise.retrieval.dense import DenseSearch
 MODEL_DIR: Final = "model"
 REPORT_FILE: Final = "search.json"
 VARIANTS: Final = ("bm25", "dense", "hybrid", "hybrid+lambdamart")
+TITLES: Final = "dense_title"  # retrieval's title-only vectors (features only)
 _USER_SEPARATOR: Final = "\u241f"  # joins user and query into one label group key
 
 
@@ -83,6 +84,7 @@ class _Rows:
     groups: np.ndarray[Any, np.dtype[np.int64]]
     items: np.ndarray[Any, np.dtype[np.int64]]
     in_fused: np.ndarray[Any, np.dtype[np.bool_]]  # row is one of the fused candidates
+    judged: np.ndarray[Any, np.dtype[np.bool_]]  # row is a labelled item of its group
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -91,11 +93,14 @@ def run(ctx: StageContext) -> StageResult:
     models = ctx.inputs["retrieval"]
     lexical = BM25Search.load(models / "bm25") if (models / "bm25").is_dir() else None
     dense = DenseSearch.load(models / "dense") if (models / "dense").is_dir() else None
+    titles = None
+    if dense is not None and (models / TITLES).is_dir():
+        titles = DenseSearch.load(models / TITLES, encoder=dense.encoder)
     if lexical is None and dense is None:
         atomic_write_json(ctx.out / REPORT_FILE, {"status": "skipped"})
         return StageResult(summary="skipped: no search index (no catalog text)")
     features = ctx.inputs["features"]
-    hybrid = _assemble(ctx, features, lexical, dense)
+    hybrid = _assemble(ctx, features, lexical, dense, titles)
     groups, source = _label_groups(ctx, features)
     if not groups:
         hybrid.save(ctx.out / MODEL_DIR)
@@ -124,16 +129,11 @@ def run(ctx: StageContext) -> StageResult:
         reports[variant] = summarise(
             _plain_outcomes(hybrid, variant, groups, views, k_max), k_values
         )
-    if len(np.unique(rows.groups)) >= config.folds and rows.grades.any():
-        out_of_fold = cross_validated_scores(
-            rows.features,
-            rows.grades,
-            rows.groups,
-            rows.weights,
-            folds=config.folds,
-            seed=ctx.config.seed,
-            make_reranker=lambda: _reranker(ctx, rows),
-        )
+    # Labelled queries: learn from the judged items only (unjudged candidates are not
+    # known to be irrelevant); event labels: every shown candidate without a click is 0.
+    trainable = rows.judged if source == "labelled_queries" else np.ones_like(rows.judged)
+    if len(groups) >= config.folds and rows.grades[trainable].any():
+        out_of_fold = _cross_validated(ctx, rows, trainable)
         reports["hybrid+lambdamart"] = summarise(
             _reranked_outcomes(groups, rows, out_of_fold, k_max), k_values
         )
@@ -143,7 +143,12 @@ def run(ctx: StageContext) -> StageResult:
     served = max(reports, key=lambda name: (reports[name][mode].get(metric, 0.0), name == "hybrid"))
     reranker = None
     if served == "hybrid+lambdamart":
-        reranker = _reranker(ctx, rows).fit(rows.features, rows.grades, rows.groups, rows.weights)
+        reranker = _reranker(ctx, rows, trainable).fit(
+            rows.features[trainable],
+            rows.grades[trainable],
+            rows.groups[trainable],
+            rows.weights[trainable],
+        )
     final = _served(hybrid, served, reranker)
     final.save(ctx.out / MODEL_DIR)
     report = {
@@ -170,7 +175,11 @@ def run(ctx: StageContext) -> StageResult:
 
 
 def _assemble(
-    ctx: StageContext, features: Path, lexical: BM25Search | None, dense: DenseSearch | None
+    ctx: StageContext,
+    features: Path,
+    lexical: BM25Search | None,
+    dense: DenseSearch | None,
+    titles: DenseSearch | None,
 ) -> HybridSearch:
     items = pl.read_parquet(features / "items.parquet")
     interactions = pl.read_parquet(features / "interactions.parquet")
@@ -182,6 +191,7 @@ def _assemble(
     return HybridSearch(
         lexical=lexical,
         dense=dense,
+        titles=titles,
         table=SearchItemTable.from_frame(frame, popularity),
         items=frame,
         rrf_k=ctx.config.search.rrf_k,
@@ -247,7 +257,7 @@ def _rows(
     hybrid: HybridSearch, groups: list[_Group], views: list[QueryView], histories: Any
 ) -> _Rows:
     """Features of each group's judged items plus its fused candidates (grade 0)."""
-    blocks, grades, weights, numbers, items, in_fused = [], [], [], [], [], []
+    blocks, grades, weights, numbers, items, in_fused, judged = [], [], [], [], [], [], []
     for number, (group, view) in enumerate(zip(groups, views, strict=True)):
         fused = view.fused[: hybrid.candidates]
         extra = fused[~np.isin(fused, group.items)]
@@ -261,6 +271,7 @@ def _rows(
         numbers.append(np.full(chosen.size, number, dtype=np.int64))
         items.append(chosen)
         in_fused.append(np.isin(chosen, fused))
+        judged.append(np.arange(chosen.size) < group.items.size)
     return _Rows(
         features=np.vstack(blocks),
         grades=np.concatenate(grades),
@@ -268,6 +279,7 @@ def _rows(
         groups=np.concatenate(numbers),
         items=np.concatenate(items),
         in_fused=np.concatenate(in_fused),
+        judged=np.concatenate(judged),
     )
 
 
@@ -325,12 +337,46 @@ def _outcome(
     )
 
 
-def _reranker(ctx: StageContext, rows: _Rows) -> SearchReranker:
-    from shelfwise.ranking.lambdamart import default_label_gain
+def _cross_validated(
+    ctx: StageContext, rows: _Rows, trainable: np.ndarray[Any, np.dtype[np.bool_]]
+) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """Out-of-fold scores of every row: folds by query, fitted on trainable rows only."""
+    folds = query_folds(rows.groups, ctx.config.search.folds, seed=ctx.config.seed)
+    scores = np.zeros(rows.grades.size, dtype=np.float64)
+    for fold in np.unique(folds):
+        held_out = folds == fold
+        fit = ~held_out & trainable
+        if not rows.grades[fit].any():
+            continue
+        model = _reranker(ctx, rows, fit).fit(
+            rows.features[fit], rows.grades[fit], rows.groups[fit], rows.weights[fit]
+        )
+        scores[held_out] = model.predict(rows.features[held_out])
+    return scores
 
+
+def _reranker(
+    ctx: StageContext, rows: _Rows, fit: np.ndarray[Any, np.dtype[np.bool_]]
+) -> SearchReranker:
+    """LambdaMART with strong regularisation: a few hundred queries are easy to overfit.
+
+    Chosen by cross-validation on CrowdFlower (benchmarks/RESULTS.md): small trees,
+    many rows per leaf (scaled down for small label sets), bagging, L2.
+    """
+    n_rows = int(fit.sum())
     return SearchReranker(
         label_gain=default_label_gain(max(int(rows.grades.max()), 1)),
         seed=ctx.config.seed,
+        num_boost_round=300,
+        params={
+            "num_leaves": 7,
+            "min_data_in_leaf": max(5, min(100, n_rows // 100)),
+            "learning_rate": 0.03,
+            "feature_fraction": 0.7,
+            "bagging_fraction": 0.8,
+            "bagging_freq": 1,
+            "lambda_l2": 10.0,
+        },
     )
 
 
@@ -344,6 +390,7 @@ def _served(hybrid: HybridSearch, variant: str, reranker: SearchReranker | None)
         parts = {"lexical": hybrid.lexical, "dense": hybrid.dense}
     return HybridSearch(
         **parts,
+        titles=hybrid.titles,
         table=hybrid.table,
         items=hybrid.items,
         reranker=reranker,
