@@ -184,7 +184,7 @@ class HybridSearch:
         semantic = np.empty(0, dtype=np.int64)
         if self.dense is not None:
             query_vector = self.dense.encode_query(query)
-            semantic, _ = self.dense.search(query, self.depth, allowed)
+            semantic, _ = self.dense.search_vector(query_vector, self.depth, allowed)
         rankings = {_LEXICAL: lexical, _DENSE: semantic}
         fused, fused_scores = reciprocal_rank_fusion(rankings, k=self.rrf_k)
         return QueryView(

@@ -265,8 +265,16 @@ class DenseSearch:
         Raises:
             DataError: `allowed` has the wrong shape.
         """
+        return self.search_vector(self.encode_query(query), k, allowed)
+
+    def search_vector(
+        self,
+        query_vector: FloatArray,
+        k: int,
+        allowed: np.ndarray[Any, np.dtype[np.bool_]] | None = None,
+    ) -> tuple[IntArray, FloatArray]:
+        """`search` for an already encoded query (`encode_query`); same results."""
         fitted = self._state()
-        query_vector = self.encode_query(query)
         if k <= 0 or not query_vector.any():
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
         allowed_rows = None
