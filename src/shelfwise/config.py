@@ -306,6 +306,13 @@ class EvaluateConfig(_Section):
         description="What test users are scored from: train + valid events "
         "(production-like) or train only (RecBole's protocol). Both are excluded.",
     )
+    refit_on_train_valid: bool = Field(
+        default=True,
+        description="Once parameters, blend weights and the served model are chosen on "
+        "valid (with models fitted on train), refit the matrix models on train + valid "
+        "for test scoring and serving; the click model still trains on the train-only "
+        "fits. RecBole trains on train only: false reproduces that.",
+    )
     relevance_offset: float = Field(
         default=0.0,
         description="Subtracted from labelled query relevance before search gains "

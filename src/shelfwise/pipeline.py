@@ -77,7 +77,12 @@ STAGES: tuple[Stage, ...] = (
         ("models", "tune", "evaluate.primary_metric", "seed"),
         "shelfwise.tune:run",
     ),
-    Stage("retrieval", ("features", "tune"), ("models",), "shelfwise.retrieval.train:run"),
+    Stage(
+        "retrieval",
+        ("features", "tune"),
+        ("models", "evaluate.refit_on_train_valid"),  # the refit happens here
+        "shelfwise.retrieval.train:run",
+    ),
     Stage(
         "evaluate",
         ("features", "retrieval"),

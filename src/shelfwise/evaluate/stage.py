@@ -12,7 +12,11 @@ on valid, `blend/` (a saved BlendRecommender):
  "headline": {metric: value}}          # the selected models' test numbers
 ```
 The served recommender is the best on the primary metric on the valid split (on test
-when the split has no valid events); test numbers never choose anything.
+when the split has no valid events); test numbers never choose anything. Valid users
+are scored with the models fitted on train alone; test users with the served models,
+which the retrieval stage refits on train + valid when `evaluate.refit_on_train_valid`
+(a kept blend: the valid-chosen weights over the refitted components, saved in
+`blend/`, and over the train-only ones in `train_fit/blend/` for the click model).
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from shelfwise.evaluate.search import evaluate_search
 from shelfwise.evaluate.slices import slice_metrics
 from shelfwise.retrieval import load_recommender, load_search_index
 from shelfwise.retrieval.base import Recommender, SequentialRecommender
+from shelfwise.retrieval.blend import BlendRecommender
+from shelfwise.retrieval.train import TRAIN_FIT, train_only_folder
 from shelfwise.tune.search import ONE_BLAS_THREAD_MAX_ITEMS
 
 Model = Recommender | SequentialRecommender
@@ -51,10 +57,11 @@ def run(ctx: StageContext) -> StageResult:
         splits = _splits(features, config)
         train = splits["valid"].history
         popularity = np.asarray(train.sum(axis=0)).ravel().astype(np.float64)
-        models: dict[str, Model] = {n: load_recommender(n, models_dir / n) for n in names}
+        served_models = {n: load_recommender(n, models_dir / n) for n in names}
+        train_only = _train_only_models(models_dir, served_models)
         for split, data in splits.items():
             recommendation["users"][split] = int(data.users.size)
-            for name, model in models.items():
+            for name, model in (train_only if split == "valid" else served_models).items():
                 label = f"{name} on {split} ({data.users.size:,} users)"
                 metrics, ranked = evaluate_recommender(
                     model, data, config.evaluate.k_values, item_popularity=popularity, label=label
@@ -64,7 +71,9 @@ def run(ctx: StageContext) -> StageResult:
                     recommendation["slices"][name] = slice_metrics(
                         ranked, data.targets, train, data.users, config.evaluate.k_values
                     )
-        blend_report = _try_blend(ctx.out, config, models, splits, recommendation, popularity)
+        blend_report = _try_blend(
+            ctx.out, config, train_only, served_models, splits, recommendation, popularity
+        )
 
     search: dict[str, Any] = {}
     labelled = pl.read_parquet(features / "queries.parquet")
@@ -124,15 +133,28 @@ def _splits(features: Path, config: ShelfwiseConfig) -> dict[str, EvalSplit]:
     return result
 
 
+def _train_only_models(models_dir: Path, served: dict[str, Model]) -> dict[str, Model]:
+    """Each model fitted on train alone: the served one itself unless it was refitted."""
+    models: dict[str, Model] = {}
+    for name, model in served.items():
+        folder = train_only_folder(models_dir, name)
+        models[name] = model if folder == models_dir / name else load_recommender(name, folder)
+    return models
+
+
 def _try_blend(
     out: Path,
     config: ShelfwiseConfig,
-    models: dict[str, Model],
+    train_only: dict[str, Model],
+    served: dict[str, Model],
     splits: dict[str, EvalSplit],
     recommendation: dict[str, Any],
     popularity: np.ndarray[Any, np.dtype[np.float64]],
 ) -> dict[str, Any]:
     """Search a blend of the best matrix models; keep it only when it wins on valid.
+
+    Weights are searched and checked with the train-only fits, then tested and saved
+    over the served components.
 
     Scores with one BLAS thread on catalogs small enough for tuning to do so (see
     `shelfwise.tune.search`): the blend scores every component three more times.
@@ -141,13 +163,16 @@ def _try_blend(
 
     n_items = splits["valid"].history.shape[1]
     with threadpool_limits(1 if n_items <= ONE_BLAS_THREAD_MAX_ITEMS else None, "blas"):
-        return _search_and_check_blend(out, config, models, splits, recommendation, popularity)
+        return _search_and_check_blend(
+            out, config, train_only, served, splits, recommendation, popularity
+        )
 
 
 def _search_and_check_blend(
     out: Path,
     config: ShelfwiseConfig,
-    models: dict[str, Model],
+    train_only: dict[str, Model],
+    served: dict[str, Model],
     splits: dict[str, EvalSplit],
     recommendation: dict[str, Any],
     popularity: np.ndarray[Any, np.dtype[np.float64]],
@@ -155,14 +180,14 @@ def _search_and_check_blend(
     primary = config.evaluate.primary_metric
     valid_scores = recommendation["valid"]
     ranked_names = sorted(
-        (n for n, m in models.items() if isinstance(m, Recommender) and valid_scores.get(n)),
+        (n for n, m in train_only.items() if isinstance(m, Recommender) and valid_scores.get(n)),
         key=lambda n: -valid_scores[n].get(primary, 0.0),
     )[: config.models.blend.max_models]
     if not config.models.blend.enabled or len(ranked_names) < 2 or not splits["valid"].users.size:
         return {"kept": False, "reason": "fewer than two models with validation metrics"}
     candidates: dict[str, Recommender] = {}
     for name in ranked_names:
-        model = models[name]
+        model = train_only[name]
         assert isinstance(model, Recommender)  # filtered above
         candidates[name] = model
     blend, sample_value, trials = search_blend(
@@ -186,12 +211,21 @@ def _search_and_check_blend(
     }
     if valid_metrics.get(primary, 0.0) <= best_single or len(blend.components) < 2:
         return {**report, "kept": False, "reason": "no better than the best single model"}
+    # the valid-chosen weights over the served (maybe refitted) components
+    components: dict[str, Recommender] = {}
+    for name in blend.components:
+        model = served[name]
+        assert isinstance(model, Recommender)  # the same class as its train-only fit
+        components[name] = model
+    served_blend = BlendRecommender(blend.weights, components)
     test_metrics, _ = evaluate_recommender(
-        blend, splits["test"], k_values, item_popularity=popularity, label="blend on test"
+        served_blend, splits["test"], k_values, item_popularity=popularity, label="blend on test"
     )
     recommendation["valid"][blend.name] = valid_metrics
     recommendation["test"][blend.name] = test_metrics
-    blend.save(out / blend.name)
+    served_blend.save(out / blend.name)
+    if any(served[name] is not model for name, model in blend.components.items()):
+        blend.save(out / TRAIN_FIT / blend.name)
     return {**report, "kept": True}
 
 

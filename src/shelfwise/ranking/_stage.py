@@ -34,6 +34,7 @@ from shelfwise.ranking.features import build_tables as _build_tables
 from shelfwise.ranking.model import ClickModel
 from shelfwise.retrieval import load_recommender
 from shelfwise.retrieval.base import Recommender, SequentialRecommender
+from shelfwise.retrieval.train import train_only_folder
 
 MODEL_DIR: Final = "model"
 REPORT_FILE: Final = "ranking.json"
@@ -52,7 +53,8 @@ _CUTOFFS: Final[dict[str, tuple[str, ...]]] = {
 @dataclass(frozen=True)
 class _Inputs:
     retriever_name: str
-    retriever: Recommender | SequentialRecommender
+    retriever: Recommender | SequentialRecommender  # served: test candidates
+    train_retriever: Recommender | SequentialRecommender  # fitted on train: valid candidates
     features: Path
     valid_targets: sp.csr_matrix
     test_targets: sp.csr_matrix
@@ -74,9 +76,12 @@ def run(ctx: StageContext) -> StageResult:
         return _skipped(ctx, "the split has no valid events; set split.valid_fraction > 0")
     timings: dict[str, float] = {}
     started = time.perf_counter()
+    served, train_only = _model_folders(ctx, name)
+    retriever = load_recommender(name, served)
     inputs = _Inputs(
         retriever_name=name,
-        retriever=load_recommender(name, _model_folder(ctx, name)),
+        retriever=retriever,
+        train_retriever=retriever if train_only == served else load_recommender(name, train_only),
         features=features,
         valid_targets=valid_targets,
         test_targets=read_csr(features / "test_targets.npz"),
@@ -284,14 +289,18 @@ def _tables(features: Path) -> dict[str, tuple[ItemTable, UserTable]]:
 
 
 def _candidates(inputs: _Inputs, cutoff: str, users: IntArray, n: int) -> Candidates:
+    # Valid users' candidates (the click model's training rows) come from the fit on
+    # train alone: a retriever refitted on train + valid would have learnt the very
+    # valid targets they are labelled with. Test users get the served retriever.
+    retriever = inputs.train_retriever if cutoff == "train" else inputs.retriever
     history = read_csr(inputs.features / f"{cutoff}.npz").astype(np.float32)
     sequences = (
         Sequences.load(inputs.features / f"{cutoff}_seq.npz")
-        if isinstance(inputs.retriever, SequentialRecommender)
+        if isinstance(retriever, SequentialRecommender)
         else None
     )
     return retrieve(
-        inputs.retriever,
+        retriever,
         history,
         users,
         n,
@@ -343,7 +352,9 @@ def split_holdout(users: IntArray, *, share: float, seed: int) -> IntArray:
     return np.sort(rng.choice(users, size=count, replace=False))
 
 
-def _model_folder(ctx: StageContext, name: str) -> Path:
-    """A fitted model's folder: the retrieval stage's, or evaluate's for a kept blend."""
+def _model_folders(ctx: StageContext, name: str) -> tuple[Path, Path]:
+    """A fitted model's served and train-only folders: the retrieval stage's, or
+    evaluate's for a kept blend (the same folder twice when nothing was refitted)."""
     blend = ctx.inputs["evaluate"] / name
-    return blend if blend.is_dir() else ctx.inputs["retrieval"] / name
+    stage = ctx.inputs["evaluate"] if blend.is_dir() else ctx.inputs["retrieval"]
+    return stage / name, train_only_folder(stage, name)

@@ -41,6 +41,7 @@ class TrainingData:
     matrix: sp.csr_matrix
     sequences: Sequences
     texts: dict[str, list[str | None]]
+    split: str = "train"
     _decayed: dict[float, sp.csr_matrix] = field(default_factory=dict)
 
     @property
@@ -62,6 +63,7 @@ class TrainingData:
             matrix=read_csr(features / f"{split}.npz"),
             sequences=Sequences.load(features / f"{split}_seq.npz"),
             texts=texts,
+            split=split,
         )
 
     def next_valid_items(self, max_users: int = 10_000) -> tuple[Sequences, IntArray]:
@@ -87,17 +89,19 @@ class TrainingData:
             users, items = users[chosen], items[chosen]
         return self.sequences.take(users), items
 
-    def matrix_with_decay(
-        self, half_life_days: float | None, *, split: str = "train"
-    ) -> sp.csr_matrix:
-        """The matrix, or one rebuilt with this model's own half-life."""
+    def matrix_with_decay(self, half_life_days: float | None) -> sp.csr_matrix:
+        """The matrix, or one rebuilt (from the same split) with this model's own half-life."""
         if half_life_days is None:
             return self.matrix
         if half_life_days not in self._decayed:
             interactions = pl.read_parquet(self.features / "interactions.parquet")
             n_users, n_items = self.matrix.shape
             self._decayed[half_life_days] = weighted_matrix(
-                interactions, n_users, n_items, splits=SPLITS[split], half_life_days=half_life_days
+                interactions,
+                n_users,
+                n_items,
+                splits=SPLITS[self.split],
+                half_life_days=half_life_days,
             )
         return self._decayed[half_life_days]
 

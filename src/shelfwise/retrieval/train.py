@@ -2,9 +2,13 @@
 
 Stage inputs: `features`, `tune`. Output: one sub-folder per model, named by its
 registered name (`popularity/`, `ease/`, …, `bm25/`), plus `models.json` with the
-kind, fit time, parameters (tuned where `tune` chose them) and why a family was
-skipped. This module is batch-role only; serving loads the saved folders through
-`shelfwise.retrieval.load_*`.
+kind, fit time, parameters (tuned where `tune` chose them), the split each served
+model was fitted on (`fit_on`) and why a family was skipped. With
+`evaluate.refit_on_train_valid` (and valid events), the matrix models in `<name>/`
+are refitted on train + valid with the same parameters, for test scoring and serving,
+and the train-only fits are kept in `train_fit/<name>/` for everything that scores
+valid users (see `train_only_folder`). This module is batch-role only; serving loads
+the saved folders through `shelfwise.retrieval.load_*`.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import polars as pl
 
@@ -21,8 +25,23 @@ from shelfwise._internal.artifacts import atomic_write_json
 from shelfwise._internal.memory import PeakMemory
 from shelfwise._internal.stage import StageContext, StageResult
 from shelfwise.config import ShelfwiseConfig
+from shelfwise.retrieval.base import SequentialRecommender
 from shelfwise.retrieval.bm25 import BM25Search
 from shelfwise.retrieval.fitting import TrainingData, build_model, fit_model, why_not
+
+TRAIN_FIT: Final = "train_fit"
+
+
+def train_only_folder(stage_dir: Path, name: str) -> Path:
+    """The folder of `name` fitted on train alone, which is what scores valid users.
+
+    `train_fit/<name>/` when the stage refitted `<name>/` on train + valid, else
+    `<name>/` itself. Valid users must never be scored by a model that saw their
+    valid events: the validation metrics, the blend weights and the click model's
+    training candidates all come from these fits.
+    """
+    folder = stage_dir / TRAIN_FIT / name
+    return folder if folder.is_dir() else stage_dir / name
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -30,6 +49,7 @@ def run(ctx: StageContext) -> StageResult:
     features = ctx.inputs["features"]
     tuned: dict[str, dict[str, Any]] = json.loads((ctx.inputs["tune"] / "best.json").read_text())
     data = TrainingData.load(features)
+    refit_data = _refit_data(ctx.config, features, data)
     report: dict[str, dict[str, Any]] = {}
     skipped: dict[str, str] = {}
     families = {n: f for n, f in ctx.config.models.families().items() if f.enabled}
@@ -43,13 +63,22 @@ def run(ctx: StageContext) -> StageResult:
         with PeakMemory() as memory:
             model = build_model(name, params)
             fit_model(model, data, half_life_days=family.half_life_days)
+            fit_on = "train"
+            # Sequential models stay train-only: they early-stop on valid events, so a
+            # refit on those events would have nothing left to stop on.
+            if refit_data is not None and not isinstance(model, SequentialRecommender):
+                model.save(ctx.out / TRAIN_FIT / name)
+                model = build_model(name, params)
+                fit_model(model, refit_data, half_life_days=family.half_life_days)
+                fit_on = "train_valid"
         model.save(ctx.out / name)
         report[name] = {
             "kind": "recommender",
-            "fit_s": round(time.perf_counter() - started, 3),
+            "fit_s": round(time.perf_counter() - started, 3),  # both fits when refitted
             "peak_rss_mb": round(memory.peak_mb, 1),
             "params": params,
             "tuned": name in tuned,
+            "fit_on": fit_on,
         }
     report.update(_fit_search(ctx.config, features, ctx.out))
     atomic_write_json(ctx.out / "models.json", report)
@@ -59,6 +88,14 @@ def run(ctx: StageContext) -> StageResult:
         extra={"models": report, "skipped": skipped},
         summary=f"fitted {names}" if report else "no model enabled",
     )
+
+
+def _refit_data(config: ShelfwiseConfig, features: Path, data: TrainingData) -> TrainingData | None:
+    """Train + valid, when the config asks for a refit and valid adds something."""
+    if not config.evaluate.refit_on_train_valid:
+        return None
+    refit = TrainingData.load(features, split="train_valid")
+    return refit if (refit.matrix != data.matrix).nnz else None
 
 
 def _fit_search(config: ShelfwiseConfig, features: Path, out: Path) -> dict[str, dict[str, Any]]:

@@ -53,6 +53,31 @@ def test_empty_history_folds_into_zero() -> None:
     assert np.all(users == 0.0)
 
 
+def test_fold_in_solves_on_one_blas_thread_and_restores_the_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads() -> list[int]:
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    seen: list[list[int]] = []
+    solve = np.linalg.solve
+
+    def recording_solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        seen.append(blas_threads())
+        return solve(a, b)
+
+    monkeypatch.setattr(np.linalg, "solve", recording_solve)
+    items = np.random.default_rng(0).normal(size=(25, 4)).astype(np.float32)
+    with threadpool_limits(2, "blas"):
+        before = blas_threads()
+        fold_in_least_squares(random_train(seed=1), items, regularization=1.0, alpha=1.0)
+        assert blas_threads() == before
+    assert seen
+    assert all(threads == [1] * len(threads) for threads in seen)
+
+
 def test_als_fold_in_of_train_rows_is_close_to_implicits_user_factors() -> None:
     # Close, not equal: implicit's conjugate-gradient solves are approximate and its
     # last user step ran before the last item step.
