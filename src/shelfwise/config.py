@@ -202,6 +202,11 @@ class DenseConfig(_Section):
         description="Keep item vectors by content hash under <home>/cache so unchanged "
         "products are never re-encoded.",
     )
+    cache_dir: Path | None = Field(
+        default=None,
+        description="Where the vector cache lives; null = <home>/cache/embeddings. Point "
+        "several projects at one folder to share it.",
+    )
     candidates: int = Field(
         default=200, ge=1, le=5000, description="Candidates the dense index gives to fusion."
     )

@@ -46,6 +46,7 @@ RECOMMENDERS: dict[str, str] = {
 SEARCH_INDEXES: dict[str, str] = {
     "bm25": "shelfwise.retrieval.bm25:BM25Search",
     "dense": "shelfwise.retrieval.dense:DenseSearch",
+    "dense_title": "shelfwise.retrieval.dense:DenseSearch",  # title-only vectors
     "hybrid": "shelfwise.ranking.hybrid:HybridSearch",
 }
 

@@ -98,6 +98,17 @@ def _refit_data(config: ShelfwiseConfig, features: Path, data: TrainingData) -> 
     return refit if (refit.matrix != data.matrix).nnz else None
 
 
+TITLE_VECTORS = "dense_title"
+
+
+def _embedding_cache(config: ShelfwiseConfig) -> Path | None:
+    """The embedding cache folder of dense search, None when caching is off."""
+    semantic = config.models.dense
+    if not semantic.cache:
+        return None
+    return semantic.cache_dir or config.state_dir() / "cache" / "embeddings"
+
+
 def _fit_search(config: ShelfwiseConfig, features: Path, out: Path) -> dict[str, dict[str, Any]]:
     """Fit BM25 and dense search over the catalog text (whichever are enabled)."""
     items = pl.read_parquet(features / "items.parquet")
@@ -138,7 +149,7 @@ def _fit_search(config: ShelfwiseConfig, features: Path, out: Path) -> dict[str,
                 batch_size=semantic.batch_size,
                 index=semantic.index,
                 exact_max_items=semantic.exact_max_items,
-                cache_dir=config.state_dir() / "cache" / "embeddings" if semantic.cache else None,
+                cache_dir=_embedding_cache(config),
             )
             dense.fit(fields)
             dense.save(out / DenseSearch.name)
@@ -152,4 +163,23 @@ def _fit_search(config: ShelfwiseConfig, features: Path, out: Path) -> dict[str,
                 "index": dense.index_kind,
             },
         }
+        if "title" in fields and len(dense.fields) > 1:
+            # Title-only vectors: a re-ranker feature (titles carry the product's name;
+            # the joined text blurs it). Same encoder, so one query vector serves both.
+            started = time.perf_counter()
+            titles = DenseSearch(
+                encoder=dense.encoder,
+                fields=["title"],
+                max_chars=semantic.max_chars,
+                batch_size=semantic.batch_size,
+                index="exact",
+                cache_dir=_embedding_cache(config),
+            )
+            titles.fit({"title": fields["title"]})
+            titles.save(out / TITLE_VECTORS)
+            report[TITLE_VECTORS] = {
+                "kind": "search",
+                "fit_s": round(time.perf_counter() - started, 3),
+                "params": {"encoder": semantic.encoder, "fields": ["title"], "index": "exact"},
+            }
     return report
