@@ -237,7 +237,7 @@ class VectorIndex:
         vectors: FloatArray,
         kind: str = "auto",
         *,
-        exact_max_items: int = 100_000,
+        exact_max_items: int = 20_000,
         params: ANNParams | None = None,
     ) -> VectorIndex:
         """Build an index over `vectors` (see `resolve_kind` for `auto`).

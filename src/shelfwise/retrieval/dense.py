@@ -107,7 +107,7 @@ class DenseSearch:
         max_chars: int = 512,
         batch_size: int = 64,
         index: str = "auto",
-        exact_max_items: int = 100_000,
+        exact_max_items: int = 20_000,
         cache_dir: Path | None = None,
         query_cache_size: int = 1024,
     ) -> None:

@@ -465,6 +465,7 @@ def load_engine(path: Path, *, verify: bool = True, version: str | None = None) 
     """
     path = resolve_bundle_path(path)
     manifest = verify_bundle(path) if verify else read_bundle_manifest(path)
+    _one_thread_per_request()
     if version is None:
         stored = path.name.isdigit() and path.parent.name == BUNDLES_DIR
         version = path.name if stored else manifest.fingerprint[:12]
@@ -522,6 +523,19 @@ def load_engine(path: Path, *, verify: bool = True, version: str | None = None) 
         search_index=search_index,
         ranker=_load_ranker(path, manifest, len(catalog)),
     )
+
+
+def _one_thread_per_request() -> None:
+    """Run FAISS searches on one thread: a request is one query, and OpenMP threads
+    that wait for each other made one exact search 8x slower on a busy 2-core machine
+    (38 ms vs 4.9 ms, benchmarks/RESULTS.md). Concurrency comes from requests and
+    server workers instead. A no-op when FAISS is not installed.
+    """
+    try:
+        import faiss
+    except ImportError:
+        return
+    faiss.omp_set_num_threads(1)
 
 
 def resolve_bundle_path(path: Path) -> Path:
