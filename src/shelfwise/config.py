@@ -389,12 +389,15 @@ class SearchRankingConfig(_Section):
         "events (inverse propensity weighting); 0 = no correction.",
     )
     select_metric: Literal[
-        "full/ndcg@10", "rerank/ndcg@10", "full/mrr", "rerank/mrr", "full/recall@10"
+        "auto", "full/ndcg@10", "rerank/ndcg@10", "full/mrr", "rerank/mrr", "full/recall@10"
     ] = Field(
-        default="full/ndcg@10",
+        default="auto",
         description="Metric that picks the served variant (bm25, dense, hybrid, "
-        "hybrid+lambdamart): full = retrieval from the whole catalog, rerank = ordering "
-        "each query's judged items.",
+        "hybrid+lambdamart): full = retrieval from the whole catalog (unjudged items "
+        "count as irrelevant), rerank = ordering each query's judged items. auto: "
+        "rerank/ndcg@10 with labelled queries (judgements rarely cover every relevant "
+        "product), full/ndcg@10 with labels from search events (unclicked shown items "
+        "are the negatives).",
     )
     max_queries: int = Field(
         default=2000,

@@ -139,7 +139,10 @@ def run(ctx: StageContext) -> StageResult:
         )
     evaluate_s = time.perf_counter() - started
 
-    mode, _, metric = config.select_metric.partition("/")
+    select_metric = config.select_metric
+    if select_metric == "auto":
+        select_metric = "rerank/ndcg@10" if source == "labelled_queries" else "full/ndcg@10"
+    mode, _, metric = select_metric.partition("/")
     served = max(reports, key=lambda name: (reports[name][mode].get(metric, 0.0), name == "hybrid"))
     reranker = None
     if served == "hybrid+lambdamart":
@@ -157,7 +160,7 @@ def run(ctx: StageContext) -> StageResult:
         "groups": len(groups),
         "rows": int(rows.grades.size),
         "folds": config.folds,
-        "select_metric": config.select_metric,
+        "select_metric": select_metric,
         "served": served,
         "variants": reports,
         "feature_importance": reranker.feature_importance() if reranker is not None else None,
@@ -168,7 +171,7 @@ def run(ctx: StageContext) -> StageResult:
     return StageResult(
         row_counts={"label_groups": len(groups), "training_rows": int(rows.grades.size)},
         extra={"served": served, "metrics": {name: r[mode] for name, r in reports.items()}},
-        summary=f"served {served}: {config.select_metric} {value:.4f} on {len(groups)} "
+        summary=f"served {served}: {select_metric} {value:.4f} on {len(groups)} "
         f"{'queries' if source == 'labelled_queries' else 'query groups'} "
         + ", ".join(f"{name} {r[mode].get(metric, 0.0):.4f}" for name, r in reports.items()),
     )
