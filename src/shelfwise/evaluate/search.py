@@ -89,6 +89,25 @@ def outcome(
     )
 
 
+def query_metrics(result: QueryOutcome, k_values: list[int]) -> dict[str, dict[str, float]]:
+    """NDCG@K, MRR and Recall@K of one query, per mode (`rerank`, `full`).
+
+    Recall@K is left out when the query has no relevant item (it is undefined).
+    """
+    relevant = sum(1 for value in result.judged if value >= _RELEVANT)
+    metrics: dict[str, dict[str, float]] = {}
+    for mode, ranked in (("rerank", result.reranked), ("full", result.retrieved)):
+        values: dict[str, float] = {}
+        for k in k_values:
+            values[f"ndcg@{k}"] = graded_ndcg(ranked, result.judged, k)
+            if relevant:
+                found = sum(1 for value in ranked[:k] if value >= _RELEVANT)
+                values[f"recall@{k}"] = found / relevant
+        values["mrr"] = reciprocal_rank(ranked, threshold=_RELEVANT)
+        metrics[mode] = values
+    return metrics
+
+
 def summarise(outcomes: Iterable[QueryOutcome], k_values: list[int]) -> dict[str, Any]:
     """Mean NDCG@K, MRR and Recall@K per mode over queries.
 
@@ -99,24 +118,19 @@ def summarise(outcomes: Iterable[QueryOutcome], k_values: list[int]) -> dict[str
     n_queries = n_with_relevant = 0
     for result in outcomes:
         n_queries += 1
-        relevant = sum(1 for value in result.judged if value >= _RELEVANT)
-        n_with_relevant += relevant > 0
-        for mode, ranked in (("rerank", result.reranked), ("full", result.retrieved)):
-            for k in k_values:
-                _add(sums, f"{mode}/ndcg@{k}", graded_ndcg(ranked, result.judged, k))
-                if relevant:
-                    found = sum(1 for value in ranked[:k] if value >= _RELEVANT)
-                    _add(sums, f"{mode}/recall@{k}", found / relevant)
-            _add(sums, f"{mode}/mrr", reciprocal_rank(ranked, threshold=_RELEVANT))
+        n_with_relevant += any(value >= _RELEVANT for value in result.judged)
+        for mode, values in query_metrics(result, k_values).items():
+            for name, value in values.items():
+                _add(sums, f"{mode}/{name}", value)
     summary: dict[str, Any] = {"queries": n_queries}
     for mode in MODES:
-        values: dict[str, float] = {}
+        means: dict[str, float] = {}
         for key, total in sorted(sums.items()):
             if key.startswith(mode + "/"):
                 name = key.split("/", 1)[1]
                 count = n_with_relevant if name.startswith("recall@") else n_queries
-                values[name] = total / count if count else 0.0
-        summary[mode] = values
+                means[name] = total / count if count else 0.0
+        summary[mode] = means
     return summary
 
 
@@ -156,5 +170,6 @@ __all__ = [
     "evaluate_search",
     "labelled_queries",
     "outcome",
+    "query_metrics",
     "summarise",
 ]

@@ -7,6 +7,7 @@ Stage inputs: `features` (items, labelled queries, search events, the split) and
 |---|---|
 | `model/` | the served `HybridSearch` (retrievers, re-ranker when kept, item table) |
 | `search.json` | per variant NDCG@K / MRR / Recall@K in rerank and full mode, the pick |
+| `per_query.parquet` | the same metrics per label group, variant and mode |
 
 Labels come from labelled queries when there are any, else from search events of the
 train and valid periods (click 1, cart 2, purchase 3, inverse propensity weights
@@ -36,7 +37,7 @@ import numpy as np
 import polars as pl
 
 from shelfwise._internal import progress
-from shelfwise._internal.artifacts import atomic_write_json, read_csr
+from shelfwise._internal.artifacts import atomic_write_json, read_csr, write_parquet
 from shelfwise._internal.stage import StageContext, StageResult
 from shelfwise.contracts import (
     ITEM_INDEX,
@@ -48,7 +49,7 @@ from shelfwise.contracts import (
     SplitName,
 )
 from shelfwise.errors import EmptyDataError
-from shelfwise.evaluate.search import QueryOutcome, summarise
+from shelfwise.evaluate.search import QueryOutcome, query_metrics, summarise
 from shelfwise.ranking.hybrid import HybridSearch, QueryView, item_frame
 from shelfwise.ranking.lambdamart import SearchReranker, default_label_gain, query_folds
 from shelfwise.ranking.search_features import SearchItemTable, item_popularity
@@ -58,6 +59,7 @@ from shelfwise.retrieval.dense import DenseSearch
 
 MODEL_DIR: Final = "model"
 REPORT_FILE: Final = "search.json"
+PER_QUERY_FILE: Final = "per_query.parquet"
 VARIANTS: Final = ("bm25", "dense", "hybrid", "hybrid+lambdamart")
 TITLES: Final = "dense_title"  # retrieval's title-only vectors (features only)
 _USER_SEPARATOR: Final = "\u241f"  # joins user and query into one label group key
@@ -122,21 +124,21 @@ def run(ctx: StageContext) -> StageResult:
     k_values = sorted({*ctx.config.evaluate.k_values, 10})
     k_max = max(k_values)
     started = time.perf_counter()
-    reports: dict[str, Any] = {}
+    outcomes: dict[str, list[QueryOutcome]] = {}
     for variant in ("bm25", "dense", "hybrid"):
         if (variant == "bm25" and lexical is None) or (variant == "dense" and dense is None):
             continue
-        reports[variant] = summarise(
-            _plain_outcomes(hybrid, variant, groups, views, k_max), k_values
-        )
+        outcomes[variant] = list(_plain_outcomes(hybrid, variant, groups, views, k_max))
     # Labelled queries: learn from the judged items only (unjudged candidates are not
     # known to be irrelevant); event labels: every shown candidate without a click is 0.
     trainable = rows.judged if source == "labelled_queries" else np.ones_like(rows.judged)
     if len(groups) >= config.folds and rows.grades[trainable].any():
         out_of_fold = _cross_validated(ctx, rows, trainable)
-        reports["hybrid+lambdamart"] = summarise(
-            _reranked_outcomes(groups, rows, out_of_fold, k_max), k_values
-        )
+        outcomes["hybrid+lambdamart"] = list(_reranked_outcomes(groups, rows, out_of_fold, k_max))
+    reports: dict[str, Any] = {
+        variant: summarise(results, k_values) for variant, results in outcomes.items()
+    }
+    write_parquet(_per_query(groups, outcomes, k_values), ctx.out / PER_QUERY_FILE)
     evaluate_s = time.perf_counter() - started
 
     select_metric = config.select_metric
@@ -163,6 +165,7 @@ def run(ctx: StageContext) -> StageResult:
         "select_metric": select_metric,
         "served": served,
         "variants": reports,
+        "per_query": PER_QUERY_FILE,
         "feature_importance": reranker.feature_importance() if reranker is not None else None,
         "timings_s": {"candidates": round(build_s, 3), "evaluate": round(evaluate_s, 3)},
     }
@@ -175,6 +178,32 @@ def run(ctx: StageContext) -> StageResult:
         f"{'queries' if source == 'labelled_queries' else 'query groups'} "
         + ", ".join(f"{name} {r[mode].get(metric, 0.0):.4f}" for name, r in reports.items()),
     )
+
+
+def _per_query(
+    groups: list[_Group], outcomes: dict[str, list[QueryOutcome]], k_values: list[int]
+) -> pl.DataFrame:
+    """One row per (label group, variant, mode): query, user (event labels), metrics.
+
+    Recall@K is null for a group without a relevant item.
+    """
+    names = [f"ndcg@{k}" for k in k_values] + [f"recall@{k}" for k in k_values] + ["mrr"]
+    columns: dict[str, list[Any]] = {
+        name: [] for name in (QUERY, USER_INDEX, "variant", "mode", *names)
+    }
+    for variant, results in outcomes.items():
+        for group, result in zip(groups, results, strict=True):
+            for mode, values in query_metrics(result, k_values).items():
+                columns[QUERY].append(group.query)
+                columns[USER_INDEX].append(group.user)
+                columns["variant"].append(variant)
+                columns["mode"].append(mode)
+                for name in names:
+                    columns[name].append(values.get(name))
+    schema: dict[str, Any] = {QUERY: pl.String, USER_INDEX: pl.Int64}
+    schema.update({"variant": pl.String, "mode": pl.String})
+    schema.update(dict.fromkeys(names, pl.Float64))
+    return pl.DataFrame(columns, schema=schema)
 
 
 def _assemble(
@@ -403,4 +432,4 @@ def _served(hybrid: HybridSearch, variant: str, reranker: SearchReranker | None)
     )
 
 
-__all__ = ["MODEL_DIR", "REPORT_FILE", "VARIANTS", "run"]
+__all__ = ["MODEL_DIR", "PER_QUERY_FILE", "REPORT_FILE", "VARIANTS", "run"]

@@ -42,6 +42,19 @@ def test_report_compares_every_variant_and_serves_the_best(search_run: Path) -> 
             assert 0.0 <= values["recall@10"] <= 1.0
 
 
+def test_per_query_metrics_average_to_the_report(search_run: Path) -> None:
+    import polars as pl
+
+    report = json.loads((search_run / "search.json").read_text())
+    per_query = pl.read_parquet(search_run / report["per_query"])
+    for variant, values in report["variants"].items():
+        for mode in ("rerank", "full"):
+            rows = per_query.filter((pl.col("variant") == variant) & (pl.col("mode") == mode))
+            assert rows.height == values["queries"]
+            assert rows["ndcg@10"].mean() == pytest.approx(values[mode]["ndcg@10"])
+            assert rows["recall@10"].drop_nulls().mean() == pytest.approx(values[mode]["recall@10"])
+
+
 def test_served_model_loads_and_answers(search_run: Path) -> None:
     model = HybridSearch.load(search_run / "model")
     hits = model.search("dress", 5)
