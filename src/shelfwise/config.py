@@ -407,6 +407,55 @@ class SearchRankingConfig(_Section):
     )
 
 
+CompressVariant = Literal["float16", "int8", "int8_column", "svd_int8", "prune", "onnx", "faiss"]
+COMPRESS_VARIANTS: tuple[CompressVariant, ...] = (
+    "float16",
+    "int8",
+    "int8_column",
+    "svd_int8",
+    "prune",
+    "onnx",
+    "faiss",
+)
+
+
+class CompressConfig(_Section):
+    """Compression of the served models within a quality budget (int8, pruning, ONNX)."""
+
+    enabled: bool = Field(default=True, description="Produce and measure compressed variants.")
+    budget_relative: float = Field(
+        default=0.01,
+        ge=0.0,
+        le=1.0,
+        description="Largest relative loss of the primary metric on the validation split a "
+        "kept variant may have (0.01 = 1%); the smallest variant within it is served.",
+    )
+    variants: list[CompressVariant] = Field(
+        default_factory=lambda: list(COMPRESS_VARIANTS),
+        description="Variant kinds to try: float16 / int8 (per-row scales) / int8_column "
+        "(per-column scales) of weight matrices, svd_int8 (fewer factors, then int8), prune "
+        "(drop items inactive for inactive_days), onnx (SASRec as float and dynamic-int8 "
+        "ONNX graphs), faiss (SQ8 / PQ codes of the dense search vectors, measured only).",
+    )
+    inactive_days: float | None = Field(
+        default=None,
+        gt=0,
+        description="Pruning horizon: items with no event within this many days of the data "
+        "cutoff lose their model weights and are never recommended (their catalog row stays); "
+        "null = no pruning variant.",
+    )
+    svd_fractions: list[float] = Field(
+        default_factory=lambda: [0.5, 0.25],
+        min_length=1,
+        description="Kept fraction of factor dimensions for the svd_int8 variants.",
+    )
+    latency_users: int = Field(
+        default=256,
+        ge=1,
+        description="Validation users scored one at a time to measure latency (median ms).",
+    )
+
+
 class ServeConfig(_Section):
     """The HTTP service."""
 
@@ -433,6 +482,7 @@ class ShelfwiseConfig(_Section):
     evaluate: EvaluateConfig = EvaluateConfig()
     ranking: RankingConfig = RankingConfig()
     search: SearchRankingConfig = SearchRankingConfig()
+    compress: CompressConfig = CompressConfig()
     serve: ServeConfig = ServeConfig()
 
     def state_dir(self) -> Path:

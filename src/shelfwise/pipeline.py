@@ -108,8 +108,14 @@ STAGES: tuple[Stage, ...] = (
         "shelfwise.ranking.search_stage:run",
     ),
     Stage(
+        "compress",
+        ("features", "retrieval", "evaluate", "ranking", "search"),
+        ("compress", "seed", "evaluate.primary_metric", "evaluate.k_values"),
+        "shelfwise.compress.stage:run",
+    ),
+    Stage(
         "package",
-        ("validate", "features", "retrieval", "evaluate", "ranking", "search"),
+        ("validate", "features", "retrieval", "evaluate", "ranking", "search", "compress"),
         ("project",),
         "shelfwise.package.stage:run",
     ),

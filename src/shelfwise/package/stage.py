@@ -1,7 +1,8 @@
 """The package stage: write the served models and their metadata as one bundle.
 
 Stage inputs: `validate` (for the data fingerprint), `features`, `retrieval`,
-`evaluate`, `ranking` (click model), `search` (hybrid search). Output: `bundle/`,
+`evaluate`, `ranking` (click model), `search` (hybrid search), `compress` (a model
+with a chosen compressed variant is bundled from `compress/models/<name>/`). Output: `bundle/`,
 a self-contained, hash-verified folder (see `package.bundle`). The runner publishes
 it to the local store as a new version.
 """
@@ -9,6 +10,7 @@ it to the local store as a new version.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -31,6 +33,7 @@ def run(ctx: StageContext) -> StageResult:
     folders = {name: models_dir / name for name in fitted}
     if (ctx.inputs["evaluate"] / "blend").is_dir():
         folders["blend"] = ctx.inputs["evaluate"] / "blend"
+    folders.update(_compressed_folders(ctx.inputs.get("compress")))
     components: dict[str, str] = {}
     if selected.get("recommender"):
         components["recommender"] = selected["recommender"]
@@ -90,3 +93,17 @@ def run(ctx: StageContext) -> StageResult:
         extra={"fingerprint": manifest.fingerprint, "components": components},
         summary="bundle with " + ", ".join(f"{r}={n}" for r, n in components.items()),
     )
+
+
+def _compressed_folders(compress: Path | None) -> dict[str, Path]:
+    """Model name -> the compressed folder the compress stage chose for it."""
+    report = None if compress is None else compress / "compression.json"
+    if report is None or not report.is_file():
+        return {}
+    assert compress is not None  # report exists
+    components: dict[str, Any] = json.loads(report.read_text())["components"]
+    return {
+        name: compress / "models" / name
+        for name, info in components.items()
+        if info.get("chosen", "baseline") != "baseline" and (compress / "models" / name).is_dir()
+    }

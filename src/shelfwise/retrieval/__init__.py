@@ -10,6 +10,7 @@ scoring a saved model needs as little as possible: the serving image stays small
 from __future__ import annotations
 
 import importlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,12 @@ RECOMMENDERS: dict[str, str] = {
     "content": "shelfwise.retrieval.content:ContentRecommender",
     "sasrec": "shelfwise.retrieval.sasrec:SASRecRecommender",
     "blend": "shelfwise.retrieval.blend:BlendRecommender",
+    # compressed variants (shelfwise.compress): a bundle stores them under the base
+    # model's name; `load_recommender` reads the kind from the folder's params.json
+    "compressed": "shelfwise.compress.models:CompressedRecommender",
+    "sasrec_onnx": "shelfwise.compress.onnx_sasrec:SASRecOnnxRecommender",
 }
+COMPRESSED_KINDS: tuple[str, ...] = ("compressed", "sasrec_onnx")
 SEARCH_INDEXES: dict[str, str] = {
     "bm25": "shelfwise.retrieval.bm25:BM25Search",
     "dense": "shelfwise.retrieval.dense:DenseSearch",
@@ -69,8 +75,22 @@ def recommender_class(name: str) -> type[Recommender] | type[SequentialRecommend
 
 
 def load_recommender(name: str, folder: Path) -> Recommender | SequentialRecommender:
-    """Load a saved recommender (matrix or sequential) by its registered name."""
-    return recommender_class(name).load(folder)
+    """Load a saved recommender (matrix or sequential) by its registered name.
+
+    A folder holding a compressed variant of `name` (its params.json names one of
+    `COMPRESSED_KINDS`) loads through that kind's class instead.
+    """
+    return recommender_class(_saved_kind(folder) or name).load(folder)
+
+
+def _saved_kind(folder: Path) -> str | None:
+    """The compressed kind a folder's params.json names, None for any other folder."""
+    try:
+        params = json.loads((folder / "params.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # the model's own loader reports what is wrong
+    kind = params.get("name") if isinstance(params, dict) else None
+    return kind if kind in COMPRESSED_KINDS else None
 
 
 def load_search_index(name: str, folder: Path) -> SearchIndex:
@@ -80,6 +100,7 @@ def load_search_index(name: str, folder: Path) -> SearchIndex:
 
 
 __all__ = [
+    "COMPRESSED_KINDS",
     "RECOMMENDERS",
     "SEARCH_INDEXES",
     "BM25Search",
