@@ -13,12 +13,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from shelfwise.contracts import EventType
 from shelfwise.errors import ConfigError
@@ -466,6 +474,102 @@ class ServeConfig(_Section):
     exclude_seen: bool = Field(default=True, description="Never recommend items a user has.")
 
 
+GATE_METRIC: Final = re.compile(
+    r"(?:(?:recall|ndcg|mrr|hit|precision|map)@[1-9][0-9]*"
+    r"|search\.(?:ndcg@[1-9][0-9]*|mrr|recall@[1-9][0-9]*|p50_latency_ms|p99_latency_ms)"
+    r"|p50_latency_ms|p99_latency_ms|bundle_mb)"
+)
+
+
+class RegistryConfig(_Section):
+    """MLflow tracking and model registry: every run is an MLflow run, every new bundle
+    a version of one registered model with `champion` / `challenger` aliases."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Log runs to MLflow and register bundles as model versions "
+        "(the promotion gate needs it).",
+    )
+    tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking store, e.g. http://mlflow.internal:5000. Default: an "
+        "embedded sqlite:///<home>/mlflow/mlflow.db with artifacts in <home>/mlflow/artifacts.",
+    )
+    registry_uri: str | None = Field(
+        default=None, description="Model registry store; default: the tracking store."
+    )
+    experiment: str | None = Field(
+        default=None, description="MLflow experiment of the runs; default: the project name."
+    )
+    model_name: str | None = Field(
+        default=None, description="Registered model name; default: the project name."
+    )
+
+    @field_validator("experiment", "model_name")
+    @classmethod
+    def _plain_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", value):
+            raise ValueError(f"{value!r}: use letters, digits, '_', '.', '-' (at most 128)")
+        return value
+
+
+class GateRule(_Section):
+    """One promotion rule on one gate metric; at least one bound."""
+
+    min_delta: float | None = Field(
+        default=None,
+        description="challenger - champion must be >= this (skipped without a champion).",
+    )
+    max: float | None = Field(default=None, description="The challenger's value must be <= this.")
+    min: float | None = Field(default=None, description="The challenger's value must be >= this.")
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> GateRule:
+        if self.min_delta is None and self.max is None and self.min is None:
+            raise ValueError("a gate rule needs min_delta, max or min")
+        return self
+
+
+def _default_gate_rules() -> dict[str, GateRule]:
+    return {"ndcg@10": GateRule(min_delta=-0.005), "bundle_mb": GateRule(max=2000.0)}
+
+
+class GateConfig(_Section):
+    """The promotion gate: challenger vs champion, re-scored on this run's frozen test split."""
+
+    enabled: bool = Field(default=True, description="Run the gate after registering a new version.")
+    rules: dict[str, GateRule] = Field(
+        default_factory=_default_gate_rules,
+        description="Metric -> rule. Metrics: recall|ndcg|mrr|hit|precision|map@K of "
+        "/v1/recommend on the test users, search.ndcg@K / search.mrr / search.recall@K "
+        "on labelled queries, p50_latency_ms / p99_latency_ms of recommendations and "
+        "search.p50_latency_ms / search.p99_latency_ms (one request at a time), bundle_mb.",
+    )
+    on_pass: Literal["champion", "challenger"] = Field(
+        default="champion",
+        description="What a passing version becomes: champion (served now) or challenger "
+        "(for a canary).",
+    )
+    max_users: int | None = Field(
+        default=2000, ge=10, description="Test users re-scored per model (seeded sample)."
+    )
+    max_queries: int = Field(
+        default=500, ge=1, description="Labelled queries re-scored per model (seeded sample)."
+    )
+
+    @field_validator("rules")
+    @classmethod
+    def _known_metrics(cls, value: dict[str, GateRule]) -> dict[str, GateRule]:
+        for name in value:
+            if not GATE_METRIC.fullmatch(name):
+                raise ValueError(
+                    f"{name!r} is not a gate metric; use recall|ndcg|mrr|hit|precision|map@K, "
+                    "search.ndcg@K, search.mrr, search.recall@K, p50_latency_ms, "
+                    "p99_latency_ms, search.p50_latency_ms, search.p99_latency_ms or bundle_mb"
+                )
+        return value
+
+
 class ShelfwiseConfig(_Section):
     """The whole configuration."""
 
@@ -484,6 +588,8 @@ class ShelfwiseConfig(_Section):
     search: SearchRankingConfig = SearchRankingConfig()
     compress: CompressConfig = CompressConfig()
     serve: ServeConfig = ServeConfig()
+    registry: RegistryConfig = RegistryConfig()
+    gate: GateConfig = GateConfig()
 
     def state_dir(self) -> Path:
         """The state folder: `home`, else $SHELFWISE_HOME, else ./.shelfwise."""

@@ -64,6 +64,8 @@ def _render_model(model: BaseModel, lines: list[str], indent: int) -> None:
                 continue
             lines.append(f"{pad}{name}:")
             for key, item in value.items():
+                if isinstance(item, BaseModel):  # e.g. gate rules: a flow mapping per key
+                    item = item.model_dump(exclude_none=True)
                 lines.append(f"{pad}  {_scalar(getattr(key, 'value', key))}: {_scalar(item)}")
         elif isinstance(value, list):
             items = ", ".join(_scalar(v) for v in value)

@@ -20,6 +20,8 @@ ShelfwiseError                              code                 HTTP
 ├── BundleNotFoundError(LookupError)        bundle-not-found     404
 ├── ModelNotAvailableError(LookupError)     model-not-available  404
 ├── NotReadyError(RuntimeError)             not-ready            503
+├── RegistryError(RuntimeError)             registry             500
+│   └── GateRefusedError                    gate-refused         500
 └── RequestError(ValueError)                invalid-request      422
 ```
 
@@ -152,6 +154,18 @@ class NotReadyError(ShelfwiseError, RuntimeError):
     code = "not-ready"
 
 
+class RegistryError(ShelfwiseError, RuntimeError):
+    """The model registry (MLflow) cannot do what was asked: unknown version, no alias."""
+
+    code = "registry"
+
+
+class GateRefusedError(RegistryError):
+    """The promotion gate refused a model version (the CLI exits with `EXIT_GATE`)."""
+
+    code = "gate-refused"
+
+
 class RequestError(ShelfwiseError, ValueError):
     """An API request is invalid."""
 
@@ -178,6 +192,8 @@ ERROR_CODE_TO_HTTP_STATUS: Final[dict[str, int]] = {
     BundleNotFoundError.code: 404,
     ModelNotAvailableError.code: 404,
     NotReadyError.code: 503,
+    RegistryError.code: 500,
+    GateRefusedError.code: 500,
     RequestError.code: 422,
     "not-found": 404,  # unknown route
     "payload-too-large": 413,  # request body over the server's limit
@@ -190,6 +206,7 @@ EXIT_ERROR: Final = 1  # any ShelfwiseError not listed below
 EXIT_USAGE: Final = 2  # bad flags (Typer/Click)
 EXIT_CONFIG: Final = 3
 EXIT_DATA: Final = 4
+EXIT_GATE: Final = 5  # the promotion gate refused the new model version
 
 
 def exit_code_for(error: ShelfwiseError) -> int:
@@ -198,4 +215,6 @@ def exit_code_for(error: ShelfwiseError) -> int:
         return EXIT_CONFIG
     if isinstance(error, DataError):
         return EXIT_DATA
+    if isinstance(error, GateRefusedError):
+        return EXIT_GATE
     return EXIT_ERROR

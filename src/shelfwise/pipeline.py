@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shelfwise._internal.artifacts import (
     SCHEMA_VERSION,
@@ -41,6 +41,9 @@ from shelfwise._internal.memory import PeakMemory
 from shelfwise._internal.stage import StageContext, StageResult
 from shelfwise.config import ShelfwiseConfig, hash_jsonable
 from shelfwise.errors import ManifestError, ResumeError, ShelfwiseError, StageError
+
+if TYPE_CHECKING:
+    from shelfwise.evaluate.gate import GateResult
 
 StageFunction = Callable[[StageContext], StageResult]
 
@@ -143,6 +146,8 @@ class RunOutcome:
     manifests: dict[str, Manifest] = field(default_factory=dict)
     bundle_version: int | None = None
     bundle_path: Path | None = None
+    gate: GateResult | None = None  # None when the registry is off (`registry.enabled`)
+    report_path: Path | None = None
 
 
 def runs_dir(config: ShelfwiseConfig) -> Path:
@@ -369,8 +374,21 @@ def _run_stage(
 
 
 def _publish(config: ShelfwiseConfig, run_dir: Path, outcome: RunOutcome) -> None:
-    from shelfwise.package.store import BundleStore
+    """Register the bundle and run the gate (MLflow), or store it locally without them."""
+    bundle = run_dir / "package" / "bundle"
+    if config.registry.enabled:
+        from shelfwise.registry.publish import publish_run
 
-    info = BundleStore(config.state_dir()).publish(run_dir / "package" / "bundle")
+        published = publish_run(config, run_dir, bundle)
+        outcome.bundle_version = int(published.version.version)
+        outcome.bundle_path = bundle
+        outcome.gate = published.gate
+        outcome.report_path = published.report
+        return
+    from shelfwise.package.store import BundleStore
+    from shelfwise.registry.publish import write_report
+
+    info = BundleStore(config.state_dir()).publish(bundle)
     outcome.bundle_version = info.version
     outcome.bundle_path = info.path
+    outcome.report_path = write_report(run_dir)

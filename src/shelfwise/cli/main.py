@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 import yaml
@@ -18,6 +18,10 @@ from rich.markup import escape
 from shelfwise._internal import progress
 from shelfwise.config import ShelfwiseConfig, load_config
 from shelfwise.errors import ConfigError, ShelfwiseError, exit_code_for
+
+if TYPE_CHECKING:
+    from shelfwise.pipeline import RunOutcome
+    from shelfwise.registry import ModelRegistry
 
 app = typer.Typer(
     name="shelfwise",
@@ -161,12 +165,21 @@ def run(
 
     def body() -> None:
         cfg = _load(config, sets)
-        _run_and_report(
+        outcome = _run_and_report(
             cfg,
             resume=(run_id or "latest") if resume else None,
             from_stage=from_stage,
             use_cache=not no_cache,
         )
+        if outcome.gate is not None and not outcome.gate.passed:
+            from shelfwise.errors import GateRefusedError
+
+            failed = "; ".join(rule.message for rule in outcome.gate.failures())
+            raise GateRefusedError(
+                f"version {outcome.bundle_version} was refused by the promotion gate ({failed}); "
+                "the champion is unchanged. `shelfwise models` compares them; "
+                f"`shelfwise promote {outcome.bundle_version}` overrides the gate"
+            )
 
     _guard(body)
 
@@ -197,8 +210,8 @@ def _stage_printer() -> Callable[[Any], None]:
 
 def _run_and_report(
     cfg: ShelfwiseConfig, *, resume: str | None, from_stage: str | None, use_cache: bool
-) -> Path:
-    from shelfwise.cli.render import metrics_table, search_table
+) -> RunOutcome:
+    from shelfwise.cli.render import gate_table, metrics_table, search_table
     from shelfwise.pipeline import run_pipeline
 
     progress.enable(console.is_terminal)
@@ -227,18 +240,40 @@ def _run_and_report(
     console.print(
         f"[bold green]model version {outcome.bundle_version}[/bold green] → {outcome.bundle_path}"
     )
-    assert outcome.bundle_path is not None  # set by a completed run
-    return outcome.bundle_path
+    if outcome.gate is not None:
+        console.print(gate_table(outcome.gate))
+        colour = "green" if outcome.gate.passed else "red"
+        console.print(
+            f"[bold {colour}]gate: {outcome.gate.decision}[/bold {colour}]"
+            + "".join(f" · {note}" for note in outcome.gate.notes)
+        )
+    if outcome.report_path is not None:
+        console.print(f"report: {outcome.report_path}")
+    return outcome
 
 
 @app.command()
-def models(config: ConfigOption = None) -> None:
-    """List the published model versions with their headline metrics."""
-    from shelfwise.cli.render import versions_table
+def models(config: ConfigOption = None, sets: SetOption = None) -> None:
+    """List the model versions: aliases, metrics, data fingerprint, gate decision."""
+    from shelfwise.cli.render import alias_log_table, registry_table, versions_table
     from shelfwise.package.store import BundleStore
 
     def body() -> None:
-        cfg = _load(config)
+        cfg = _load(config, sets)
+        if cfg.registry.enabled:
+            registry = _registry(cfg)
+            versions = registry.versions()
+            if not versions:
+                console.print(
+                    f"model {registry.model_name!r} has no versions in {registry.tracking_uri}; "
+                    "run `shelfwise run` first"
+                )
+                return
+            console.print(registry_table(registry.model_name, versions))
+            log = registry.alias_log()
+            if log:
+                console.print(alias_log_table(log[-10:]))
+            return
         infos = BundleStore(cfg.state_dir()).list()
         if not infos:
             console.print(f"no model versions under {cfg.state_dir()}; run `shelfwise run` first")
@@ -263,11 +298,56 @@ def models(config: ConfigOption = None) -> None:
 
 
 @app.command()
+def promote(
+    version: Annotated[str, typer.Argument(help="The version to make champion, e.g. 3.")],
+    config: ConfigOption = None,
+    sets: SetOption = None,
+    reason: Annotated[str, typer.Option(help="Why, for the alias history.")] = "manual promote",
+) -> None:
+    """Make VERSION the champion (served by `shelfwise serve`); the old one stays listed."""
+
+    def body() -> None:
+        cfg = _load(config, sets)
+        move = _registry(cfg).promote(version, reason)
+        console.print(f"champion: {move.old or 'none'} → [bold]{move.new}[/bold] ({move.reason})")
+
+    _guard(body)
+
+
+@app.command()
+def rollback(
+    config: ConfigOption = None,
+    sets: SetOption = None,
+    reason: Annotated[str, typer.Option(help="Why, for the alias history.")] = "manual rollback",
+) -> None:
+    """Move the champion back to the previous champion (the history is kept)."""
+
+    def body() -> None:
+        cfg = _load(config, sets)
+        move = _registry(cfg).rollback(reason)
+        console.print(
+            f"champion: {move.old} → [bold]{move.new}[/bold] ({move.reason}); restart or "
+            "reload `shelfwise serve` to serve it"
+        )
+
+    _guard(body)
+
+
+def _registry(cfg: ShelfwiseConfig) -> ModelRegistry:
+    from shelfwise.registry import ModelRegistry
+
+    if not cfg.registry.enabled:
+        raise ConfigError("the model registry is off (registry.enabled: false); turn it on")
+    return ModelRegistry.from_config(cfg)
+
+
+@app.command()
 def serve(
     config: ConfigOption = None,
     bundle: Annotated[Path | None, typer.Option(help="Serve this bundle folder.")] = None,
     model_version: Annotated[
-        int | None, typer.Option(help="Serve this published version (default: the latest).")
+        str | None,
+        typer.Option(help="Serve this registered version (default: the champion)."),
     ] = None,
     host: Annotated[str | None, typer.Option(help="Bind address (default from config).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from config).")] = None,
@@ -282,7 +362,8 @@ def serve(
     _guard(body)
 
 
-def _resolve_bundle(cfg: ShelfwiseConfig, bundle: Path | None, version: int | None) -> Path:
+def _resolve_bundle(cfg: ShelfwiseConfig, bundle: Path | None, version: str | None) -> Path:
+    """--bundle, else --model-version, else the champion (or the latest local version)."""
     from shelfwise.errors import BundleNotFoundError
     from shelfwise.package.store import BundleStore
 
@@ -290,9 +371,25 @@ def _resolve_bundle(cfg: ShelfwiseConfig, bundle: Path | None, version: int | No
         raise ConfigError("pass either --bundle or --model-version, not both")
     if bundle is not None:
         return bundle
+    if cfg.registry.enabled:
+        from shelfwise.registry import CHAMPION, check_version
+
+        registry = _registry(cfg)
+        if version is not None:
+            return registry.local_path(check_version(version))
+        champion = registry.by_alias(CHAMPION)
+        if champion is None:
+            raise BundleNotFoundError(
+                f"model {registry.model_name!r} has no champion; run `shelfwise run`, "
+                "`shelfwise promote VERSION`, or pass --bundle"
+            )
+        console.print(f"champion: version {champion.version}")
+        return registry.local_path(champion.version)
     store = BundleStore(cfg.state_dir())
     if version is not None:
-        return store.get(version).path
+        from shelfwise.registry import check_version
+
+        return store.get(int(check_version(version))).path
     latest = store.latest()
     if latest is None:
         raise BundleNotFoundError(
@@ -344,7 +441,9 @@ def demo(
             config_path,
             overrides={"project": "demo-shop", "home": ".shelfwise", "tune.budget_seconds": 20},
         )
-        bundle_path = _run_and_report(cfg, resume=None, from_stage=None, use_cache=True)
+        outcome = _run_and_report(cfg, resume=None, from_stage=None, use_cache=True)
+        bundle_path = _resolve_bundle(cfg, None, None) if outcome.gate else outcome.bundle_path
+        assert bundle_path is not None  # set by a completed run
         base = f"http://127.0.0.1:{port}"
         console.print("\n[bold]Try it[/bold] (in another terminal):")
         for line in (

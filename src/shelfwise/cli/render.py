@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from shelfwise.pipeline import StageEvent
+
+if TYPE_CHECKING:
+    from shelfwise.evaluate.gate import GateResult
+    from shelfwise.registry import ModelVersion
 
 _STATUS_STYLE = {
     "done": "[green]✓[/green]",
@@ -83,3 +87,75 @@ def versions_table(rows: list[dict[str, Any]]) -> Table:
             row["path"],
         )
     return table
+
+
+def gate_table(gate: GateResult) -> Table:
+    """The promotion gate's rules: challenger vs champion, pass or fail."""
+    champion = gate.champion["version"] if gate.champion else "none"
+    table = Table(
+        title=f"Promotion gate: version {gate.challenger['version']} vs champion {champion}"
+    )
+    for column in ("metric", "rule", "challenger", "champion", "delta", "result"):
+        table.add_column(column)
+    for rule in gate.rules:
+        result = "skipped" if rule.skipped else ("pass" if rule.passed else "[red]FAIL[/red]")
+        table.add_row(
+            rule.metric,
+            f"{rule.rule} {rule.threshold:g}",
+            _number(rule.challenger),
+            _number(rule.champion),
+            "–" if rule.delta is None else f"{rule.delta:+.4f}",
+            result,
+        )
+    return table
+
+
+def registry_table(model_name: str, versions: list[ModelVersion]) -> Table:
+    """`shelfwise models` with the registry: one row per registered version."""
+    table = Table(title=f"Model {model_name}: versions (newest last)")
+    for column in (
+        "version", "aliases", "created (UTC)", "gate", "ndcg@10", "recall@20",
+        "p99 ms", "data", "run",
+    ):  # fmt: skip
+        table.add_column(column)
+    for version in versions:
+        metrics = version.metrics
+        table.add_row(
+            version.version,
+            ", ".join(version.aliases) or "–",
+            version.created_at.strftime("%Y-%m-%d %H:%M"),
+            version.tags.get("shelfwise.gate", "–"),
+            _number(_first(metrics, "gate/challenger/ndcg_at_10", "headline/ndcg_at_10")),
+            _number(_first(metrics, "gate/challenger/recall_at_20", "headline/recall_at_20")),
+            _number(metrics.get("gate/challenger/p99_latency_ms"), digits=1),
+            version.tags.get("shelfwise.data_fingerprint", "")[:12] or "–",
+            version.run_id or "–",
+        )
+    return table
+
+
+def alias_log_table(entries: list[dict[str, Any]]) -> Table:
+    """The latest alias moves, oldest first."""
+    table = Table(title="Alias history (latest moves)")
+    for column in ("at (UTC)", "alias", "from", "to", "why"):
+        table.add_column(column)
+    for entry in entries:
+        table.add_row(
+            str(entry.get("at", "")),
+            str(entry.get("alias", "")),
+            str(entry.get("old") or "–"),
+            str(entry.get("new") or "–"),
+            str(entry.get("reason", "")),
+        )
+    return table
+
+
+def _first(metrics: dict[str, float], *names: str) -> float | None:
+    for name in names:
+        if name in metrics:
+            return metrics[name]
+    return None
+
+
+def _number(value: float | None, digits: int = 4) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"

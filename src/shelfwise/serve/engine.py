@@ -204,7 +204,67 @@ class Engine:
         if user is None:
             reason = "anonymous-user" if raw_user_id is None else "unknown-user"
             return self._popular_recommendation(blocked, k, reason)
-        history = self._histories[user]
+        order = self._sequences.row(user) if self._sequences is not None else None
+        return self._personalised(user, self._histories[user], order, blocked, k, exclude_seen)
+
+    def recommend_from_history(
+        self,
+        raw_item_ids: Sequence[str],
+        k: int,
+        *,
+        weights: Sequence[float] | None = None,
+        raw_user_id: str | None = None,
+        exclude_seen: bool = True,
+    ) -> RecommendResult:
+        """Up to `k` items for a shopper described by their events, not the bundle's.
+
+        Scores as `recommend` does, but from the given history: what the promotion
+        gate uses to re-score any bundle on one frozen test split, and what a session
+        of a brand-new user looks like.
+
+        Args:
+            raw_item_ids: the items interacted with, oldest first (repeats allowed;
+                unknown ids are ignored).
+            k: list length.
+            weights: one weight per event (default 1.0); weights of one item add up.
+            raw_user_id: the shopper, when known to the bundle: the click model then
+                reads their user features.
+            exclude_seen: leave out the history's items.
+
+        Raises:
+            RequestError: `k` < 1, or `weights` of another length than the items.
+        """
+        _check_k(k)
+        if weights is not None and len(weights) != len(raw_item_ids):
+            raise RequestError(
+                f"{len(weights)} weights for {len(raw_item_ids)} items; give one per item"
+            )
+        index = self.catalog.index
+        known = [(index[raw], i) for i, raw in enumerate(raw_item_ids) if raw in index]
+        items = np.array([item for item, _ in known], dtype=np.int64)
+        values = np.ones(items.size, dtype=np.float32)
+        if weights is not None:
+            values = np.array([weights[i] for _, i in known], dtype=np.float32)
+        history = sp.csr_matrix(
+            (values, (np.zeros(items.size, dtype=np.int64), items)),
+            shape=(1, len(self.catalog)),
+            dtype=np.float32,
+        )
+        history.sum_duplicates()
+        user = -1 if raw_user_id is None else self.user_index.get(raw_user_id, -1)
+        blocked = self.catalog.blocked(None)
+        return self._personalised(user, history, items, blocked, k, exclude_seen)
+
+    def _personalised(
+        self,
+        user: int,
+        history: sp.csr_matrix,
+        order: IndexArray | None,
+        blocked: BoolArray,
+        k: int,
+        exclude_seen: bool,
+    ) -> RecommendResult:
+        """The recommender's list for one history (user -1: not in the bundle)."""
         seen = history.indices[history.data > 0]
         if seen.size == 0:
             return self._popular_recommendation(blocked, k, "no-history")
@@ -213,8 +273,8 @@ class Engine:
         if exclude_seen:
             blocked[seen] = True
         ordered = (
-            Sequences.from_rows([self._sequences.row(user)])
-            if self._sequences is not None
+            Sequences.from_rows([order])
+            if self._sequences is not None and order is not None
             else None
         )
         scores = _row(score_users(self._recommender, history, ordered))
