@@ -118,6 +118,8 @@ def test_the_bundle_serves_the_refitted_models(runs: tuple[RunOutcome, RunOutcom
     selected = manifest["components"]["recommender"]
     stage = "evaluate" if selected == "blend" else "retrieval"
     served = refitted.run_dir / stage / selected
+    compressed = refitted.run_dir / "compress" / "models" / selected  # built from the refit
+    served = compressed if compressed.is_dir() else served
     bundled = refitted.bundle_path / "models" / selected
     files = [path for path in served.rglob("*") if path.is_file()]
     assert files

@@ -38,14 +38,15 @@ def _indexes(vectors: np.ndarray[Any, Any]) -> dict[str, tuple[str, Any]]:
     sq8.train(vectors)
     sq8.add(vectors)
     built["faiss_sq8"] = ("faiss_sq8", sq8)
-    subvectors = _pq_bytes(dim)
-    bits = (
-        8 if vectors.shape[0] >= 256 * 39 else max(4, int(np.log2(max(vectors.shape[0] // 39, 16))))
-    )
-    pq = faiss.IndexPQ(dim, subvectors, bits, faiss.METRIC_INNER_PRODUCT)
-    pq.train(vectors)
-    pq.add(vectors)
-    built[f"faiss_pq{subvectors}x{bits}"] = ("faiss_pq", pq)
+    # PQ: 2^bits centroids per sub-vector, each trained on about 39 vectors (FAISS's
+    # own minimum); below 16 centroids (624 vectors) PQ is not worth trying
+    bits = int(min(8, np.floor(np.log2(max(vectors.shape[0] // 39, 1)))))
+    if bits >= 4:
+        subvectors = _pq_bytes(dim)
+        pq = faiss.IndexPQ(dim, subvectors, bits, faiss.METRIC_INNER_PRODUCT)
+        pq.train(vectors)
+        pq.add(vectors)
+        built[f"faiss_pq{subvectors}x{bits}"] = ("faiss_pq", pq)
     return built
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from shelfwise.compress.select import BASELINE, choose, relative_loss, result
@@ -41,3 +42,21 @@ def test_relative_loss_and_ratio() -> None:
     assert relative_loss(0.2, 0.21) < 0
     assert relative_loss(0.0, 0.0) == 0.0
     assert _variant("int8", 250, 0.3).compression_ratio == 4.0  # type: ignore[attr-defined]
+
+
+def test_faiss_variants_are_measured_against_exact_search() -> None:
+    from shelfwise.compress.faiss_index import faiss_component
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(700, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    component = faiss_component(vectors, budget=0.01, seed=0)
+    names = [v["name"] for v in component["variants"]]
+    assert names[0] == "faiss_sq8"
+    assert any(name.startswith("faiss_pq") for name in names)
+    sq8 = component["variants"][0]
+    assert sq8["metric"] >= 0.9  # recall@10 against exact search
+    assert sq8["compression_ratio"] > 3
+    assert component["applied"] is False
+    tiny = faiss_component(vectors[:5], budget=0.01, seed=0)  # too few vectors for PQ
+    assert [v["name"] for v in tiny["variants"]] == ["faiss_sq8"]
