@@ -23,15 +23,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Final, Literal
 
 import polars as pl
 import scipy.sparse as sp
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shelfwise._internal.artifacts import (
     MANIFEST,
@@ -92,6 +93,27 @@ class BundleManifest(BaseModel):
     )
     n_items: int = Field(ge=0)
     n_users: int = Field(ge=0)
+
+    @field_validator("components")
+    @classmethod
+    def _plain_model_names(cls, value: dict[str, str]) -> dict[str, str]:
+        # a model name becomes a folder under models/: no separators, no "..", no "~"
+        for role, name in value.items():
+            if not _MODEL_NAME.fullmatch(name) or ".." in name:
+                raise ValueError(f"component {role!r} names model {name[:60]!r}: not a plain name")
+        return value
+
+    @field_validator("files")
+    @classmethod
+    def _relative_paths(cls, value: dict[str, str]) -> dict[str, str]:
+        for rel in value:
+            parts = PurePosixPath(rel).parts
+            if not parts or rel.startswith("/") or "\\" in rel or ".." in parts or ":" in rel:
+                raise ValueError(f"file path {rel[:80]!r} leaves the bundle folder")
+        return value
+
+
+_MODEL_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}")
 
 
 @dataclass(frozen=True)

@@ -120,6 +120,26 @@ def test_read_manifest_errors(make_bundle: BundleFactory, tmp_path: Path) -> Non
         read_bundle_manifest(path)
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "match"),
+    [
+        ("components", {"recommender": "../../outside"}, "not a plain name"),
+        ("components", {"recommender": "models/als"}, "not a plain name"),
+        ("files", {"../outside.npy": "0" * 64}, "leaves the bundle folder"),
+        ("files", {"/etc/passwd": "0" * 64}, "leaves the bundle folder"),
+    ],
+)
+def test_manifest_paths_cannot_leave_the_bundle(
+    make_bundle: BundleFactory, key: str, value: dict[str, str], match: str
+) -> None:
+    path = make_bundle()
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest[key] = value
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ManifestError, match=match):
+        read_bundle_manifest(path)
+
+
 def test_write_refuses_bad_specs(make_spec: SpecFactory, tmp_path: Path) -> None:
     import scipy.sparse as sp
 
