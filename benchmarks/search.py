@@ -131,6 +131,9 @@ def latency(items: int, requests: int, overrides: dict[str, Any]) -> dict[str, A
             "data.queries.path": str(shop.queries_path),
             "tune.enabled": False,
             "ranking.enabled": False,
+            # no MLflow run or gate re-scoring: the served bundle is all this times
+            "registry.enabled": False,
+            "compress.enabled": False,
             # search is what is measured: keep the recommendation side light
             **{f"models.{name}.enabled": False for name in _HEAVY_RECOMMENDERS},
             **overrides,
@@ -145,7 +148,8 @@ def latency(items: int, requests: int, overrides: dict[str, Any]) -> dict[str, A
     import polars as pl
 
     queries = pl.read_parquet(shop.queries_path)["query"].unique(maintain_order=True).to_list()
-    app = create_app(ServeSettings(bundle_path=work, verify_bundle=False))
+    assert outcome.bundle_path is not None  # a completed run published its bundle
+    app = create_app(ServeSettings(bundle_path=outcome.bundle_path, verify_bundle=False))
     timings: list[float] = []
     with TestClient(app) as client:
         _disable_query_cache(app.state.engine)

@@ -312,6 +312,8 @@ class VectorIndex:
                     f"ann: allowed_mask must have shape ({self.n_vectors},), "
                     f"got {allowed_mask.shape}"
                 )
+            if allowed_mask.all():  # no filter in effect: the index answers (not exact)
+                allowed_mask = None
         if k <= 0 or self.n_vectors == 0 or (allowed_mask is not None and not allowed_mask.any()):
             return exact_search(self.vectors[:0], matrix, max(k, 0))
         if self._use_exact(allowed_mask):

@@ -174,3 +174,17 @@ def test_recall_at_k_by_hand() -> None:
     assert recall_at_k(approx, exact, 1) == 1.0
     with pytest.raises(DataError, match="k must be >= 1"):
         recall_at_k(approx, exact, 0)
+
+
+def test_a_mask_allowing_every_row_searches_the_index(
+    hnsw: VectorIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unfiltered = hnsw.search(QUERIES, 10)
+
+    def no_brute_force(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a full mask must not fall back to exact search")
+
+    monkeypatch.setattr("shelfwise.retrieval.ann.exact_search", no_brute_force)
+    ids, scores = hnsw.search(QUERIES, 10, allowed_mask=np.ones(len(VECTORS), dtype=np.bool_))
+    np.testing.assert_array_equal(ids, unfiltered[0])
+    np.testing.assert_allclose(scores, unfiltered[1])
