@@ -11,6 +11,8 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from shelfwise.cli.main import app
+from shelfwise.config import load_config
+from shelfwise.registry import CHAMPION, ModelRegistry
 from shelfwise.sample import ShopSummary, generate_shop
 from shelfwise.serve import ServeSettings, create_app
 
@@ -49,8 +51,14 @@ def test_generate_run_models_serve(tmp_path: Path) -> None:
     assert "model version 1" in result.output
     assert "ndcg@10" in result.output
 
+    assert "gate: first-champion" in result.output
+    assert "report: " in result.output
+
     result = runner.invoke(app, ["models", "-c", str(config), "--set", "home=state"])
-    bundle = tmp_path / "state" / "bundles" / "1"
+    assert result.exit_code == 0, result.output
+    assert "champion" in result.output
+    registry = ModelRegistry.from_config(load_config(config, overrides={"home": "state"}))
+    bundle = registry.local_path(registry.by_alias(CHAMPION).version)  # type: ignore[union-attr]
     assert (bundle / "manifest.json").is_file()
 
     events = pl.read_parquet(data / "events.parquet")

@@ -83,6 +83,9 @@ def _leaf_keys(model: type, prefix: str = "") -> set[str]:
     keys: set[str] = set()
     for name, info in model.model_fields.items():  # type: ignore[attr-defined]
         annotation = info.annotation
+        if getattr(annotation, "__origin__", None) is dict:  # e.g. gate.rules: data keys
+            keys.add(prefix + name)
+            continue
         nested = [
             a for a in getattr(annotation, "__args__", (annotation,)) if hasattr(a, "model_fields")
         ]
@@ -94,7 +97,14 @@ def _leaf_keys(model: type, prefix: str = "") -> set[str]:
 
 
 # Keys whose values are free-form mappings (their contents are data, not config keys).
-_MAPPING_KEYS = {"params", "mapping", "event_type_values", "event_weights", "field_weights"}
+_MAPPING_KEYS = {
+    "params",
+    "mapping",
+    "event_type_values",
+    "event_weights",
+    "field_weights",
+    "rules",
+}
 
 
 def _yaml_keys(node: object, prefix: str = "") -> set[str]:
