@@ -95,20 +95,63 @@ def _table(result: dict[str, Any]) -> list[str]:
             "",
             f"### {name} (chosen: {component['chosen']})",
             "",
-            f"| variant | kind | size bytes | ratio | {metric} | rel. loss | latency ms | "
-            "within budget | notes |",
-            "|---|---|---|---|---|---|---|---|---|",
-            f"| baseline | - | {base['size_bytes']:,} | 1.00 | {base['metric']:.4f} | 0 | "
+            f"| variant | kind | size bytes | ratio | embeddings ratio | {metric} | rel. loss | "
+            "latency ms | within budget | notes |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+            f"| baseline | - | {base['size_bytes']:,} | 1.00 | 1.00 | {base['metric']:.4f} | 0 | "
             f"{base['latency_ms']:.3f} | yes | |",
         ]
         for v in component["variants"]:
             mark = "**" if v["name"] == component["chosen"] else ""
+            details = v.get("details", {})
+            embeddings = details.get("embedding_ratio")
             lines.append(
                 f"| {mark}{v['name']}{mark} | {v['kind']} | {v['size_bytes']:,} | "
-                f"{v['compression_ratio']:.2f} | {v['metric']:.4f} | "
+                f"{v['compression_ratio']:.2f} | "
+                f"{'-' if embeddings is None else f'{embeddings:.2f}'} | {v['metric']:.4f} | "
                 f"{v['relative_loss']:+.2%} | {v['latency_ms']:.3f} | "
-                f"{'yes' if v['within_budget'] else 'no'} | {v['notes']} |"
+                f"{'yes' if v['within_budget'] else 'no'} | {_notes(v)} |"
             )
+        lines += _component_lines(component)
+    return lines
+
+
+def _notes(variant: dict[str, Any]) -> str:
+    details = variant.get("details", {})
+    extra = [
+        f"{key} {details[key]}"
+        for key in ("auc", "auc_relative_loss", "model_file_bytes", "trees", "leaves")
+        if key in details
+    ]
+    return "; ".join([variant["notes"], *extra]) if extra else str(variant["notes"])
+
+
+def _component_lines(component: dict[str, Any]) -> list[str]:
+    """Per blend component bytes of each variant (ratio to the uncompressed fit)."""
+    base = component["baseline"].get("component_bytes") or {}
+    if not base:
+        return []
+    lines = [
+        "",
+        "| variant | " + " | ".join(base) + " | embeddings |",
+        "|---" * (len(base) + 2) + "|",
+    ]
+    embeddings = component["baseline"].get("embedding_bytes", 0)
+    lines.append(
+        "| baseline | " + " | ".join(f"{size:,}" for size in base.values()) + f" | {embeddings:,} |"
+    )
+    for v in component["variants"]:
+        details = v.get("details", {})
+        sizes = details.get("component_bytes", {})
+        ratios = details.get("component_ratio", {})
+        cells = [
+            f"{sizes[name]:,} ({ratios.get(name, 0):.2f}x)" if name in sizes else "-"
+            for name in base
+        ]
+        emb = details.get("embedding_bytes", 0)
+        emb_ratio = details.get("embedding_ratio")
+        emb_cell = f"{emb:,} ({emb_ratio:.2f}x)" if emb_ratio else f"{emb:,}"
+        lines.append(f"| {v['name']} | " + " | ".join(cells) + f" | {emb_cell} |")
     return lines
 
 

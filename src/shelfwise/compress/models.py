@@ -13,7 +13,10 @@ Folder layout (no pickle)::
                               one entry per weight array (how it was stored)
     arrays/<attr>.npy         dense values (float32 / float16 / int8 codes)
     arrays/<attr>.scales.npy  int8 scales (one per row or column)
-    arrays/<attr>.{indptr,indices,data}.npy    a sparse (CSR) weight matrix
+    arrays/<attr>.{indptr,indices,data}.npy    a sparse (CSR) weight matrix; one dense
+                              enough that its codes alone take fewer bytes than codes +
+                              column indices is stored as arrays/<attr>.npy (layout
+                              "dense") and turned back into CSR at load
     kept_items.npy            item indices that keep weights (pruned variants only)
 
 `shelfwise.retrieval.load_recommender(<base name>, folder)` loads such a folder
@@ -62,6 +65,8 @@ class Family:
         factors_param: the constructor parameter that holds the factor count.
         item_axes: attribute -> its axes indexed by item_index (dropped by pruning).
         extra: attribute -> base params.json key, set after construction.
+        embeddings: attribute -> the base model's file, for the item embedding
+            matrices (factor vectors) the size report counts on their own.
     """
 
     arrays: tuple[str, ...]
@@ -69,13 +74,21 @@ class Family:
     factors_param: str | None = None
     item_axes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)
+    embeddings: dict[str, str] = field(default_factory=dict)
 
 
 _SQUARE: Final = (0, 1)
+_FACTORS: Final = {"item_factors": "item_factors.npy"}
 FAMILIES: Final[dict[str, Family]] = {
-    "als": Family(("item_factors",), "item_factors", "factors", {"item_factors": (0,)}),
+    "als": Family(
+        ("item_factors",), "item_factors", "factors", {"item_factors": (0,)}, embeddings=_FACTORS
+    ),
     "bpr": Family(
-        ("item_factors", "item_biases"), "item_factors", "factors", {"item_factors": (0,)}
+        ("item_factors", "item_biases"),
+        "item_factors",
+        "factors",
+        {"item_factors": (0,)},
+        embeddings=_FACTORS,
     ),
     "ease": Family(
         ("weights", "items"), item_axes={"weights": _SQUARE}, extra={"n_items_total": "n_items"}
@@ -83,6 +96,7 @@ FAMILIES: Final[dict[str, Family]] = {
     "gfcf": Family(
         ("linear_filter", "vectors", "item_degrees"),
         item_axes={"linear_filter": _SQUARE, "vectors": (0,)},
+        embeddings={"vectors": "singular_vectors.npy"},
     ),
     "item_knn": Family(("similarity",), item_axes={"similarity": _SQUARE}),
     "rp3beta": Family(("similarity",), item_axes={"similarity": _SQUARE}),
@@ -103,6 +117,7 @@ def _encode(
     value: Any, axes: tuple[int, ...], encoding: str, n_items: int, kept: IntArray | None
 ) -> tuple[dict[str, Any], Arrays]:
     """(params entry, files) of one weight array."""
+    entry: dict[str, Any]
     if sp.issparse(value):
         csr = sp.csr_matrix(value, dtype=np.float32)
         if kept is not None and axes == (0, 1):
@@ -110,19 +125,26 @@ def _encode(
             mask[kept] = 1.0
             csr = sp.csr_matrix(sp.diags(mask) @ csr @ sp.diags(mask), dtype=np.float32)
             csr.eliminate_zeros()
+        entry = {"kind": "csr", "shape": list(csr.shape)}
+        if _dense_is_smaller(csr, encoding):
+            # a dense-ish matrix (GF-CF's item-item filter) costs less as a plain array of
+            # codes than as codes plus an index per stored entry; it is CSR again at load
+            entry["layout"] = "dense"
+            return entry, _encode_dense(csr.toarray(), encoding)
         index_dtype = np.uint16 if max(csr.shape) <= np.iinfo(np.uint16).max else np.int32
+        indptr_dtype = np.int32 if csr.nnz <= np.iinfo(np.int32).max else np.int64
         files: Arrays = {
-            "indptr": csr.indptr.astype(np.int64),
+            "indptr": csr.indptr.astype(indptr_dtype),
             "indices": csr.indices.astype(index_dtype),
         }
         if encoding.startswith("int8"):
             axis: Literal["row", "column"] = "row" if encoding == "int8_row" else "column"
             files["data"], files["scales"] = quantize_sparse_values(csr, axis)
         else:
-            files["data"] = csr.data.astype(np.float16 if encoding == "float16" else np.float32)
-        return {"kind": "csr", "shape": list(csr.shape)}, files
+            files["data"] = csr.data.astype(_float_dtype(encoding))
+        return entry, files
     array = np.asarray(value)
-    entry: dict[str, Any] = {"kind": "raw", "shape": list(array.shape), "dtype": str(array.dtype)}
+    entry = {"kind": "raw", "shape": list(array.shape), "dtype": str(array.dtype)}
     if array.ndim != 2 or not np.issubdtype(array.dtype, np.floating):
         return entry, {"values": array}  # small vectors and index arrays stay exact
     # pruning drops the item axes of arrays indexed by item_index (not EASE's subset)
@@ -132,14 +154,35 @@ def _encode(
     elif kept is not None and item_axes == [0]:
         array = array[kept]
     entry.update(kind="dense", item_axes=item_axes)
+    return entry, _encode_dense(array, encoding)
+
+
+def _float_dtype(encoding: str) -> type[np.floating[Any]]:
+    return np.float16 if encoding == "float16" else np.float32
+
+
+def _encode_dense(array: np.ndarray[Any, Any], encoding: str) -> Arrays:
+    """Files of a dense float matrix: codes and scales (int8) or the cast values."""
     if encoding.startswith("int8"):
         quantized = quantize_int8(array, "row" if encoding == "int8_row" else "column")
-        return entry, {"values": quantized.values, "scales": quantized.scales}
-    return entry, {"values": array.astype(np.float16 if encoding == "float16" else np.float32)}
+        return {"values": quantized.values, "scales": quantized.scales}
+    return {"values": array.astype(_float_dtype(encoding))}
+
+
+def _dense_is_smaller(csr: sp.csr_matrix, encoding: str) -> bool:
+    """True when the dense array of codes takes fewer bytes than the CSR arrays."""
+    value_bytes = 1 if encoding.startswith("int8") else np.dtype(_float_dtype(encoding)).itemsize
+    index_bytes = 2 if max(csr.shape) <= np.iinfo(np.uint16).max else 4
+    rows, columns = csr.shape
+    sparse_bytes = csr.nnz * (value_bytes + index_bytes) + 4 * (rows + 1)
+    return bool(rows * columns * value_bytes < sparse_bytes)
 
 
 def _decode(entry: dict[str, Any], files: Arrays, encoding: str, kept: IntArray | None) -> Any:
     shape = tuple(int(size) for size in entry["shape"])
+    if entry["kind"] == "csr" and entry.get("layout") == "dense":
+        dense = _decode_dense(files, encoding)
+        return sp.csr_matrix(dense.reshape(shape), dtype=np.float32)  # zeros are not stored
     if entry["kind"] == "csr":
         indices = files["indices"].astype(np.int32)
         skeleton = sp.csr_matrix(
@@ -154,11 +197,7 @@ def _decode(entry: dict[str, Any], files: Arrays, encoding: str, kept: IntArray 
         return skeleton
     if entry["kind"] == "raw":
         return files["values"].astype(entry["dtype"], copy=False)
-    if encoding.startswith("int8"):
-        axis_name: Literal["row", "column"] = "row" if encoding == "int8_row" else "column"
-        stored = dequantize_int8(QuantizedMatrix(files["values"], files["scales"], axis_name))
-    else:
-        stored = files["values"].astype(np.float32)
+    stored = _decode_dense(files, encoding)
     item_axes = list(entry.get("item_axes", []))
     if kept is None or not item_axes:
         return stored
@@ -168,6 +207,13 @@ def _decode(entry: dict[str, Any], files: Arrays, encoding: str, kept: IntArray 
     else:
         full[kept] = stored
     return full
+
+
+def _decode_dense(files: Arrays, encoding: str) -> np.ndarray[Any, np.dtype[np.float32]]:
+    if encoding.startswith("int8"):
+        axis: Literal["row", "column"] = "row" if encoding == "int8_row" else "column"
+        return dequantize_int8(QuantizedMatrix(files["values"], files["scales"], axis))
+    return files["values"].astype(np.float32)
 
 
 class CompressedRecommender:
@@ -342,7 +388,8 @@ class CompressedRecommender:
         files: dict[str, Arrays] = {}
         try:
             for attribute, entry in entries.items():
-                parts = ("indptr", "indices", "data") if entry["kind"] == "csr" else ("values",)
+                sparse = entry["kind"] == "csr" and entry.get("layout") != "dense"
+                parts = ("indptr", "indices", "data") if sparse else ("values",)
                 if entry["kind"] != "raw" and encoding.startswith("int8"):
                     parts = (*parts, "scales")
                 files[attribute] = {

@@ -6,7 +6,8 @@ the variant is better); a variant is within budget when relative_loss ≤ budget
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 BASELINE = "baseline"
 
@@ -24,6 +25,7 @@ class VariantResult:
     latency_ms: float
     within_budget: bool
     notes: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 def relative_loss(baseline: float, value: float) -> float:
@@ -44,8 +46,12 @@ def result(
     baseline_metric: float,
     budget: float,
     notes: str = "",
+    details: dict[str, Any] | None = None,
 ) -> VariantResult:
-    """A `VariantResult` with its ratio, loss and budget verdict filled in."""
+    """A `VariantResult` with its ratio, loss and budget verdict filled in.
+
+    `details` holds what one kind of component adds (embedding bytes, AUC, ...).
+    """
     loss = relative_loss(baseline_metric, metric)
     return VariantResult(
         name=name,
@@ -57,6 +63,7 @@ def result(
         latency_ms=round(float(latency_ms), 4),
         within_budget=loss <= budget,
         notes=notes,
+        details=dict(details or {}),
     )
 
 

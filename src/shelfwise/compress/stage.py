@@ -168,6 +168,7 @@ def _compress_component(
                 baseline_metric=base.metric,
                 budget=settings.budget_relative,
                 notes=_notes(spec, kept[0], split.history.shape[1]),
+                details=_size_details(base, value),
             )
         )
     chosen = choose(results, base.size_bytes)
@@ -185,6 +186,9 @@ def _compress_component(
             "size_bytes": base_size,
             "metric": round(base.metric, 6),
             "latency_ms": base.latency_ms,
+            "measured_size_bytes": base.size_bytes,
+            "embedding_bytes": base.embedding_bytes,
+            "component_bytes": base.component_bytes,
         },
         "chosen": chosen,
         "variants": [vars(v) for v in results],
@@ -215,6 +219,21 @@ def _kept_items(
     train = active_items(interactions, ("train",), inactive_days, n_items)
     served_splits = ("train", "valid") if refitted else ("train",)
     return train, active_items(interactions, served_splits, inactive_days, n_items)
+
+
+def _size_details(base: Measurement, variant: Measurement) -> dict[str, Any]:
+    """Embedding bytes and per-component bytes of a variant, with their ratios."""
+    details: dict[str, Any] = {"embedding_bytes": variant.embedding_bytes}
+    if base.embedding_bytes and variant.embedding_bytes:
+        details["embedding_ratio"] = round(base.embedding_bytes / variant.embedding_bytes, 3)
+    if variant.component_bytes:
+        details["component_bytes"] = variant.component_bytes
+        details["component_ratio"] = {
+            name: round(base.component_bytes[name] / size, 3)
+            for name, size in variant.component_bytes.items()
+            if size and base.component_bytes.get(name)
+        }
+    return details
 
 
 def _notes(spec: VariantSpec, kept: Any, n_items: int) -> str:

@@ -122,3 +122,43 @@ def test_compressed_models_are_not_trained(tmp_path: Path) -> None:
     assert small is not None
     with pytest.raises(NotReadyError, match="compress"):
         small.fit(_train())
+
+
+def test_dense_enough_sparse_weights_store_codes_without_indices(tmp_path: Path) -> None:
+    base = _fitted("gfcf", tmp_path)
+    linear = base.linear_filter  # type: ignore[attr-defined]
+    assert linear.nnz * 3 > linear.shape[0] * linear.shape[1]  # CSR int8 + uint16 costs more
+    spec = VariantSpec("int8", "quantize", "int8_row")
+    small = build_matrix_variant(base, tmp_path / "gfcf", spec, None)
+    assert isinstance(small, CompressedRecommender)
+    small.save(tmp_path / "small")
+    arrays = tmp_path / "small" / "arrays"
+    codes = np.load(arrays / "linear_filter.npy")
+    assert codes.dtype == np.int8
+    assert codes.shape == linear.shape
+    assert not (arrays / "linear_filter.indices.npy").exists()
+    loaded = load_recommender("gfcf", tmp_path / "small")
+    assert isinstance(loaded, CompressedRecommender)
+    decoded = loaded.model.linear_filter  # type: ignore[attr-defined]
+    assert sp.issparse(decoded)
+    # per-row int8: every entry within half a scale step of the float value
+    step = np.abs(linear.toarray()).max(axis=1, keepdims=True) / 127
+    assert np.all(np.abs(decoded.toarray() - linear.toarray()) <= step / 2 + 1e-6)
+
+
+def test_sparse_weights_keep_csr_when_sparse(tmp_path: Path) -> None:
+    base = recommender_class("rp3beta")(neighbours=5)  # 5 of 60 items per row: sparse
+    assert isinstance(base, Recommender)
+    base.fit(_train())
+    base.save(tmp_path / "rp3beta")
+    spec = VariantSpec("int8", "quantize", "int8_row")
+    small = build_matrix_variant(base, tmp_path / "rp3beta", spec, None)
+    assert isinstance(small, CompressedRecommender)
+    small.save(tmp_path / "small")
+    arrays = tmp_path / "small" / "arrays"
+    assert not (arrays / "similarity.npy").exists()
+    assert np.load(arrays / "similarity.indices.npy").dtype == np.uint16
+    assert np.load(arrays / "similarity.indptr.npy").dtype == np.int32
+    loaded = load_recommender("rp3beta", tmp_path / "small")
+    histories = _train()[:10]
+    assert top_k_overlap(base.score(histories), loaded.score(histories), 10) >= 0.85
