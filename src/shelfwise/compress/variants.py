@@ -2,9 +2,9 @@
 
 Matrix families (ALS, BPR, EASE, GF-CF, item-kNN, RP3beta) get weight encodings
 (float16, int8 per row or per column), fewer factors + int8 (ALS, BPR) and pruning of
-inactive items + int8; a blend gets the same encoding on each component it can
-compress (not pruning: its min-max normalisation needs finite scores). SASRec gets
-ONNX graphs, float and dynamic int8.
+inactive items + int8; a blend gets the same variant on each component it can
+compress (pruned items score −inf, which the blend's min-max normalisation skips).
+SASRec gets ONNX graphs, float and dynamic int8.
 """
 
 from __future__ import annotations
@@ -96,14 +96,14 @@ def build_matrix_variant(
     """The `spec` variant of a fitted matrix model saved in `folder`; None when the
     variant does not apply to it (another family, no factors, nothing to prune)."""
     if isinstance(model, BlendRecommender):
-        if spec.kind == "prune":
-            return None
         components: dict[str, Recommender] = {}
         changed = False
-        # components without factors get the plain encoding of an svd variant
+        # components without factors get the plain encoding of an svd variant; pruning
+        # prunes every component it can (the blend's normalisation skips −inf scores,
+        # and one pruned component keeps the item out of the blend's lists)
         plain = VariantSpec(spec.name, "quantize", spec.encoding)
         for name, component in model.components.items():
-            built = build_matrix_variant(component, folder / "components" / name, spec, None)
+            built = build_matrix_variant(component, folder / "components" / name, spec, kept_items)
             changed = changed or built is not None
             if built is None and spec.kind == "svd":
                 built = build_matrix_variant(component, folder / "components" / name, plain, None)

@@ -5,6 +5,9 @@ on different scales (similarities, factor dot products, counts) add up fairly:
 
     score(u, j) = Σ_m w_m · (s_m(u, j) − min_j s_m(u, ·)) / (max_j s_m(u, ·) − min_j s_m(u, ·))
 
+An item some component scores −inf (pruned by the compress stage) scores −inf in the
+blend, and min / max run over the finite scores only.
+
 Inputs:
     train: CSR (n_users, n_items), as every component takes it.
     histories: CSR (batch, n_items).
@@ -35,12 +38,27 @@ _PARAMS = "params.json"
 
 
 def normalise_rows(scores: FloatArray) -> FloatArray:
-    """Min-max normalise each row to [0, 1]; constant rows become 0."""
-    low = scores.min(axis=1, keepdims=True)
-    span = scores.max(axis=1, keepdims=True) - low
+    """Min-max normalise each row to [0, 1]; constant rows become 0.
+
+    Entries that are not finite (−inf: items a pruned model never recommends) take no
+    part in a row's min and max and come out as −inf.
+    """
+    finite = np.isfinite(scores)
+    if finite.all():
+        low = scores.min(axis=1, keepdims=True)
+        span = scores.max(axis=1, keepdims=True) - low
+        span[span == 0] = 1.0
+        normalised: FloatArray = ((scores - low) / span).astype(np.float32)
+        return normalised
+    low = np.where(finite, scores, np.inf).min(axis=1, keepdims=True)
+    high = np.where(finite, scores, -np.inf).max(axis=1, keepdims=True)
+    low[~np.isfinite(low)] = 0.0  # a row without a finite score
+    span = np.where(np.isfinite(high), high - low, 0.0)
     span[span == 0] = 1.0
-    normalised: FloatArray = ((scores - low) / span).astype(np.float32)
-    return normalised
+    with np.errstate(invalid="ignore"):
+        scaled = (scores - low) / span
+    pruned: FloatArray = np.where(finite, scaled, -np.inf).astype(np.float32)
+    return pruned
 
 
 class BlendRecommender:
@@ -88,10 +106,17 @@ class BlendRecommender:
             raise NotReadyError("blend has no components; fit or load it first")
         total: FloatArray | None = None
         for name, model in self.components.items():
-            part = self.weights[name] * normalise_rows(model.score(histories))
+            normalised = normalise_rows(model.score(histories))
+            pruned = np.isneginf(normalised)
+            if pruned.any():  # a weight of 0 times −inf would be NaN: keep it −inf
+                normalised[pruned] = 0.0
+                part = self.weights[name] * normalised
+                part[pruned] = -np.inf
+            else:
+                part = self.weights[name] * normalised
             total = part if total is None else total + part
         assert total is not None  # components is not empty
-        return total
+        return total.astype(np.float32, copy=False)
 
     def save(self, folder: Path) -> None:
         """Each component under `components/<name>/`, weights in params.json."""

@@ -109,10 +109,6 @@ def test_blend_compresses_each_component(tmp_path: Path) -> None:
     assert params["name"] == "compressed"
     loaded = load_recommender("blend", tmp_path / "small")
     assert top_k_overlap(blend.score(_train()[:10]), loaded.score(_train()[:10]), 10) >= 0.85  # type: ignore[union-attr]
-    assert (
-        build_matrix_variant(blend, tmp_path / "blend", VariantSpec("p", "prune"), np.arange(3))
-        is None
-    )
 
 
 def test_compressed_models_are_not_trained(tmp_path: Path) -> None:
