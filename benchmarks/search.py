@@ -152,7 +152,7 @@ def latency(items: int, requests: int, overrides: dict[str, Any]) -> dict[str, A
     app = create_app(ServeSettings(bundle_path=outcome.bundle_path, verify_bundle=False))
     timings: list[float] = []
     with TestClient(app) as client:
-        _disable_query_cache(app.state.engine)
+        _disable_query_cache(app.state.holder.models.champion)
         for query in queries[:20]:  # warm up code paths, not the cache (it is off)
             client.post("/v1/search", json={"query": query, "k": 10})
         for n in range(requests):

@@ -20,6 +20,8 @@ ShelfwiseError                              code                 HTTP
 ├── BundleNotFoundError(LookupError)        bundle-not-found     404
 ├── ModelNotAvailableError(LookupError)     model-not-available  404
 ├── NotReadyError(RuntimeError)             not-ready            503
+├── EventLogError(RuntimeError)             event-log-unavailable 503
+├── UnauthorizedError(PermissionError)      unauthorized         401
 ├── RegistryError(RuntimeError)             registry             500
 │   └── GateRefusedError                    gate-refused         500
 └── RequestError(ValueError)                invalid-request      422
@@ -154,6 +156,18 @@ class NotReadyError(ShelfwiseError, RuntimeError):
     code = "not-ready"
 
 
+class UnauthorizedError(ShelfwiseError, PermissionError):
+    """An admin request without the right bearer token."""
+
+    code = "unauthorized"
+
+
+class EventLogError(ShelfwiseError, RuntimeError):
+    """The durable event log cannot be written: events are refused, never half-accepted."""
+
+    code = "event-log-unavailable"
+
+
 class RegistryError(ShelfwiseError, RuntimeError):
     """The model registry (MLflow) cannot do what was asked: unknown version, no alias."""
 
@@ -192,6 +206,8 @@ ERROR_CODE_TO_HTTP_STATUS: Final[dict[str, int]] = {
     BundleNotFoundError.code: 404,
     ModelNotAvailableError.code: 404,
     NotReadyError.code: 503,
+    EventLogError.code: 503,
+    UnauthorizedError.code: 401,
     RegistryError.code: 500,
     GateRefusedError.code: 500,
     RequestError.code: 422,

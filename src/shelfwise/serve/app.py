@@ -20,8 +20,12 @@ from shelfwise import __version__
 from shelfwise.errors import ShelfwiseError
 from shelfwise.serve.engine import Engine, load_engine
 from shelfwise.serve.errors import install_error_handlers
+from shelfwise.serve.holder import CHALLENGER, CHAMPION, ModelHolder, Role
+from shelfwise.serve.lifecycle import RegistryWatcher, load_into
 from shelfwise.serve.metrics import ServeMetrics
 from shelfwise.serve.middleware import RequestContextMiddleware
+from shelfwise.serve.online import EventLog, open_store
+from shelfwise.serve.online.event_log import default_event_log_dir
 from shelfwise.serve.routes import ROUTERS
 from shelfwise.serve.settings import ServeSettings
 
@@ -43,6 +47,7 @@ _TAGS = [
     {"name": "search", "description": "Text search over the catalog."},
     {"name": "items", "description": "Item-to-item similarity."},
     {"name": "predict", "description": "Click probabilities from the click model."},
+    {"name": "events", "description": "Shopper events: logged durably, used at once."},
     {"name": "operations", "description": "Health, readiness and metrics."},
 ]
 
@@ -62,7 +67,8 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if app.state.engine is None and resolved.bundle_path is not None:
+        holder: ModelHolder = app.state.holder
+        if not holder.ready and resolved.bundle_path is not None:
             load = partial(load_engine, resolved.bundle_path, verify=resolved.verify_bundle)
             try:
                 loaded = await anyio.to_thread.run_sync(load)
@@ -71,7 +77,31 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
                 raise
             install_engine(app, loaded)
             logger.info("serving bundle %s (version %s)", loaded.path, loaded.version)
-        yield
+        if holder.models.challenger is None and resolved.challenger_path is not None:
+            challenger = partial(
+                load_into,
+                holder,
+                app.state.metrics,
+                resolved.challenger_path,
+                CHALLENGER,
+                verify=resolved.verify_bundle,
+            )
+            await anyio.to_thread.run_sync(challenger)
+        watcher = None
+        if resolved.registry_uri is not None:
+            watcher = RegistryWatcher(holder, app.state.metrics, resolved)
+            try:  # the first poll before serving, so the champion is there at once
+                await anyio.to_thread.run_sync(watcher.poll_once)
+            except ShelfwiseError as exc:
+                logger.warning("registry watch: %s", exc.message)
+            watcher.start()
+        try:
+            yield
+        finally:
+            if watcher is not None:
+                watcher.stop()
+            app.state.event_log.close()
+            app.state.store.close()
 
     app = FastAPI(
         title="shelfwise",
@@ -82,7 +112,15 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
     )
     app.state.settings = resolved
     app.state.metrics = ServeMetrics()
-    app.state.engine = None
+    app.state.store = open_store(
+        resolved.online_store_url,
+        timeout=resolved.online_store_timeout_s,
+        observer=app.state.metrics,
+    )
+    app.state.event_log = EventLog(resolved.event_log_dir or default_event_log_dir())
+    app.state.holder = ModelHolder(
+        canary_fraction=resolved.canary_fraction, shadow_fraction=resolved.shadow_fraction
+    )
     if engine is not None:
         install_engine(app, engine)
     install_error_handlers(app)
@@ -93,14 +131,19 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
     )
     for router in ROUTERS:
         app.include_router(router)
+    if resolved.admin_enabled:
+        from shelfwise.serve.routes import admin
+
+        app.include_router(admin.router)
     return app
 
 
-def install_engine(app: FastAPI, engine: Engine) -> None:
-    """Serve `engine` from now on (one attribute swap; requests in flight finish)."""
-    app.state.engine = engine
+def install_engine(app: FastAPI, engine: Engine, role: Role = CHAMPION) -> None:
+    """Serve `engine` as `role` from now on (one reference swap; requests in flight finish)."""
+    holder: ModelHolder = app.state.holder
+    holder.swap(engine, role)
     metrics: ServeMetrics = app.state.metrics
-    metrics.set_model(engine.version, engine.manifest.project, engine.manifest.fingerprint)
+    metrics.set_model(engine.version, engine.manifest.project, engine.manifest.fingerprint, role)
 
 
 def run_server(settings: ServeSettings) -> None:

@@ -9,9 +9,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from shelfwise.errors import NotReadyError, RequestError
+from shelfwise.errors import RequestError
 from shelfwise.serve.engine import Engine
+from shelfwise.serve.holder import ModelHolder
 from shelfwise.serve.metrics import ServeMetrics
+from shelfwise.serve.online.event_log import EventLog
+from shelfwise.serve.online.store import OnlineStore
 from shelfwise.serve.settings import ServeSettings
 
 
@@ -27,19 +30,31 @@ def get_metrics(request: Request) -> ServeMetrics:
     return metrics
 
 
+def get_holder(request: Request) -> ModelHolder:
+    """The model holder (champion, challenger, canary and shadow shares)."""
+    holder: ModelHolder = request.app.state.holder
+    return holder
+
+
 def get_engine(request: Request) -> Engine:
-    """The loaded engine.
+    """The champion's engine (routes without a user: similar items, health).
 
     Raises:
         NotReadyError: no bundle is loaded (yet).
     """
-    engine: Engine | None = request.app.state.engine
-    if engine is None:
-        raise NotReadyError(
-            "no model bundle is loaded; set SHELFWISE_SERVE_BUNDLE_PATH (or run "
-            "`shelfwise run` to build one) and wait for /readyz to answer 200"
-        )
-    return engine
+    return get_holder(request).choose(None).engine
+
+
+def get_store(request: Request) -> OnlineStore:
+    """The online store (recent events per user, served lists)."""
+    store: OnlineStore = request.app.state.store
+    return store
+
+
+def get_event_log(request: Request) -> EventLog:
+    """The durable event log of /v1/events."""
+    event_log: EventLog = request.app.state.event_log
+    return event_log
 
 
 def get_request_id(request: Request) -> str:
@@ -64,4 +79,7 @@ def checked_k(k: int | None, settings: ServeSettings, location: str) -> int:
 SettingsDep = Annotated[ServeSettings, Depends(get_settings)]
 MetricsDep = Annotated[ServeMetrics, Depends(get_metrics)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
+HolderDep = Annotated[ModelHolder, Depends(get_holder)]
 RequestIdDep = Annotated[str, Depends(get_request_id)]
+StoreDep = Annotated[OnlineStore, Depends(get_store)]
+EventLogDep = Annotated[EventLog, Depends(get_event_log)]

@@ -11,7 +11,21 @@ shelfwise_serve_requests_total             counter    route, method, status
 shelfwise_serve_request_duration_seconds   histogram  route
 shelfwise_serve_fallbacks_total            counter    endpoint, reason, model_version
 shelfwise_serve_empty_results_total        counter    endpoint, model_version
-shelfwise_serve_model_info                 gauge      model_version, project, fingerprint
+shelfwise_serve_model_info                 gauge      model_version, project, fingerprint,
+                                                      role
+shelfwise_serve_model_requests_total       counter    endpoint, model_version, role
+shelfwise_serve_model_duration_seconds     histogram  endpoint, model_version
+shelfwise_serve_shadow_overlap_ratio       histogram  endpoint
+shelfwise_serve_shadow_duration_seconds    histogram  endpoint, model_version
+shelfwise_serve_shadow_errors_total        counter    endpoint
+shelfwise_serve_reloads_total              counter    role, outcome
+shelfwise_serve_events_total               counter    event_type
+shelfwise_serve_events_unknown_items_total counter    (none)
+shelfwise_serve_served_lists_total         counter    endpoint, model_version
+shelfwise_serve_impressions_total          counter    endpoint, model_version
+shelfwise_serve_attributed_events_total    counter    event_type, model_version
+shelfwise_serve_online_store_degraded      gauge      (none)
+shelfwise_serve_online_store_errors_total  counter    operation
 =========================================  =========  ===============================
 """
 
@@ -29,6 +43,11 @@ LABEL_REASON: Final = "reason"
 LABEL_MODEL_VERSION: Final = "model_version"
 LABEL_PROJECT: Final = "project"
 LABEL_FINGERPRINT: Final = "fingerprint"
+LABEL_ROLE: Final = "role"
+LABEL_OUTCOME: Final = "outcome"
+
+LABEL_EVENT_TYPE: Final = "event_type"
+LABEL_OPERATION: Final = "operation"
 
 UNMATCHED_ROUTE: Final = "unmatched"  # one label value for every unknown path
 
@@ -70,8 +89,91 @@ class ServeMetrics:
         )
         self.model_info = Gauge(
             "shelfwise_serve_model_info",
-            "The model bundle being served: 1 for the loaded version, labels describe it.",
-            [LABEL_MODEL_VERSION, LABEL_PROJECT, LABEL_FINGERPRINT],
+            "The model bundles being served: 1 per loaded version, with its role "
+            "(champion, challenger) and what describes it.",
+            [LABEL_MODEL_VERSION, LABEL_PROJECT, LABEL_FINGERPRINT, LABEL_ROLE],
+            registry=self.registry,
+        )
+        self.model_requests = Counter(
+            "shelfwise_serve_model_requests",
+            "Requests answered by a model version, by endpoint and role (canary traffic "
+            "is role=challenger).",
+            [LABEL_ENDPOINT, LABEL_MODEL_VERSION, LABEL_ROLE],
+            registry=self.registry,
+        )
+        self.model_duration = Histogram(
+            "shelfwise_serve_model_duration_seconds",
+            "Time the model took to answer (inside the route), by endpoint and version.",
+            [LABEL_ENDPOINT, LABEL_MODEL_VERSION],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.shadow_overlap = Histogram(
+            "shelfwise_serve_shadow_overlap_ratio",
+            "Overlap@k of the challenger's shadow answer with the champion's served list.",
+            [LABEL_ENDPOINT],
+            buckets=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+            registry=self.registry,
+        )
+        self.shadow_duration = Histogram(
+            "shelfwise_serve_shadow_duration_seconds",
+            "Time the challenger took to answer a shadowed request (off the hot path).",
+            [LABEL_ENDPOINT, LABEL_MODEL_VERSION],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.shadow_errors = Counter(
+            "shelfwise_serve_shadow_errors",
+            "Shadowed requests the challenger failed to answer (never seen by clients).",
+            [LABEL_ENDPOINT],
+            registry=self.registry,
+        )
+        self.reloads = Counter(
+            "shelfwise_serve_reloads",
+            "Bundle reloads by role and outcome (swapped, failed, unchanged).",
+            [LABEL_ROLE, LABEL_OUTCOME],
+            registry=self.registry,
+        )
+        # --- real-time events (serve/online/, routes/events.py) ----------------------
+        self.events = Counter(
+            "shelfwise_serve_events",
+            "Events accepted by /v1/events (durably in the event log), by event type.",
+            [LABEL_EVENT_TYPE],
+            registry=self.registry,
+        )
+        self.events_unknown_items = Counter(
+            "shelfwise_serve_events_unknown_items",
+            "Accepted events naming an item the serving model's catalog does not know.",
+            registry=self.registry,
+        )
+        self.served_lists = Counter(
+            "shelfwise_serve_served_lists",
+            "Non-empty lists served and remembered for attribution, by endpoint and version.",
+            [LABEL_ENDPOINT, LABEL_MODEL_VERSION],
+            registry=self.registry,
+        )
+        self.impressions = Counter(
+            "shelfwise_serve_impressions",
+            "Items shown in served lists (the CTR denominator), by endpoint and version.",
+            [LABEL_ENDPOINT, LABEL_MODEL_VERSION],
+            registry=self.registry,
+        )
+        self.attributed_events = Counter(
+            "shelfwise_serve_attributed_events",
+            "Clicks, carts and purchases on an item of a served list (its request_id), "
+            "counted once each, by event type and the version that served the list.",
+            [LABEL_EVENT_TYPE, LABEL_MODEL_VERSION],
+            registry=self.registry,
+        )
+        self.online_store_degraded = Gauge(
+            "shelfwise_serve_online_store_degraded",
+            "1 while Redis is unreachable and the in-process online store answers, else 0.",
+            registry=self.registry,
+        )
+        self.online_store_errors = Counter(
+            "shelfwise_serve_online_store_errors",
+            "Failed calls to the online store's backend (Redis), by operation.",
+            [LABEL_OPERATION],
             registry=self.registry,
         )
 
@@ -88,10 +190,59 @@ class ServeMetrics:
         """Count one response without items."""
         self.empty_results.labels(endpoint, model_version).inc()
 
-    def set_model(self, model_version: str, project: str, fingerprint: str) -> None:
-        """Mark the served bundle (the previous one, if any, is cleared)."""
-        self.model_info.clear()
-        self.model_info.labels(model_version, project, fingerprint[:12]).set(1)
+    def set_model(
+        self, model_version: str, project: str, fingerprint: str, role: str = "champion"
+    ) -> None:
+        """Mark the bundle serving `role` (the previous one of that role is cleared)."""
+        for labels in list(self.model_info._metrics):  # noqa: SLF001 - no public listing
+            if labels[-1] == role:
+                self.model_info.remove(*labels)
+        self.model_info.labels(model_version, project, fingerprint[:12], role).set(1)
+
+    def clear_model(self, role: str) -> None:
+        """Mark `role` as not served (e.g. the challenger was removed)."""
+        for labels in list(self.model_info._metrics):  # noqa: SLF001 - no public listing
+            if labels[-1] == role:
+                self.model_info.remove(*labels)
+
+    def observe_model(self, endpoint: str, model_version: str, role: str, seconds: float) -> None:
+        """Count one request answered by a model version, and its time."""
+        self.model_requests.labels(endpoint, model_version, role).inc()
+        self.model_duration.labels(endpoint, model_version).observe(seconds)
+
+    def observe_shadow(
+        self, endpoint: str, model_version: str, overlap: float | None, seconds: float
+    ) -> None:
+        """Record one shadowed request (overlap None: the challenger failed)."""
+        if overlap is None:
+            self.shadow_errors.labels(endpoint).inc()
+            return
+        self.shadow_overlap.labels(endpoint).observe(overlap)
+        self.shadow_duration.labels(endpoint, model_version).observe(seconds)
+
+    def observe_events(self, event_types: list[str], unknown_items: int) -> None:
+        """Count accepted events by type, and those naming unknown items."""
+        for event_type in event_types:
+            self.events.labels(event_type).inc()
+        if unknown_items:
+            self.events_unknown_items.inc(unknown_items)
+
+    def observe_served(self, endpoint: str, model_version: str, items: int) -> None:
+        """Count one served list and its items (impressions)."""
+        self.served_lists.labels(endpoint, model_version).inc()
+        self.impressions.labels(endpoint, model_version).inc(items)
+
+    def observe_attributed(self, event_type: str, model_version: str) -> None:
+        """Count one event attributed to a served list."""
+        self.attributed_events.labels(event_type, model_version).inc()
+
+    def observe_store_error(self, operation: str) -> None:
+        """Count one failed call to the online store's backend."""
+        self.online_store_errors.labels(operation).inc()
+
+    def set_store_degraded(self, degraded: bool) -> None:
+        """Mark whether the online store answers from its in-process fallback."""
+        self.online_store_degraded.set(1 if degraded else 0)
 
     def render(self) -> bytes:
         """The text exposition of every collector."""

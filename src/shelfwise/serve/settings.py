@@ -15,6 +15,24 @@ SHELFWISE_SERVE_EXCLUDE_SEEN            bool     true        never recommend a u
 SHELFWISE_SERVE_MAX_BODY_BYTES          int      65536       larger request bodies get 413
 SHELFWISE_SERVE_VERIFY_BUNDLE           bool     true        re-hash bundle files on load
 SHELFWISE_SERVE_LOG_LEVEL               str      info        uvicorn log level
+SHELFWISE_SERVE_ONLINE_STORE_URL        str      memory://   online store: memory:// (one
+                                                             replica) or redis://host:port/db
+                                                             (?prefix=<project> for keys)
+SHELFWISE_SERVE_ONLINE_STORE_TIMEOUT_S  float    0.1         Redis connect/answer timeout;
+                                                             past it the in-process store
+SHELFWISE_SERVE_EVENT_LOG_DIR           path     (state)     durable event log of /v1/events;
+                                                             default $SHELFWISE_HOME/events
+SHELFWISE_SERVE_MAX_EVENTS_PER_BATCH    int      500         largest /v1/events batch
+SHELFWISE_SERVE_CHALLENGER_PATH         path     (none)      second bundle: canary / shadow
+SHELFWISE_SERVE_CANARY_FRACTION         float    0           users answered by the challenger
+SHELFWISE_SERVE_SHADOW_FRACTION         float    0           requests the challenger shadows
+SHELFWISE_SERVE_ADMIN_ENABLED           bool     false       mount /v1/admin/*
+SHELFWISE_SERVE_ADMIN_TOKEN             secret   (none)      bearer token of /v1/admin/*
+SHELFWISE_SERVE_BUNDLE_ROOT             path     (bundle's   admin reloads stay under it
+                                                 parent)
+SHELFWISE_SERVE_REGISTRY_URI            str      (none)      MLflow registry to follow
+SHELFWISE_SERVE_REGISTRY_MODEL          str      (none)      registered model to follow
+SHELFWISE_SERVE_WATCH_INTERVAL_S        float    30          alias polling interval
 ======================================  =======  ==========  ================================
 
 Nothing is read at import time: `create_app` builds `ServeSettings()` when it is not
@@ -26,12 +44,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shelfwise.config import ServeConfig
 
 ENV_PREFIX = "SHELFWISE_SERVE_"
+MIN_TOKEN_CHARS = 16
+PLACEHOLDER_TOKENS = frozenset(
+    {"changeme", "change-me", "change_me", "secret", "password", "token", "admin", "todo",
+     "<token>", "xxx", "placeholder", "replace-me", "your-token-here"}
+)  # fmt: skip
 
 
 class ServeSettings(BaseSettings):
@@ -54,11 +77,82 @@ class ServeSettings(BaseSettings):
     )
     verify_bundle: bool = Field(default=True, description="Re-hash every bundle file on load.")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    online_store_url: str = Field(
+        default="memory://",
+        min_length=1,
+        description="Online store of recent events: memory:// (in-process, one replica) or "
+        "redis://host:port/db (shared by replicas; ?prefix=<project> names the key prefix).",
+    )
+    online_store_timeout_s: float = Field(
+        default=0.1,
+        gt=0,
+        le=10,
+        description="Seconds Redis may take to connect or answer before the service answers "
+        "from its in-process store (flagged `degraded`).",
+    )
+    event_log_dir: Path | None = Field(
+        default=None,
+        description="Folder of the durable event log; default $SHELFWISE_HOME/events "
+        "(./.shelfwise/events). Created on the first event.",
+    )
+    max_events_per_batch: int = Field(
+        default=500, ge=1, le=10_000, description="Largest batch /v1/events accepts."
+    )
+    # --- model lifecycle (serve/holder.py, routes/admin.py, serve/watcher.py) ---------
+    challenger_path: Path | None = Field(
+        default=None, description="A second bundle for canary / shadow traffic."
+    )
+    canary_fraction: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Share of users the challenger answers."
+    )
+    shadow_fraction: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of champion requests the challenger also scores, off the hot path.",
+    )
+    admin_enabled: bool = Field(default=False, description="Mount /v1/admin/* (needs admin_token).")
+    admin_token: SecretStr | None = Field(
+        default=None, description="Bearer token of the admin endpoints (from the environment)."
+    )
+    bundle_root: Path | None = Field(
+        default=None,
+        description="Admin reloads may only load bundles under this folder (default: the "
+        "folder holding bundle_path).",
+    )
+    registry_uri: str | None = Field(
+        default=None,
+        description="MLflow registry to follow (e.g. sqlite:////state/mlflow/mlflow.db): the "
+        "bundles of the champion / challenger aliases are loaded as they move.",
+    )
+    registry_model: str | None = Field(default=None, description="Registered model to follow.")
+    watch_interval_s: float = Field(
+        default=30.0, ge=1.0, description="How often the registry aliases are polled."
+    )
 
     @model_validator(mode="after")
     def _default_k_within_max(self) -> Self:
         if self.default_k > self.max_k:
             raise ValueError(f"default_k ({self.default_k}) must not exceed max_k ({self.max_k})")
+        return self
+
+    @model_validator(mode="after")
+    def _admin_needs_a_real_token(self) -> Self:
+        if not self.admin_enabled:
+            return self
+        token = self.admin_token.get_secret_value() if self.admin_token is not None else ""
+        if len(token) < MIN_TOKEN_CHARS or token.strip().lower() in PLACEHOLDER_TOKENS:
+            raise ValueError(
+                f"admin endpoints are enabled but {ENV_PREFIX}ADMIN_TOKEN is empty, a "
+                f"placeholder or shorter than {MIN_TOKEN_CHARS} characters; set a random "
+                "token (e.g. `openssl rand -hex 32`) or SHELFWISE_SERVE_ADMIN_ENABLED=false"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _registry_needs_a_model(self) -> Self:
+        if self.registry_uri is not None and not self.registry_model:
+            raise ValueError("registry_uri is set but registry_model is not; name the model")
         return self
 
     @classmethod

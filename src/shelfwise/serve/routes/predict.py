@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, Final
 
 from fastapi import APIRouter
 
-from shelfwise.serve.deps import EngineDep, MetricsDep, RequestIdDep
+from shelfwise.serve.deps import HolderDep, MetricsDep, RequestIdDep
 from shelfwise.serve.schemas import ErrorResponse, PredictionOut, PredictRequest, PredictResponse
 
 ENDPOINT: Final = "predict"
@@ -33,12 +34,16 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 )
 def predict(
     body: PredictRequest,
-    engine: EngineDep,
+    holder: HolderDep,
     metrics: MetricsDep,
     request_id: RequestIdDep,
 ) -> PredictResponse:
     """Click probabilities of items for a user."""
+    choice = holder.choose(body.user_id, request_id)  # canary users: the challenger
+    engine = choice.engine
+    started = time.perf_counter()
     result = engine.predict(body.user_id, body.item_ids)
+    metrics.observe_model(ENDPOINT, engine.version, choice.role, time.perf_counter() - started)
     fallback = "no-history" if result.fallback_reason == "no-history" else None
     if result.fallback_reason is not None:
         metrics.observe_fallback(ENDPOINT, result.fallback_reason, engine.version)

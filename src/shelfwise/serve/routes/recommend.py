@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from fastapi import APIRouter
+from fastapi import APIRouter, BackgroundTasks
 
-from shelfwise.serve.deps import EngineDep, MetricsDep, RequestIdDep, SettingsDep, checked_k
+from shelfwise.serve.deps import HolderDep, MetricsDep, RequestIdDep, SettingsDep, checked_k
+from shelfwise.serve.routing import answer
 from shelfwise.serve.schemas import ErrorResponse, ItemOut, RecommendRequest, RecommendResponse
 
 ENDPOINT: Final = "recommend"
@@ -29,20 +30,33 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 )
 def recommend(
     body: RecommendRequest,
-    engine: EngineDep,
+    holder: HolderDep,
     settings: SettingsDep,
     metrics: MetricsDep,
     request_id: RequestIdDep,
+    background: BackgroundTasks,
 ) -> RecommendResponse:
     """Recommend items for a user."""
     k = checked_k(body.k, settings, "body.k")
-    result = engine.recommend(
-        body.user_id,
-        k,
-        exclude=body.exclude,
-        filters=body.filters.to_filters() if body.filters else None,
-        exclude_seen=settings.exclude_seen,
+    filters = body.filters.to_filters() if body.filters else None
+    answered = answer(
+        holder,
+        metrics,
+        background,
+        endpoint=ENDPOINT,
+        user_id=body.user_id,
+        request_id=request_id,
+        call=lambda engine: engine.recommend(
+            body.user_id,
+            k,
+            exclude=body.exclude,
+            filters=filters,
+            exclude_seen=settings.exclude_seen,
+        ),
+        item_ids=lambda result: [item.raw_item_id for item in result.items],
+        k=k,
     )
+    result, engine = answered.result, answered.engine
     if result.fallback_reason is not None:
         metrics.observe_fallback(ENDPOINT, result.fallback_reason, engine.version)
     if not result.items:

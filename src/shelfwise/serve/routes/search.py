@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from fastapi import APIRouter
+from fastapi import APIRouter, BackgroundTasks
 
-from shelfwise.serve.deps import EngineDep, MetricsDep, RequestIdDep, SettingsDep, checked_k
+from shelfwise.serve.deps import HolderDep, MetricsDep, RequestIdDep, SettingsDep, checked_k
+from shelfwise.serve.routing import answer
 from shelfwise.serve.schemas import ErrorResponse, ItemOut, SearchRequest, SearchResponse
 
 ENDPOINT: Final = "search"
@@ -30,20 +31,29 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 )
 def search(
     body: SearchRequest,
-    engine: EngineDep,
+    holder: HolderDep,
     settings: SettingsDep,
     metrics: MetricsDep,
     request_id: RequestIdDep,
+    background: BackgroundTasks,
 ) -> SearchResponse:
     """Search the catalog."""
     k = checked_k(body.k, settings, "body.k")
-    result = engine.search(
-        body.query,
-        k,
-        filters=body.filters.to_filters() if body.filters else None,
-        raw_user_id=body.user_id,
-        explain=body.explain,
+    filters = body.filters.to_filters() if body.filters else None
+    answered = answer(
+        holder,
+        metrics,
+        background,
+        endpoint=ENDPOINT,
+        user_id=body.user_id,
+        request_id=request_id,
+        call=lambda engine: engine.search(
+            body.query, k, filters=filters, raw_user_id=body.user_id, explain=body.explain
+        ),
+        item_ids=lambda result: [item.raw_item_id for item in result.items],
+        k=k,
     )
+    result, engine = answered.result, answered.engine
     if not result.items:
         metrics.observe_empty(ENDPOINT, engine.version)
     return SearchResponse(

@@ -1,0 +1,165 @@
+"""Loading bundles into a running server: admin reloads and the registry watcher.
+
+`load_into` loads and verifies a bundle off the request path, then swaps it into the
+holder; until the new engine is complete, requests keep the old one, and a bundle that
+fails to load or verify changes nothing (the error is returned to the caller, and the
+`shelfwise_serve_reloads_total{outcome="failed"}` counter moves).
+
+`RegistryWatcher` polls the MLflow registry's `champion` / `challenger` aliases every
+`watch_interval_s` and loads a version as soon as an alias points at it (the same
+swap). MLflow is imported only when a registry is configured.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from shelfwise.errors import RequestError, ShelfwiseError
+from shelfwise.serve.engine import Engine, load_engine
+from shelfwise.serve.holder import CHALLENGER, CHAMPION, ModelHolder, Role
+from shelfwise.serve.metrics import ServeMetrics
+from shelfwise.serve.settings import ServeSettings
+
+if TYPE_CHECKING:
+    from shelfwise.registry.store import ModelRegistry
+
+logger = logging.getLogger("shelfwise.serve")
+
+
+@dataclass(frozen=True)
+class Swapped:
+    """What a reload changed."""
+
+    role: Role
+    model_version: str
+    previous_version: str | None
+
+
+def allowed_bundle(path: Path, settings: ServeSettings) -> Path:
+    """`path` resolved, refused unless it lies under the bundle root.
+
+    Raises:
+        RequestError: no `settings.bundle_root` is set, or the path leaves it.
+    """
+    root = settings.bundle_root
+    if root is None:
+        raise RequestError(
+            "reloads by bundle_path need SHELFWISE_SERVE_BUNDLE_ROOT (the folder bundles "
+            "may be loaded from); or reload by model_version with a registry"
+        )
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise RequestError(
+            "bundle_path must lie under the server's bundle root (SHELFWISE_SERVE_BUNDLE_ROOT)"
+        )
+    return resolved
+
+
+def load_into(
+    holder: ModelHolder,
+    metrics: ServeMetrics,
+    path: Path,
+    role: Role,
+    *,
+    verify: bool = True,
+    version: str | None = None,
+) -> Swapped:
+    """Load `path` fully (hashes verified), then serve it as `role`.
+
+    Blocking: call it from a worker thread. On any error the holder is unchanged.
+
+    Raises:
+        ShelfwiseError: the bundle is missing, damaged or unloadable.
+    """
+    try:
+        engine = load_engine(path, verify=verify, version=version)
+    except ShelfwiseError:
+        metrics.reloads.labels(role, "failed").inc()
+        raise
+    previous = holder.swap(engine, role)
+    metrics.set_model(engine.version, engine.manifest.project, engine.manifest.fingerprint, role)
+    metrics.reloads.labels(role, "swapped").inc()
+    logger.info("serving %s as %s (was %s)", engine.version, role, _version(previous))
+    return Swapped(role, engine.version, _version(previous))
+
+
+def _version(engine: Engine | None) -> str | None:
+    return None if engine is None else engine.version
+
+
+class RegistryWatcher:
+    """A daemon thread that follows the registry's aliases into the holder."""
+
+    def __init__(self, holder: ModelHolder, metrics: ServeMetrics, settings: ServeSettings) -> None:
+        self.holder = holder
+        self.metrics = metrics
+        self.settings = settings
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="registry-watcher", daemon=True)
+        self._registry: ModelRegistry | None = None
+
+    def start(self) -> None:
+        """Poll in the background until `stop`."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop polling (waits for the current poll)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=self.settings.watch_interval_s + 5)
+
+    def poll_once(self) -> list[Swapped]:
+        """Load any version an alias points at that is not served yet."""
+        registry = self._open()
+        swapped: list[Swapped] = []
+        models = self.holder.models
+        for alias, served in ((CHAMPION, models.champion), (CHALLENGER, models.challenger)):
+            version = registry.by_alias(alias)
+            if version is None:
+                if alias == CHALLENGER and served is not None:
+                    self.holder.drop_challenger()
+                    self.metrics.clear_model(CHALLENGER)
+                continue
+            if served is not None and served.version == version.version:
+                continue
+            path = registry.local_path(version.version)
+            role: Role = CHAMPION if alias == CHAMPION else CHALLENGER
+            swapped.append(
+                load_into(
+                    self.holder,
+                    self.metrics,
+                    path,
+                    role,
+                    verify=self.settings.verify_bundle,
+                    version=version.version,
+                )
+            )
+        return swapped
+
+    def _open(self) -> ModelRegistry:
+        if self._registry is None:
+            from shelfwise.registry.store import ModelRegistry
+
+            uri = self.settings.registry_uri
+            model = self.settings.registry_model
+            assert uri is not None
+            assert model is not None
+            cache = (self.settings.bundle_root or Path(".shelfwise")) / "registry-downloads"
+            self._registry = ModelRegistry(
+                tracking_uri=uri, model_name=model, experiment=model, cache_dir=cache
+            )
+        return self._registry
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once()
+            except ShelfwiseError as exc:  # keep serving what is loaded; try again later
+                logger.warning("registry watch: %s", exc.message)
+            except Exception:  # never let the watcher die silently
+                logger.exception("registry watch failed")
+            self._stop.wait(self.settings.watch_interval_s)

@@ -1,0 +1,170 @@
+"""`/v1/admin/*`: swap bundles, set canary and shadow shares (bearer token required).
+
+Mounted only with `SHELFWISE_SERVE_ADMIN_ENABLED=true`, which needs a real
+`SHELFWISE_SERVE_ADMIN_TOKEN` (the settings refuse empty or placeholder tokens, so
+the server does not start with one). A request without `Authorization: Bearer
+<token>` gets 401 `unauthorized`.
+"""
+
+from __future__ import annotations
+
+import hmac
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shelfwise.errors import RequestError, ShelfwiseError, UnauthorizedError
+from shelfwise.serve.deps import HolderDep, MetricsDep, SettingsDep
+from shelfwise.serve.holder import CHALLENGER, ModelHolder
+from shelfwise.serve.lifecycle import allowed_bundle, load_into
+from shelfwise.serve.schemas import ErrorResponse
+from shelfwise.serve.settings import ServeSettings
+
+_BEARER: Final = "bearer "
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "Missing or wrong bearer token."},
+    422: {"model": ErrorResponse, "description": "Invalid request (code invalid-request)."},
+}
+
+
+def require_admin(request: Request, settings: SettingsDep) -> None:
+    """Pass only requests with the admin bearer token (compared in constant time).
+
+    Raises:
+        UnauthorizedError: no token, or the wrong one.
+    """
+    header = request.headers.get("authorization", "")
+    given = header[len(_BEARER) :] if header.lower().startswith(_BEARER) else ""
+    expected = settings.admin_token.get_secret_value() if settings.admin_token else ""
+    if not expected or not given or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise UnauthorizedError("admin endpoints need `Authorization: Bearer <admin token>`")
+
+
+router = APIRouter(
+    prefix="/v1/admin",
+    tags=["admin"],
+    dependencies=[Depends(require_admin)],
+    responses=_ERRORS,
+)
+
+
+class ReloadRequest(BaseModel):
+    """What to load (a bundle folder or a registry version) and/or the traffic shares."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bundle_path: str | None = Field(
+        default=None, max_length=4096, description="A bundle folder under the bundle root."
+    )
+    model_version: str | None = Field(
+        default=None,
+        pattern=r"^[1-9][0-9]{0,8}$",
+        description="A registered version (needs SHELFWISE_SERVE_REGISTRY_URI).",
+    )
+    role: Literal["champion", "challenger"] = "champion"
+    canary_fraction: float | None = Field(default=None, ge=0.0, le=1.0)
+    shadow_fraction: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ReloadRequest:
+        if self.bundle_path is not None and self.model_version is not None:
+            raise ValueError("give bundle_path or model_version, not both")
+        return self
+
+
+class ModelsState(BaseModel):
+    """What the server serves now."""
+
+    champion: str | None
+    challenger: str | None
+    canary_fraction: float
+    shadow_fraction: float
+    previous_version: str | None = None
+
+
+@router.post(
+    "/reload",
+    response_model=ModelsState,
+    summary="Load a bundle and swap it in without dropping requests",
+    description="Loads and verifies the bundle off the request path, then swaps it in: "
+    "requests in flight finish on the old version. A bundle that fails to load or verify "
+    "changes nothing. Also sets the canary / shadow shares.",
+)
+def reload(
+    body: ReloadRequest, holder: HolderDep, metrics: MetricsDep, settings: SettingsDep
+) -> ModelsState:
+    """Swap a bundle in as champion or challenger."""
+    previous = None
+    path: Path | None = None
+    if body.bundle_path is not None:
+        path = allowed_bundle(Path(body.bundle_path), settings)
+    elif body.model_version is not None:
+        path = _registry_path(body.model_version, settings)
+    if path is not None:
+        try:
+            swapped = load_into(
+                holder,
+                metrics,
+                path,
+                body.role,
+                verify=settings.verify_bundle,
+                version=body.model_version,
+            )
+        except ShelfwiseError as exc:  # nothing changed; say why, without server paths
+            reason = exc.message.replace(str(path), "<bundle>")
+            raise RequestError(f"bundle refused ({exc.code}): {reason}") from None
+        previous = swapped.previous_version
+    if body.canary_fraction is not None or body.shadow_fraction is not None:
+        holder.set_fractions(
+            canary_fraction=body.canary_fraction, shadow_fraction=body.shadow_fraction
+        )
+    return _state(holder, previous)
+
+
+@router.delete(
+    "/challenger",
+    response_model=ModelsState,
+    summary="Stop canary and shadow traffic",
+)
+def drop_challenger(holder: HolderDep, metrics: MetricsDep) -> ModelsState:
+    """Remove the challenger; every request goes to the champion again."""
+    old = holder.drop_challenger()
+    metrics.clear_model(CHALLENGER)
+    return _state(holder, None if old is None else old.version)
+
+
+@router.get("/models", response_model=ModelsState, summary="What is served now")
+def models(holder: HolderDep) -> ModelsState:
+    """Champion and challenger versions and the traffic shares."""
+    return _state(holder, None)
+
+
+def _state(holder: ModelHolder, previous: str | None) -> ModelsState:
+    snapshot = holder.models
+    return ModelsState(
+        champion=None if snapshot.champion is None else snapshot.champion.version,
+        challenger=None if snapshot.challenger is None else snapshot.challenger.version,
+        canary_fraction=snapshot.canary_fraction,
+        shadow_fraction=snapshot.shadow_fraction,
+        previous_version=previous,
+    )
+
+
+def _registry_path(version: str, settings: ServeSettings) -> Path:
+    if settings.registry_uri is None or settings.registry_model is None:
+        raise RequestError(
+            "model_version needs SHELFWISE_SERVE_REGISTRY_URI and _REGISTRY_MODEL; "
+            "or give bundle_path"
+        )
+    from shelfwise.registry.store import ModelRegistry
+
+    root = settings.bundle_root or Path(".shelfwise")
+    registry = ModelRegistry(
+        tracking_uri=settings.registry_uri,
+        model_name=settings.registry_model,
+        experiment=settings.registry_model,
+        cache_dir=root / "registry-downloads",
+    )
+    return registry.local_path(version)
