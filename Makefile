@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-all lint format typecheck check bench clean
+.PHONY: help install demo services services-stop test test-all lint format typecheck check bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -22,10 +22,16 @@ install: $(STAMP) ## Create .venv and install the pinned dependencies
 demo: install ## Generate the sample shop, run the pipeline, serve the API on 127.0.0.1:8000
 	$(BIN)/shelfwise demo
 
-test: install ## Run the test suite (slow tests excluded; see test-all)
+services: ## Start a loopback redis-server for the tests (installs it with apt if missing)
+	@scripts/services.sh start >/dev/null || echo "services: no redis-server; Redis tests will be skipped"
+
+services-stop: ## Stop the test redis-server
+	@scripts/services.sh stop
+
+test: install services ## Run the test suite (slow tests excluded; see test-all)
 	$(BIN)/python -m pytest
 
-test-all: install ## Run every test, slow ones included
+test-all: install services ## Run every test, slow ones included
 	$(BIN)/python -m pytest -m ''
 
 lint: install ## ruff lint and format check

@@ -43,6 +43,7 @@ VALUE: Final = "value"  # rating value, price paid, ... (optional)
 SESSION_ID: Final = "session_id"
 QUERY: Final = "query"  # the search query that led to the event (optional)
 POSITION: Final = "position"  # 1-based rank the item was shown at for QUERY (optional, Int64)
+REQUEST_ID: Final = "request_id"  # served list an online event came from (event log only)
 
 # --- derived -----------------------------------------------------------------------
 WEIGHT: Final = "weight"  # confidence weight of an interaction (event-type weights)

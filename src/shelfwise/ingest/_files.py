@@ -52,7 +52,8 @@ def resolve_files(
     """The files to read for one source and their (single) format.
 
     Args:
-        path: the configured file or folder.
+        path: the configured file or folder; a folder's Hive-style partition
+            subfolders (`date=…/hour=…/`) are read too.
         file_format: the configured format; "auto" guesses from the extension(s).
         config_key: e.g. "data.events", for error messages.
 
@@ -72,7 +73,7 @@ def resolve_files(
                 f"set {config_key}.format to one of csv, tsv, parquet, jsonl, recbole, sequence"
             )
         return [path], resolved
-    candidates = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+    candidates = sorted(_folder_files(path))
     if file_format == "auto":
         files = [p for p in candidates if guess_format(p) is not None]
         formats = sorted({str(guess_format(p)) for p in files})
@@ -91,6 +92,21 @@ def resolve_files(
             f"optionally .gz); point {config_key}.path at the file or the right folder"
         )
     return files, formats[0]
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    """The files of a folder and of its Hive-style partition folders (`date=2025-05-01/`,
+    any depth), e.g. the serving event log; other subfolders and hidden names are skipped.
+    """
+    found: list[Path] = []
+    for entry in folder.iterdir():
+        if entry.name.startswith("."):
+            continue
+        if entry.is_file():
+            found.append(entry)
+        elif entry.is_dir() and "=" in entry.name:
+            found.extend(_folder_files(entry))
+    return found
 
 
 @dataclass(frozen=True)

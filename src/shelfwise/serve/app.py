@@ -38,7 +38,8 @@ Search and recommendations from a shelfwise model bundle.
   header; send your own to correlate logs).
 * Every error is `{"code": ..., "message": ...}` with a stable code: `invalid-request`
   (422), `unknown-item` (404), `model-not-available` (404), `not-found` (404),
-  `payload-too-large` (413), `not-ready` (503), `internal` (500).
+  `payload-too-large` (413), `not-ready` (503), `event-log-unavailable` (503),
+  `internal` (500).
 * When the personalised model cannot answer, responses say `"fallback": "popular"`.
 """
 

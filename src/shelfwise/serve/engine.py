@@ -362,6 +362,28 @@ class Engine:
         row = self._histories[user]
         return np.asarray(row.indices, dtype=np.int64)
 
+    def neighbours(self, raw_item_id: str, k: int) -> list[ScoredItem]:
+        """Up to `k` true neighbours of an item (positive score), without any popular fill.
+
+        Empty for an unknown item or a bundle without a similar-items model.
+        """
+        item = self.catalog.index.get(raw_item_id)
+        if item is None or self._similar is None or k < 1:
+            return []
+        found, scores = self._similar.similar(item, k)
+        keep = (scores > 0) & (found >= 0) & (found != item)
+        return [
+            self.catalog.item(int(i), float(s))
+            for i, s in zip(found[keep][:k], scores[keep][:k], strict=True)
+        ]
+
+    def history_item_ids(self, raw_user_id: str | None) -> list[str]:
+        """The raw item ids in a known user's bundle history (empty for unknown users)."""
+        items = self._history_items(raw_user_id)
+        if items is None:
+            return []
+        return [self.catalog.raw_item_ids[int(i)] for i in items]
+
     def similar(self, raw_item_id: str, k: int) -> SimilarResult:
         """Up to `k` items similar to an item, best first.
 

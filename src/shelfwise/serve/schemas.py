@@ -10,6 +10,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shelfwise.contracts import EventType
 from shelfwise.serve.catalog import Filters, ScoredItem
 
 MAX_QUERY_CHARS = 512
@@ -17,6 +18,8 @@ MAX_ID_CHARS = 256
 MAX_EXCLUDE = 1000
 MAX_FILTER_VALUES = 100
 MAX_PREDICT_ITEMS = 1000
+MAX_EVENTS = 10_000  # static bound; the served limit is max_events_per_batch
+MAX_REQUEST_ID_CHARS = 128
 
 _K_DESCRIPTION = "How many items to return (1..max_k, default default_k from the settings)."
 
@@ -100,6 +103,10 @@ class RecommendRequest(_Request):
         description="Item ids never to return, e.g. what is already in the cart.",
     )
     filters: FiltersIn | None = None
+    exclude_purchased: bool = Field(
+        default=True,
+        description="Leave out the items the user purchased (events sent to /v1/events).",
+    )
 
 
 class SearchRequest(_Request):
@@ -207,6 +214,18 @@ class RecommendResponse(_Response):
         description='"popular" when the personalised model could not answer (unknown user, '
         "no history) and the most popular items were returned instead.",
     )
+    personalisation: Literal["history", "realtime", "session"] | None = Field(
+        default=None,
+        description='"history": from the user\'s history in the model; "realtime": that, '
+        "with items similar to what the user just viewed (/v1/events) blended in; "
+        '"session": a user the model does not know, recommended from their recent events; '
+        "null with the popular fallback.",
+    )
+    degraded: bool = Field(
+        default=False,
+        description="true when the online store (Redis) was unreachable and the service "
+        "answered from its in-process store: recent events may be missing.",
+    )
 
 
 class SearchResponse(_Response):
@@ -214,6 +233,11 @@ class SearchResponse(_Response):
 
     hint: str | None = Field(
         default=None, description="Why the list is empty and what to try; null otherwise."
+    )
+    degraded: bool = Field(
+        default=False,
+        description="true when the online store (Redis) was unreachable; the list itself "
+        "is unaffected, but clicks on it may not be attributed.",
     )
 
 
@@ -269,6 +293,85 @@ class PredictResponse(BaseModel):
         default=None,
         description='"no-history" when the user is unknown or has no history: the '
         "probabilities then rest on item features alone.",
+    )
+
+
+class EventIn(_Request):
+    """One thing a shopper did."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {"user_id": "u42", "item_id": "sku-1", "event_type": "click", "request_id": "a1b2"}
+            ]
+        },
+    )
+
+    user_id: str = Field(min_length=1, max_length=MAX_ID_CHARS, description="The shop's user id.")
+    item_id: str = Field(
+        min_length=1,
+        max_length=MAX_ID_CHARS,
+        description="The shop's item id; ids the model does not know are accepted (and counted).",
+    )
+    event_type: EventType = Field(description="view, click, cart, purchase, search or rating.")
+    timestamp: int | None = Field(
+        default=None,
+        ge=0,
+        le=4_102_444_800,
+        description="When it happened, UTC unix seconds; default: when the server received it.",
+    )
+    query: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_QUERY_CHARS,
+        description="The search text that led to the event; required for search events.",
+    )
+    position: int | None = Field(
+        default=None, ge=1, description="1-based rank the item was shown at, if known."
+    )
+    request_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_REQUEST_ID_CHARS,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+        description="The `request_id` of the response that listed the item: clicks, carts "
+        "and purchases then count toward that model version's CTR and conversion.",
+    )
+
+    @model_validator(mode="after")
+    def _search_needs_query(self) -> Self:
+        if self.event_type is EventType.SEARCH and self.query is None:
+            raise ValueError("a search event needs its query")
+        return self
+
+
+class EventsRequest(_Request):
+    """A batch of events, written durably before the answer."""
+
+    events: list[EventIn] = Field(
+        min_length=1,
+        max_length=MAX_EVENTS,
+        description="1..max_events_per_batch events (default 500), in the order they happened.",
+    )
+
+
+class EventsResponse(BaseModel):
+    """What was accepted."""
+
+    accepted: int = Field(description="Events written to the event log (all of the batch).")
+    unknown_items: int = Field(
+        description="How many of them name an item the serving model does not know."
+    )
+    attributed: int = Field(
+        description="Clicks, carts and purchases counted toward a served list's model version."
+    )
+    request_id: str = Field(description="Also in the X-Request-ID header.")
+    degraded: bool = Field(
+        default=False,
+        description="true when the online store (Redis) was unreachable: the events are in "
+        "the event log, but only this replica's in-process store saw them.",
     )
 
 

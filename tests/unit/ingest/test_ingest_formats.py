@@ -247,6 +247,17 @@ def test_folder_reads_files_in_sorted_order(write, tmp_path: Path) -> None:
     assert [Path(f).name for f in data[SOURCE_FILE]] == ["a.csv.gz", "b.csv"]
 
 
+def test_folder_reads_hive_partitions_and_skips_other_folders(write, tmp_path: Path) -> None:
+    # The serving event log's layout: <dir>/date=YYYY-MM-DD/hour=HH/*.jsonl
+    write("log/date=2025-05-02/hour=00/b.jsonl", '{"raw_user_id": "u3", "raw_item_id": "i3"}\n')
+    write("log/date=2025-05-01/hour=23/a.jsonl", '{"raw_user_id": "u2", "raw_item_id": "i2"}\n')
+    write("log/date=2025-05-01/hour=07/a.jsonl", '{"raw_user_id": "u1", "raw_item_id": "i1"}\n')
+    write("log/backup/old.jsonl", '{"raw_user_id": "x", "raw_item_id": "x"}\n')
+    write("log/.tmp=1/partial.jsonl", '{"raw_user_id": "y", "raw_item_id": "y"}\n')
+    data, _ = read_source(EventsConfig(path=tmp_path / "log"), "events")
+    assert data[RAW_USER_ID].to_list() == ["u1", "u2", "u3"]
+
+
 def test_folder_with_mixed_formats_is_refused(write, tmp_path: Path) -> None:
     write("events/a.csv", "user_id,item_id\nu1,i1\n")
     write("events/b.jsonl", '{"user_id": "u1", "item_id": "i1"}\n')

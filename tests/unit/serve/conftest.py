@@ -19,6 +19,10 @@ headphones 4, lamp 0 -> order phone, mouse, laptop, tea, book, coffee, headphone
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -207,3 +211,58 @@ def make_client() -> Iterator[ClientFactory]:
     yield make
     for test_client in clients:
         test_client.__exit__(None, None, None)
+
+
+# --- Redis for the online-store tests -------------------------------------------------
+
+_SERVICES = Path(__file__).resolve().parents[3] / "scripts" / "services.sh"
+
+
+@pytest.fixture(scope="session")
+def redis_server_url() -> str:
+    """A live redis-server: $SHELFWISE_TEST_REDIS_URL, else the one scripts/services.sh
+    starts (installing redis-server when missing). Skips only when none can be started.
+    """
+    url = os.environ.get("SHELFWISE_TEST_REDIS_URL")
+    if url:
+        return url
+    try:
+        started = subprocess.run(
+            [str(_SERVICES), "start"], capture_output=True, text=True, timeout=600, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        pytest.skip(f"redis-server could not be started by {_SERVICES.name}: {exc}")
+    if started.returncode != 0 or not started.stdout.strip():
+        reason = (started.stderr.strip().splitlines() or ["no output"])[-1]
+        pytest.skip(f"redis-server could not be started by scripts/services.sh: {reason}")
+    return started.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def redis_url(redis_server_url: str) -> Iterator[str]:
+    """The live server's URL with a key prefix of this test's own; its keys are removed."""
+    import redis
+
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    yield f"{redis_server_url}?prefix={prefix}"
+    client = redis.Redis.from_url(redis_server_url)
+    try:
+        keys = list(client.scan_iter(f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on (right now)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def closed_redis_url() -> str:
+    """A redis:// URL where nothing listens: every call is refused."""
+    return f"redis://127.0.0.1:{free_port()}/0"

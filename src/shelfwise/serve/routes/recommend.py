@@ -6,7 +6,16 @@ from typing import Any, Final
 
 from fastapi import APIRouter, BackgroundTasks
 
-from shelfwise.serve.deps import HolderDep, MetricsDep, RequestIdDep, SettingsDep, checked_k
+from shelfwise.serve.deps import (
+    HolderDep,
+    MetricsDep,
+    RequestIdDep,
+    SettingsDep,
+    StoreDep,
+    checked_k,
+)
+from shelfwise.serve.online import UserState, live_recommend
+from shelfwise.serve.online.attribution import remember_list
 from shelfwise.serve.routing import answer
 from shelfwise.serve.schemas import ErrorResponse, ItemOut, RecommendRequest, RecommendResponse
 
@@ -26,7 +35,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     description="Items the user is most likely to want, best first, without the items "
     "already in their history. Unknown or anonymous users get the most popular items and "
     '`"fallback": "popular"`. Filters apply before ranking, so the list is still up to `k` '
-    "long.",
+    "long. Events sent to /v1/events count at once: neighbours of just-viewed items are "
+    "blended in, purchased items left out (`exclude_purchased`), and users the model does "
+    'not know get recommendations from their session (`"personalisation": "session"`).',
 )
 def recommend(
     body: RecommendRequest,
@@ -35,10 +46,13 @@ def recommend(
     metrics: MetricsDep,
     request_id: RequestIdDep,
     background: BackgroundTasks,
+    store: StoreDep,
 ) -> RecommendResponse:
     """Recommend items for a user."""
     k = checked_k(body.k, settings, "body.k")
     filters = body.filters.to_filters() if body.filters else None
+    # The user's recent events (online store), read once: the shadow sees the same.
+    state = store.state(body.user_id) if body.user_id is not None else UserState()
     answered = answer(
         holder,
         metrics,
@@ -46,12 +60,15 @@ def recommend(
         endpoint=ENDPOINT,
         user_id=body.user_id,
         request_id=request_id,
-        call=lambda engine: engine.recommend(
+        call=lambda engine: live_recommend(
+            engine,
+            state,
             body.user_id,
             k,
             exclude=body.exclude,
             filters=filters,
             exclude_seen=settings.exclude_seen,
+            exclude_purchased=body.exclude_purchased,
         ),
         item_ids=lambda result: [item.raw_item_id for item in result.items],
         k=k,
@@ -61,9 +78,19 @@ def recommend(
         metrics.observe_fallback(ENDPOINT, result.fallback_reason, engine.version)
     if not result.items:
         metrics.observe_empty(ENDPOINT, engine.version)
+    remember_list(
+        store,
+        metrics,
+        endpoint=ENDPOINT,
+        request_id=request_id,
+        model_version=engine.version,
+        raw_item_ids=[item.raw_item_id for item in result.items],
+    )
     return RecommendResponse(
         items=[ItemOut.from_scored(item) for item in result.items],
         model_version=engine.version,
         request_id=request_id,
         fallback=result.fallback,
+        personalisation=result.personalisation,
+        degraded=store.degraded,
     )

@@ -6,7 +6,15 @@ from typing import Any, Final
 
 from fastapi import APIRouter, BackgroundTasks
 
-from shelfwise.serve.deps import HolderDep, MetricsDep, RequestIdDep, SettingsDep, checked_k
+from shelfwise.serve.deps import (
+    HolderDep,
+    MetricsDep,
+    RequestIdDep,
+    SettingsDep,
+    StoreDep,
+    checked_k,
+)
+from shelfwise.serve.online.attribution import remember_list
 from shelfwise.serve.routing import answer
 from shelfwise.serve.schemas import ErrorResponse, ItemOut, SearchRequest, SearchResponse
 
@@ -36,6 +44,7 @@ def search(
     metrics: MetricsDep,
     request_id: RequestIdDep,
     background: BackgroundTasks,
+    store: StoreDep,
 ) -> SearchResponse:
     """Search the catalog."""
     k = checked_k(body.k, settings, "body.k")
@@ -56,9 +65,18 @@ def search(
     result, engine = answered.result, answered.engine
     if not result.items:
         metrics.observe_empty(ENDPOINT, engine.version)
+    remember_list(
+        store,
+        metrics,
+        endpoint=ENDPOINT,
+        request_id=request_id,
+        model_version=engine.version,
+        raw_item_ids=[item.raw_item_id for item in result.items],
+    )
     return SearchResponse(
         items=[ItemOut.from_scored(item) for item in result.items],
         model_version=engine.version,
         request_id=request_id,
         hint=result.hint,
+        degraded=store.degraded,
     )
