@@ -15,7 +15,9 @@ Quality is measured on the validation split with the train-only fits (as `evalua
 chose the model): each variant is built from the train-only fit, compared with that
 fit uncompressed, and the chosen transformation is then applied to the served fit.
 Components: the served recommender (a blend's components are compressed together),
-SASRec when it was fitted (ONNX graphs), and the dense search vectors (FAISS SQ8 /
+SASRec when it was fitted (ONNX graphs), the LightGBM click model (`click_model`:
+smaller students distilled from it, measured on the ranking stage's held-out valid
+users, see `shelfwise.compress.distill`), and the dense search vectors (FAISS SQ8 /
 PQ, measured only).
 """
 
@@ -99,6 +101,21 @@ def _compress_all(ctx: StageContext, config: ShelfwiseConfig) -> dict[str, Any]:
         components[name] = _compress_component(
             ctx, config, name, train_only, folder, specs, split, features
         )
+    if "ranking" in ctx.inputs and split is not None:
+        from shelfwise.compress.distill import COMPONENT, distill_click_model
+
+        click_model = distill_click_model(
+            features=features,
+            retrieval=models_dir,
+            evaluate=evaluate_dir,
+            ranking=ctx.inputs["ranking"],
+            out=ctx.out / MODELS_DIR / COMPONENT,
+            budget=config.compress.budget_relative,
+            seed=config.seed,
+            latency_users=config.compress.latency_users,
+        )
+        if click_model is not None:
+            components[COMPONENT] = click_model
     dense = models_dir / "dense" / "vectors.npy"
     if "faiss" in config.compress.variants and dense.is_file():
         components["dense"] = faiss_component(

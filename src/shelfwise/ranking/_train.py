@@ -117,6 +117,76 @@ def fit_lightgbm(
     )
 
 
+def fit_lightgbm_student(
+    train_x: FloatArray,
+    teacher_train: FloatArray,
+    holdout_x: FloatArray,
+    teacher_holdout: FloatArray,
+    *,
+    seed: int,
+    num_leaves: int,
+    max_trees: int,
+    learning_rate: float = 0.1,
+) -> Fitted:
+    """A smaller LightGBM booster distilled from a teacher's probabilities.
+
+    The soft labels are the teacher's P(click) of the same rows (objective
+    `cross_entropy`, which takes labels in [0, 1]); early stopping watches the
+    cross-entropy to the teacher on the held-out rows, so no click label is read.
+    At most `max_trees` trees of at most `num_leaves` leaves; otherwise the teacher's
+    parameters (`LIGHTGBM_PARAMS`), seeded and deterministic.
+
+    Raises:
+        ValueError: teacher probabilities outside [0, 1] or not one per row.
+    """
+    import lightgbm
+
+    soft_train = np.asarray(teacher_train, dtype=np.float64)
+    soft_holdout = np.asarray(teacher_holdout, dtype=np.float64)
+    if soft_train.shape != (train_x.shape[0],) or soft_holdout.shape != (holdout_x.shape[0],):
+        raise ValueError(
+            f"need one teacher probability per row: {soft_train.shape} for {train_x.shape[0]} "
+            f"training rows, {soft_holdout.shape} for {holdout_x.shape[0]} held-out rows"
+        )
+    if not (
+        np.all((soft_train >= 0) & (soft_train <= 1))
+        and np.all((soft_holdout >= 0) & (soft_holdout <= 1))
+    ):
+        raise ValueError("teacher probabilities must lie in [0, 1]")
+    threads = 1 if train_x.shape[0] < _SINGLE_THREAD_ROWS else _THREADS
+    params = {
+        **LIGHTGBM_PARAMS,
+        "objective": "cross_entropy",
+        "metric": ["cross_entropy"],
+        "num_leaves": num_leaves,
+        "learning_rate": learning_rate,
+        "seed": seed,
+        "num_threads": threads,
+    }
+    train_set = lightgbm.Dataset(
+        train_x, label=soft_train, feature_name=list(FEATURE_NAMES), free_raw_data=True
+    )
+    holdout_set = lightgbm.Dataset(holdout_x, label=soft_holdout, reference=train_set)
+    booster = lightgbm.train(
+        params,
+        train_set,
+        num_boost_round=max_trees,
+        valid_sets=[holdout_set],
+        valid_names=["holdout"],
+        callbacks=[lightgbm.early_stopping(LIGHTGBM_PATIENCE, verbose=False)],
+    )
+    best = int(booster.best_iteration) or booster.current_iteration()
+    reloaded = lightgbm.Booster(model_str=booster.model_to_string(num_iteration=best))
+    return Fitted(
+        LightGBMScorer(reloaded),
+        {
+            "teacher": "soft labels (teacher P(click)), objective cross_entropy",
+            "best_iteration": best,
+            "params": {k: v for k, v in params.items() if k != "metric"},
+        },
+    )
+
+
 @contextlib.contextmanager
 def _torch_threads(count: int) -> Iterator[None]:
     import torch

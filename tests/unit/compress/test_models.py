@@ -143,8 +143,9 @@ def test_dense_enough_sparse_weights_store_codes_without_indices(tmp_path: Path)
 
 
 def test_sparse_weights_keep_csr_when_sparse(tmp_path: Path) -> None:
-    base = recommender_class("rp3beta")(neighbours=5)  # 5 of 60 items per row: sparse
-    assert isinstance(base, Recommender)
+    from shelfwise.retrieval.rp3beta import RP3betaRecommender
+
+    base = RP3betaRecommender(neighbours=5)  # 5 of 60 items per row: sparse
     base.fit(_train())
     base.save(tmp_path / "rp3beta")
     spec = VariantSpec("int8", "quantize", "int8_row")
@@ -156,5 +157,6 @@ def test_sparse_weights_keep_csr_when_sparse(tmp_path: Path) -> None:
     assert np.load(arrays / "similarity.indices.npy").dtype == np.uint16
     assert np.load(arrays / "similarity.indptr.npy").dtype == np.int32
     loaded = load_recommender("rp3beta", tmp_path / "small")
+    assert isinstance(loaded, Recommender)
     histories = _train()[:10]
     assert top_k_overlap(base.score(histories), loaded.score(histories), 10) >= 0.85
