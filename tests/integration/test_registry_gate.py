@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -76,6 +77,27 @@ def test_gate_refuses_a_worse_model_and_rollback_restores_the_champion(
     assert listing.exit_code == 0, listing.output
     assert "refused" in listing.output
     assert "manual rollback" in listing.output
+
+    # Drift of recent events (the server's event log layout) from the champion's data.
+    now = int(time.time())
+    folder = home / "events" / time.strftime("date=%Y-%m-%d/hour=%H", time.gmtime(now))
+    folder.mkdir(parents=True)
+    rows = [
+        {"raw_user_id": "someone-new", "raw_item_id": "not-in-the-catalog", "event_type": "view",
+         "timestamp": now - 60, "query": "zzqx unknownword"},
+    ] * 20  # fmt: skip
+    (folder / "events-test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    drift = CliRunner().invoke(
+        app, ["monitor", "drift", "--config", str(config_file), "--since", "1h", "--json"]
+    )
+    assert drift.exit_code == 0, drift.output
+    report = json.loads(drift.stdout)
+    assert report["events"] == 20
+    assert report["unseen_item_share"] == 1.0
+    assert report["unseen_user_share"] == 1.0
+    assert report["query_oov_rate"] == 1.0
+    assert report["catalog_added"] == 0
+    assert report["status"] == "drift"
 
 
 def _served_fingerprint(config: object) -> str:

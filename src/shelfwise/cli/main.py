@@ -383,7 +383,7 @@ def _resolve_bundle(cfg: ShelfwiseConfig, bundle: Path | None, version: str | No
                 f"model {registry.model_name!r} has no champion; run `shelfwise run`, "
                 "`shelfwise promote VERSION`, or pass --bundle"
             )
-        console.print(f"champion: version {champion.version}")
+        err_console.print(f"champion: version {champion.version}")
         return registry.local_path(champion.version)
     store = BundleStore(cfg.state_dir())
     if version is not None:
@@ -458,6 +458,159 @@ def demo(
         console.print(f"API docs: {base}/docs · metrics: {base}/metrics · Ctrl-C stops\n")
         if not no_serve:
             _serve(cfg, bundle_path, host="127.0.0.1", port=port)
+
+    _guard(body)
+
+
+monitor_app = typer.Typer(
+    help="Watch the served models: drift between training data and recent events.",
+    no_args_is_help=True,
+)
+app.add_typer(monitor_app, name="monitor")
+
+
+def _duration_seconds(text: str) -> int:
+    """'90s', '15m', '1h', '2d' (or plain seconds) as seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+    value = text.strip().lower()
+    try:
+        if value and value[-1] in units:
+            return int(float(value[:-1]) * units[value[-1]])
+        return int(float(value))
+    except ValueError:
+        raise ConfigError(f"--since {text!r}: use a duration like 30m, 1h or 2d") from None
+
+
+@monitor_app.command("drift")
+def drift(
+    config: ConfigOption = None,
+    sets: SetOption = None,
+    since: Annotated[
+        str, typer.Option(help="Window: events newer than this (30m, 1h, 2d).")
+    ] = "1h",
+    events: Annotated[
+        Path | None,
+        typer.Option(help="The server's event log folder (default: <home>/events)."),
+    ] = None,
+    bundle: Annotated[
+        Path | None, typer.Option(help="Reference bundle (default: the registry's champion).")
+    ] = None,
+    scores: Annotated[
+        bool, typer.Option(help="Also measure the shift of recommendation scores.")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object, for machines.")] = False,
+) -> None:
+    """Drift of recent events from the champion's training data: item popularity PSI,
+    unseen users and items, query out-of-vocabulary rate, score shift, catalog changes.
+    Exit code 0 whatever the drift; read `status` (ok, warn, drift) in the output."""
+    import time as _time
+
+    from shelfwise.cli.render import drift_table
+    from shelfwise.monitor import Reference, measure, read_event_log
+
+    def body() -> None:
+        cfg = _load(config, sets)
+        reference_path = bundle if bundle is not None else _resolve_bundle(cfg, None, None)
+        now = int(_time.time())
+        window = (now - _duration_seconds(since), now)
+        log_dir = events if events is not None else cfg.state_dir() / "events"
+        recent = read_event_log(log_dir, since=window[0], until=window[1] + 1)
+        engine = None
+        if scores and recent.height:
+            from shelfwise.serve.engine import load_engine
+
+            engine = load_engine(reference_path, verify=False)
+        catalog_ids = _catalog_ids(cfg)
+        report = measure(
+            Reference.from_bundle(reference_path),
+            recent,
+            window=window,
+            engine=engine,
+            catalog_ids=catalog_ids,
+        )
+        if as_json:
+            console.print_json(json.dumps(report.to_json()))
+        else:
+            console.print(drift_table(report, log_dir))
+
+    _guard(body)
+
+
+def _catalog_ids(cfg: ShelfwiseConfig) -> list[str] | None:
+    """The current catalog's raw item ids, when the config names a readable catalog."""
+    if cfg.data.catalog is None or not cfg.data.catalog.path.exists():
+        return None
+    from shelfwise.contracts import RAW_ITEM_ID
+    from shelfwise.ingest import read_source
+
+    try:
+        data, _ = read_source(cfg.data.catalog, "catalog")
+    except ShelfwiseError:
+        return None
+    return [str(v) for v in data[RAW_ITEM_ID].drop_nulls().to_list()]
+
+
+deploy_app = typer.Typer(
+    help="Deployment files: container image, Kubernetes (Kustomize), docker-compose, CI/CD.",
+    no_args_is_help=True,
+)
+app.add_typer(deploy_app, name="deploy")
+
+
+@deploy_app.command("render")
+def deploy_render(
+    target: Annotated[
+        str,
+        typer.Option(
+            "--target",
+            "-t",
+            help="k8s: Dockerfile + Kustomize base and overlays dev/prod/canary (docker/, "
+            "k8s/). compose: Dockerfile + docker-compose with Redis, Prometheus, Grafana "
+            "(docker/, compose/). ci: GitHub Actions, GitLab CI, Jenkinsfile (ci/). all.",
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Deploy root; each target writes its folders.")
+    ],
+    config: ConfigOption = None,
+    image: Annotated[
+        str | None,
+        typer.Option(help="Image repository of the serving image (batch: IMAGE-batch)."),
+    ] = None,
+    tag: Annotated[str | None, typer.Option(help="Image tag (default: the package version).")] = None,
+    params: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            help="Any other DeploySpec field, e.g. --param prod_replicas=5 --param "
+            "retrain_schedule='0 2 * * *' (repeatable; see shelfwise.deploy.DeploySpec).",
+        ),
+    ] = None,
+) -> None:
+    """Write the deployment tree under OUT, filled from the config (project, port).
+
+    Build the images from the repository root with the rendered Dockerfile, then apply an
+    overlay: `kubectl apply -k OUT/k8s/overlays/dev` (or `docker compose -f
+    OUT/compose/compose.yaml up`). Files are overwritten; others are left alone.
+    """
+    from shelfwise.deploy import TARGETS, render, spec_from_config
+
+    def body() -> None:
+        if target not in TARGETS:
+            raise ConfigError(f"--target must be one of {', '.join(TARGETS)}, not {target!r}")
+        cfg = _load(config) if config is not None or Path("shelfwise.yaml").is_file() else None
+        overrides: dict[str, Any] = {}
+        for item in params or []:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise ConfigError(f"--param expects NAME=VALUE, got {item!r}")
+            overrides[key.strip()] = value  # text: the spec's types convert it
+        overrides.update({k: v for k, v in (("image", image), ("tag", tag)) if v is not None})
+        spec = spec_from_config(cfg, overrides)
+        written = render(target, out, spec)  # type: ignore[arg-type]  # checked above
+        for path in written:
+            console.print(f"  {path}", highlight=False)
+        console.print(f"wrote {len(written)} files under {out}/ ({spec.image}:{spec.tag})")
 
     _guard(body)
 

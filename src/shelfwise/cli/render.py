@@ -10,7 +10,10 @@ from rich.table import Table
 from shelfwise.pipeline import StageEvent
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from shelfwise.evaluate.gate import GateResult
+    from shelfwise.monitor import DriftReport
     from shelfwise.registry import ModelVersion
 
 _STATUS_STYLE = {
@@ -159,3 +162,33 @@ def _first(metrics: dict[str, float], *names: str) -> float | None:
 
 def _number(value: float | None, digits: int = 4) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
+
+
+def drift_table(report: DriftReport, log_dir: Path) -> Table:
+    """`shelfwise monitor drift` for people."""
+    colour = {"ok": "green", "warn": "yellow", "drift": "red"}.get(report.status, "white")
+    table = Table(
+        title=f"Drift: [{colour}]{report.status}[/{colour}] · {report.events:,} events, "
+        f"{report.users:,} users in the window · {log_dir}"
+    )
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("reading")
+    rows = [
+        ("item popularity PSI", report.item_psi, "< 0.1 stable, > 0.25 shifted"),
+        ("score PSI (top-1)", report.score_psi, "< 0.1 stable, > 0.25 shifted"),
+        ("unseen users", report.unseen_user_share, "share of active users"),
+        ("unseen items", report.unseen_item_share, "share of events"),
+        ("query OOV rate", report.query_oov_rate, "tokens not in the catalog text"),
+    ]
+    for name, value, reading in rows:
+        table.add_row(name, "–" if value is None else f"{value:.4f}", reading)
+    if report.catalog_added is not None:
+        table.add_row(
+            "catalog changes",
+            f"+{report.catalog_added} / -{report.catalog_removed}",
+            "items added / removed since training",
+        )
+    for reason in report.reasons:
+        table.add_row("[yellow]why[/yellow]", "", reason)
+    return table
