@@ -18,10 +18,11 @@ from fastapi import FastAPI
 
 from shelfwise import __version__
 from shelfwise.errors import ShelfwiseError
+from shelfwise.serve.drift_monitor import DriftMonitor
 from shelfwise.serve.engine import Engine, load_engine
 from shelfwise.serve.errors import install_error_handlers
 from shelfwise.serve.holder import CHALLENGER, CHAMPION, ModelHolder, Role
-from shelfwise.serve.lifecycle import RegistryWatcher, load_into
+from shelfwise.serve.lifecycle import RegistryWatcher, data_cutoff, load_into
 from shelfwise.serve.metrics import ServeMetrics
 from shelfwise.serve.middleware import RequestContextMiddleware
 from shelfwise.serve.online import EventLog, open_store
@@ -96,11 +97,17 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
             except ShelfwiseError as exc:
                 logger.warning("registry watch: %s", exc.message)
             watcher.start()
+        drift = None
+        if resolved.drift_interval_s > 0:
+            drift = DriftMonitor(holder, app.state.metrics, resolved, app.state.event_log.root)
+            drift.start()
         try:
             yield
         finally:
             if watcher is not None:
                 watcher.stop()
+            if drift is not None:
+                drift.stop()
             app.state.event_log.close()
             app.state.store.close()
 
@@ -144,7 +151,13 @@ def install_engine(app: FastAPI, engine: Engine, role: Role = CHAMPION) -> None:
     holder: ModelHolder = app.state.holder
     holder.swap(engine, role)
     metrics: ServeMetrics = app.state.metrics
-    metrics.set_model(engine.version, engine.manifest.project, engine.manifest.fingerprint, role)
+    metrics.set_model(
+        engine.version,
+        engine.manifest.project,
+        engine.manifest.fingerprint,
+        role,
+        data_cutoff(engine),
+    )
 
 
 def run_server(settings: ServeSettings) -> None:

@@ -81,10 +81,22 @@ def load_into(
         metrics.reloads.labels(role, "failed").inc()
         raise
     previous = holder.swap(engine, role)
-    metrics.set_model(engine.version, engine.manifest.project, engine.manifest.fingerprint, role)
+    metrics.set_model(
+        engine.version,
+        engine.manifest.project,
+        engine.manifest.fingerprint,
+        role,
+        data_cutoff(engine),
+    )
     metrics.reloads.labels(role, "swapped").inc()
     logger.info("serving %s as %s (was %s)", engine.version, role, _version(previous))
     return Swapped(role, engine.version, _version(previous))
+
+
+def data_cutoff(engine: Engine) -> float | None:
+    """Unix time of the newest training event of a bundle, when its lineage has it."""
+    value = engine.manifest.lineage.get("data_cutoff_timestamp")
+    return float(value) if isinstance(value, int | float) else None
 
 
 def _version(engine: Engine | None) -> str | None:

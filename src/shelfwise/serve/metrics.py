@@ -19,6 +19,15 @@ shelfwise_serve_shadow_overlap_ratio       histogram  endpoint
 shelfwise_serve_shadow_duration_seconds    histogram  endpoint, model_version
 shelfwise_serve_shadow_errors_total        counter    endpoint
 shelfwise_serve_reloads_total              counter    role, outcome
+shelfwise_serve_model_errors_total         counter    endpoint, model_version
+shelfwise_serve_model_data_cutoff_timestamp_seconds
+                                           gauge      model_version, role
+shelfwise_serve_drift_item_psi             gauge      model_version
+shelfwise_serve_drift_unseen_users_ratio   gauge      model_version
+shelfwise_serve_drift_unseen_items_ratio   gauge      model_version
+shelfwise_serve_drift_query_oov_ratio      gauge      model_version
+shelfwise_serve_drift_window_events        gauge      model_version
+shelfwise_serve_drift_timestamp_seconds    gauge      (none)
 shelfwise_serve_events_total               counter    event_type
 shelfwise_serve_events_unknown_items_total counter    (none)
 shelfwise_serve_served_lists_total         counter    endpoint, model_version
@@ -31,9 +40,12 @@ shelfwise_serve_online_store_errors_total  counter    operation
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+if TYPE_CHECKING:
+    from shelfwise.monitor.drift import DriftReport
 
 LABEL_ROUTE: Final = "route"
 LABEL_METHOD: Final = "method"
@@ -128,6 +140,40 @@ class ServeMetrics:
             [LABEL_ENDPOINT],
             registry=self.registry,
         )
+        self.model_errors = Counter(
+            "shelfwise_serve_model_errors",
+            "Requests a model version failed to answer (500s), by endpoint.",
+            [LABEL_ENDPOINT, LABEL_MODEL_VERSION],
+            registry=self.registry,
+        )
+        self.model_data_cutoff = Gauge(
+            "shelfwise_serve_model_data_cutoff_timestamp_seconds",
+            "Unix time of the newest event in a served bundle's training data (staleness: "
+            "time() minus this).",
+            [LABEL_MODEL_VERSION, LABEL_ROLE],
+            registry=self.registry,
+        )
+        self.drift = {
+            name: Gauge(
+                f"shelfwise_serve_drift_{name}",
+                text,
+                [LABEL_MODEL_VERSION],
+                registry=self.registry,
+            )
+            for name, text in (
+                ("item_psi", "Population stability index of item popularity, recent events "
+                 "vs the champion's training data (> 0.25: shifted)."),
+                ("unseen_users_ratio", "Share of recently active users unknown to the champion."),
+                ("unseen_items_ratio", "Share of recent events on items unknown to the champion."),
+                ("query_oov_ratio", "Share of recent query tokens absent from the catalog text."),
+                ("window_events", "Events in the drift window (the gauges' sample size)."),
+            )
+        }  # fmt: skip
+        self.drift_timestamp = Gauge(
+            "shelfwise_serve_drift_timestamp_seconds",
+            "Unix time the drift gauges were last computed.",
+            registry=self.registry,
+        )
         self.reloads = Counter(
             "shelfwise_serve_reloads",
             "Bundle reloads by role and outcome (swapped, failed, unchanged).",
@@ -191,19 +237,41 @@ class ServeMetrics:
         self.empty_results.labels(endpoint, model_version).inc()
 
     def set_model(
-        self, model_version: str, project: str, fingerprint: str, role: str = "champion"
+        self,
+        model_version: str,
+        project: str,
+        fingerprint: str,
+        role: str = "champion",
+        data_cutoff: float | None = None,
     ) -> None:
         """Mark the bundle serving `role` (the previous one of that role is cleared)."""
-        for labels in list(self.model_info._metrics):  # noqa: SLF001 - no public listing
-            if labels[-1] == role:
-                self.model_info.remove(*labels)
+        self.clear_model(role)
         self.model_info.labels(model_version, project, fingerprint[:12], role).set(1)
+        if data_cutoff is not None:
+            self.model_data_cutoff.labels(model_version, role).set(data_cutoff)
+
+    def set_drift(self, report: DriftReport, model_version: str) -> None:
+        """Publish one drift measurement of the champion (unmeasurable values: absent)."""
+        values = {
+            "item_psi": report.item_psi,
+            "unseen_users_ratio": report.unseen_user_share,
+            "unseen_items_ratio": report.unseen_item_share,
+            "query_oov_ratio": report.query_oov_rate,
+            "window_events": float(report.events),
+        }
+        for name, value in values.items():
+            gauge = self.drift[name]
+            gauge.clear()
+            if value is not None:
+                gauge.labels(model_version).set(value)
+        self.drift_timestamp.set(report.window_end)
 
     def clear_model(self, role: str) -> None:
         """Mark `role` as not served (e.g. the challenger was removed)."""
-        for labels in list(self.model_info._metrics):  # noqa: SLF001 - no public listing
-            if labels[-1] == role:
-                self.model_info.remove(*labels)
+        for gauge in (self.model_info, self.model_data_cutoff):
+            for labels in list(gauge._metrics):  # noqa: SLF001 - no public listing
+                if labels[-1] == role:
+                    gauge.remove(*labels)
 
     def observe_model(self, endpoint: str, model_version: str, role: str, seconds: float) -> None:
         """Count one request answered by a model version, and its time."""

@@ -49,7 +49,11 @@ def answer(
     """Run `call` on the chosen engine (see the module doc)."""
     choice = holder.choose(user_id, request_id)
     started = time.perf_counter()
-    result = call(choice.engine)
+    try:
+        result = call(choice.engine)
+    except Exception:  # counted per version (canary judgement), then the usual 500
+        metrics.model_errors.labels(endpoint, choice.engine.version).inc()
+        raise
     metrics.observe_model(
         endpoint, choice.engine.version, choice.role, time.perf_counter() - started
     )

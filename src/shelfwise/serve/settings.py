@@ -33,6 +33,8 @@ SHELFWISE_SERVE_BUNDLE_ROOT             path     (bundle's   admin reloads stay 
 SHELFWISE_SERVE_REGISTRY_URI            str      (none)      MLflow registry to follow
 SHELFWISE_SERVE_REGISTRY_MODEL          str      (none)      registered model to follow
 SHELFWISE_SERVE_WATCH_INTERVAL_S        float    30          alias polling interval
+SHELFWISE_SERVE_DRIFT_INTERVAL_S        float    300         drift gauges refresh (0: off)
+SHELFWISE_SERVE_DRIFT_WINDOW_S          float    3600        events the drift gauges read
 ======================================  =======  ==========  ================================
 
 Nothing is read at import time: `create_app` builds `ServeSettings()` when it is not
@@ -128,6 +130,14 @@ class ServeSettings(BaseSettings):
     registry_model: str | None = Field(default=None, description="Registered model to follow.")
     watch_interval_s: float = Field(
         default=30.0, ge=1.0, description="How often the registry aliases are polled."
+    )
+    drift_interval_s: float = Field(
+        default=300.0,
+        ge=0.0,
+        description="How often the drift gauges are recomputed from the event log (0: off).",
+    )
+    drift_window_s: float = Field(
+        default=3600.0, ge=60.0, description="Window of recent events the drift gauges read."
     )
 
     @model_validator(mode="after")
