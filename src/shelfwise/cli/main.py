@@ -577,7 +577,9 @@ def deploy_render(
         str | None,
         typer.Option(help="Image repository of the serving image (batch: IMAGE-batch)."),
     ] = None,
-    tag: Annotated[str | None, typer.Option(help="Image tag (default: the package version).")] = None,
+    tag: Annotated[
+        str | None, typer.Option(help="Image tag (default: the package version).")
+    ] = None,
     params: Annotated[
         list[str] | None,
         typer.Option(
