@@ -28,6 +28,7 @@ shelfwise_serve_drift_unseen_items_ratio   gauge      model_version
 shelfwise_serve_drift_query_oov_ratio      gauge      model_version
 shelfwise_serve_drift_window_events        gauge      model_version
 shelfwise_serve_drift_timestamp_seconds    gauge      (none)
+shelfwise_serve_retrains_total             counter    trigger, outcome
 shelfwise_serve_events_total               counter    event_type
 shelfwise_serve_events_unknown_items_total counter    (none)
 shelfwise_serve_served_lists_total         counter    endpoint, model_version
@@ -172,6 +173,13 @@ class ServeMetrics:
         self.drift_timestamp = Gauge(
             "shelfwise_serve_drift_timestamp_seconds",
             "Unix time the drift gauges were last computed.",
+            registry=self.registry,
+        )
+        self.retrains = Counter(
+            "shelfwise_serve_retrains",
+            "Retrains asked of /v1/admin/retrain, by trigger (alertmanager, manual) and "
+            "outcome (started, already-running, ignored).",
+            ["trigger", LABEL_OUTCOME],
             registry=self.registry,
         )
         self.reloads = Counter(

@@ -35,6 +35,7 @@ SHELFWISE_SERVE_REGISTRY_MODEL          str      (none)      registered model to
 SHELFWISE_SERVE_WATCH_INTERVAL_S        float    30          alias polling interval
 SHELFWISE_SERVE_DRIFT_INTERVAL_S        float    300         drift gauges refresh (0: off)
 SHELFWISE_SERVE_DRIFT_WINDOW_S          float    3600        events the drift gauges read
+SHELFWISE_SERVE_RETRAIN_COMMAND         str      (none)      started by /v1/admin/retrain
 ======================================  =======  ==========  ================================
 
 Nothing is read at import time: `create_app` builds `ServeSettings()` when it is not
@@ -138,6 +139,11 @@ class ServeSettings(BaseSettings):
     )
     drift_window_s: float = Field(
         default=3600.0, ge=60.0, description="Window of recent events the drift gauges read."
+    )
+    retrain_command: str | None = Field(
+        default=None,
+        description="What POST /v1/admin/retrain starts, e.g. `shelfwise retrain -c "
+        "/config/shelfwise.yaml` (None: the endpoint answers 422).",
     )
 
     @model_validator(mode="after")

@@ -183,3 +183,49 @@ def test_swaps_under_concurrent_requests_drop_nothing(
         swapper.join()
     assert set(statuses) == {200}
     assert versions <= {engine.version, "v2"}
+
+
+def test_retrain_webhook_starts_one_retrain_at_a_time(
+    make_client: ClientFactory, engine: Engine, tmp_path: Path
+) -> None:
+    import sys
+    import time
+
+    marker = tmp_path / "retrain-started"
+    script = tmp_path / "fake_retrain.py"
+    script.write_text(
+        "import os, pathlib, time\n"
+        f"pathlib.Path({str(marker)!r}).write_text("
+        "os.environ['SHELFWISE_RETRAIN_TRIGGER'] + ':' + os.environ['SHELFWISE_RETRAIN_ALERTS'])\n"
+        "time.sleep(3)\n"
+    )
+    settings = ServeSettings(
+        bundle_path=None,
+        admin_enabled=True,
+        admin_token=TOKEN,
+        event_log_dir=tmp_path / "events",
+        retrain_command=f"{sys.executable} {script}",
+    )
+    client = make_client(settings, engine=engine)
+    firing = {"status": "firing", "alerts": [
+        {"status": "firing", "labels": {"alertname": "ShelfwiseDrift"}},
+        {"status": "resolved", "labels": {"alertname": "Old"}},
+    ]}  # fmt: skip
+    assert client.post("/v1/admin/retrain", json=firing).status_code == 401
+    first = client.post("/v1/admin/retrain", json=firing, headers=AUTH)
+    assert first.status_code == 202
+    assert first.json() == {
+        "status": "started",
+        "trigger": "alertmanager",
+        "alerts": ["ShelfwiseDrift"],
+    }
+    second = client.post("/v1/admin/retrain", json={}, headers=AUTH)
+    assert second.json()["status"] == "already-running"
+    resolved = {"alerts": [{"status": "resolved", "labels": {"alertname": "ShelfwiseDrift"}}]}
+    assert (
+        client.post("/v1/admin/retrain", json=resolved, headers=AUTH).json()["status"] == "ignored"
+    )
+    deadline = time.monotonic() + 30
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.read_text() == "alertmanager:ShelfwiseDrift"

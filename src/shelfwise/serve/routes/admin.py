@@ -19,6 +19,7 @@ from shelfwise.errors import RequestError, ShelfwiseError, UnauthorizedError
 from shelfwise.serve.deps import HolderDep, MetricsDep, SettingsDep
 from shelfwise.serve.holder import CHALLENGER, ModelHolder
 from shelfwise.serve.lifecycle import allowed_bundle, load_into
+from shelfwise.serve.retrain_trigger import RetrainLauncher
 from shelfwise.serve.schemas import ErrorResponse
 from shelfwise.serve.settings import ServeSettings
 
@@ -168,3 +169,35 @@ def _registry_path(version: str, settings: ServeSettings) -> Path:
         cache_dir=root / "registry-downloads",
     )
     return registry.local_path(version)
+
+
+class RetrainResponse(BaseModel):
+    """What the retrain trigger did."""
+
+    status: str = Field(description="started, already-running, or ignored (no firing alert).")
+    trigger: str = Field(description="alertmanager or manual.")
+    alerts: list[str] = Field(description="Names of the firing alerts that asked for it.")
+
+
+@router.post(
+    "/retrain",
+    response_model=RetrainResponse,
+    status_code=202,
+    summary="Start a retrain (accepts Alertmanager's webhook payload)",
+    description="Starts SHELFWISE_SERVE_RETRAIN_COMMAND in the background, one at a time. "
+    "An Alertmanager webhook body whose alerts are all resolved starts nothing.",
+)
+def retrain(
+    payload: dict[str, Any], request: Request, metrics: MetricsDep, settings: SettingsDep
+) -> RetrainResponse:
+    """Start the configured retrain command."""
+    if settings.retrain_command is None:
+        raise RequestError("no retrain command configured: set SHELFWISE_SERVE_RETRAIN_COMMAND")
+    launcher: RetrainLauncher | None = getattr(request.app.state, "retrain_launcher", None)
+    if launcher is None:
+        log_dir = request.app.state.event_log.root.parent / "retrain-logs"
+        launcher = RetrainLauncher(settings.retrain_command, log_dir)
+        request.app.state.retrain_launcher = launcher
+    started = launcher.start(payload)
+    metrics.retrains.labels(started.trigger, started.status).inc()
+    return RetrainResponse(status=started.status, trigger=started.trigger, alerts=started.alerts)
