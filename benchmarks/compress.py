@@ -8,6 +8,11 @@ of `compress/compression.json`:
 | ml-100k | examples/ml-100k-recbole.yaml (RecBole's exact split file) |
 | shop | the generated sample shop (2,000 users, 2,000 items, 150k events), defaults |
 
+Components: the served recommender (with its embedding matrices and, for a blend,
+each component's bytes reported separately), the click model (students distilled
+from a LightGBM teacher; quality = re-rank NDCG@10 on the ranking stage's held-out
+valid users, AUC must stay within the budget too) and the dense search vectors.
+
 Quality is the primary metric (NDCG@10) on the validation split with the train-only
 fits; latency is the median time to score one validation user; size is the bytes of
 the saved model folder (for the dense index: the serialized FAISS index, quality =
@@ -113,6 +118,11 @@ def _table(result: dict[str, Any]) -> list[str]:
                 f"{'yes' if v['within_budget'] else 'no'} | {_notes(v)} |"
             )
         lines += _component_lines(component)
+        extra = {k: base[k] for k in ("auc", "retriever_metric", "model_file_bytes") if k in base}
+        if extra:
+            lines += ["", f"baseline (the served model): {extra}"]
+        if component.get("note"):
+            lines += ["", f"note: {component['note']}"]
     return lines
 
 
@@ -120,7 +130,7 @@ def _notes(variant: dict[str, Any]) -> str:
     details = variant.get("details", {})
     extra = [
         f"{key} {details[key]}"
-        for key in ("auc", "auc_relative_loss", "model_file_bytes", "trees", "leaves")
+        for key in ("auc", "auc_relative_loss", "teacher_correlation", "model_file_ratio")
         if key in details
     ]
     return "; ".join([variant["notes"], *extra]) if extra else str(variant["notes"])
