@@ -570,6 +570,55 @@ class GateConfig(_Section):
         return value
 
 
+class RetrainConfig(_Section):
+    """`shelfwise retrain`: the pipeline again on the original data plus the event log."""
+
+    event_log: Path | None = Field(
+        default=None,
+        description="The server's event log folder (SHELFWISE_SERVE_EVENT_LOG_DIR); "
+        "default <home>/events.",
+    )
+    min_new_events: int = Field(
+        default=1,
+        ge=1,
+        description="Retrain only when the log holds at least this many events newer than "
+        "the champion's training data (--force ignores it).",
+    )
+    promote_to: Literal["challenger", "champion"] = Field(
+        default="challenger",
+        description="What a version that passes the gate becomes: challenger (a canary, "
+        "judged by `shelfwise canary judge`) or champion at once.",
+    )
+
+
+class CanaryConfig(_Section):
+    """`shelfwise canary judge`: challenger vs champion on live KPIs."""
+
+    prometheus_url: str | None = Field(
+        default=None,
+        description="Prometheus to query (sums over every replica); without it, "
+        "--metrics-url scrapes one server's /metrics.",
+    )
+    window: str = Field(default="1h", description="Prometheus range of the comparison.")
+    min_lists: int = Field(
+        default=200, ge=1, description="Served lists each side needs before a verdict."
+    )
+    ctr_tolerance: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="Challenger CTR and conversion may be this much lower (relative).",
+    )
+    max_error_rate_delta: float = Field(
+        default=0.01, ge=0.0, description="Challenger error rate may exceed the champion's by this."
+    )
+    max_p99_ratio: float = Field(
+        default=1.5,
+        ge=1.0,
+        description="Challenger p99 latency may be this many times the champion's.",
+    )
+
+
 class ShelfwiseConfig(_Section):
     """The whole configuration."""
 
@@ -590,6 +639,8 @@ class ShelfwiseConfig(_Section):
     serve: ServeConfig = ServeConfig()
     registry: RegistryConfig = RegistryConfig()
     gate: GateConfig = GateConfig()
+    retrain: RetrainConfig = RetrainConfig()
+    canary: CanaryConfig = CanaryConfig()
 
     def state_dir(self) -> Path:
         """The state folder: `home`, else $SHELFWISE_HOME, else ./.shelfwise."""

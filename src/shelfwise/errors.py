@@ -22,6 +22,7 @@ ShelfwiseError                              code                 HTTP
 ├── NotReadyError(RuntimeError)             not-ready            503
 ├── EventLogError(RuntimeError)             event-log-unavailable 503
 ├── UnauthorizedError(PermissionError)      unauthorized         401
+├── MetricsUnavailableError(RuntimeError)   metrics-unavailable  503
 ├── RegistryError(RuntimeError)             registry             500
 │   └── GateRefusedError                    gate-refused         500
 └── RequestError(ValueError)                invalid-request      422
@@ -168,6 +169,12 @@ class EventLogError(ShelfwiseError, RuntimeError):
     code = "event-log-unavailable"
 
 
+class MetricsUnavailableError(ShelfwiseError, RuntimeError):
+    """Live KPIs cannot be read (Prometheus, or a server's /metrics)."""
+
+    code = "metrics-unavailable"
+
+
 class RegistryError(ShelfwiseError, RuntimeError):
     """The model registry (MLflow) cannot do what was asked: unknown version, no alias."""
 
@@ -208,6 +215,7 @@ ERROR_CODE_TO_HTTP_STATUS: Final[dict[str, int]] = {
     NotReadyError.code: 503,
     EventLogError.code: 503,
     UnauthorizedError.code: 401,
+    MetricsUnavailableError.code: 503,
     RegistryError.code: 500,
     GateRefusedError.code: 500,
     RequestError.code: 422,

@@ -117,7 +117,7 @@ def registry_table(model_name: str, versions: list[ModelVersion]) -> Table:
     """`shelfwise models` with the registry: one row per registered version."""
     table = Table(title=f"Model {model_name}: versions (newest last)")
     for column in (
-        "version", "aliases", "created (UTC)", "gate", "ndcg@10", "recall@20",
+        "version", "aliases", "created (UTC)", "gate", "canary", "ndcg@10", "recall@20",
         "p99 ms", "data", "run",
     ):  # fmt: skip
         table.add_column(column)
@@ -128,6 +128,7 @@ def registry_table(model_name: str, versions: list[ModelVersion]) -> Table:
             ", ".join(version.aliases) or "–",
             version.created_at.strftime("%Y-%m-%d %H:%M"),
             version.tags.get("shelfwise.gate", "–"),
+            version.tags.get("shelfwise.canary", "–").split(":")[0],
             _number(_first(metrics, "gate/challenger/ndcg_at_10", "headline/ndcg_at_10")),
             _number(_first(metrics, "gate/challenger/recall_at_20", "headline/recall_at_20")),
             _number(metrics.get("gate/challenger/p99_latency_ms"), digits=1),

@@ -282,6 +282,16 @@ class ModelRegistry:
         self._log(move)
         return move
 
+    def drop_challenger(self, reason: str) -> AliasMove:
+        """Remove the `challenger` alias (a rolled-back canary); the version is kept."""
+        old = self._aliases().get(CHALLENGER) if self._model_exists() else None
+        if old is not None:
+            with _mlflow_errors("move the challenger alias of"):
+                self.client.delete_registered_model_alias(self.model_name, CHALLENGER)
+        move = AliasMove(CHALLENGER, old, None, reason)
+        self._log(move)
+        return move
+
     def rollback(self, reason: str = "rollback") -> AliasMove:
         """Champion back to the previous champion; the rolled-back version is kept.
 

@@ -1,0 +1,283 @@
+"""`shelfwise canary judge`: promote or roll back the challenger on live numbers.
+
+KPIs per model version come from the server's Prometheus metrics: served lists
+(`shelfwise_serve_served_lists_total`), attributed clicks and purchases
+(`shelfwise_serve_attributed_events_total`, events that carry a served `request_id`),
+requests and errors (`shelfwise_serve_model_requests_total`, `..._model_errors_total`),
+and latency (`shelfwise_serve_model_duration_seconds`). Two sources:
+
+- a Prometheus server (`canary.prometheus_url`): increases over `canary.window`,
+  summed over every replica — the production way;
+- one server's `/metrics` (`--metrics-url`): its counters since each version was loaded.
+
+Verdict (`canary.*` settings): `wait` until each side served `min_lists` lists;
+`rollback` when the challenger's CTR or conversion is below the champion's by more
+than `ctr_tolerance` (relative), its error rate is higher by more than
+`max_error_rate_delta`, or its p99 latency is above `max_p99_ratio` × the champion's;
+`promote` otherwise. Promote moves `champion` (servers following the registry swap);
+rollback removes the `challenger` alias. Every verdict is recorded with its numbers:
+the challenger's `shelfwise.canary` tag, the registry's alias history, and
+`<home>/canary/decisions.jsonl`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final
+
+from shelfwise.config import CanaryConfig, ShelfwiseConfig
+from shelfwise.errors import MetricsUnavailableError, RegistryError
+
+_LISTS: Final = "shelfwise_serve_served_lists"
+_ATTRIBUTED: Final = "shelfwise_serve_attributed_events"
+_REQUESTS: Final = "shelfwise_serve_model_requests"
+_ERRORS: Final = "shelfwise_serve_model_errors"
+_DURATION: Final = "shelfwise_serve_model_duration_seconds"
+
+
+@dataclass(frozen=True)
+class Kpis:
+    """Live numbers of one model version."""
+
+    lists: float = 0.0
+    clicks: float = 0.0
+    purchases: float = 0.0
+    requests: float = 0.0
+    errors: float = 0.0
+    p99_seconds: float | None = None
+
+    @property
+    def ctr(self) -> float | None:
+        """Attributed clicks per served list."""
+        return self.clicks / self.lists if self.lists else None
+
+    @property
+    def conversion(self) -> float | None:
+        """Attributed purchases per served list."""
+        return self.purchases / self.lists if self.lists else None
+
+    @property
+    def error_rate(self) -> float | None:
+        """Errors per answered or failed request."""
+        total = self.requests + self.errors
+        return self.errors / total if total else None
+
+
+@dataclass
+class Verdict:
+    """A canary judgement and every number behind it."""
+
+    decision: str  # "promote" | "rollback" | "wait"
+    champion: str
+    challenger: str
+    kpis: dict[str, dict[str, Any]]
+    reasons: list[str] = field(default_factory=list)
+    at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+def kpis_from_text(text: str) -> dict[str, Kpis]:
+    """Per-version KPIs from one server's Prometheus text exposition."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    totals: dict[str, dict[str, float]] = {}
+    buckets: dict[str, dict[float, float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            version = sample.labels.get("model_version")
+            if version is None:
+                continue
+            slot = totals.setdefault(version, {})
+            if sample.name == f"{_LISTS}_total":
+                slot["lists"] = slot.get("lists", 0.0) + sample.value
+            elif sample.name == f"{_ATTRIBUTED}_total":
+                kind = {"click": "clicks", "purchase": "purchases"}.get(
+                    sample.labels.get("event_type", "")
+                )
+                if kind:
+                    slot[kind] = slot.get(kind, 0.0) + sample.value
+            elif sample.name == f"{_REQUESTS}_total":
+                slot["requests"] = slot.get("requests", 0.0) + sample.value
+            elif sample.name == f"{_ERRORS}_total":
+                slot["errors"] = slot.get("errors", 0.0) + sample.value
+            elif sample.name == f"{_DURATION}_bucket":
+                bound = float(sample.labels["le"])
+                per_version = buckets.setdefault(version, {})
+                per_version[bound] = per_version.get(bound, 0.0) + sample.value
+    return {
+        version: Kpis(**values, p99_seconds=_quantile(buckets.get(version, {}), 0.99))
+        for version, values in totals.items()
+    }
+
+
+def kpis_from_prometheus(url: str, window: str) -> dict[str, Kpis]:
+    """Per-version KPIs summed over replicas from a Prometheus server's query API."""
+
+    def total(metric: str, labels: str = "") -> str:
+        return f"sum by (model_version) (increase({metric}_total{labels}[{window}]))"
+
+    queries = {
+        "lists": total(_LISTS),
+        "clicks": total(_ATTRIBUTED, '{event_type="click"}'),
+        "purchases": total(_ATTRIBUTED, '{event_type="purchase"}'),
+        "requests": total(_REQUESTS),
+        "errors": total(_ERRORS),
+        "p99_seconds": "histogram_quantile(0.99, sum by (model_version, le) "
+        f"(rate({_DURATION}_bucket[{window}])))",
+    }
+    values: dict[str, dict[str, float]] = {}
+    for name, query in queries.items():
+        for version, value in _instant_query(url, query).items():
+            if math.isfinite(value):
+                values.setdefault(version, {})[name] = value
+    return {version: Kpis(**numbers) for version, numbers in values.items()}
+
+
+def _instant_query(url: str, query: str) -> dict[str, float]:
+    address = f"{url.rstrip('/')}/api/v1/query?{urllib.parse.urlencode({'query': query})}"
+    try:
+        with urllib.request.urlopen(address, timeout=10) as response:  # noqa: S310 - operator URL
+            body = json.loads(response.read())
+    except (OSError, ValueError) as exc:
+        raise MetricsUnavailableError(f"cannot query Prometheus at {url}: {exc}") from None
+    if body.get("status") != "success":
+        raise MetricsUnavailableError(f"Prometheus refused the query: {body.get('error')}")
+    return {
+        str(item["metric"].get("model_version", "")): float(item["value"][1])
+        for item in body["data"]["result"]
+    }
+
+
+def fetch_text(url: str) -> str:
+    """A server's /metrics text."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - operator URL
+            return str(response.read().decode("utf-8"))
+    except OSError as exc:
+        raise MetricsUnavailableError(f"cannot read {url}: {exc}") from None
+
+
+def judge(champion: Kpis, challenger: Kpis, rules: CanaryConfig) -> tuple[str, list[str]]:
+    """The verdict for two versions' KPIs (see the module docstring)."""
+    if champion.lists < rules.min_lists or challenger.lists < rules.min_lists:
+        return "wait", [
+            f"served lists: champion {champion.lists:.0f}, challenger {challenger.lists:.0f}; "
+            f"each side needs {rules.min_lists}"
+        ]
+    reasons: list[str] = []
+    for name in ("ctr", "conversion"):
+        old, new = getattr(champion, name), getattr(challenger, name)
+        if old is not None and new is not None and new < old * (1.0 - rules.ctr_tolerance):
+            reasons.append(f"{name} {new:.4f} < champion {old:.4f} × (1 − {rules.ctr_tolerance:g})")
+    old_errors, new_errors = champion.error_rate or 0.0, challenger.error_rate or 0.0
+    if new_errors > old_errors + rules.max_error_rate_delta:
+        reasons.append(
+            f"error rate {new_errors:.4f} > champion {old_errors:.4f} "
+            f"+ {rules.max_error_rate_delta:g}"
+        )
+    if (
+        champion.p99_seconds
+        and challenger.p99_seconds
+        and (challenger.p99_seconds > rules.max_p99_ratio * champion.p99_seconds)
+    ):
+        reasons.append(
+            f"p99 {challenger.p99_seconds * 1000:.1f} ms > {rules.max_p99_ratio:g} × champion "
+            f"{champion.p99_seconds * 1000:.1f} ms"
+        )
+    if reasons:
+        return "rollback", reasons
+    return "promote", ["no KPI worse than the tolerances"]
+
+
+def judge_canary(
+    config: ShelfwiseConfig, *, metrics_url: str | None = None, apply: bool = True
+) -> Verdict:
+    """Judge the registry's challenger against its champion and act on the verdict.
+
+    Raises:
+        RegistryError: no champion or no challenger.
+        MetricsUnavailableError: the KPI source cannot be read.
+    """
+    from shelfwise.registry import CHALLENGER, CHAMPION, ModelRegistry
+
+    registry = ModelRegistry.from_config(config)
+    champion, challenger = registry.by_alias(CHAMPION), registry.by_alias(CHALLENGER)
+    if champion is None or challenger is None:
+        raise RegistryError(
+            "canary judgement needs a champion and a challenger; `shelfwise models` shows "
+            "the aliases (`shelfwise retrain` makes a challenger)"
+        )
+    if config.canary.prometheus_url and metrics_url is None:
+        kpis = kpis_from_prometheus(config.canary.prometheus_url, config.canary.window)
+    elif metrics_url is not None:
+        kpis = kpis_from_text(fetch_text(metrics_url))
+    else:
+        raise MetricsUnavailableError(
+            "no KPI source: set canary.prometheus_url or pass --metrics-url http://server/metrics"
+        )
+    old, new = kpis.get(champion.version, Kpis()), kpis.get(challenger.version, Kpis())
+    decision, reasons = judge(old, new, config.canary)
+    verdict = Verdict(
+        decision,
+        champion.version,
+        challenger.version,
+        {
+            side: {
+                **asdict(k),
+                "ctr": k.ctr,
+                "conversion": k.conversion,
+                "error_rate": k.error_rate,
+            }
+            for side, k in (("champion", old), ("challenger", new))
+        },
+        reasons,
+    )
+    if apply:
+        _apply(config, registry, verdict)
+    return verdict
+
+
+def _apply(config: ShelfwiseConfig, registry: Any, verdict: Verdict) -> None:
+    summary = f"canary {verdict.decision}: " + "; ".join(verdict.reasons)
+    if verdict.decision == "promote":
+        registry.promote(verdict.challenger, summary)
+    elif verdict.decision == "rollback":
+        registry.drop_challenger(summary)
+    if verdict.decision != "wait":
+        registry.set_tag(verdict.challenger, "shelfwise.canary", summary[:250])
+    folder = config.state_dir() / "canary"
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "decisions.jsonl").open("a", encoding="utf-8") as log:
+        log.write(json.dumps(verdict.to_json()) + "\n")
+
+
+def _quantile(buckets: dict[float, float], q: float) -> float | None:
+    """Prometheus-style quantile from cumulative histogram buckets (linear within a bucket)."""
+    if not buckets:
+        return None
+    bounds = sorted(buckets)
+    total = buckets[bounds[-1]]
+    if total <= 0:
+        return None
+    rank = q * total
+    lower, below = 0.0, 0.0
+    for bound in bounds:
+        count = buckets[bound]
+        if count >= rank:
+            if math.isinf(bound):
+                return lower
+            width = count - below
+            return lower + (bound - lower) * ((rank - below) / width if width else 0.0)
+        lower, below = bound, count
+    return lower
+
+
+__all__ = ["Kpis", "Verdict", "judge", "judge_canary", "kpis_from_prometheus", "kpis_from_text"]
