@@ -31,7 +31,9 @@ RECENT_LIMIT: Final = 50
 PURCHASED_LIMIT: Final = 500
 USER_TTL_SECONDS: Final = 7 * 24 * 3600  # a user idle this long is forgotten
 COUNTER_TTL_SECONDS: Final = 1800  # short-term counters: one idle half hour resets them
-SERVED_TTL_SECONDS: Final = 24 * 3600  # clicks later than a day are not attributed
+# Clicks later than an hour are not attributed. Every served list is one key: at 200
+# lists/s an hour is ~720k keys (~100 MB in Redis); a day would be 24 times that.
+SERVED_TTL_SECONDS: Final = 3600
 MEMORY_MAX_USERS: Final = 100_000
 MEMORY_MAX_SERVED: Final = 100_000
 
