@@ -105,6 +105,7 @@ class DeploySpec(BaseModel):
     )
     redis_image: str = Field(default="redis:7.4.2-alpine", pattern=_PINNED_IMAGE)
     prometheus_image: str = Field(default="prom/prometheus:v3.1.0", pattern=_PINNED_IMAGE)
+    alertmanager_image: str = Field(default="prom/alertmanager:v0.28.0", pattern=_PINNED_IMAGE)
     grafana_image: str = Field(default="grafana/grafana:11.4.0", pattern=_PINNED_IMAGE)
     compose_context: str = Field(
         default="../..",

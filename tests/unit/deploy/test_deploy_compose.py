@@ -29,13 +29,13 @@ def compose(rendered: Path) -> dict[str, Any]:
 
 def test_four_services_wired_together(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {SPEC.app, "redis", "prometheus", "grafana"}
+    assert set(services) == {SPEC.app, "redis", "prometheus", "alertmanager", "grafana"}
     app = services[SPEC.app]
     assert app["build"]["target"] == "serve"
     assert app["environment"]["SHELFWISE_SERVE_ONLINE_STORE_URL"] == "redis://redis:6379/0"
     assert app["depends_on"]["redis"] == {"condition": "service_healthy"}
     assert services["redis"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
-    assert SPEC.app in services["prometheus"]["depends_on"]
+    assert {SPEC.app, "alertmanager"} <= set(services["prometheus"]["depends_on"])
     assert "prometheus" in services["grafana"]["depends_on"]
     for name, service in services.items():
         if name != SPEC.app:
@@ -67,6 +67,12 @@ def test_monitoring_files_mounted_from_deploy_monitoring(compose: dict[str, Any]
         "/etc/prometheus/prometheus.yml"
     )
     assert f"{SPEC.monitoring_dir}/alerts.yml" in prometheus_mounts
+    assert prometheus_mounts[f"{SPEC.monitoring_dir}/alerts.yml"] == "/etc/prometheus/alerts.yml"
+    alertmanager_mounts = services["alertmanager"]["volumes"]
+    assert (
+        f"{SPEC.monitoring_dir}/alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro"
+        in alertmanager_mounts
+    )
     grafana = services["grafana"]
     assert f"{SPEC.monitoring_dir}/grafana:/etc/grafana/shelfwise:ro" in grafana["volumes"]
     assert grafana["environment"]["GF_PATHS_PROVISIONING"] == "/etc/grafana/shelfwise/provisioning"
@@ -85,13 +91,36 @@ def test_paths_resolve_from_the_committed_compose_folder(compose: dict[str, Any]
     assert (folder / SPEC.monitoring_dir).resolve() == REPO_ROOT / "deploy" / "monitoring"
 
 
-def test_prometheus_config_scrapes_the_compose_service() -> None:
-    """Coupling to deploy/monitoring (another part of the issue): its scrape config must
-    name the compose service, or Prometheus scrapes nothing."""
-    prometheus = REPO_ROOT / "deploy" / "monitoring" / "prometheus.yml"
-    if not prometheus.is_file():
+def test_monitoring_configs_name_the_compose_services(compose: dict[str, Any]) -> None:
+    """Coupling to deploy/monitoring (another part of the issue): Prometheus must scrape
+    the compose service and alert to its Alertmanager, and Alertmanager must call the
+    service with the token file compose mounts, or nothing is wired."""
+    monitoring = REPO_ROOT / "deploy" / "monitoring"
+    if not (monitoring / "prometheus.yml").is_file():
         pytest.skip("deploy/monitoring/prometheus.yml is not written yet")
-    assert f"{SPEC.app}:{SPEC.port}" in prometheus.read_text()
+    prometheus = yaml.safe_load((monitoring / "prometheus.yml").read_text())
+    targets = {
+        target
+        for job in prometheus["scrape_configs"]
+        for static in job.get("static_configs", [])
+        for target in static["targets"]
+    }
+    assert f"{SPEC.app}:{SPEC.port}" in targets
+    alerting = prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert alerting == ["alertmanager:9093"]
+    assert "alerts.yml" in prometheus["rule_files"]
+    alertmanager = yaml.safe_load((monitoring / "alertmanager.yml").read_text())
+    webhooks = [
+        hook
+        for receiver in alertmanager["receivers"]
+        for hook in receiver.get("webhook_configs", [])
+    ]
+    (secret,) = compose["services"]["alertmanager"]["secrets"]
+    for hook in webhooks:
+        assert hook["url"].startswith(f"http://{SPEC.app}:{SPEC.port}/")
+        credentials = hook["http_config"]["authorization"]["credentials_file"]
+        assert credentials == secret["target"]
+    assert compose["secrets"][secret["source"]] == {"environment": "SHELFWISE_SERVE_ADMIN_TOKEN"}
 
 
 def test_env_example_has_no_secret_values(rendered: Path) -> None:

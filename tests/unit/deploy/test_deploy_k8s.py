@@ -194,11 +194,18 @@ def test_settings_are_real_serve_settings(built: dict[str, Objects], overlay: st
 
 
 def test_overlays_differ_where_they_should(built: dict[str, Objects]) -> None:
-    replicas = {o: _one(built[o], "Deployment")["spec"]["replicas"] for o in OVERLAYS}
-    assert replicas == {"dev": SPEC.dev_replicas, "prod": SPEC.prod_replicas,
-                        "canary": SPEC.prod_replicas}  # fmt: skip
-    hpa = _one(built["prod"], "HorizontalPodAutoscaler")["spec"]
-    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (SPEC.prod_replicas, SPEC.max_replicas)
+    for overlay in OVERLAYS:  # the HPA owns the replica count: re-applying keeps the scale
+        assert "replicas" not in _one(built[overlay], "Deployment")["spec"]
+    hpa = {o: _one(built[o], "HorizontalPodAutoscaler")["spec"] for o in OVERLAYS}
+    assert (hpa["dev"]["minReplicas"], hpa["dev"]["maxReplicas"]) == (
+        SPEC.dev_replicas,
+        SPEC.dev_replicas,
+    )
+    for overlay in ("prod", "canary"):
+        assert (hpa[overlay]["minReplicas"], hpa[overlay]["maxReplicas"]) == (
+            SPEC.prod_replicas,
+            SPEC.max_replicas,
+        )
     namespace = {o: _one(built[o], "Namespace")["metadata"]["name"] for o in OVERLAYS}
     assert namespace == {"dev": f"{SPEC.app}-dev", "prod": SPEC.app, "canary": SPEC.app}
     # the canary is the prod Deployment itself (same name), not a second Deployment
@@ -207,3 +214,20 @@ def test_overlays_differ_where_they_should(built: dict[str, Objects]) -> None:
     for overlay in OVERLAYS:
         labels = _one(built[overlay], "Namespace")["metadata"]["labels"]
         assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_canary_retraining_registers_challengers(built: dict[str, Objects], tmp_path: Path) -> None:
+    from shelfwise.config import load_config
+
+    on_pass = {}
+    for overlay in OVERLAYS:
+        (pipeline,) = [
+            obj["data"]["shelfwise.yaml"] for obj in built[overlay]
+            if obj["kind"] == "ConfigMap" and "shelfwise.yaml" in obj["data"]
+        ]  # fmt: skip
+        path = tmp_path / f"{overlay}.yaml"
+        path.write_text(pipeline)
+        config = load_config(path, environ={})
+        assert config.project == SPEC.project
+        on_pass[overlay] = config.gate.on_pass
+    assert on_pass == {"dev": "champion", "prod": "champion", "canary": "challenger"}
