@@ -108,7 +108,7 @@ def test_cronjob_retrains_with_the_batch_image(built: dict[str, Objects], overla
         cmd.name or (cmd.callback.__name__ if cmd.callback else "")
         for cmd in app.registered_commands
     }
-    assert command in {"retrain", "run"}
+    assert command == "retrain"
     assert command in registered
     assert job["podFailurePolicy"]["rules"][0]["onExitCodes"]["values"] == [5]  # gate refused
     for kind in ("requests", "limits"):
@@ -229,5 +229,6 @@ def test_canary_retraining_registers_challengers(built: dict[str, Objects], tmp_
         path.write_text(pipeline)
         config = load_config(path, environ={})
         assert config.project == SPEC.project
-        on_pass[overlay] = config.gate.on_pass
+        assert config.retrain.event_log == Path("/state/events")  # what the pods write
+        on_pass[overlay] = config.retrain.promote_to
     assert on_pass == {"dev": "champion", "prod": "champion", "canary": "challenger"}
