@@ -38,8 +38,16 @@ def built(rendered: Path, kubectl: str) -> dict[str, Objects]:
     return result
 
 
-def _one(objects: Objects, kind: str) -> dict[str, Any]:
-    found = [obj for obj in objects if obj["kind"] == kind]
+def _one(objects: Objects, kind: str, component: str | None = None) -> dict[str, Any]:
+    found = [
+        obj
+        for obj in objects
+        if obj["kind"] == kind
+        and (
+            component is None
+            or obj["metadata"]["labels"].get("app.kubernetes.io/component") == component
+        )
+    ]
     assert len(found) == 1, f"{len(found)} {kind} objects"
     return found[0]
 
@@ -64,10 +72,11 @@ def test_strict_validation_rejects_unknown_fields(
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_kind_is_there_and_no_secret_is(built: dict[str, Objects], overlay: str) -> None:
     kinds = sorted(obj["kind"] for obj in built[overlay])
+    judge = ["CronJob"] if overlay == "canary" else []  # + the canary judgement
     assert kinds == sorted(
         ["Namespace", "ServiceAccount", "ConfigMap", "ConfigMap", "Service",
          "PersistentVolumeClaim", "Deployment", "CronJob", "PodDisruptionBudget",
-         "HorizontalPodAutoscaler"]
+         "HorizontalPodAutoscaler", *judge]
     )  # fmt: skip
     namespaces = {obj["metadata"].get("namespace") for obj in built[overlay]} - {None}
     assert len(namespaces) == 1
@@ -96,7 +105,7 @@ def test_deployment_rolls_probes_limits_and_locks_down(
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_cronjob_retrains_with_the_batch_image(built: dict[str, Objects], overlay: str) -> None:
-    cronjob = _one(built[overlay], "CronJob")
+    cronjob = _one(built[overlay], "CronJob", "retrain")
     assert cronjob["spec"]["schedule"] == SPEC.retrain_schedule
     assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
     job = cronjob["spec"]["jobTemplate"]["spec"]
@@ -149,7 +158,9 @@ def test_references_resolve(built: dict[str, Objects], overlay: str) -> None:
     (env_from,) = pod["containers"][0]["envFrom"]
     assert env_from["configMapRef"]["name"] in config_maps
     claim = _one(objects, "PersistentVolumeClaim")["metadata"]["name"]
-    cron_pod = _one(objects, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    cron_pod = _one(objects, "CronJob", "retrain")["spec"]["jobTemplate"]["spec"]["template"][
+        "spec"
+    ]
     for spec in (pod, cron_pod):
         volumes = {v["name"]: v for v in spec["volumes"]}
         assert volumes["state"]["persistentVolumeClaim"]["claimName"] == claim
@@ -232,3 +243,12 @@ def test_canary_retraining_registers_challengers(built: dict[str, Objects], tmp_
         assert config.retrain.event_log == Path("/state/events")  # what the pods write
         on_pass[overlay] = config.retrain.promote_to
     assert on_pass == {"dev": "champion", "prod": "champion", "canary": "challenger"}
+
+
+def test_canary_overlay_judges_the_canary_on_a_schedule(built: dict[str, Objects]) -> None:
+    cronjob = _one(built["canary"], "CronJob", "canary-judge")
+    pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["args"][:2] == ["canary", "judge"]
+    assert container["image"] == f"{SPEC.image}-batch:{SPEC.tag}"
+    _locked_down(pod, container)
