@@ -415,7 +415,9 @@ class SearchRankingConfig(_Section):
     )
 
 
-CompressVariant = Literal["float16", "int8", "int8_column", "svd_int8", "prune", "onnx", "faiss"]
+CompressVariant = Literal[
+    "float16", "int8", "int8_column", "svd_int8", "prune", "onnx", "faiss", "distill"
+]
 COMPRESS_VARIANTS: tuple[CompressVariant, ...] = (
     "float16",
     "int8",
@@ -424,6 +426,7 @@ COMPRESS_VARIANTS: tuple[CompressVariant, ...] = (
     "prune",
     "onnx",
     "faiss",
+    "distill",
 )
 
 
@@ -443,7 +446,8 @@ class CompressConfig(_Section):
         description="Variant kinds to try: float16 / int8 (per-row scales) / int8_column "
         "(per-column scales) of weight matrices, svd_int8 (fewer factors, then int8), prune "
         "(drop items inactive for inactive_days), onnx (SASRec as float and dynamic-int8 "
-        "ONNX graphs), faiss (SQ8 / PQ codes of the dense search vectors, measured only).",
+        "ONNX graphs), faiss (SQ8 / PQ codes of the dense search vectors, measured only), "
+        "distill (smaller LightGBM click models trained on the served one's probabilities).",
     )
     inactive_days: float | None = Field(
         default=None,

@@ -101,7 +101,7 @@ def _compress_all(ctx: StageContext, config: ShelfwiseConfig) -> dict[str, Any]:
         components[name] = _compress_component(
             ctx, config, name, train_only, folder, specs, split, features
         )
-    if "ranking" in ctx.inputs and split is not None:
+    if "ranking" in ctx.inputs and split is not None and "distill" in config.compress.variants:
         from shelfwise.compress.distill import COMPONENT, distill_click_model
 
         click_model = distill_click_model(

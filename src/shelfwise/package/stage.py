@@ -33,7 +33,6 @@ def run(ctx: StageContext) -> StageResult:
     folders = {name: models_dir / name for name in fitted}
     if (ctx.inputs["evaluate"] / "blend").is_dir():
         folders["blend"] = ctx.inputs["evaluate"] / "blend"
-    folders.update(_compressed_folders(ctx.inputs.get("compress")))
     components: dict[str, str] = {}
     if selected.get("recommender"):
         components["recommender"] = selected["recommender"]
@@ -65,6 +64,8 @@ def run(ctx: StageContext) -> StageResult:
         folders["click_model"] = ranker
         ranking = json.loads((ctx.inputs["ranking"] / "ranking.json").read_text())
         metrics = {**metrics, "ranking": {k: ranking.get(k) for k in ("test", "rerank")}}
+    # the compress stage's choices (a distilled click model too) replace the originals
+    folders.update(_compressed_folders(ctx.inputs.get("compress")))
 
     interactions = pl.read_parquet(features / "interactions.parquet", columns=[TIMESTAMP])
     validate_manifest = read_manifest(ctx.inputs["validate"])
