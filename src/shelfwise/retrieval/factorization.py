@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
@@ -78,12 +79,34 @@ def _check_shape(folder: Path, array: np.ndarray[Any, Any], expected: tuple[int,
         )
 
 
+@dataclass(frozen=True)
+class FoldInParts:
+    """What every fold-in of one model shares: Y in float64 (rows and a contiguous
+    transpose for the scores product) and the Gram term YᵀY + λI.
+
+    Computing them costs O(n_items · factors²) (YᵀY over 50k items × 64 factors: most
+    of a served ALS request's time), so a model computes them once (`ALSRecommender`).
+    """
+
+    factors: np.ndarray[Any, np.dtype[np.float64]]
+    factors_t: np.ndarray[Any, np.dtype[np.float64]]
+    base: np.ndarray[Any, np.dtype[np.float64]]
+
+    @classmethod
+    def of(cls, item_factors: FloatArray, regularization: float) -> FoldInParts:
+        """The parts for item factors Y and regularisation λ."""
+        factors = np.ascontiguousarray(item_factors, dtype=np.float64)
+        base = factors.T @ factors + regularization * np.eye(factors.shape[1])
+        return cls(factors, np.ascontiguousarray(factors.T), base)
+
+
 def fold_in_least_squares(
     histories: sp.csr_matrix,
     item_factors: FloatArray,
     *,
     regularization: float,
     alpha: float,
+    parts: FoldInParts | None = None,
 ) -> np.ndarray[Any, np.dtype[np.float64]]:
     """User vectors of implicit ALS for arbitrary history rows, in closed form.
 
@@ -93,11 +116,13 @@ def fold_in_least_squares(
         x_u = (YᵀY + λI + Yᵀ(C_u − I)Y)⁻¹ Yᵀ C_u p_u,
 
     the exact solve implicit's `recalculate_user=True` does. Returns (batch, factors)
-    in float64.
+    in float64. `parts` (from `FoldInParts.of(item_factors, regularization)`) skips
+    recomputing what does not depend on the histories.
     """
     n_factors = item_factors.shape[1]
-    factors = item_factors.astype(np.float64)
-    base = factors.T @ factors + regularization * np.eye(n_factors)
+    if parts is None:
+        parts = FoldInParts.of(item_factors, regularization)
+    factors, base = parts.factors, parts.base
     users = np.zeros((histories.shape[0], n_factors), dtype=np.float64)
     # One BLAS thread: this loop makes one small product per user and batched
     # factors x factors solves, each too small to split across threads; the threads'
@@ -205,6 +230,7 @@ class ALSRecommender:
         self.num_threads = num_threads
         self.item_factors: FloatArray | None = None
         self.user_factors: FloatArray | None = None  # train users; not saved
+        self._fold_in: tuple[FloatArray, float, FoldInParts] | None = None
 
     def fit(self, train: sp.csr_matrix) -> None:
         """Factorise the confidence matrix 1 + alpha · train.
@@ -236,15 +262,28 @@ class ALSRecommender:
         item_factors = self._fitted_factors()
         rows = check_histories(histories, item_factors.shape[0], model=self.name)
         return fold_in_least_squares(
-            rows, item_factors, regularization=self.regularization, alpha=self.alpha
+            rows,
+            item_factors,
+            regularization=self.regularization,
+            alpha=self.alpha,
+            parts=self._parts(),
         )
 
     def score(self, histories: sp.csr_matrix) -> FloatArray:
         """Dense (batch, n_items) float32 scores x_u Yᵀ."""
         users = self.user_vectors(histories)
         # float64 products: a row's scores do not depend on the rest of the batch.
-        scores = users @ self._fitted_factors().T.astype(np.float64)
+        scores = users @ self._parts().factors_t
         return scores.astype(np.float32)
+
+    def _parts(self) -> FoldInParts:
+        """The fold-in constants of the current factors, computed once per factor array."""
+        factors = self._fitted_factors()
+        cached = self._fold_in
+        if cached is None or cached[0] is not factors or cached[1] != self.regularization:
+            cached = (factors, self.regularization, FoldInParts.of(factors, self.regularization))
+            self._fold_in = cached
+        return cached[2]
 
     def save(self, folder: Path) -> None:
         """Write `item_factors.npy` and `params.json` into `folder`."""
