@@ -99,6 +99,13 @@ def test_gate_refuses_a_worse_model_and_rollback_restores_the_champion(
     assert report["catalog_added"] == 0
     assert report["status"] == "drift"
 
+    # the drift trigger without Prometheus: `--retrain` runs the retrain at once
+    triggered = CliRunner().invoke(
+        app, ["monitor", "drift", "--config", str(config_file), "--since", "1h", "--retrain"]
+    )
+    assert triggered.exit_code == 0, triggered.output
+    assert "retrain: ran" in triggered.output
+
 
 def _served_fingerprint(config: object) -> str:
     path = _resolve_bundle(config, None, None)  # type: ignore[arg-type]

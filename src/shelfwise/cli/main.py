@@ -592,6 +592,14 @@ def drift(
         bool, typer.Option(help="Also measure the shift of recommendation scores.")
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object, for machines.")] = False,
+    retrain_on_drift: Annotated[
+        bool,
+        typer.Option(
+            "--retrain",
+            help="When the status is `drift`, run `shelfwise retrain` right away (a drift "
+            "trigger for setups without Prometheus/Alertmanager, e.g. from cron).",
+        ),
+    ] = False,
 ) -> None:
     """Drift of recent events from the champion's training data: item popularity PSI,
     unseen users and items, query out-of-vocabulary rate, score shift, catalog changes.
@@ -625,6 +633,13 @@ def drift(
             console.print_json(json.dumps(report.to_json()))
         else:
             console.print(drift_table(report, log_dir))
+        if retrain_on_drift and report.status == "drift":
+            from shelfwise.loop.retrain import retrain as run_retrain
+
+            err_console.print("drift: starting `shelfwise retrain`")
+            result = run_retrain(cfg, force=True, on_event=_stage_printer())
+            decision = result.run.gate.decision if result.run and result.run.gate else "none"
+            err_console.print(f"retrain: {result.status}, gate {decision}")
 
     _guard(body)
 
