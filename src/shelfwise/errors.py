@@ -23,6 +23,7 @@ ShelfwiseError                              code                 HTTP
 ├── EventLogError(RuntimeError)             event-log-unavailable 503
 ├── UnauthorizedError(PermissionError)      unauthorized         401
 ├── MetricsUnavailableError(RuntimeError)   metrics-unavailable  503
+├── KubernetesApiError(RuntimeError)        kubernetes-api       502
 ├── RegistryError(RuntimeError)             registry             500
 │   └── GateRefusedError                    gate-refused         500
 └── RequestError(ValueError)                invalid-request      422
@@ -175,6 +176,12 @@ class MetricsUnavailableError(ShelfwiseError, RuntimeError):
     code = "metrics-unavailable"
 
 
+class KubernetesApiError(ShelfwiseError, RuntimeError):
+    """The Kubernetes API refused or could not be reached (RBAC, network, not in a pod)."""
+
+    code = "kubernetes-api"
+
+
 class RegistryError(ShelfwiseError, RuntimeError):
     """The model registry (MLflow) cannot do what was asked: unknown version, no alias."""
 
@@ -216,6 +223,7 @@ ERROR_CODE_TO_HTTP_STATUS: Final[dict[str, int]] = {
     EventLogError.code: 503,
     UnauthorizedError.code: 401,
     MetricsUnavailableError.code: 503,
+    KubernetesApiError.code: 502,
     RegistryError.code: 500,
     GateRefusedError.code: 500,
     RequestError.code: 422,

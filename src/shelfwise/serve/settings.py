@@ -36,6 +36,7 @@ SHELFWISE_SERVE_WATCH_INTERVAL_S        float    30          alias polling inter
 SHELFWISE_SERVE_DRIFT_INTERVAL_S        float    300         drift gauges refresh (0: off)
 SHELFWISE_SERVE_DRIFT_WINDOW_S          float    3600        events the drift gauges read
 SHELFWISE_SERVE_RETRAIN_COMMAND         str      (none)      started by /v1/admin/retrain
+SHELFWISE_SERVE_RETRAIN_CRONJOB         str      (none)      or: a Job from this CronJob (k8s)
 ======================================  =======  ==========  ================================
 
 Nothing is read at import time: `create_app` builds `ServeSettings()` when it is not
@@ -145,6 +146,11 @@ class ServeSettings(BaseSettings):
         description="What POST /v1/admin/retrain starts, e.g. `shelfwise retrain -c "
         "/config/shelfwise.yaml` (None: the endpoint answers 422).",
     )
+    retrain_cronjob: str | None = Field(
+        default=None,
+        description="In Kubernetes: POST /v1/admin/retrain creates a Job from this CronJob "
+        "in the pod's namespace (what `kubectl create job --from=cronjob/NAME` does).",
+    )
 
     @model_validator(mode="after")
     def _default_k_within_max(self) -> Self:
@@ -163,6 +169,12 @@ class ServeSettings(BaseSettings):
                 f"placeholder or shorter than {MIN_TOKEN_CHARS} characters; set a random "
                 "token (e.g. `openssl rand -hex 32`) or SHELFWISE_SERVE_ADMIN_ENABLED=false"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _one_retrain_trigger(self) -> Self:
+        if self.retrain_command is not None and self.retrain_cronjob is not None:
+            raise ValueError("set retrain_command or retrain_cronjob, not both")
         return self
 
     @model_validator(mode="after")

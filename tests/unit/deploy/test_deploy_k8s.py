@@ -76,7 +76,7 @@ def test_every_kind_is_there_and_no_secret_is(built: dict[str, Objects], overlay
     assert kinds == sorted(
         ["Namespace", "ServiceAccount", "ConfigMap", "ConfigMap", "Service",
          "PersistentVolumeClaim", "Deployment", "CronJob", "PodDisruptionBudget",
-         "HorizontalPodAutoscaler", *judge]
+         "HorizontalPodAutoscaler", "Role", "RoleBinding", *judge]
     )  # fmt: skip
     namespaces = {obj["metadata"].get("namespace") for obj in built[overlay]} - {None}
     assert len(namespaces) == 1
@@ -99,7 +99,7 @@ def test_deployment_rolls_probes_limits_and_locks_down(
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     for kind in ("requests", "limits"):
         assert set(container["resources"][kind]) == {"cpu", "memory"}
-    _locked_down(pod, container)
+    _locked_down(pod, container, token=True)
     assert container["image"] == f"{SPEC.image}:{SPEC.tag}"
 
 
@@ -126,11 +126,12 @@ def test_cronjob_retrains_with_the_batch_image(built: dict[str, Objects], overla
     assert overlay != "dev" or cronjob["spec"]["suspend"] is True
 
 
-def _locked_down(pod: dict[str, Any], container: dict[str, Any]) -> None:
+def _locked_down(pod: dict[str, Any], container: dict[str, Any], *, token: bool = False) -> None:
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] != 0
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-    assert pod["automountServiceAccountToken"] is False
+    # only the serving pods get a token: to start the retraining Job (role.yaml)
+    assert pod["automountServiceAccountToken"] is token
     context = container["securityContext"]
     assert context["allowPrivilegeEscalation"] is False
     assert context["readOnlyRootFilesystem"] is True
@@ -252,3 +253,33 @@ def test_canary_overlay_judges_the_canary_on_a_schedule(built: dict[str, Objects
     assert container["args"][:2] == ["canary", "judge"]
     assert container["image"] == f"{SPEC.image}-batch:{SPEC.tag}"
     _locked_down(pod, container)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_retrain_webhook_can_start_exactly_the_retraining_job(
+    built: dict[str, Objects], kubernetes_validate: ModuleType, overlay: str
+) -> None:
+    from shelfwise.serve.k8s_jobs import job_from_cronjob
+
+    cronjob = _one(built[overlay], "CronJob", "retrain")
+    role = _one(built[overlay], "Role")
+    binding = _one(built[overlay], "RoleBinding")
+    account = _one(built[overlay], "ServiceAccount")["metadata"]["name"]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    (subject,) = binding["subjects"]
+    assert (subject["kind"], subject["name"]) == ("ServiceAccount", account)
+    rules = {rule["resources"][0]: rule for rule in role["rules"]}
+    assert rules["cronjobs"]["resourceNames"] == [cronjob["metadata"]["name"]]
+    assert set(rules["cronjobs"]["verbs"]) == {"get"}
+    assert set(rules["jobs"]["verbs"]) == {"list", "create"}
+    env = {
+        key: value
+        for obj in built[overlay]
+        if obj["kind"] == "ConfigMap"
+        for key, value in (obj.get("data") or {}).items()
+    }
+    assert env["SHELFWISE_SERVE_RETRAIN_CRONJOB"] == cronjob["metadata"]["name"]
+    # the Job the serving pod would create passes the strict schema
+    live = {**cronjob, "metadata": {**cronjob["metadata"], "uid": "0000-test"}}
+    job = job_from_cronjob(live, trigger="alertmanager", alerts=["ShelfwiseItemPopularityDrift"])
+    kubernetes_validate.validate(job, KUBERNETES_VERSION, strict=True)

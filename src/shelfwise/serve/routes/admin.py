@@ -191,8 +191,21 @@ def retrain(
     payload: dict[str, Any], request: Request, metrics: MetricsDep, settings: SettingsDep
 ) -> RetrainResponse:
     """Start the configured retrain command."""
+    if settings.retrain_cronjob is not None:
+        from shelfwise.serve.k8s_jobs import start_retrain_job
+        from shelfwise.serve.retrain_trigger import firing_alerts
+
+        trigger, alerts = firing_alerts(payload)
+        status = "ignored"
+        if trigger == "manual" or alerts:
+            status, _ = start_retrain_job(settings.retrain_cronjob, trigger=trigger, alerts=alerts)
+        metrics.retrains.labels(trigger, status).inc()
+        return RetrainResponse(status=status, trigger=trigger, alerts=alerts)
     if settings.retrain_command is None:
-        raise RequestError("no retrain command configured: set SHELFWISE_SERVE_RETRAIN_COMMAND")
+        raise RequestError(
+            "no retrain configured: set SHELFWISE_SERVE_RETRAIN_COMMAND (a command) or "
+            "SHELFWISE_SERVE_RETRAIN_CRONJOB (Kubernetes)"
+        )
     launcher: RetrainLauncher | None = getattr(request.app.state, "retrain_launcher", None)
     if launcher is None:
         log_dir = request.app.state.event_log.root.parent / "retrain-logs"
