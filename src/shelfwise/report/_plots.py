@@ -226,17 +226,21 @@ class TradeOffPoint:
 
 
 def trade_off(points: Sequence[TradeOffPoint], *, metric: str) -> str:
-    """Size (log x) against quality, one colour per component; the kept variant ringed."""
+    """Size (log x) against quality relative to each component's uncompressed baseline
+    (components measure different things: NDCG for recommenders, recall@10 against exact
+    search for vector indexes), one colour per component; the kept variant ringed."""
     figure = _figure(7.5, 4.5)
     axes = figure.add_subplot()
     components = sorted({point.component for point in points})
     for index, component in enumerate(components):
         mine = [point for point in points if point.component == component]
         colour = _colour(index)
+        base = next((p.metric for p in mine if p.baseline and p.metric), None)
         for point in mine:
+            quality = point.metric / base if base else point.metric
             axes.scatter(
                 [max(point.size_bytes, 1) / 2**20],
-                [point.metric],
+                [quality],
                 color=colour,
                 marker="s" if point.baseline else "o",
                 s=60 if point.chosen else 30,
@@ -245,7 +249,7 @@ def trade_off(points: Sequence[TradeOffPoint], *, metric: str) -> str:
             )
             axes.annotate(
                 _label(point.variant),
-                (max(point.size_bytes, 1) / 2**20, point.metric),
+                (max(point.size_bytes, 1) / 2**20, quality),
                 fontsize=6,
                 xytext=(3, 3),
                 textcoords="offset points",
@@ -253,7 +257,7 @@ def trade_off(points: Sequence[TradeOffPoint], *, metric: str) -> str:
         axes.scatter([], [], color=colour, label=_label(component))
     axes.set_xscale("log")
     axes.set_xlabel("size (MB, log scale); squares: baseline, ringed: kept")
-    axes.set_ylabel(_label(metric))
+    axes.set_ylabel(f"quality / uncompressed ({_label(metric)}; 1 = no loss)")
     axes.grid(alpha=0.3)
     axes.legend(fontsize=7)
     return _png(figure)
