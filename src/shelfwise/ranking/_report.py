@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -99,6 +100,38 @@ def _thin(size: int) -> np.ndarray[Any, np.dtype[np.int64]]:
     return np.unique(np.linspace(0, size - 1, MAX_CURVE_POINTS).round().astype(np.int64))
 
 
+def draw_curves(
+    axes: Any,
+    kind: str,
+    all_curves: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]]],
+    aucs: Mapping[str, float | None],
+    base_rate: float | None,
+    *,
+    colour: Callable[[int], str] | None = None,
+    label: Callable[[str], str] = str,
+    fontsize: int = 8,
+) -> None:
+    """One ROC (`kind` "roc") or precision-recall ("pr") panel, one line per model, with
+    the chance line or the base rate; shared by the ranking stage and the run report."""
+    x_key, y_key = {"roc": ("fpr", "tpr"), "pr": ("recall", "precision")}[kind]
+    for index, (name, curve) in enumerate(all_curves.items()):
+        if kind not in curve:
+            continue
+        auc = aucs.get(name)
+        text = f"{name} (AUC {auc:.3f})" if auc is not None and kind == "roc" else name
+        style = {} if colour is None else {"color": colour(index)}
+        axes.plot(curve[kind][x_key], curve[kind][y_key], label=label(text), **style)
+    if kind == "roc":
+        axes.plot([0, 1], [0, 1], linestyle=":", color="grey", label="chance")
+    elif base_rate is not None:
+        axes.axhline(base_rate, linestyle=":", color="grey", label="base rate")
+    axes.set_xlabel(x_key)
+    axes.set_ylabel(y_key)
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1.02)
+    axes.legend(loc="lower right" if kind == "roc" else "upper right", fontsize=fontsize)
+
+
 def plot_curves(
     all_curves: dict[str, dict[str, dict[str, list[float]]]],
     aucs: dict[str, float | None],
@@ -110,29 +143,12 @@ def plot_curves(
     from matplotlib.figure import Figure
 
     written: list[str] = []
-    for kind, x_key, y_key, title in (
-        ("roc", "fpr", "tpr", "ROC on test users"),
-        ("pr", "recall", "precision", "Precision-recall on test users"),
-    ):
+    for kind, title in (("roc", "ROC on test users"), ("pr", "Precision-recall on test users")):
         figure = Figure(figsize=(5, 4.5), dpi=100)
         FigureCanvasAgg(figure)
         axes = figure.add_subplot()
-        for name, curve in all_curves.items():
-            if kind not in curve:
-                continue
-            auc = aucs.get(name)
-            label = f"{name} (AUC {auc:.3f})" if auc is not None and kind == "roc" else name
-            axes.plot(curve[kind][x_key], curve[kind][y_key], label=label)
-        if kind == "roc":
-            axes.plot([0, 1], [0, 1], linestyle=":", color="grey", label="chance")
-        else:
-            axes.axhline(base_rate, linestyle=":", color="grey", label="base rate")
-        axes.set_xlabel(x_key)
-        axes.set_ylabel(y_key)
-        axes.set_xlim(0, 1)
-        axes.set_ylim(0, 1.02)
+        draw_curves(axes, kind, all_curves, aucs, base_rate)
         axes.set_title(title)
-        axes.legend(loc="lower right" if kind == "roc" else "upper right", fontsize=8)
         figure.tight_layout()
         figure.savefig(out / f"{kind}.png")
         written.append(f"{kind}.png")

@@ -102,33 +102,15 @@ def roc_pr(
     base_rate: float | None,
 ) -> str:
     """ROC and precision-recall side by side, one line per model."""
+    from shelfwise.ranking._report import draw_curves
+
     figure = _figure(10.0, 4.4)
-    for position, (kind, x_key, y_key, title) in enumerate(
-        (
-            ("roc", "fpr", "tpr", "ROC (test users)"),
-            ("pr", "recall", "precision", "Precision-recall (test users)"),
-        ),
-        start=1,
-    ):
+    panels = (("roc", "ROC (test users)"), ("pr", "Precision-recall (test users)"))
+    for position, (kind, title) in enumerate(panels, start=1):
         axes = figure.add_subplot(1, 2, position)
-        for index, (name, curve) in enumerate(sorted(curves.items())):
-            if kind not in curve:
-                continue
-            auc = aucs.get(name)
-            label = f"{name} (AUC {auc:.3f})" if auc is not None and kind == "roc" else name
-            axes.plot(
-                curve[kind][x_key], curve[kind][y_key], color=_colour(index), label=_label(label)
-            )
-        if kind == "roc":
-            axes.plot([0, 1], [0, 1], linestyle=":", color="grey", label="chance")
-        elif base_rate is not None:
-            axes.axhline(base_rate, linestyle=":", color="grey", label="base rate")
-        axes.set_xlabel(x_key)
-        axes.set_ylabel(y_key)
-        axes.set_xlim(0, 1)
-        axes.set_ylim(0, 1.02)
+        ordered = dict(sorted(curves.items()))
+        draw_curves(axes, kind, ordered, aucs, base_rate, colour=_colour, label=_label, fontsize=7)
         axes.set_title(title)
-        axes.legend(loc="lower right" if kind == "roc" else "upper right", fontsize=7)
     return _png(figure)
 
 

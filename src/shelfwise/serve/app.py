@@ -22,7 +22,7 @@ from shelfwise.serve.drift_monitor import DriftMonitor
 from shelfwise.serve.engine import Engine, load_engine
 from shelfwise.serve.errors import install_error_handlers
 from shelfwise.serve.holder import CHALLENGER, CHAMPION, ModelHolder, Role
-from shelfwise.serve.lifecycle import RegistryWatcher, data_cutoff, load_into
+from shelfwise.serve.lifecycle import RegistryWatcher, load_into, serve_engine
 from shelfwise.serve.metrics import ServeMetrics
 from shelfwise.serve.middleware import RequestContextMiddleware
 from shelfwise.serve.online import EventLog, open_store
@@ -148,16 +148,7 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
 
 def install_engine(app: FastAPI, engine: Engine, role: Role = CHAMPION) -> None:
     """Serve `engine` as `role` from now on (one reference swap; requests in flight finish)."""
-    holder: ModelHolder = app.state.holder
-    holder.swap(engine, role)
-    metrics: ServeMetrics = app.state.metrics
-    metrics.set_model(
-        engine.version,
-        engine.manifest.project,
-        engine.manifest.fingerprint,
-        role,
-        data_cutoff(engine),
-    )
+    serve_engine(app.state.holder, app.state.metrics, engine, role)
 
 
 def run_server(settings: ServeSettings) -> None:

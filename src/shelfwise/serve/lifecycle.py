@@ -80,6 +80,16 @@ def load_into(
     except ShelfwiseError:
         metrics.reloads.labels(role, "failed").inc()
         raise
+    previous = serve_engine(holder, metrics, engine, role)
+    metrics.reloads.labels(role, "swapped").inc()
+    logger.info("serving %s as %s (was %s)", engine.version, role, _version(previous))
+    return Swapped(role, engine.version, _version(previous))
+
+
+def serve_engine(
+    holder: ModelHolder, metrics: ServeMetrics, engine: Engine, role: Role
+) -> Engine | None:
+    """Swap a loaded engine in as `role` and mark it in the metrics; return the old one."""
     previous = holder.swap(engine, role)
     metrics.set_model(
         engine.version,
@@ -88,9 +98,7 @@ def load_into(
         role,
         data_cutoff(engine),
     )
-    metrics.reloads.labels(role, "swapped").inc()
-    logger.info("serving %s as %s (was %s)", engine.version, role, _version(previous))
-    return Swapped(role, engine.version, _version(previous))
+    return previous
 
 
 def data_cutoff(engine: Engine) -> float | None:
