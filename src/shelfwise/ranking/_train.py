@@ -81,27 +81,11 @@ def fit_lightgbm(
     The booster goes through its text form (what is saved), so the returned scorer
     predicts exactly what a loaded model predicts.
     """
-    import lightgbm
-
     threads = 1 if train_x.shape[0] < _SINGLE_THREAD_ROWS else _THREADS
     params = {**LIGHTGBM_PARAMS, "seed": seed, "num_threads": threads}
-    train_set = lightgbm.Dataset(
-        train_x, label=train_y, feature_name=list(FEATURE_NAMES), free_raw_data=True
+    reloaded, best = _early_stopped(
+        params, train_x, train_y, holdout_x, holdout_y, rounds=LIGHTGBM_ROUNDS
     )
-    holdout_set = lightgbm.Dataset(holdout_x, label=holdout_y, reference=train_set)
-    booster = lightgbm.train(
-        params,
-        train_set,
-        num_boost_round=LIGHTGBM_ROUNDS,
-        valid_sets=[holdout_set],
-        valid_names=["holdout"],
-        callbacks=[
-            lightgbm.early_stopping(LIGHTGBM_PATIENCE, first_metric_only=True, verbose=False)
-        ],
-    )
-    best = int(booster.best_iteration) or booster.current_iteration()
-    text = booster.model_to_string(num_iteration=best)
-    reloaded = lightgbm.Booster(model_str=text)
     gains = reloaded.feature_importance(importance_type="gain")
     total = float(np.sum(gains)) or 1.0
     importance = {
@@ -139,8 +123,6 @@ def fit_lightgbm_student(
     Raises:
         ValueError: teacher probabilities outside [0, 1] or not one per row.
     """
-    import lightgbm
-
     soft_train = np.asarray(teacher_train, dtype=np.float64)
     soft_holdout = np.asarray(teacher_holdout, dtype=np.float64)
     if soft_train.shape != (train_x.shape[0],) or soft_holdout.shape != (holdout_x.shape[0],):
@@ -163,20 +145,9 @@ def fit_lightgbm_student(
         "seed": seed,
         "num_threads": threads,
     }
-    train_set = lightgbm.Dataset(
-        train_x, label=soft_train, feature_name=list(FEATURE_NAMES), free_raw_data=True
+    reloaded, best = _early_stopped(
+        params, train_x, soft_train, holdout_x, soft_holdout, rounds=max_trees
     )
-    holdout_set = lightgbm.Dataset(holdout_x, label=soft_holdout, reference=train_set)
-    booster = lightgbm.train(
-        params,
-        train_set,
-        num_boost_round=max_trees,
-        valid_sets=[holdout_set],
-        valid_names=["holdout"],
-        callbacks=[lightgbm.early_stopping(LIGHTGBM_PATIENCE, verbose=False)],
-    )
-    best = int(booster.best_iteration) or booster.current_iteration()
-    reloaded = lightgbm.Booster(model_str=booster.model_to_string(num_iteration=best))
     return Fitted(
         LightGBMScorer(reloaded),
         {
@@ -185,6 +156,38 @@ def fit_lightgbm_student(
             "params": {k: v for k, v in params.items() if k != "metric"},
         },
     )
+
+
+def _early_stopped(
+    params: dict[str, Any],
+    train_x: FloatArray,
+    train_y: Any,
+    holdout_x: FloatArray,
+    holdout_y: Any,
+    *,
+    rounds: int,
+) -> tuple[Any, int]:
+    """A LightGBM booster early-stopped on the held-out rows' first metric, reloaded from
+    its text form at the best iteration (what is saved is what predicts); and that
+    iteration."""
+    import lightgbm
+
+    train_set = lightgbm.Dataset(
+        train_x, label=train_y, feature_name=list(FEATURE_NAMES), free_raw_data=True
+    )
+    holdout_set = lightgbm.Dataset(holdout_x, label=holdout_y, reference=train_set)
+    booster = lightgbm.train(
+        params,
+        train_set,
+        num_boost_round=rounds,
+        valid_sets=[holdout_set],
+        valid_names=["holdout"],
+        callbacks=[
+            lightgbm.early_stopping(LIGHTGBM_PATIENCE, first_metric_only=True, verbose=False)
+        ],
+    )
+    best = int(booster.best_iteration) or booster.current_iteration()
+    return lightgbm.Booster(model_str=booster.model_to_string(num_iteration=best)), best
 
 
 @contextlib.contextmanager

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Final
 
+from shelfwise._internal.artifacts import fsync_path
 from shelfwise.contracts import (
     EVENT_TYPE,
     POSITION,
@@ -152,10 +153,10 @@ class EventLog:
         self._file = path.open("xb")
         self._partition, self._size = partition, 0
         if self.fsync:  # make the new names themselves durable
-            _fsync_folder(folder)
+            fsync_path(folder)
             if created:
-                _fsync_folder(folder.parent)
-                _fsync_folder(self.root)
+                fsync_path(folder.parent)
+                fsync_path(self.root)
         return self._file
 
     def _close_file(self) -> None:
@@ -188,11 +189,3 @@ def read_event_log(root: Path) -> Iterator[dict[str, Any]]:
 def _line(record: Mapping[str, Any]) -> bytes:
     values = {column: record.get(column) for column in EVENT_LOG_COLUMNS}
     return json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-
-
-def _fsync_folder(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
