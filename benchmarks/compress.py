@@ -35,18 +35,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
+from shelfwise.config import parse_overrides
 
 ROOT = Path(__file__).resolve().parent.parent
 EMBEDDING_CACHE = ROOT / ".shelfwise" / "cache" / "embeddings"  # shared with search.py
-
-
-def _overrides(pairs: list[str]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for pair in pairs:
-        key, _, raw = pair.partition("=")
-        values[key] = yaml.safe_load(raw)
-    return values
 
 
 def run(dataset: str, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -174,7 +166,7 @@ def main() -> None:
     args = parser.parse_args()
     load = os.getloadavg()[0]
     machine = f"{platform.machine()}, {os.cpu_count()} cores, 1-min load {load:.1f} at start"
-    result = run(args.dataset, _overrides(args.set))
+    result = run(args.dataset, parse_overrides(args.set))
     report = result["compression"]
     print(
         f"\n{args.dataset}: served {result['selected']}; budget "

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-import yaml
+
+from shelfwise.config import parse_overrides
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = {
@@ -110,10 +111,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="End with one JSON line.")
     parser.add_argument("--set", action="append", default=[], help="Config override KEY=VALUE.")
     args = parser.parse_args()
-    overrides = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        overrides[key] = yaml.safe_load(value)
+    overrides = parse_overrides(args.set)
     machine = (
         f"{platform.machine()}, {psutil.cpu_count()} cores, "
         f"{psutil.virtual_memory().total / 2**30:.0f} GiB"

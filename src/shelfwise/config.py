@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -723,6 +723,21 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(loaded, dict):
         raise ConfigError(f"{path} must hold a mapping of sections, got {type(loaded).__name__}")
     return loaded
+
+
+def parse_overrides(items: Iterable[str] | None) -> dict[str, Any]:
+    """`KEY=VALUE` strings (the CLI's and benchmarks' `--set`) as dotted key -> YAML value.
+
+    Raises:
+        ConfigError: an item without `=` or without a key.
+    """
+    overrides: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides
 
 
 def _parse_scalar(text: str) -> Any:

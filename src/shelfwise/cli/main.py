@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-import yaml
 from rich.console import Console
 from rich.markup import escape
 
 from shelfwise._internal import progress
-from shelfwise.config import ShelfwiseConfig, load_config
+from shelfwise.config import ShelfwiseConfig, load_config, parse_overrides
 from shelfwise.errors import ConfigError, ShelfwiseError, exit_code_for
 
 if TYPE_CHECKING:
@@ -61,21 +60,11 @@ def _guard(action: Callable[[], T]) -> T:
         raise typer.Exit(exit_code_for(exc)) from None
 
 
-def _parse_sets(sets: list[str] | None) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
-    for item in sets or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
-        overrides[key.strip()] = yaml.safe_load(value)
-    return overrides
-
-
 def _load(config_path: Path | None, sets: list[str] | None = None) -> ShelfwiseConfig:
     path = config_path
     if path is None and Path("shelfwise.yaml").is_file():
         path = Path("shelfwise.yaml")
-    return load_config(path, overrides=_parse_sets(sets))
+    return load_config(path, overrides=parse_overrides(sets))
 
 
 @app.command()
