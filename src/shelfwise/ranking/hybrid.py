@@ -150,19 +150,24 @@ class HybridSearch:
         """Size of the item space."""
         return self.table.n_items
 
+    def replace(self, **changes: Any) -> HybridSearch:
+        """A copy with some constructor arguments changed (retrievers, re-ranker, ...)."""
+        current: dict[str, Any] = {
+            "lexical": self.lexical,
+            "dense": self.dense,
+            "table": self.table,
+            "titles": self.titles,
+            "items": self.items,
+            "reranker": self.reranker,
+            "rrf_k": self.rrf_k,
+            "depth": self.depth,
+            "candidates": self.candidates,
+        }
+        return HybridSearch(**{**current, **changes})
+
     def with_reranker(self, reranker: SearchReranker | None) -> HybridSearch:
         """The same retrievers with another re-ranker (None: fused order)."""
-        return HybridSearch(
-            lexical=self.lexical,
-            dense=self.dense,
-            table=self.table,
-            titles=self.titles,
-            items=self.items,
-            reranker=reranker,
-            rrf_k=self.rrf_k,
-            depth=self.depth,
-            candidates=self.candidates,
-        )
+        return self.replace(reranker=reranker)
 
     # -- one query ----------------------------------------------------------------
 

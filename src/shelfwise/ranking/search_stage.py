@@ -420,16 +420,7 @@ def _served(hybrid: HybridSearch, variant: str, reranker: SearchReranker | None)
         parts = {"lexical": None, "dense": hybrid.dense}
     else:
         parts = {"lexical": hybrid.lexical, "dense": hybrid.dense}
-    return HybridSearch(
-        **parts,
-        titles=hybrid.titles,
-        table=hybrid.table,
-        items=hybrid.items,
-        reranker=reranker,
-        rrf_k=hybrid.rrf_k,
-        depth=hybrid.depth,
-        candidates=hybrid.candidates,
-    )
+    return hybrid.replace(**parts, reranker=reranker)
 
 
 __all__ = ["MODEL_DIR", "PER_QUERY_FILE", "REPORT_FILE", "VARIANTS", "run"]

@@ -322,7 +322,11 @@ class Engine:
         blocked = self.catalog.blocked(filters)
         if isinstance(self._search, RankedSearch):
             hits = self._search.search(
-                text, k, allowed=~blocked, history=self._history_items(raw_user_id), explain=explain
+                text,
+                k,
+                allowed=~blocked if blocked.any() else None,  # None: no filter to apply
+                history=self._history_items(raw_user_id),
+                explain=explain,
             )
             chosen, values, explanations = hits.items, hits.scores, hits.explanations
             # Only an empty, filtered result needs to know whether filters caused it.
