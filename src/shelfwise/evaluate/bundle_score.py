@@ -48,6 +48,8 @@ class FrozenTest:
     Attributes:
         users: raw user ids of the sampled test users.
         histories: each user's items before the test period, oldest first.
+        excluded: per user, the valid items when histories are train-only (RecBole's
+            protocol scores from train but never ranks train or valid items), else empty.
         weights: the matching event weights.
         targets: each user's test items.
         queries: labelled queries: query -> {raw item id: relevance}.
@@ -58,6 +60,7 @@ class FrozenTest:
     weights: list[list[float]]
     targets: list[list[str]]
     queries: dict[str, dict[str, float]] = field(default_factory=dict)
+    excluded: list[list[str]] = field(default_factory=list)  # never ranked, beyond history
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,16 @@ def load_frozen_test(
     by_user = {
         int(user): (list(items), list(weights)) for user, items, weights in events.iter_rows()
     }
+    valid_items: dict[int, list[int]] = {}
+    if test_history != "train_valid":  # as the evaluate stage: valid items are excluded too
+        valid = (
+            pl.scan_parquet(features / "interactions.parquet")
+            .filter((pl.col("split") == "valid") & pl.col(USER_INDEX).is_in(users.tolist()))
+            .group_by(USER_INDEX)
+            .agg(pl.col(ITEM_INDEX))
+            .collect()
+        )
+        valid_items = {int(user): list(items) for user, items in valid.iter_rows()}
     histories: list[list[str]] = []
     weights: list[list[float]] = []
     goals: list[list[str]] = []
@@ -111,6 +124,7 @@ def load_frozen_test(
         weights=weights,
         targets=goals,
         queries=_labelled_queries(features, item_ids, max_queries, seed, relevance_offset),
+        excluded=[[item_ids[i] for i in valid_items.get(user, [])] for user in users.tolist()],
     )
 
 
@@ -144,11 +158,14 @@ def score_bundle(
     columns: list[int] = []
     latencies: list[float] = []
     _warm_up(engine, test)
-    for row, (user, history, weights, goals) in enumerate(
-        zip(test.users, test.histories, test.weights, test.targets, strict=True)
+    excluded = test.excluded or [[] for _ in test.users]
+    for row, (user, history, weights, goals, exclude) in enumerate(
+        zip(test.users, test.histories, test.weights, test.targets, excluded, strict=True)
     ):
         started = time.perf_counter()
-        result = engine.recommend_from_history(history, k_max, weights=weights, raw_user_id=user)
+        result = engine.recommend_from_history(
+            history, k_max, weights=weights, raw_user_id=user, exclude=exclude
+        )
         latencies.append((time.perf_counter() - started) * 1000.0)
         for position, item in enumerate(result.items[:k_max]):
             ranked[row, position] = vocabulary.setdefault(item.raw_item_id, len(vocabulary))

@@ -214,6 +214,7 @@ class Engine:
         *,
         weights: Sequence[float] | None = None,
         raw_user_id: str | None = None,
+        exclude: Sequence[str] = (),
         exclude_seen: bool = True,
     ) -> RecommendResult:
         """Up to `k` items for a shopper described by their events, not the bundle's.
@@ -229,6 +230,7 @@ class Engine:
             weights: one weight per event (default 1.0); weights of one item add up.
             raw_user_id: the shopper, when known to the bundle: the click model then
                 reads their user features.
+            exclude: raw item ids never to return (unknown ids are ignored).
             exclude_seen: leave out the history's items.
 
         Raises:
@@ -253,6 +255,7 @@ class Engine:
         history.sum_duplicates()
         user = -1 if raw_user_id is None else self.user_index.get(raw_user_id, -1)
         blocked = self.catalog.blocked(None)
+        blocked[self.catalog.indices(exclude)] = True
         return self._personalised(user, history, items, blocked, k, exclude_seen)
 
     def _personalised(

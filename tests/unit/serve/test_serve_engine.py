@@ -149,3 +149,19 @@ def test_load_from_a_store_serves_the_latest_version(bundle_path: Path, tmp_path
     engine = load_engine(tmp_path)
     assert engine.version == str(info.version)
     assert engine.path == info.path
+
+
+def test_recommend_from_history_scores_like_the_user_and_honours_exclusions(
+    engine: Engine, facts: ShopFacts
+) -> None:
+    history = list(facts.history["u1"])
+    stored = [item.raw_item_id for item in engine.recommend("u1", 3).items]
+    given = engine.recommend_from_history(
+        history, 3, weights=list(facts.history["u1"].values()), raw_user_id="u1"
+    )
+    assert [item.raw_item_id for item in given.items] == stored
+    assert not set(history) & {item.raw_item_id for item in given.items}
+    without = engine.recommend_from_history(history, 3, exclude=[stored[0]])
+    assert stored[0] not in {item.raw_item_id for item in without.items}
+    with pytest.raises(RequestError, match="weights"):
+        engine.recommend_from_history(history, 3, weights=[1.0])
