@@ -19,10 +19,10 @@ from fastapi import FastAPI
 from shelfwise import __version__
 from shelfwise.errors import ShelfwiseError
 from shelfwise.serve.drift_monitor import DriftMonitor
-from shelfwise.serve.engine import Engine, load_engine
+from shelfwise.serve.engine import Engine
 from shelfwise.serve.errors import install_error_handlers
 from shelfwise.serve.holder import CHALLENGER, CHAMPION, ModelHolder, Role
-from shelfwise.serve.lifecycle import RegistryWatcher, load_into, serve_engine
+from shelfwise.serve.lifecycle import RegistryWatcher, load_for_serving, load_into, serve_engine
 from shelfwise.serve.metrics import ServeMetrics
 from shelfwise.serve.middleware import RequestContextMiddleware
 from shelfwise.serve.online import EventLog, open_store
@@ -71,7 +71,7 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         holder: ModelHolder = app.state.holder
         if not holder.ready and resolved.bundle_path is not None:
-            load = partial(load_engine, resolved.bundle_path, verify=resolved.verify_bundle)
+            load = partial(load_for_serving, resolved.bundle_path, resolved)
             try:
                 loaded = await anyio.to_thread.run_sync(load)
             except ShelfwiseError as exc:
@@ -86,7 +86,7 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
                 app.state.metrics,
                 resolved.challenger_path,
                 CHALLENGER,
-                verify=resolved.verify_bundle,
+                resolved,
             )
             await anyio.to_thread.run_sync(challenger)
         watcher = None
@@ -162,7 +162,7 @@ def run_server(settings: ServeSettings) -> None:
 
     # Load before listening, so a bad bundle fails the command with its own message.
     engine = (
-        load_engine(settings.bundle_path, verify=settings.verify_bundle)
+        load_for_serving(settings.bundle_path, settings)
         if settings.bundle_path is not None
         else None
     )

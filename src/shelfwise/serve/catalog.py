@@ -7,6 +7,7 @@ ranking and never shortens a result list that could have been filled.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -94,7 +95,10 @@ class Catalog:
         self.titles: list[str | None] = items[TITLE].to_list()
         self.categories: list[str | None] = items[CATEGORY].to_list()
         self.brands: list[str | None] = items[BRAND].to_list()
-        self.prices: list[float | None] = items[PRICE].to_list()
+        # display prices: NaN and infinities become unknown (JSON has no NaN)
+        self.prices: list[float | None] = [
+            None if p is None or not math.isfinite(p) else float(p) for p in items[PRICE].to_list()
+        ]
         self.in_stock: list[bool | None] = items[IN_STOCK].to_list()
         self._category = _Codes(self.categories)
         self._brand = _Codes(self.brands)
@@ -146,14 +150,14 @@ class Catalog:
         explanation: list[tuple[str, float]] | None = None,
     ) -> ScoredItem:
         """The response record of one item."""
-        price = self.prices[item_index]
+        value = float(score)  # math, not numpy: this runs for every listed item
         return ScoredItem(
             raw_item_id=self.raw_item_ids[item_index],
-            score=float(score) if np.isfinite(score) else 0.0,
+            score=value if math.isfinite(value) else 0.0,
             title=self.titles[item_index],
             category=self.categories[item_index],
             brand=self.brands[item_index],
-            price=None if price is None or not np.isfinite(price) else float(price),
+            price=self.prices[item_index],
             in_stock=self.in_stock[item_index],
             explanation=explanation,
         )

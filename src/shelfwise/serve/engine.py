@@ -30,6 +30,7 @@ recommender's top candidates by probability when the model was kept as a re-rank
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,7 @@ from shelfwise.retrieval import (
 )
 from shelfwise.retrieval.base import score_users
 from shelfwise.serve.catalog import BoolArray, Catalog, Filters, IndexArray, ScoredItem
+from shelfwise.serve.precomputed import DEPTH_MARGIN, PrecomputedLists, most_active, precompute
 
 Fallback = Literal["popular"]
 POPULAR: Final = "popular"
@@ -154,6 +156,7 @@ class Engine:
         self._similar = similar_items
         self._search = search_index
         self._ranker = ranker
+        self._precomputed: PrecomputedLists | None = None
         empty = sp.csr_matrix((1, len(catalog)), dtype=np.float32)
         # A search-only bundle (no events) has no popularity: all items tie, catalog order.
         self._popular_scores = (
@@ -204,8 +207,79 @@ class Engine:
         if user is None:
             reason = "anonymous-user" if raw_user_id is None else "unknown-user"
             return self._popular_recommendation(blocked, k, reason)
+        lists = self._precomputed
+        if lists is not None and exclude_seen:
+            found = lists.lookup(user, blocked, k)
+            if found is not None:
+                blocked[self._seen(user)] = True  # for a popular fill
+                return self._listed(*found, blocked, k)
         order = self._sequences.row(user) if self._sequences is not None else None
         return self._personalised(user, self._histories[user], order, blocked, k, exclude_seen)
+
+    @property
+    def precomputed(self) -> PrecomputedLists | None:
+        """The per-user lists `recommend` answers from, when `precompute` ran."""
+        return self._precomputed
+
+    def precompute(
+        self,
+        max_users: int,
+        *,
+        max_k: int = 100,
+        depth: int | None = None,
+        batch_size: int = 256,
+        threads: int | None = None,
+    ) -> PrecomputedLists | None:
+        """Rank the items of the `max_users` most active users now, in batches.
+
+        `recommend` then answers those users from the lists (exactly what it would
+        compute; see `shelfwise.serve.precomputed`), and scores live only when a
+        request's filters or exclusions leave a list too short, or `k` exceeds `depth`.
+        Call once, before serving the engine.
+
+        Args:
+            max_users: how many users (most history entries first); 0 turns it off.
+            max_k: the largest `k` requests may ask (the server's bound).
+            depth: entries per user; default: the larger of `max_k` and the click
+                model's re-ranking pool, plus a margin of 50.
+            batch_size: users scored at once.
+            threads: batches scored at once; default: one per CPU (at most 4).
+
+        Returns:
+            The lists, or None when there is nothing to precompute.
+        """
+        recommender = self._recommender
+        if max_users <= 0 or recommender is None or not self.user_index:
+            return None
+        reranks = self._reranks()
+        pool = self._ranker.candidates if reranks and self._ranker is not None else 0
+        histories, sequences = self._histories, self._sequences
+
+        def score(users: IndexArray) -> np.ndarray[Any, np.dtype[np.float32]]:
+            ordered = (
+                Sequences.from_rows([sequences.row(int(u)) for u in users])
+                if sequences is not None
+                else None
+            )
+            return score_users(recommender, histories[users], ordered)
+
+        def rerank(
+            users: IndexArray, scores: np.ndarray[Any, np.dtype[np.float32]], items: IndexArray
+        ) -> np.ndarray[Any, np.dtype[np.float32]]:
+            assert self._ranker is not None  # reranks
+            return self._ranker.predict(histories[users], items, scores, user_indices=users)
+
+        self._precomputed = precompute(
+            histories,
+            most_active(histories, max_users),
+            score,
+            depth=depth if depth is not None else max(pool, max_k) + DEPTH_MARGIN,
+            rerank=rerank if reranks else None,
+            pool=pool,
+            batch_size=batch_size,
+            threads=threads if threads is not None else min(4, os.cpu_count() or 1),
+        )
+        return self._precomputed
 
     def recommend_from_history(
         self,
@@ -282,6 +356,16 @@ class Engine:
         )
         scores = _row(score_users(self._recommender, history, ordered))
         chosen, values = self._top_items(user, history, scores, blocked | ~(scores > 0), k)
+        return self._listed(chosen, values, blocked, k)
+
+    def _listed(
+        self,
+        chosen: IndexArray,
+        values: np.ndarray[Any, np.dtype[np.float32]],
+        blocked: BoolArray,
+        k: int,
+    ) -> RecommendResult:
+        """The result for a ranked list, popular items filling a short one."""
         if chosen.size == 0:
             return self._popular_recommendation(blocked, k, "no-scores")
         items = [self.catalog.item(int(i), float(s)) for i, s in zip(chosen, values, strict=True)]
@@ -507,11 +591,7 @@ class Engine:
         bundle's recommender; the scores are then click probabilities.
         """
         ranker = self._ranker
-        if (
-            ranker is None
-            or not ranker.rerank
-            or ranker.retriever != self.manifest.components.get(ROLE_RECOMMENDER)
-        ):
+        if ranker is None or not self._reranks():
             return top_k(scores, k, exclude=excluded)
         pool, _ = top_k(scores, max(k, ranker.candidates), exclude=excluded)
         if pool.size == 0:
@@ -525,6 +605,22 @@ class Engine:
         # stable: equal probabilities keep the recommender's order
         order = np.argsort(-probabilities, kind="stable")[:k]
         return pool[order], probabilities[order].astype(np.float32)
+
+    def _reranks(self) -> bool:
+        """True when the click model re-ranks this bundle's recommender."""
+        ranker = self._ranker
+        return (
+            ranker is not None
+            and ranker.rerank
+            and ranker.retriever == self.manifest.components.get(ROLE_RECOMMENDER)
+        )
+
+    def _seen(self, user: int) -> IndexArray:
+        """The items of a bundle user's history with a positive weight."""
+        histories = self._histories
+        start, end = histories.indptr[user], histories.indptr[user + 1]
+        items: IndexArray = histories.indices[start:end][histories.data[start:end] > 0]
+        return items
 
     def _popular_recommendation(self, blocked: BoolArray, k: int, reason: str) -> RecommendResult:
         return RecommendResult(

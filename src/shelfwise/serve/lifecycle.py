@@ -59,16 +59,29 @@ def allowed_bundle(path: Path, settings: ServeSettings) -> Path:
     return resolved
 
 
+def load_for_serving(path: Path, settings: ServeSettings, *, version: str | None = None) -> Engine:
+    """Load a bundle as the server does: hashes verified (`settings.verify_bundle`), then
+    the most active users' lists precomputed (`settings.precompute_users`).
+
+    Blocking (seconds for a large catalog): call it from a worker thread.
+    """
+    engine = load_engine(path, verify=settings.verify_bundle, version=version)
+    engine.precompute(
+        settings.precompute_users, max_k=settings.max_k, depth=settings.precompute_depth
+    )
+    return engine
+
+
 def load_into(
     holder: ModelHolder,
     metrics: ServeMetrics,
     path: Path,
     role: Role,
+    settings: ServeSettings,
     *,
-    verify: bool = True,
     version: str | None = None,
 ) -> Swapped:
-    """Load `path` fully (hashes verified), then serve it as `role`.
+    """Load `path` fully (`load_for_serving`), then serve it as `role`.
 
     Blocking: call it from a worker thread. On any error the holder is unchanged.
 
@@ -76,7 +89,7 @@ def load_into(
         ShelfwiseError: the bundle is missing, damaged or unloadable.
     """
     try:
-        engine = load_engine(path, verify=verify, version=version)
+        engine = load_for_serving(path, settings, version=version)
     except ShelfwiseError:
         metrics.reloads.labels(role, "failed").inc()
         raise
@@ -154,7 +167,7 @@ class RegistryWatcher:
                     self.metrics,
                     path,
                     role,
-                    verify=self.settings.verify_bundle,
+                    self.settings,
                     version=version.version,
                 )
             )

@@ -180,8 +180,13 @@ class ItemOut(BaseModel):
 
     @classmethod
     def from_scored(cls, item: ScoredItem) -> ItemOut:
-        """Convert an engine result."""
-        return cls(
+        """Convert an engine result.
+
+        Built with `model_construct`: the engine's `ScoredItem` is already typed, and
+        validating ten items again cost a fifth of a precomputed recommendation's
+        server time (benchmarks/RESULTS.md, "Serving under load").
+        """
+        return cls.model_construct(
             item_id=item.raw_item_id,
             score=item.score,
             title=item.title,
@@ -193,7 +198,7 @@ class ItemOut(BaseModel):
                 None
                 if item.explanation is None
                 else [
-                    FeatureContribution(feature=name, contribution=value)
+                    FeatureContribution.model_construct(feature=name, contribution=value)
                     for name, value in item.explanation
                 ]
             ),

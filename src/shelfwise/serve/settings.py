@@ -80,6 +80,20 @@ class ServeSettings(BaseSettings):
         default=65_536, ge=1024, description="Request bodies above this size get 413."
     )
     verify_bundle: bool = Field(default=True, description="Re-hash every bundle file on load.")
+    precompute_users: int = Field(
+        default=100_000,
+        ge=0,
+        description="Known users (most active first) whose ranked lists are computed in "
+        "batches when a bundle loads, so /v1/recommend answers them without scoring the "
+        "catalog; 0 scores every request live. Memory: users x depth x 8 bytes.",
+    )
+    precompute_depth: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="Items kept per precomputed user; default max(max_k, the click model's "
+        "re-ranking pool) + 50. Requests whose filters leave fewer are scored live.",
+    )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     online_store_url: str = Field(
         default="memory://",

@@ -72,6 +72,11 @@ class DegradingStore:
         """True while calls go to the in-process fallback."""
         return self._down_until is not None
 
+    @property
+    def remote(self) -> bool:
+        """Always: even while degraded, the next call may try Redis again."""
+        return True
+
     def append(self, events: Sequence[UserEvent]) -> None:
         """Record events in Redis, or in memory while degraded."""
         self._call(

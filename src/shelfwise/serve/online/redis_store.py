@@ -101,6 +101,11 @@ class RedisStore:
         """Never: failures raise `redis.RedisError` instead."""
         return False
 
+    @property
+    def remote(self) -> bool:
+        """Always: every call is a round trip to Redis."""
+        return True
+
     def _key(self, kind: str, name: str) -> str:
         return f"{self.prefix}:{kind}:{name}"
 

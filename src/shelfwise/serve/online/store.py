@@ -100,6 +100,11 @@ class OnlineStore(Protocol):
         """True while the store answers from a fallback instead of its backend."""
         ...
 
+    @property
+    def remote(self) -> bool:
+        """True when calls may wait on the network: servers keep them off the event loop."""
+        ...
+
     def append(self, events: Sequence[UserEvent]) -> None:
         """Record events (any users, any order within a batch)."""
         ...
@@ -188,6 +193,11 @@ class MemoryStore:
     @property
     def degraded(self) -> bool:
         """Never: the process itself is the backend."""
+        return False
+
+    @property
+    def remote(self) -> bool:
+        """Never: every call is a dictionary lookup under a lock."""
         return False
 
     def append(self, events: Sequence[UserEvent]) -> None:

@@ -110,7 +110,7 @@ def reload(
                 metrics,
                 path,
                 body.role,
-                verify=settings.verify_bundle,
+                settings,
                 version=body.model_version,
             )
         except ShelfwiseError as exc:  # nothing changed; say why, without server paths

@@ -24,14 +24,7 @@ from shelfwise.contracts import (
     TIMESTAMP,
 )
 from shelfwise.errors import NotReadyError, RequestError
-from shelfwise.serve.deps import (
-    EventLogDep,
-    MetricsDep,
-    RequestIdDep,
-    SettingsDep,
-    StoreDep,
-    get_engine,
-)
+from shelfwise.serve.deps import ServiceDep, get_engine
 from shelfwise.serve.engine import Engine
 from shelfwise.serve.online.attribution import attribute_events
 from shelfwise.serve.online.store import Attribution, UserEvent
@@ -49,10 +42,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def optional_engine(request: Request) -> Engine | None:
+async def optional_engine(request: Request) -> Engine | None:
     """The champion's engine, or None before one is loaded (events are still accepted)."""
     try:
-        return get_engine(request)
+        return await get_engine(request)
     except NotReadyError:
         return None
 
@@ -74,14 +67,11 @@ OptionalEngineDep = Annotated[Engine | None, Depends(optional_engine)]
 )
 def post_events(
     body: EventsRequest,
-    settings: SettingsDep,
-    metrics: MetricsDep,
-    store: StoreDep,
-    event_log: EventLogDep,
+    service: ServiceDep,
     engine: OptionalEngineDep,
-    request_id: RequestIdDep,
 ) -> EventsResponse:
     """Accept a batch of events."""
+    settings, metrics, store = service.settings, service.metrics, service.store
     if len(body.events) > settings.max_events_per_batch:
         raise RequestError(
             f"body.events: {len(body.events)} events in one batch; send at most "
@@ -101,7 +91,7 @@ def post_events(
         }
         for event, timestamp in zip(body.events, timestamps, strict=True)
     ]
-    accepted = event_log.append(records)  # durable first: a failure here accepts nothing
+    accepted = service.event_log.append(records)  # durable first: a failure here accepts nothing
     store.append(
         [
             UserEvent(event.user_id, event.item_id, event.event_type, timestamp)
@@ -127,6 +117,6 @@ def post_events(
         accepted=accepted,
         unknown_items=unknown,
         attributed=attributed,
-        request_id=request_id,
+        request_id=service.request_id,
         degraded=store.degraded,
     )

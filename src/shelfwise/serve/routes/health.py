@@ -1,4 +1,8 @@
-"""Operations: `/healthz` (alive), `/readyz` (a bundle is loaded), `/metrics`."""
+"""Operations: `/healthz` (alive), `/readyz` (a bundle is loaded), `/metrics`.
+
+The probes are `async def`: they answer on the event loop even while every thread of
+the pool is busy, so a loaded replica is not restarted for a slow liveness probe.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ _NOT_READY: dict[int | str, dict[str, Any]] = {
     summary="Liveness",
     description="200 while the process runs, model loaded or not.",
 )
-def healthz() -> HealthResponse:
+async def healthz() -> HealthResponse:
     """The process is alive."""
     return HealthResponse(status="ok")
 
@@ -34,7 +38,7 @@ def healthz() -> HealthResponse:
     summary="Readiness",
     description="200 with the model version once a bundle is loaded, 503 before.",
 )
-def readyz(engine: EngineDep) -> HealthResponse:
+async def readyz(engine: EngineDep) -> HealthResponse:
     """A bundle is loaded and requests can be answered."""
     return HealthResponse(status="ready", model_version=engine.version)
 

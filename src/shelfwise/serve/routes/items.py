@@ -6,7 +6,7 @@ from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Path, Query
 
-from shelfwise.serve.deps import EngineDep, MetricsDep, RequestIdDep, SettingsDep, checked_k
+from shelfwise.serve.deps import EngineDep, ServiceDep, checked_k
 from shelfwise.serve.schemas import MAX_ID_CHARS, ErrorResponse, ItemOut, SimilarResponse
 
 ENDPOINT: Final = "similar"
@@ -31,16 +31,15 @@ def similar(
         str, Path(min_length=1, max_length=MAX_ID_CHARS, description="The shop's item id.")
     ],
     engine: EngineDep,
-    settings: SettingsDep,
-    metrics: MetricsDep,
-    request_id: RequestIdDep,
+    service: ServiceDep,
     k: Annotated[
         int | None,
         Query(ge=1, description="How many items (1..max_k, default default_k)."),
     ] = None,
 ) -> SimilarResponse:
     """Items similar to an item."""
-    result = engine.similar(item_id, checked_k(k, settings, "query.k"))
+    metrics = service.metrics
+    result = engine.similar(item_id, checked_k(k, service.settings, "query.k"))
     if result.fallback_reason is not None:
         metrics.observe_fallback(ENDPOINT, result.fallback_reason, engine.version)
     if not result.items:
@@ -49,6 +48,6 @@ def similar(
         item_id=item_id,
         items=[ItemOut.from_scored(item) for item in result.items],
         model_version=engine.version,
-        request_id=request_id,
+        request_id=service.request_id,
         fallback=result.fallback,
     )

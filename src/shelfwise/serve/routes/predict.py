@@ -7,7 +7,7 @@ from typing import Any, Final
 
 from fastapi import APIRouter
 
-from shelfwise.serve.deps import HolderDep, MetricsDep, RequestIdDep
+from shelfwise.serve.deps import ServiceDep
 from shelfwise.serve.schemas import ErrorResponse, PredictionOut, PredictRequest, PredictResponse
 
 ENDPOINT: Final = "predict"
@@ -32,14 +32,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     "request order (1 to 1000 items). Unknown or anonymous users are scored from an empty "
     'history, with `"fallback": "no-history"`.',
 )
-def predict(
-    body: PredictRequest,
-    holder: HolderDep,
-    metrics: MetricsDep,
-    request_id: RequestIdDep,
-) -> PredictResponse:
+def predict(body: PredictRequest, service: ServiceDep) -> PredictResponse:
     """Click probabilities of items for a user."""
-    choice = holder.choose(body.user_id, request_id)  # canary users: the challenger
+    metrics, request_id = service.metrics, service.request_id
+    choice = service.holder.choose(body.user_id, request_id)  # canary users: the challenger
     engine = choice.engine
     started = time.perf_counter()
     result = engine.predict(body.user_id, body.item_ids)

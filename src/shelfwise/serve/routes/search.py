@@ -6,14 +6,7 @@ from typing import Any, Final
 
 from fastapi import APIRouter, BackgroundTasks
 
-from shelfwise.serve.deps import (
-    HolderDep,
-    MetricsDep,
-    RequestIdDep,
-    SettingsDep,
-    StoreDep,
-    checked_k,
-)
+from shelfwise.serve.deps import ServiceDep, checked_k
 from shelfwise.serve.online.attribution import remember_list
 from shelfwise.serve.routing import answer
 from shelfwise.serve.schemas import ErrorResponse, ItemOut, SearchRequest, SearchResponse
@@ -37,20 +30,13 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     "when `user_id` is a known shopper. Filters apply before ranking; `k` is always "
     "respected. A query that matches nothing answers 200 with an empty list and a `hint`.",
 )
-def search(
-    body: SearchRequest,
-    holder: HolderDep,
-    settings: SettingsDep,
-    metrics: MetricsDep,
-    request_id: RequestIdDep,
-    background: BackgroundTasks,
-    store: StoreDep,
-) -> SearchResponse:
+def search(body: SearchRequest, service: ServiceDep, background: BackgroundTasks) -> SearchResponse:
     """Search the catalog."""
-    k = checked_k(body.k, settings, "body.k")
+    metrics, store, request_id = service.metrics, service.store, service.request_id
+    k = checked_k(body.k, service.settings, "body.k")
     filters = body.filters.to_filters() if body.filters else None
     answered = answer(
-        holder,
+        service.holder,
         metrics,
         background,
         endpoint=ENDPOINT,
