@@ -221,6 +221,22 @@ class DenseConfig(_Section):
     candidates: int = Field(
         default=200, ge=1, le=5000, description="Candidates the dense index gives to fusion."
     )
+    feature_encoders: list[str] = Field(
+        default_factory=list,
+        description="Further text encoders (same specs as `encoder`) that retrieve nothing: "
+        "their cosines with the query (item text, title, and pseudo-relevance feedback "
+        "over their own top 10) become features of the search re-ranker. Each adds one "
+        "query encoding to every search request, so none by default. CrowdFlower uses "
+        '["sentence-transformers:all-MiniLM-L6-v2"] (+0.012 NDCG@10 there).',
+    )
+
+    @field_validator("feature_encoders")
+    @classmethod
+    def _distinct_encoders(cls, value: list[str]) -> list[str]:
+        specs = [spec.strip() for spec in value]
+        if any(not spec for spec in specs) or len(set(specs)) != len(specs):
+            raise ValueError(f"feature encoders must be distinct, non-empty specs; got {value}")
+        return specs
 
 
 class BlendConfig(_Section):

@@ -13,14 +13,20 @@ One query goes through the same steps in training, offline evaluation and servin
 Either retriever may be absent (a catalog without text for the encoder, or dense
 search turned off): the other one's list is then the fused list.
 
+Feature encoders (`FeatureEncoder`, optional, none by default): further sentence
+encoders that do not retrieve; their cosines are extra re-ranker features, computed in
+`features` for training and serving alike. Each adds one query encoding per search.
+
 Saved as a folder of plain files: `params.json`, `bm25/`, `dense/`, `titles/` (title
-vectors for features), `reranker/` (LightGBM text model) and `items.parquet` (the
-columns the features read).
+vectors for features), `extra<k>/` and `extra<k>_titles/` (feature encoder k's item and
+title vectors), `reranker/` (LightGBM text model) and `items.parquet` (the columns the
+features read).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Self
@@ -35,6 +41,7 @@ from shelfwise.ranking.lambdamart import SearchReranker
 from shelfwise.ranking.search_features import (
     BM25_FIELDS,
     SearchItemTable,
+    search_feature_names,
     search_features,
     user_affinity,
 )
@@ -50,6 +57,38 @@ ITEMS_FILE: Final = "items.parquet"
 POPULARITY: Final = "popularity"
 _ITEM_COLUMNS: Final = (TITLE, CATEGORY, BRAND, PRICE)
 _LEXICAL, _DENSE, _TITLES, _RERANKER = "bm25", "dense", "titles", "reranker"
+_EXTRA = "extra"  # feature encoder k: extra<k>/, extra<k>_titles/
+PRF_DEPTH: Final = 10  # a feature encoder's own top items, for pseudo-relevance feedback
+
+
+@dataclass(frozen=True)
+class FeatureEncoder:
+    """A second sentence encoder whose cosines are re-ranker features (it retrieves nothing).
+
+    Attributes:
+        items: a fitted `DenseSearch` over the same item text as dense search, with this
+            encoder; its index gives the encoder's own top items (pseudo-relevance
+            feedback).
+        titles: the same encoder over titles alone (same encoder object), or None.
+    """
+
+    items: DenseSearch
+    titles: DenseSearch | None = None
+
+
+@dataclass(frozen=True)
+class FeatureEncoderView:
+    """What one feature encoder says about a query.
+
+    Attributes:
+        query_vector: the encoder's query vector.
+        top_items: its nearest items (up to `PRF_DEPTH`, among the allowed ones).
+        top_titles: its nearest titles (empty without a title index).
+    """
+
+    query_vector: FloatArray
+    top_items: IntArray
+    top_titles: IntArray
 
 
 @dataclass(frozen=True)
@@ -65,6 +104,7 @@ class QueryView:
         lexical: BM25 list (item indices, best first, positive scores only).
         semantic: dense list (item indices, best first).
         fused: RRF of the two lists, best first, and `fused_scores`.
+        extras: one `FeatureEncoderView` per feature encoder (none by default).
     """
 
     query: str
@@ -76,6 +116,7 @@ class QueryView:
     semantic: IntArray
     fused: IntArray
     fused_scores: np.ndarray[Any, np.dtype[np.float64]]
+    extras: tuple[FeatureEncoderView, ...] = ()
 
 
 class HybridSearch:
@@ -110,6 +151,7 @@ class HybridSearch:
         rrf_k: float = 60.0,
         depth: int = 200,
         candidates: int = 100,
+        extras: Sequence[FeatureEncoder] = (),
     ) -> None:
         """Assemble from fitted parts.
 
@@ -124,9 +166,12 @@ class HybridSearch:
             rrf_k: the reciprocal rank fusion constant.
             depth: length of each retriever's list.
             candidates: fused items the re-ranker scores.
+            extras: feature encoders (their cosines are features; dropped, as
+                `titles`, without dense search).
 
         Raises:
-            ConfigError: no retriever, or a size out of range.
+            ConfigError: no retriever, a size out of range, or a re-ranker trained on
+                other feature columns than these retrievers and extras give.
         """
         if lexical is None and dense is None:
             raise ConfigError("hybrid search needs BM25 or dense search (both are off)")
@@ -138,6 +183,13 @@ class HybridSearch:
         self.lexical = lexical
         self.dense = dense
         self.titles = titles if dense is not None else None
+        self.extras: tuple[FeatureEncoder, ...] = tuple(extras) if dense is not None else ()
+        if reranker is not None and tuple(reranker.feature_names) != self.feature_names:
+            raise ConfigError(
+                f"hybrid search: the re-ranker reads {len(reranker.feature_names)} feature "
+                f"columns, these retrievers with {len(self.extras)} feature encoders give "
+                f"{len(self.feature_names)}; train the re-ranker on `features` of this model"
+            )
         self.table = table
         self.items = items
         self.reranker = reranker
@@ -149,6 +201,11 @@ class HybridSearch:
     def n_items(self) -> int:
         """Size of the item space."""
         return self.table.n_items
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """The columns of `features` (and of the re-ranker this model accepts)."""
+        return search_feature_names(len(self.extras))
 
     def replace(self, **changes: Any) -> HybridSearch:
         """A copy with some constructor arguments changed (retrievers, re-ranker, ...)."""
@@ -162,6 +219,7 @@ class HybridSearch:
             "rrf_k": self.rrf_k,
             "depth": self.depth,
             "candidates": self.candidates,
+            "extras": self.extras,
         }
         return HybridSearch(**{**current, **changes})
 
@@ -190,6 +248,7 @@ class HybridSearch:
         if self.dense is not None:
             query_vector = self.dense.encode_query(query)
             semantic, _ = self.dense.search_vector(query_vector, self.depth, allowed)
+        extras = tuple(_extra_view(extra, query, allowed) for extra in self.extras)
         rankings = {_LEXICAL: lexical, _DENSE: semantic}
         fused, fused_scores = reciprocal_rank_fusion(rankings, k=self.rrf_k)
         return QueryView(
@@ -202,6 +261,7 @@ class HybridSearch:
             semantic=semantic,
             fused=fused,
             fused_scores=fused_scores,
+            extras=extras,
         )
 
     def features(
@@ -230,6 +290,8 @@ class HybridSearch:
                 signals["title_prf10_cosine"] = titles[items] @ _centroid(
                     titles, view.semantic[:10]
                 )
+        for number, (extra, seen) in enumerate(zip(self.extras, view.extras, strict=False), 1):
+            signals.update(_extra_signals(number, extra, seen, items))
         fused_rank = _ranks(view.fused, items)
         fused_score = np.zeros(items.size, dtype=np.float64)
         position = {int(item): n for n, item in enumerate(view.fused.tolist())}
@@ -248,6 +310,7 @@ class HybridSearch:
             self.table,
             corrections=view.corrections,
             affinity=affinity,
+            extra_encoders=len(self.extras),
         )
 
     def rank(
@@ -328,6 +391,10 @@ class HybridSearch:
             self.dense.save(folder / _DENSE)
         if self.titles is not None:
             self.titles.save(folder / _TITLES)
+        for number, extra in enumerate(self.extras, 1):
+            extra.items.save(folder / f"{_EXTRA}{number}")
+            if extra.titles is not None:
+                extra.titles.save(folder / f"{_EXTRA}{number}_{_TITLES}")
         if self.reranker is not None:
             self.reranker.save(folder / _RERANKER)
         write_parquet(self.items, folder / ITEMS_FILE)
@@ -342,6 +409,7 @@ class HybridSearch:
                 "dense": self.dense is not None,
                 "titles": self.titles is not None,
                 "reranker": self.reranker is not None,
+                "extra_titles": [extra.titles is not None for extra in self.extras],
             },
         )
 
@@ -362,6 +430,7 @@ class HybridSearch:
         if params.get("model") != cls.name:
             raise ArtifactError(f"{folder} holds a {params.get('model')!r} model, not hybrid")
         dense = titles = None
+        extras: list[FeatureEncoder] = []
         if params["dense"]:
             from shelfwise.retrieval.dense import DenseSearch
 
@@ -369,6 +438,15 @@ class HybridSearch:
             if params.get("titles"):
                 # one encoder for both: the title index only holds vectors
                 titles = DenseSearch.load(folder / _TITLES, encoder=dense.encoder)
+            for number, has_titles in enumerate(params.get("extra_titles", []), 1):
+                extra = DenseSearch.load(folder / f"{_EXTRA}{number}")
+                extra_titles = None
+                if has_titles:
+                    extra_titles = DenseSearch.load(
+                        folder / f"{_EXTRA}{number}_{_TITLES}", encoder=extra.encoder
+                    )
+                extras.append(FeatureEncoder(extra, extra_titles))
+        names = search_feature_names(len(extras))
         popularity = items[POPULARITY].to_numpy() if POPULARITY in items.columns else None
         return cls(
             lexical=BM25Search.load(folder / _LEXICAL) if params["lexical"] else None,
@@ -376,10 +454,15 @@ class HybridSearch:
             titles=titles,
             table=SearchItemTable.from_frame(items, popularity),
             items=items,
-            reranker=SearchReranker.load(folder / _RERANKER) if params["reranker"] else None,
+            reranker=(
+                SearchReranker.load(folder / _RERANKER, feature_names=names)
+                if params["reranker"]
+                else None
+            ),
             rrf_k=float(params["rrf_k"]),
             depth=int(params["depth"]),
             candidates=int(params["candidates"]),
+            extras=extras,
         )
 
 
@@ -390,6 +473,34 @@ def item_frame(items: pl.DataFrame, popularity: IntArray | None) -> pl.DataFrame
     if popularity is not None:
         frame = frame.with_columns(pl.Series(POPULARITY, popularity, dtype=pl.Int64))
     return frame
+
+
+def _extra_view(extra: FeatureEncoder, query: str, allowed: BoolArray | None) -> FeatureEncoderView:
+    """One feature encoder's query vector and its own top items and titles."""
+    vector = extra.items.encode_query(query)
+    top_items, _ = extra.items.search_vector(vector, PRF_DEPTH, allowed)
+    top_titles = np.empty(0, dtype=np.int64)
+    if extra.titles is not None:
+        top_titles, _ = extra.titles.search_vector(vector, PRF_DEPTH, allowed)
+    return FeatureEncoderView(query_vector=vector, top_items=top_items, top_titles=top_titles)
+
+
+def _extra_signals(
+    number: int, extra: FeatureEncoder, view: FeatureEncoderView, items: IntArray
+) -> dict[str, FloatArray]:
+    """Feature encoder `number`'s signals of `items` (see `search_features`)."""
+    vectors = extra.items.vectors
+    signals = {
+        f"extra{number}_cosine": vectors[items] @ view.query_vector,
+        f"extra{number}_prf10_cosine": vectors[items] @ _centroid(vectors, view.top_items),
+    }
+    if extra.titles is not None:
+        titles = extra.titles.vectors
+        signals[f"extra{number}_title_cosine"] = titles[items] @ view.query_vector
+        signals[f"extra{number}_title_prf10_cosine"] = titles[items] @ _centroid(
+            titles, view.top_titles
+        )
+    return signals
 
 
 def _centroid(vectors: FloatArray, rows: IntArray) -> FloatArray:
@@ -408,4 +519,11 @@ def _ranks(ranked: IntArray, items: IntArray) -> np.ndarray[Any, np.dtype[np.flo
     return np.asarray([position.get(int(item), np.nan) for item in items.tolist()], np.float64)
 
 
-__all__ = ["HybridSearch", "QueryView", "item_frame"]
+__all__ = [
+    "PRF_DEPTH",
+    "FeatureEncoder",
+    "FeatureEncoderView",
+    "HybridSearch",
+    "QueryView",
+    "item_frame",
+]

@@ -44,7 +44,16 @@ log_price                log1p(price), NaN when unknown
 price_missing            1 when the price is unknown (null, NaN or negative)
 user_category_affinity   share of the user's history in the item's category, 0 without
 user_brand_affinity      share of the user's history in the item's brand, 0 without
+extra<k>_cosine, ...     with k feature encoders (`models.dense.feature_encoders`, none
+                         by default), per encoder k = 1, 2, ... the four signals of
+                         `EXTRA_ENCODER_SIGNALS`, after every column above
 ======================== ===============================================================
+
+Feature encoders: a second sentence encoder disagrees with the first where one of them
+is wrong, which the re-ranker can use. Encoder k adds `extra<k>_cosine` (query vs item
+text), `extra<k>_title_cosine` (vs title alone), `extra<k>_prf10_cosine` (item vs the
+centroid of the encoder's own top 10 items) and `extra<k>_title_prf10_cosine` (the same
+over titles). `search_feature_names(k)` lists the columns of a model with k of them.
 
 Relations:
     `shelfwise.ranking.features` builds the click model's (user, item) features for
@@ -101,10 +110,36 @@ SEARCH_FEATURE_NAMES: Final[tuple[str, ...]] = (
     *ITEM_FEATURE_NAMES,
     *USER_FEATURE_NAMES,
 )
+EXTRA_ENCODER_SIGNALS: Final[tuple[str, ...]] = (
+    "cosine",
+    "title_cosine",
+    "prf10_cosine",
+    "title_prf10_cosine",
+)
 # How a category or brand lists its alternative names: "笔记本电脑 / Laptops",
 # "Lenovo/联想", "Home > Kitchen", "Levi's | 李维斯".
 _NAME_SEPARATORS: Final = re.compile(r"\s*[/|>;,，、]\s*")
 _NOT_WORD: Final = re.compile(r"[\W_]+")
+
+
+def extra_signal_names(extra_encoders: int) -> tuple[str, ...]:
+    """The signal names of `extra_encoders` feature encoders: `extra<k>_<signal>`, k from 1.
+
+    Raises:
+        DataError: a negative count.
+    """
+    if extra_encoders < 0:
+        raise DataError(f"search features: extra_encoders must be >= 0, got {extra_encoders}")
+    return tuple(
+        f"extra{number}_{signal}"
+        for number in range(1, extra_encoders + 1)
+        for signal in EXTRA_ENCODER_SIGNALS
+    )
+
+
+def search_feature_names(extra_encoders: int = 0) -> tuple[str, ...]:
+    """The feature columns with `extra_encoders` feature encoders (0: `SEARCH_FEATURE_NAMES`)."""
+    return (*SEARCH_FEATURE_NAMES, *extra_signal_names(extra_encoders))
 
 
 def normalise_text(text: str | None) -> str:
@@ -342,14 +377,12 @@ def bm25_signals(
     }
 
 
-def _signal_columns(signals: Mapping[str, ArrayLike], n_candidates: int) -> list[FloatArray]:
-    unknown = sorted(set(signals) - set(SIGNAL_NAMES))
-    if unknown:
-        raise DataError(
-            f"search features: unknown signals {unknown}; known: {', '.join(SIGNAL_NAMES)}"
-        )
+def _signal_columns(
+    signals: Mapping[str, ArrayLike], n_candidates: int, names: Sequence[str]
+) -> list[FloatArray]:
+    """The `names` columns from `signals` (NaN where a name is not given)."""
     columns: list[FloatArray] = []
-    for name in SIGNAL_NAMES:
+    for name in names:
         if name not in signals:
             columns.append(np.full(n_candidates, np.nan, dtype=np.float32))
             continue
@@ -399,16 +432,19 @@ def search_features(
     *,
     corrections: Mapping[str, str] | None = None,
     affinity: UserAffinity | None = None,
+    extra_encoders: int = 0,
 ) -> FloatArray:
-    """The (n_cand, len(SEARCH_FEATURE_NAMES)) float32 feature matrix of one query.
+    """The (n_cand, len(search_feature_names(extra_encoders))) float32 feature matrix.
 
     Args:
         query: the query text.
         item_indices: int (n_cand,) candidate items.
-        signals: name (from `SIGNAL_NAMES`) -> (n_cand,) values; missing names are NaN.
+        signals: name (from `SIGNAL_NAMES`, or `extra_signal_names(extra_encoders)`)
+            -> (n_cand,) values; missing names are NaN.
         table: the item table.
         corrections: misspelled query token -> catalog token (`BM25Search.corrections`).
         affinity: the user's category / brand shares; None = no user (0).
+        extra_encoders: feature encoders whose signals end the row (see the module doc).
 
     Raises:
         DataError: an unknown signal name, a signal of the wrong length, or an item
@@ -429,9 +465,16 @@ def search_features(
             f"search features: candidate item indices must be in 0..{table.n_items - 1}, "
             f"got {int(candidates.min())}..{int(candidates.max())}"
         )
+    extra_names = extra_signal_names(extra_encoders)
+    unknown = sorted(set(signals) - set(SIGNAL_NAMES) - set(extra_names))
+    if unknown:
+        raise DataError(
+            f"search features: unknown signals {unknown}; known: "
+            f"{', '.join((*SIGNAL_NAMES, *extra_names))}"
+        )
     items = candidates.tolist()
     n_candidates = len(items)
-    columns = _signal_columns(signals, n_candidates)
+    columns = _signal_columns(signals, n_candidates, SIGNAL_NAMES)
     columns += _text_columns(query, corrections or {}, items, table)
     log_price = table.log_price[candidates]
     columns += [
@@ -453,8 +496,9 @@ def search_features(
                 dtype=np.float32,
             )
         )
+    columns += _signal_columns(signals, n_candidates, extra_names)
     return np.column_stack([np.asarray(c, dtype=np.float32) for c in columns]).reshape(
-        n_candidates, len(SEARCH_FEATURE_NAMES)
+        n_candidates, len(SEARCH_FEATURE_NAMES) + len(extra_names)
     )
 
 
@@ -466,8 +510,11 @@ def query_features(
     *,
     corrections: Sequence[Mapping[str, str]] | None = None,
     affinities: Sequence[UserAffinity | None] | None = None,
+    extra_encoders: int = 0,
 ) -> tuple[FloatArray, IntArray]:
     """`search_features` of many queries stacked, with the query number of each row.
+
+    `extra_encoders` is passed on to `search_features`.
 
     Returns:
         (features, groups): (total candidates, n_features) float32 and int64 (rows,)
@@ -497,16 +544,19 @@ def query_features(
             table,
             corrections=None if corrections is None else corrections[number],
             affinity=None if affinities is None else affinities[number],
+            extra_encoders=extra_encoders,
         )
         blocks.append(block)
         groups.append(np.full(block.shape[0], number, dtype=np.int64))
     if not blocks:
-        return np.empty((0, len(SEARCH_FEATURE_NAMES)), dtype=np.float32), np.empty(0, np.int64)
+        width = len(search_feature_names(extra_encoders))
+        return np.empty((0, width), dtype=np.float32), np.empty(0, np.int64)
     return np.vstack(blocks), np.concatenate(groups)
 
 
 __all__ = [
     "BM25_FIELDS",
+    "EXTRA_ENCODER_SIGNALS",
     "ITEM_FEATURE_NAMES",
     "SEARCH_FEATURE_NAMES",
     "SIGNAL_NAMES",
@@ -515,10 +565,12 @@ __all__ = [
     "SearchItemTable",
     "UserAffinity",
     "bm25_signals",
+    "extra_signal_names",
     "item_popularity",
     "normalise_text",
     "query_features",
     "rank_signal",
+    "search_feature_names",
     "search_features",
     "user_affinity",
 ]

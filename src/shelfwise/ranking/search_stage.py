@@ -50,12 +50,17 @@ from shelfwise.contracts import (
 )
 from shelfwise.errors import EmptyDataError
 from shelfwise.evaluate.search import QueryOutcome, query_metrics, summarise
-from shelfwise.ranking.hybrid import HybridSearch, QueryView, item_frame
+from shelfwise.ranking.hybrid import FeatureEncoder, HybridSearch, QueryView, item_frame
 from shelfwise.ranking.lambdamart import SearchReranker, default_label_gain, query_folds
-from shelfwise.ranking.search_features import SearchItemTable, item_popularity
+from shelfwise.ranking.search_features import (
+    SEARCH_FEATURE_NAMES,
+    SearchItemTable,
+    item_popularity,
+)
 from shelfwise.ranking.search_labels import GRADE, labels_from_events, labels_from_queries
 from shelfwise.retrieval.bm25 import BM25Search
 from shelfwise.retrieval.dense import DenseSearch
+from shelfwise.retrieval.train import feature_encoder_folders
 
 MODEL_DIR: Final = "model"
 REPORT_FILE: Final = "search.json"
@@ -87,6 +92,7 @@ class _Rows:
     items: np.ndarray[Any, np.dtype[np.int64]]
     in_fused: np.ndarray[Any, np.dtype[np.bool_]]  # row is one of the fused candidates
     judged: np.ndarray[Any, np.dtype[np.bool_]]  # row is a labelled item of its group
+    feature_names: tuple[str, ...] = SEARCH_FEATURE_NAMES  # the columns of `features`
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -101,8 +107,9 @@ def run(ctx: StageContext) -> StageResult:
     if lexical is None and dense is None:
         atomic_write_json(ctx.out / REPORT_FILE, {"status": "skipped"})
         return StageResult(summary="skipped: no search index (no catalog text)")
+    extras = _feature_encoders(models) if dense is not None else []
     features = ctx.inputs["features"]
-    hybrid = _assemble(ctx, features, lexical, dense, titles)
+    hybrid = _assemble(ctx, features, lexical, dense, titles, extras)
     groups, source = _label_groups(ctx, features)
     if not groups:
         hybrid.save(ctx.out / MODEL_DIR)
@@ -206,12 +213,27 @@ def _per_query(
     return pl.DataFrame(columns, schema=schema)
 
 
+def _feature_encoders(models: Path) -> list[FeatureEncoder]:
+    """The feature encoders the retrieval stage fitted (`models.dense.feature_encoders`)."""
+    extras: list[FeatureEncoder] = []
+    while True:
+        items_dir, titles_dir = feature_encoder_folders(len(extras) + 1)
+        if not (models / items_dir).is_dir():
+            return extras
+        items = DenseSearch.load(models / items_dir)
+        titles = None
+        if (models / titles_dir).is_dir():
+            titles = DenseSearch.load(models / titles_dir, encoder=items.encoder)
+        extras.append(FeatureEncoder(items, titles))
+
+
 def _assemble(
     ctx: StageContext,
     features: Path,
     lexical: BM25Search | None,
     dense: DenseSearch | None,
     titles: DenseSearch | None,
+    extras: list[FeatureEncoder] | None = None,
 ) -> HybridSearch:
     items = pl.read_parquet(features / "items.parquet")
     interactions = pl.read_parquet(features / "interactions.parquet")
@@ -229,6 +251,7 @@ def _assemble(
         rrf_k=ctx.config.search.rrf_k,
         depth=ctx.config.models.dense.candidates,
         candidates=ctx.config.search.candidates,
+        extras=extras or (),
     )
 
 
@@ -312,6 +335,7 @@ def _rows(
         items=np.concatenate(items),
         in_fused=np.concatenate(in_fused),
         judged=np.concatenate(judged),
+        feature_names=hybrid.feature_names,
     )
 
 
@@ -397,6 +421,7 @@ def _reranker(
     """
     n_rows = int(fit.sum())
     return SearchReranker(
+        feature_names=rows.feature_names,
         label_gain=default_label_gain(max(int(rows.grades.max()), 1)),
         seed=ctx.config.seed,
         num_boost_round=300,
@@ -413,14 +438,19 @@ def _reranker(
 
 
 def _served(hybrid: HybridSearch, variant: str, reranker: SearchReranker | None) -> HybridSearch:
-    """The served model for the chosen variant (one retriever alone is a hybrid of one)."""
+    """The served model for the chosen variant (one retriever alone is a hybrid of one).
+
+    Feature encoders only feed the re-ranker: without one they are dropped, so serving
+    does not encode each query for nothing.
+    """
     if variant == "bm25":
         parts: dict[str, Any] = {"lexical": hybrid.lexical, "dense": None}
     elif variant == "dense":
         parts = {"lexical": None, "dense": hybrid.dense}
     else:
         parts = {"lexical": hybrid.lexical, "dense": hybrid.dense}
-    return hybrid.replace(**parts, reranker=reranker)
+    extras = hybrid.extras if reranker is not None else ()
+    return hybrid.replace(**parts, reranker=reranker, extras=extras)
 
 
 __all__ = ["MODEL_DIR", "PER_QUERY_FILE", "REPORT_FILE", "VARIANTS", "run"]

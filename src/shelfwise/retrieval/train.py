@@ -99,6 +99,12 @@ def _refit_data(config: ShelfwiseConfig, features: Path, data: TrainingData) -> 
 
 
 TITLE_VECTORS = "dense_title"
+FEATURE_ENCODER_PREFIX: Final = "dense_extra"
+
+
+def feature_encoder_folders(number: int) -> tuple[str, str]:
+    """Folder names of feature encoder `number` (from 1): item vectors, title vectors."""
+    return f"{FEATURE_ENCODER_PREFIX}{number}", f"{FEATURE_ENCODER_PREFIX}{number}_title"
 
 
 def _embedding_cache(config: ShelfwiseConfig) -> Path | None:
@@ -182,4 +188,52 @@ def _fit_search(config: ShelfwiseConfig, features: Path, out: Path) -> dict[str,
                 "fit_s": round(time.perf_counter() - started, 3),
                 "params": {"encoder": semantic.encoder, "fields": ["title"], "index": "exact"},
             }
+        for number, spec in enumerate(semantic.feature_encoders, 1):
+            report.update(_fit_feature_encoder(config, number, spec, dense.fields, fields, out))
+    return report
+
+
+def _fit_feature_encoder(
+    config: ShelfwiseConfig,
+    number: int,
+    spec: str,
+    order: list[str],
+    fields: dict[str, list[str | None]],
+    out: Path,
+) -> dict[str, dict[str, Any]]:
+    """Item (and title) vectors of feature encoder `number`: re-ranker features only.
+
+    Same text as dense search (fields, cut), same index kind (its own top items feed
+    pseudo-relevance feedback); kind `search_features`, so evaluation skips them.
+    """
+    from shelfwise.retrieval.dense import DenseSearch
+
+    semantic = config.models.dense
+    report: dict[str, dict[str, Any]] = {}
+    encoder = None
+    for folder, names in zip(
+        feature_encoder_folders(number),
+        (order, ["title"] if "title" in fields and len(order) > 1 else []),
+        strict=True,
+    ):
+        if not names:
+            continue
+        started = time.perf_counter()
+        index = DenseSearch(
+            encoder=encoder or spec,
+            fields=names,
+            max_chars=semantic.max_chars,
+            batch_size=semantic.batch_size,
+            index=semantic.index,
+            exact_max_items=semantic.exact_max_items,
+            cache_dir=_embedding_cache(config),
+        )
+        index.fit({name: fields[name] for name in names})
+        index.save(out / folder)
+        encoder = index.encoder  # one encoder for items and titles
+        report[folder] = {
+            "kind": "search_features",
+            "fit_s": round(time.perf_counter() - started, 3),
+            "params": {"encoder": spec, "fields": names, "index": index.index_kind},
+        }
     return report

@@ -125,3 +125,11 @@ def test_template_lists_every_key_and_loads() -> None:
     config = ShelfwiseConfig.model_validate(parsed)
     assert config.evaluate == ShelfwiseConfig().evaluate
     assert config.data.events is not None
+
+
+def test_feature_encoders_are_off_by_default_and_distinct() -> None:
+    assert load_config(None, environ={}).models.dense.feature_encoders == []
+    config = load_config(None, environ={}, overrides={"models.dense.feature_encoders": [" use "]})
+    assert config.models.dense.feature_encoders == ["use"]
+    with pytest.raises(ConfigError, match="distinct"):
+        load_config(None, environ={}, overrides={"models.dense.feature_encoders": ["use", "use"]})

