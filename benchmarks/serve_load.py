@@ -185,7 +185,7 @@ def request_pools(shop: Shop, seed: int = 0) -> dict[str, list[bytes]]:
 # --- the server --------------------------------------------------------------------
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind((HOST, 0))
         port: int = probe.getsockname()[1]
@@ -193,11 +193,18 @@ def _free_port() -> int:
 
 
 def start_server(
-    bundle: Path, *, port: int, workers: int, cpus: Sequence[int] | None, log: Path
+    bundle: Path,
+    *,
+    port: int,
+    workers: int,
+    cpus: Sequence[int] | None,
+    log: Path,
+    env_overrides: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """`shelfwise serve` (one worker) or `uvicorn --workers N`, waited for via /readyz.
 
-    The event log of `/v1/events` goes to a fresh `events/` folder next to `log`.
+    The event log of `/v1/events` goes to a fresh `events/` folder next to `log`;
+    `env_overrides` replace or remove (value "") the environment set here.
     """
     event_log = log.parent / "events"
     shutil.rmtree(event_log, ignore_errors=True)
@@ -211,6 +218,11 @@ def start_server(
         # /v1/events appends (and fsyncs) here, not to the user's $SHELFWISE_HOME/events
         "SHELFWISE_SERVE_EVENT_LOG_DIR": str(event_log),
     }
+    for key, value in (env_overrides or {}).items():
+        if value:
+            env[key] = value
+        else:
+            env.pop(key, None)
     bin_dir = Path(sys.executable).parent
     if workers == 1:
         command = [str(bin_dir / "shelfwise"), "serve", "--bundle", str(bundle)]
@@ -563,7 +575,7 @@ def main() -> None:
         os.sched_setaffinity(0, set(range(n_cpus - 1)))
     # SIGTERM unwinds through the `finally` below, so the server never outlives us
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    port = _free_port()
+    port = free_port()
     log = ROOT / ".shelfwise" / f"bench-serve-load-{args.items}" / "server.log"
     server = start_server(shop.bundle, port=port, workers=args.workers, cpus=server_cpus, log=log)
     load_start = os.getloadavg()[0]

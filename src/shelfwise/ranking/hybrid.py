@@ -202,6 +202,12 @@ class HybridSearch:
         """Size of the item space."""
         return self.table.n_items
 
+    def set_query_cache(self, size: int) -> None:
+        """Query vectors each encoder keeps (LRU); 0 encodes every query."""
+        for dense in (self.dense, *(extra.items for extra in self.extras)):
+            if dense is not None:
+                dense.set_query_cache(size)
+
     @property
     def feature_names(self) -> tuple[str, ...]:
         """The columns of `features` (and of the re-ranker this model accepts)."""

@@ -227,6 +227,15 @@ def top_k_batch(scores: FloatArray, k: int, *, exclude: sp.csr_matrix | None = N
 
 
 @runtime_checkable
+class QueryCached(Protocol):
+    """A search index that encodes queries and keeps recent query vectors."""
+
+    def set_query_cache(self, size: int) -> None:
+        """Keep the last `size` query vectors; 0 encodes every query."""
+        ...
+
+
+@runtime_checkable
 class TextRecommender(Protocol):
     """A recommender that also learns from product text (content-based, cold start)."""
 

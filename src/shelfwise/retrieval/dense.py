@@ -149,14 +149,22 @@ class DenseSearch:
         self.index = index
         self.exact_max_items = exact_max_items
         self.cache_dir = cache_dir
-        self.query_cache_size = query_cache_size
         self._fitted: _Fitted | None = None
+        self.set_query_cache(query_cache_size)
+
+    def set_query_cache(self, size: int) -> None:
+        """Keep the last `size` query vectors (LRU) from now on; 0 encodes every query.
+
+        Raises:
+            ConfigError: `size` < 0.
+        """
+        if size < 0:
+            raise ConfigError(f"query_cache_size must be >= 0, got {size}")
+        self.query_cache_size = size
         self._encode_query: Callable[[str], FloatArray] = self._encode_query_uncached
-        if query_cache_size:
+        if size:
             # Per instance (not on the method): the cache dies with the index.
-            self._encode_query = functools.lru_cache(maxsize=query_cache_size)(
-                self._encode_query_uncached
-            )
+            self._encode_query = functools.lru_cache(maxsize=size)(self._encode_query_uncached)
 
     @property
     def encoder(self) -> TextEncoder:

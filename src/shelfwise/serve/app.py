@@ -22,7 +22,13 @@ from shelfwise.serve.drift_monitor import DriftMonitor
 from shelfwise.serve.engine import Engine
 from shelfwise.serve.errors import install_error_handlers
 from shelfwise.serve.holder import CHALLENGER, CHAMPION, ModelHolder, Role
-from shelfwise.serve.lifecycle import RegistryWatcher, load_for_serving, load_into, serve_engine
+from shelfwise.serve.lifecycle import (
+    RegistryWatcher,
+    freeze_heap,
+    load_for_serving,
+    load_into,
+    serve_engine,
+)
 from shelfwise.serve.metrics import ServeMetrics
 from shelfwise.serve.middleware import RequestContextMiddleware
 from shelfwise.serve.online import EventLog, open_store
@@ -97,6 +103,8 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
             except ShelfwiseError as exc:
                 logger.warning("registry watch: %s", exc.message)
             watcher.start()
+        if resolved.freeze_heap:
+            freeze_heap()
         drift = None
         if resolved.drift_interval_s > 0:
             drift = DriftMonitor(holder, app.state.metrics, resolved, app.state.event_log.root)

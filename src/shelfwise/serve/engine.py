@@ -76,7 +76,7 @@ from shelfwise.retrieval import (
     load_search_index,
     top_k,
 )
-from shelfwise.retrieval.base import score_users
+from shelfwise.retrieval.base import QueryCached, score_users
 from shelfwise.serve.catalog import BoolArray, Catalog, Filters, IndexArray, ScoredItem
 from shelfwise.serve.precomputed import DEPTH_MARGIN, PrecomputedLists, most_active, precompute
 
@@ -215,6 +215,17 @@ class Engine:
                 return self._listed(*found, blocked, k)
         order = self._sequences.row(user) if self._sequences is not None else None
         return self._personalised(user, self._histories[user], order, blocked, k, exclude_seen)
+
+    def set_query_cache(self, size: int) -> bool:
+        """Query vectors the search index keeps (LRU); 0 encodes every query.
+
+        Returns:
+            False when the bundle's search encodes no queries (BM25 alone, no search).
+        """
+        if not isinstance(self._search, QueryCached):
+            return False
+        self._search.set_query_cache(size)
+        return True
 
     @property
     def precomputed(self) -> PrecomputedLists | None:

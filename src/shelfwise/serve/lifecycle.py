@@ -12,6 +12,7 @@ swap). MLflow is imported only when a registry is configured.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from dataclasses import dataclass
@@ -60,12 +61,15 @@ def allowed_bundle(path: Path, settings: ServeSettings) -> Path:
 
 
 def load_for_serving(path: Path, settings: ServeSettings, *, version: str | None = None) -> Engine:
-    """Load a bundle as the server does: hashes verified (`settings.verify_bundle`), then
-    the most active users' lists precomputed (`settings.precompute_users`).
+    """Load a bundle as the server does: hashes verified (`settings.verify_bundle`), the
+    query-vector cache sized (`settings.query_cache_size`), then the most active users'
+    lists precomputed (`settings.precompute_users`).
 
     Blocking (seconds for a large catalog): call it from a worker thread.
     """
     engine = load_engine(path, verify=settings.verify_bundle, version=version)
+    if settings.query_cache_size is not None:
+        engine.set_query_cache(settings.query_cache_size)
     engine.precompute(
         settings.precompute_users, max_k=settings.max_k, depth=settings.precompute_depth
     )
@@ -96,7 +100,25 @@ def load_into(
     previous = serve_engine(holder, metrics, engine, role)
     metrics.reloads.labels(role, "swapped").inc()
     logger.info("serving %s as %s (was %s)", engine.version, role, _version(previous))
-    return Swapped(role, engine.version, _version(previous))
+    swapped = Swapped(role, engine.version, _version(previous))
+    del previous
+    if settings.freeze_heap:
+        freeze_heap()
+    return swapped
+
+
+def freeze_heap() -> None:
+    """Keep the loaded models out of the garbage collector's full passes.
+
+    A full collection walks every tracked object: with a 50k-item engine loaded that is
+    about half a million objects and 80-160 ms, a pause that every request in flight
+    waits for (the p99). After a load, collect once and `gc.freeze()` the survivors, so
+    later passes walk only objects made since. Unfreezing first lets a swapped-out
+    engine's reference cycles be collected (Instagram's recipe for long-lived servers).
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def serve_engine(

@@ -227,3 +227,15 @@ def test_reranker_must_read_the_columns_the_model_gives(
         hybrid.with_reranker(_fit_reranker(with_extra))
     # feature encoders only make sense next to dense search, like title vectors
     assert with_extra.replace(dense=None).extras == ()
+
+
+def test_query_cache_size_reaches_every_encoder(with_extra: HybridSearch) -> None:
+    assert with_extra.dense is not None
+    before = with_extra.dense.query_cache_size  # the parts are shared: restore them
+    try:
+        with_extra.set_query_cache(0)
+        assert with_extra.dense.query_cache_size == 0
+        assert [extra.items.query_cache_size for extra in with_extra.extras] == [0]
+    finally:
+        with_extra.set_query_cache(before)
+    assert [extra.items.query_cache_size for extra in with_extra.extras] == [before]

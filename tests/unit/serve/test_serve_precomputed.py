@@ -231,3 +231,11 @@ def test_the_server_precomputes_as_configured(bundle: Path) -> None:
     assert served.precomputed.n_precomputed == 10
     assert served.precomputed.depth == 6
     assert load_for_serving(bundle, ServeSettings(precompute_users=0)).precomputed is None
+
+
+def test_query_cache_setting_needs_a_query_encoder(bundle: Path) -> None:
+    from shelfwise.serve import ServeSettings
+    from shelfwise.serve.lifecycle import load_for_serving
+
+    engine = load_for_serving(bundle, ServeSettings(query_cache_size=0, precompute_users=0))
+    assert engine.set_query_cache(0) is False  # no search in this bundle: nothing to size

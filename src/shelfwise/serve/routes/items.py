@@ -44,10 +44,12 @@ def similar(
         metrics.observe_fallback(ENDPOINT, result.fallback_reason, engine.version)
     if not result.items:
         metrics.observe_empty(ENDPOINT, engine.version)
-    return SimilarResponse(
-        item_id=item_id,
-        items=[ItemOut.from_scored(item) for item in result.items],
-        model_version=engine.version,
-        request_id=service.request_id,
-        fallback=result.fallback,
+    return SimilarResponse.model_validate(
+        {
+            "item_id": item_id,
+            "items": [ItemOut.fields_of(item) for item in result.items],
+            "model_version": engine.version,
+            "request_id": service.request_id,
+            "fallback": result.fallback,
+        }
     )

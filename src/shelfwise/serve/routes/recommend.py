@@ -94,11 +94,13 @@ def _recommend(
         model_version=engine.version,
         raw_item_ids=[item.raw_item_id for item in result.items],
     )
-    return RecommendResponse(
-        items=[ItemOut.from_scored(item) for item in result.items],
-        model_version=engine.version,
-        request_id=request_id,
-        fallback=result.fallback,
-        personalisation=result.personalisation,
-        degraded=store.degraded,
+    return RecommendResponse.model_validate(
+        {
+            "items": [ItemOut.fields_of(item) for item in result.items],
+            "model_version": engine.version,
+            "request_id": request_id,
+            "fallback": result.fallback,
+            "personalisation": result.personalisation,
+            "degraded": store.degraded,
+        }
     )

@@ -59,10 +59,12 @@ def search(body: SearchRequest, service: ServiceDep, background: BackgroundTasks
         model_version=engine.version,
         raw_item_ids=[item.raw_item_id for item in result.items],
     )
-    return SearchResponse(
-        items=[ItemOut.from_scored(item) for item in result.items],
-        model_version=engine.version,
-        request_id=request_id,
-        hint=result.hint,
-        degraded=store.degraded,
+    return SearchResponse.model_validate(
+        {
+            "items": [ItemOut.fields_of(item) for item in result.items],
+            "model_version": engine.version,
+            "request_id": request_id,
+            "hint": result.hint,
+            "degraded": store.degraded,
+        }
     )
