@@ -116,9 +116,9 @@ class Catalog:
 
     def blocked(self, filters: Filters | None) -> BoolArray:
         """A fresh mask, True for items the filters rule out (all False without filters)."""
-        allowed = np.ones(len(self), dtype=np.bool_)
         if filters is None or filters.is_empty():
-            return ~allowed
+            return np.zeros(len(self), dtype=np.bool_)
+        allowed = np.ones(len(self), dtype=np.bool_)
         if filters.category is not None:
             allowed &= self._category.matching(filters.category)
         if filters.brand is not None:

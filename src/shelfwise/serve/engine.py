@@ -211,7 +211,8 @@ class Engine:
         if lists is not None and exclude_seen:
             found = lists.lookup(user, blocked, k)
             if found is not None:
-                blocked[self._seen(user)] = True  # for a popular fill
+                if found[0].size < k:  # a popular fill must leave the history out too
+                    blocked[self._seen(user)] = True
                 return self._listed(*found, blocked, k)
         order = self._sequences.row(user) if self._sequences is not None else None
         return self._personalised(user, self._histories[user], order, blocked, k, exclude_seen)

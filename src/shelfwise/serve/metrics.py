@@ -41,7 +41,7 @@ shelfwise_serve_online_store_errors_total  counter    operation
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -74,6 +74,10 @@ class ServeMetrics:
     def __init__(self) -> None:
         """Create the registry and every collector."""
         self.registry = CollectorRegistry(auto_describe=True)
+        # labelled children of the per-request counters and histograms, by labels:
+        # `labels()` validates and locks on every call, a few microseconds per request
+        # each; these children are never removed, so holding them is safe
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.requests = Counter(
             "shelfwise_serve_requests",
             "HTTP requests answered, by route template, method and status code.",
@@ -231,18 +235,26 @@ class ServeMetrics:
             registry=self.registry,
         )
 
+    def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
+        """`metric.labels(*labels)`, looked up once per label set."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request and its latency."""
-        self.requests.labels(route, method, str(status)).inc()
-        self.request_duration.labels(route).observe(seconds)
+        self._child(self.requests, route, method, str(status)).inc()
+        self._child(self.request_duration, route).observe(seconds)
 
     def observe_fallback(self, endpoint: str, reason: str, model_version: str) -> None:
         """Count one response that used a fallback."""
-        self.fallbacks.labels(endpoint, reason, model_version).inc()
+        self._child(self.fallbacks, endpoint, reason, model_version).inc()
 
     def observe_empty(self, endpoint: str, model_version: str) -> None:
         """Count one response without items."""
-        self.empty_results.labels(endpoint, model_version).inc()
+        self._child(self.empty_results, endpoint, model_version).inc()
 
     def set_model(
         self,
@@ -283,8 +295,8 @@ class ServeMetrics:
 
     def observe_model(self, endpoint: str, model_version: str, role: str, seconds: float) -> None:
         """Count one request answered by a model version, and its time."""
-        self.model_requests.labels(endpoint, model_version, role).inc()
-        self.model_duration.labels(endpoint, model_version).observe(seconds)
+        self._child(self.model_requests, endpoint, model_version, role).inc()
+        self._child(self.model_duration, endpoint, model_version).observe(seconds)
 
     def observe_shadow(
         self, endpoint: str, model_version: str, overlap: float | None, seconds: float
@@ -305,8 +317,8 @@ class ServeMetrics:
 
     def observe_served(self, endpoint: str, model_version: str, items: int) -> None:
         """Count one served list and its items (impressions)."""
-        self.served_lists.labels(endpoint, model_version).inc()
-        self.impressions.labels(endpoint, model_version).inc(items)
+        self._child(self.served_lists, endpoint, model_version).inc()
+        self._child(self.impressions, endpoint, model_version).inc(items)
 
     def observe_attributed(self, event_type: str, model_version: str) -> None:
         """Count one event attributed to a served list."""
