@@ -32,6 +32,7 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +148,6 @@ def latency(items: int, requests: int, overrides: dict[str, Any]) -> dict[str, A
     app = create_app(
         ServeSettings(bundle_path=outcome.bundle_path, verify_bundle=False, query_cache_size=0)
     )
-    in_process: list[float] = []
     with TestClient(app) as client:
 
         def post(query: str) -> None:
@@ -155,12 +155,7 @@ def latency(items: int, requests: int, overrides: dict[str, Any]) -> dict[str, A
             if response.status_code != 200:
                 raise RuntimeError(f"/v1/search answered {response.status_code}: {response.text}")
 
-        for query in queries[:20]:  # warm up code paths, not the cache (it is off)
-            post(query)
-        for n in range(requests):
-            started = time.perf_counter()
-            post(queries[n % len(queries)])
-            in_process.append((time.perf_counter() - started) * 1000)
+        in_process = _timed(post, queries, requests)
     over_http = _http_latency(outcome.bundle_path, queries, requests, work / "server.log")
     return {
         "items": items,
@@ -203,7 +198,6 @@ def _http_latency(bundle: Path, queries: list[str], requests: int, log: Path) ->
             "MKL_NUM_THREADS": "",
         },
     )
-    timings: list[float] = []
     try:
         connection = http.client.HTTPConnection(HOST, port, timeout=30)
         headers = {"content-type": "application/json"}
@@ -216,15 +210,22 @@ def _http_latency(bundle: Path, queries: list[str], requests: int, log: Path) ->
             if response.status != 200:
                 raise RuntimeError(f"/v1/search answered {response.status}: {payload[:200]!r}")
 
-        for query in queries[:20]:  # warm up code paths, not the cache (it is off)
-            post(query)
-        for n in range(requests):
-            started = time.perf_counter()
-            post(queries[n % len(queries)])
-            timings.append((time.perf_counter() - started) * 1000)
+        timings = _timed(post, queries, requests)
         connection.close()
     finally:
         stop_server(server)
+    return timings
+
+
+def _timed(post: Callable[[str], None], queries: list[str], requests: int) -> list[float]:
+    """Milliseconds of `requests` calls of `post`, cycling through `queries`."""
+    for query in queries[:20]:  # warm up code paths, not the cache (it is off)
+        post(query)
+    timings: list[float] = []
+    for n in range(requests):
+        started = time.perf_counter()
+        post(queries[n % len(queries)])
+        timings.append((time.perf_counter() - started) * 1000)
     return timings
 
 

@@ -72,6 +72,7 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
         The app, with its own metrics registry in `app.state.metrics`.
     """
     resolved = settings if settings is not None else ServeSettings()
+    _log_like_uvicorn(resolved.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -154,6 +155,21 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
     return app
 
 
+def _log_like_uvicorn(level: str) -> None:
+    """Show the service's own log lines (loads, swaps, precomputing) next to uvicorn's.
+
+    uvicorn configures only its own loggers; without a handler the `shelfwise` logger's
+    INFO lines would be dropped. Added once per process; records still propagate.
+    """
+    package = logging.getLogger("shelfwise")
+    if not any(getattr(h, "_shelfwise_serve", False) for h in package.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        handler._shelfwise_serve = True  # type: ignore[attr-defined]
+        package.addHandler(handler)
+    package.setLevel(level.upper())
+
+
 def install_engine(app: FastAPI, engine: Engine, role: Role = CHAMPION) -> None:
     """Serve `engine` as `role` from now on (one reference swap; requests in flight finish)."""
     serve_engine(app.state.holder, app.state.metrics, engine, role)
@@ -168,6 +184,7 @@ def run_server(settings: ServeSettings) -> None:
     """
     import uvicorn  # the serve extra; imported here so `import shelfwise.serve` stays light
 
+    _log_like_uvicorn(settings.log_level)
     # Load before listening, so a bad bundle fails the command with its own message.
     engine = (
         load_for_serving(settings.bundle_path, settings)

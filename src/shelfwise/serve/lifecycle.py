@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,12 +62,17 @@ def allowed_bundle(path: Path, settings: ServeSettings) -> Path:
 
 
 def load_for_serving(path: Path, settings: ServeSettings, *, version: str | None = None) -> Engine:
-    """Load a bundle as the server does: hashes verified (`settings.verify_bundle`), the
-    query-vector cache sized (`settings.query_cache_size`), then the most active users'
-    lists precomputed (`settings.precompute_users`).
+    """Load a bundle as the server does: OpenMP threads set (`settings.omp_threads`),
+    hashes verified (`settings.verify_bundle`), the query-vector cache sized
+    (`settings.query_cache_size`), then the most active users' lists precomputed
+    (`settings.precompute_users`).
 
     Blocking (seconds for a large catalog): call it from a worker thread.
     """
+    if settings.omp_threads:
+        # read by each OpenMP runtime when its library loads: the query encoder loads on
+        # the first search, so this reaches it (FAISS is set in `load_engine`)
+        os.environ["OMP_NUM_THREADS"] = str(settings.omp_threads)
     engine = load_engine(path, verify=settings.verify_bundle, version=version)
     if settings.query_cache_size is not None:
         engine.set_query_cache(settings.query_cache_size)

@@ -8,6 +8,7 @@ early and are "complete"), and ALS re-ranked by a click model with hand-set weig
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -222,15 +223,20 @@ def test_engine_without_recommender_or_limit_has_no_lists(bundle: Path) -> None:
     assert engine.precomputed is None
 
 
-def test_the_server_precomputes_as_configured(bundle: Path) -> None:
+def test_the_server_loads_as_configured(bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from shelfwise.serve import ServeSettings
     from shelfwise.serve.lifecycle import load_for_serving
 
-    served = load_for_serving(bundle, ServeSettings(precompute_users=10, precompute_depth=6))
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")  # restored after the test
+    settings = ServeSettings(precompute_users=10, precompute_depth=6, omp_threads=3)
+    served = load_for_serving(bundle, settings)
     assert served.precomputed is not None
     assert served.precomputed.n_precomputed == 10
     assert served.precomputed.depth == 6
-    assert load_for_serving(bundle, ServeSettings(precompute_users=0)).precomputed is None
+    assert os.environ["OMP_NUM_THREADS"] == "3"  # before the encoder's runtime loads
+    kept = ServeSettings(precompute_users=0, omp_threads=0)
+    assert load_for_serving(bundle, kept).precomputed is None
+    assert os.environ["OMP_NUM_THREADS"] == "3"  # 0: left as it was
 
 
 def test_query_cache_setting_needs_a_query_encoder(bundle: Path) -> None:
