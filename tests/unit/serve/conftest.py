@@ -35,6 +35,9 @@ import scipy.sparse as sp
 from starlette.exceptions import StarletteDeprecationWarning
 
 from shelfwise.package.bundle import BundleSpec, write_bundle
+from shelfwise.ranking import FEATURE_NAMES, ClickModel
+from shelfwise.ranking.features import build_tables
+from shelfwise.ranking.model import MLPScorer
 from shelfwise.retrieval import BM25Search, ItemKNNRecommender, PopularityRecommender
 from shelfwise.serve import Engine, ServeSettings, create_app, load_engine
 
@@ -266,3 +269,49 @@ def free_port() -> int:
 def closed_redis_url() -> str:
     """A redis:// URL where nothing listens: every call is refused."""
     return f"redis://127.0.0.1:{free_port()}/0"
+
+
+def hand_set_click_model(
+    items: pl.DataFrame,
+    histories: sp.csr_matrix,
+    first: np.ndarray,
+    *,
+    rerank: bool,
+    candidates: int,
+    retriever: str,
+) -> ClickModel:
+    """A click model with known probabilities: p = sigmoid(sum_h relu(first[h] . z) - 3).
+
+    `first` is the hidden layer's (h, n_features) weights over the standardised
+    features z (item_log_price centred at 5, scaled by 2; the rest as they are); the
+    item and user tables come from `histories` (all events at one timestamp).
+    """
+    coo = histories.tocoo()
+    interactions = pl.DataFrame(
+        {
+            "user_index": coo.row.astype(np.int64),
+            "item_index": coo.col.astype(np.int64),
+            "timestamp": np.full(coo.nnz, 1_700_000_000, dtype=np.int64),
+            "weight": coo.data.astype(np.float64),
+        }
+    )
+    item_table, user_table = build_tables(items, interactions, n_users=histories.shape[0])
+    price = FEATURE_NAMES.index("item_log_price")
+    mean = np.zeros(len(FEATURE_NAMES), dtype=np.float32)
+    std = np.ones(len(FEATURE_NAMES), dtype=np.float32)
+    mean[price], std[price] = 5.0, 2.0
+    hidden = first.shape[0]
+    weights = (
+        (first.astype(np.float32), np.zeros(hidden, dtype=np.float32)),
+        (np.ones((1, hidden), dtype=np.float32), np.array([-3.0], dtype=np.float32)),
+    )
+    return ClickModel(
+        scorer=MLPScorer(weights=weights, mean=mean, std=std),
+        items=item_table,
+        users=user_table,
+        mean=mean,
+        std=std,
+        rerank=rerank,
+        candidates=candidates,
+        retriever=retriever,
+    )

@@ -15,11 +15,10 @@ import numpy as np
 import polars as pl
 import pytest
 import scipy.sparse as sp
+from tests.unit.serve.conftest import hand_set_click_model
 
 from shelfwise.package.bundle import BundleSpec, write_bundle
 from shelfwise.ranking import FEATURE_NAMES, ClickModel
-from shelfwise.ranking.features import build_tables
-from shelfwise.ranking.model import MLPScorer
 from shelfwise.retrieval import PopularityRecommender
 from shelfwise.retrieval.factorization import ALSRecommender
 from shelfwise.serve import Engine, load_engine
@@ -63,37 +62,12 @@ def _skewed(rng: np.random.Generator) -> np.ndarray:
 
 def _click_model(items: pl.DataFrame, histories: sp.csr_matrix) -> ClickModel:
     """p = sigmoid(4 category_share + (log1p(price) - 5) / 2 + 0.5 score - 3), hand-set."""
-    coo = histories.tocoo()
-    interactions = pl.DataFrame(
-        {
-            "user_index": coo.row.astype(np.int64),
-            "item_index": coo.col.astype(np.int64),
-            "timestamp": np.full(coo.nnz, 1_700_000_000, dtype=np.int64),
-            "weight": coo.data.astype(np.float64),
-        }
-    )
-    item_table, user_table = build_tables(items, interactions, n_users=N_USERS)
     first = np.zeros((1, len(FEATURE_NAMES)), dtype=np.float32)
     first[0, FEATURE_NAMES.index("category_share")] = 4.0
     first[0, FEATURE_NAMES.index("item_log_price")] = 1.0
     first[0, FEATURE_NAMES.index("retriever_score")] = 0.5
-    mean = np.zeros(len(FEATURE_NAMES), dtype=np.float32)
-    std = np.ones(len(FEATURE_NAMES), dtype=np.float32)
-    mean[FEATURE_NAMES.index("item_log_price")] = 5.0
-    std[FEATURE_NAMES.index("item_log_price")] = 2.0
-    weights = (
-        (first, np.zeros(1, dtype=np.float32)),
-        (np.ones((1, 1), dtype=np.float32), np.array([-3.0], dtype=np.float32)),
-    )
-    return ClickModel(
-        scorer=MLPScorer(weights=weights, mean=mean, std=std),
-        items=item_table,
-        users=user_table,
-        mean=mean,
-        std=std,
-        rerank=True,
-        candidates=12,
-        retriever="als",
+    return hand_set_click_model(
+        items, histories, first, rerank=True, candidates=12, retriever="als"
     )
 
 

@@ -19,12 +19,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 import pytest
+from tests.unit.serve.conftest import hand_set_click_model
 
 from shelfwise._internal.artifacts import read_csr
 from shelfwise.package.bundle import BundleSpec, write_bundle
 from shelfwise.ranking import FEATURE_NAMES, ClickModel
-from shelfwise.ranking.features import build_tables
-from shelfwise.ranking.model import MLPScorer
 from shelfwise.retrieval import load_recommender
 from shelfwise.serve import ServeSettings, load_engine
 from shelfwise.serve.schemas import MAX_PREDICT_ITEMS
@@ -66,32 +65,12 @@ def expected_probability(history: dict[str, float], item: str) -> float:
 
 def hand_set_model(bundle: Path, *, rerank: bool) -> ClickModel:
     """The click model of the module docstring, with tables from the bundle's histories."""
-    items = pl.read_parquet(bundle / "items.parquet")
-    histories = read_csr(bundle / "histories.npz").tocoo()
-    interactions = pl.DataFrame(
-        {
-            "user_index": histories.row.astype(np.int64),
-            "item_index": histories.col.astype(np.int64),
-            "timestamp": np.full(histories.nnz, 1_700_000_000, dtype=np.int64),
-            "weight": histories.data.astype(np.float64),
-        }
-    )
-    item_table, user_table = build_tables(items, interactions, n_users=histories.shape[0])
     first = np.zeros((2, len(FEATURE_NAMES)), dtype=np.float32)
     first[0, SHARE], first[1, PRICE] = 4.0, 1.0
-    weights = (
-        (first, np.zeros(2, dtype=np.float32)),
-        (np.ones((1, 2), dtype=np.float32), np.array([-3.0], dtype=np.float32)),
-    )
-    mean = np.zeros(len(FEATURE_NAMES), dtype=np.float32)
-    std = np.ones(len(FEATURE_NAMES), dtype=np.float32)
-    mean[PRICE], std[PRICE] = 5.0, 2.0
-    return ClickModel(
-        scorer=MLPScorer(weights=weights, mean=mean, std=std),
-        items=item_table,
-        users=user_table,
-        mean=mean,
-        std=std,
+    return hand_set_click_model(
+        pl.read_parquet(bundle / "items.parquet"),
+        read_csr(bundle / "histories.npz"),
+        first,
         rerank=rerank,
         candidates=10,
         retriever="item_knn",
