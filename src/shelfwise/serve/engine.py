@@ -267,19 +267,22 @@ class Engine:
         pool = self._ranker.candidates if reranks and self._ranker is not None else 0
         histories, sequences = self._histories, self._sequences
 
-        def score(users: IndexArray) -> np.ndarray[Any, np.dtype[np.float32]]:
+        def score(users: IndexArray, rows: sp.csr_matrix) -> np.ndarray[Any, np.dtype[np.float32]]:
             ordered = (
                 Sequences.from_rows([sequences.row(int(u)) for u in users])
                 if sequences is not None
                 else None
             )
-            return score_users(recommender, histories[users], ordered)
+            return score_users(recommender, rows, ordered)
 
         def rerank(
-            users: IndexArray, scores: np.ndarray[Any, np.dtype[np.float32]], items: IndexArray
+            users: IndexArray,
+            rows: sp.csr_matrix,
+            scores: np.ndarray[Any, np.dtype[np.float32]],
+            items: IndexArray,
         ) -> np.ndarray[Any, np.dtype[np.float32]]:
             assert self._ranker is not None  # reranks
-            return self._ranker.predict(histories[users], items, scores, user_indices=users)
+            return self._ranker.predict(rows, items, scores, user_indices=users)
 
         self._precomputed = precompute(
             histories,

@@ -52,11 +52,11 @@ from shelfwise.serve.catalog import BoolArray, IndexArray
 logger = logging.getLogger("shelfwise.serve")
 
 FloatArray = np.ndarray[Any, np.dtype[np.float32]]
-ScoreBatch = Callable[[IndexArray], FloatArray]
-"""users (batch,) -> the recommender's dense (batch, n_items) scores."""
-RerankBatch = Callable[[IndexArray, FloatArray, IndexArray], FloatArray]
-"""users (batch,), their scores (batch, n_items), items (batch, depth; -1 pads) ->
-click probabilities shaped like the items."""
+ScoreBatch = Callable[[IndexArray, sp.csr_matrix], FloatArray]
+"""users (batch,), their history rows -> the recommender's dense (batch, n_items) scores."""
+RerankBatch = Callable[[IndexArray, sp.csr_matrix, FloatArray, IndexArray], FloatArray]
+"""users (batch,), their history rows, their scores (batch, n_items), items (batch,
+depth; -1 pads) -> click probabilities shaped like the items."""
 
 DEFAULT_BATCH: Final = 256
 DEPTH_MARGIN: Final = 50  # entries beyond the largest list a request can need
@@ -157,11 +157,12 @@ def precompute(
     started = time.perf_counter()
 
     def one_batch(batch: IndexArray) -> None:  # writes rows no other batch writes
-        scores = np.asarray(score(batch), dtype=np.float32).reshape(batch.size, n_items)
-        ranked, ranked_scores, allowed = _ranked(scores, histories[batch], depth)
+        rows = histories[batch]
+        scores = np.asarray(score(batch, rows), dtype=np.float32).reshape(batch.size, n_items)
+        ranked, ranked_scores, allowed = _ranked(scores, rows, depth)
         items[batch] = ranked
         if rerank is not None:
-            values[batch] = rerank(batch, scores, ranked.astype(np.int64))
+            values[batch] = rerank(batch, rows, scores, ranked.astype(np.int64))
         else:
             values[batch] = ranked_scores
         length[batch] = np.minimum(allowed, depth)

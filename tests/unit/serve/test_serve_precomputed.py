@@ -182,7 +182,7 @@ def test_most_active_picks_the_longest_histories() -> None:
 def test_precompute_marks_short_rows_complete() -> None:
     histories = sp.csr_matrix(np.array([[1, 0, 0, 0], [0, 0, 0, 0]], np.float32))
     scores = np.array([[0.0, 0.5, -1.0, 0.5]], dtype=np.float32)
-    lists = precompute(histories, np.arange(2), lambda users: scores[: users.size], depth=3)
+    lists = precompute(histories, np.arange(2), lambda users, _: scores[: users.size], depth=3)
     assert lists.length.tolist() == [2, -1]  # user 1 has no history: live path
     assert lists.complete.tolist() == [True, False]
     assert lists.items[0].tolist() == [1, 3, -1]  # ties by lower index, 0 seen, 2 below 0
