@@ -1,4 +1,5 @@
-"""Dependencies the routes receive: settings, metrics, the engine, the request id.
+"""Dependencies the routes receive: the app's parts with the request id (`ServiceDep`),
+and the champion's engine (`EngineDep`).
 
 Everything lives on `app.state`, put there by `create_app`; nothing is global. The
 dependencies are `async def` on purpose: they only read attributes, and FastAPI runs a
@@ -22,24 +23,6 @@ from shelfwise.serve.online.store import OnlineStore
 from shelfwise.serve.settings import ServeSettings
 
 
-async def get_settings(request: Request) -> ServeSettings:
-    """The app's settings."""
-    settings: ServeSettings = request.app.state.settings
-    return settings
-
-
-async def get_metrics(request: Request) -> ServeMetrics:
-    """The app's collectors."""
-    metrics: ServeMetrics = request.app.state.metrics
-    return metrics
-
-
-async def get_holder(request: Request) -> ModelHolder:
-    """The model holder (champion, challenger, canary and shadow shares)."""
-    holder: ModelHolder = request.app.state.holder
-    return holder
-
-
 async def get_engine(request: Request) -> Engine:
     """The champion's engine (routes without a user: similar items, health).
 
@@ -52,10 +35,9 @@ async def get_engine(request: Request) -> Engine:
 
 @dataclass(frozen=True, slots=True)
 class Service:
-    """Everything a data-plane route needs, resolved as one dependency.
+    """Everything a route needs from the app, resolved as one dependency.
 
-    The routes of /v1/recommend, /v1/search, /v1/items, /v1/predict and /v1/events take
-    this instead of five or six single-purpose dependencies: FastAPI spends ~8 us per
+    One dependency instead of five or six single-purpose ones: FastAPI spends ~8 us per
     dependency per request, which was an eighth of a precomputed recommendation's time.
     """
 
@@ -94,8 +76,5 @@ def checked_k(k: int | None, settings: ServeSettings, location: str) -> int:
     return k
 
 
-SettingsDep = Annotated[ServeSettings, Depends(get_settings)]
-MetricsDep = Annotated[ServeMetrics, Depends(get_metrics)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
-HolderDep = Annotated[ModelHolder, Depends(get_holder)]
 ServiceDep = Annotated[Service, Depends(get_service)]

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shelfwise.errors import RequestError, ShelfwiseError, UnauthorizedError
-from shelfwise.serve.deps import HolderDep, MetricsDep, SettingsDep
+from shelfwise.serve.deps import ServiceDep
 from shelfwise.serve.holder import CHALLENGER, ModelHolder
 from shelfwise.serve.lifecycle import allowed_bundle, load_into
 from shelfwise.serve.retrain_trigger import RetrainLauncher
@@ -30,7 +30,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def require_admin(request: Request, settings: SettingsDep) -> None:
+def require_admin(request: Request, service: ServiceDep) -> None:
     """Pass only requests with the admin bearer token (compared in constant time).
 
     Raises:
@@ -38,7 +38,8 @@ def require_admin(request: Request, settings: SettingsDep) -> None:
     """
     header = request.headers.get("authorization", "")
     given = header[len(_BEARER) :] if header.lower().startswith(_BEARER) else ""
-    expected = settings.admin_token.get_secret_value() if settings.admin_token else ""
+    token = service.settings.admin_token
+    expected = token.get_secret_value() if token else ""
     if not expected or not given or not hmac.compare_digest(given.encode(), expected.encode()):
         raise UnauthorizedError("admin endpoints need `Authorization: Bearer <admin token>`")
 
@@ -93,10 +94,9 @@ class ModelsState(BaseModel):
     "requests in flight finish on the old version. A bundle that fails to load or verify "
     "changes nothing. Also sets the canary / shadow shares.",
 )
-def reload(
-    body: ReloadRequest, holder: HolderDep, metrics: MetricsDep, settings: SettingsDep
-) -> ModelsState:
+def reload(body: ReloadRequest, service: ServiceDep) -> ModelsState:
     """Swap a bundle in as champion or challenger."""
+    holder, settings = service.holder, service.settings
     previous = None
     path: Path | None = None
     if body.bundle_path is not None:
@@ -107,7 +107,7 @@ def reload(
         try:
             swapped = load_into(
                 holder,
-                metrics,
+                service.metrics,
                 path,
                 body.role,
                 settings,
@@ -129,17 +129,17 @@ def reload(
     response_model=ModelsState,
     summary="Stop canary and shadow traffic",
 )
-def drop_challenger(holder: HolderDep, metrics: MetricsDep) -> ModelsState:
+def drop_challenger(service: ServiceDep) -> ModelsState:
     """Remove the challenger; every request goes to the champion again."""
-    old = holder.drop_challenger()
-    metrics.clear_model(CHALLENGER)
-    return _state(holder, None if old is None else old.version)
+    old = service.holder.drop_challenger()
+    service.metrics.clear_model(CHALLENGER)
+    return _state(service.holder, None if old is None else old.version)
 
 
 @router.get("/models", response_model=ModelsState, summary="What is served now")
-def models(holder: HolderDep) -> ModelsState:
+def models(service: ServiceDep) -> ModelsState:
     """Champion and challenger versions and the traffic shares."""
-    return _state(holder, None)
+    return _state(service.holder, None)
 
 
 def _state(holder: ModelHolder, previous: str | None) -> ModelsState:
@@ -187,10 +187,9 @@ class RetrainResponse(BaseModel):
     description="Starts SHELFWISE_SERVE_RETRAIN_COMMAND in the background, one at a time. "
     "An Alertmanager webhook body whose alerts are all resolved starts nothing.",
 )
-def retrain(
-    payload: dict[str, Any], request: Request, metrics: MetricsDep, settings: SettingsDep
-) -> RetrainResponse:
+def retrain(payload: dict[str, Any], request: Request, service: ServiceDep) -> RetrainResponse:
     """Start the configured retrain command."""
+    metrics, settings = service.metrics, service.settings
     if settings.retrain_cronjob is not None:
         from shelfwise.serve.k8s_jobs import start_retrain_job
         from shelfwise.serve.retrain_trigger import firing_alerts

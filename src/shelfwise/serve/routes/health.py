@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from shelfwise.serve.deps import EngineDep, MetricsDep
+from shelfwise.serve.deps import EngineDep, ServiceDep
 from shelfwise.serve.schemas import ErrorResponse, HealthResponse
 
 router = APIRouter(tags=["operations"])
@@ -50,6 +50,6 @@ async def readyz(engine: EngineDep) -> HealthResponse:
     description="Every `shelfwise_serve_*` collector in the Prometheus text format.",
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
 )
-def metrics(collectors: MetricsDep) -> Response:
+def metrics(service: ServiceDep) -> Response:
     """The text exposition of this app's collectors."""
-    return Response(content=collectors.render(), media_type=CONTENT_TYPE_LATEST)
+    return Response(content=service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
