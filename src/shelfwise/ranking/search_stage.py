@@ -60,13 +60,12 @@ from shelfwise.ranking.search_features import (
 from shelfwise.ranking.search_labels import GRADE, labels_from_events, labels_from_queries
 from shelfwise.retrieval.bm25 import BM25Search
 from shelfwise.retrieval.dense import DenseSearch
-from shelfwise.retrieval.train import feature_encoder_folders
+from shelfwise.retrieval.train import TITLE_VECTORS, feature_encoder_folders
 
 MODEL_DIR: Final = "model"
 REPORT_FILE: Final = "search.json"
 PER_QUERY_FILE: Final = "per_query.parquet"
 VARIANTS: Final = ("bm25", "dense", "hybrid", "hybrid+lambdamart")
-TITLES: Final = "dense_title"  # retrieval's title-only vectors (features only)
 _USER_SEPARATOR: Final = "\u241f"  # joins user and query into one label group key
 
 
@@ -102,8 +101,8 @@ def run(ctx: StageContext) -> StageResult:
     lexical = BM25Search.load(models / "bm25") if (models / "bm25").is_dir() else None
     dense = DenseSearch.load(models / "dense") if (models / "dense").is_dir() else None
     titles = None
-    if dense is not None and (models / TITLES).is_dir():
-        titles = DenseSearch.load(models / TITLES, encoder=dense.encoder)
+    if dense is not None and (models / TITLE_VECTORS).is_dir():  # features only
+        titles = DenseSearch.load(models / TITLE_VECTORS, encoder=dense.encoder)
     if lexical is None and dense is None:
         atomic_write_json(ctx.out / REPORT_FILE, {"status": "skipped"})
         return StageResult(summary="skipped: no search index (no catalog text)")
