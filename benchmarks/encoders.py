@@ -41,8 +41,8 @@ from shelfwise.evaluate.metrics import graded_ndcg
 from shelfwise.retrieval.ann import ANNParams, VectorIndex, exact_search, recall_at_k
 from shelfwise.retrieval.bm25 import BM25Search
 from shelfwise.retrieval.dense import DenseSearch, item_texts
-from shelfwise.retrieval.embedding_cache import encode_with_cache
-from shelfwise.retrieval.encoders import TextEncoder, build_encoder
+from shelfwise.text.embedding_cache import encode_with_cache
+from shelfwise.text.encoders import TextEncoder, build_encoder
 
 ROOT = Path(__file__).resolve().parents[1]
 CROWDFLOWER = ROOT.parent / "shared" / "data" / "crowdflower" / "train.csv.gz"

@@ -98,8 +98,8 @@ def build_bundle(items: int, *, rebuild: bool = False) -> Shop:
     change would otherwise re-run the whole pipeline (16 min on 2 busy cores).
     """
     from shelfwise.config import load_config
-    from shelfwise.package.store import BundleStore
     from shelfwise.pipeline import run_pipeline
+    from shelfwise.registry.local import BundleStore
     from shelfwise.sample import generate_shop
 
     work = ROOT / ".shelfwise" / f"bench-serve-load-{items}"

@@ -17,9 +17,16 @@ validate/ -> `quarantine.parquet` QUARANTINE_SCHEMA, every rejected input row
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
+import numpy as np
 import polars as pl
+
+# --- array types (annotations shared by every package) -------------------------------
+FloatArray = np.ndarray[Any, np.dtype[np.float32]]  # scores, vectors
+Float64Array = np.ndarray[Any, np.dtype[np.float64]]
+IntArray = np.ndarray[Any, np.dtype[np.int64]]  # item_index / user_index arrays
+BoolArray = np.ndarray[Any, np.dtype[np.bool_]]  # masks over the catalog
 
 # --- ids ---------------------------------------------------------------------------
 RAW_USER_ID: Final = "raw_user_id"

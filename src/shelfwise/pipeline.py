@@ -15,6 +15,7 @@ for ingest, upstream cache keys after that) and the code version:
 
 from __future__ import annotations
 
+import importlib
 import json
 import secrets
 import time
@@ -43,7 +44,7 @@ from shelfwise.config import ShelfwiseConfig, hash_jsonable
 from shelfwise.errors import ManifestError, ResumeError, ShelfwiseError, StageError
 
 if TYPE_CHECKING:
-    from shelfwise.evaluate.gate import GateResult
+    from shelfwise.publish.gate import GateResult
 
 StageFunction = Callable[[StageContext], StageResult]
 
@@ -55,48 +56,41 @@ class Stage:
     name: str
     needs: tuple[str, ...]
     config_keys: tuple[str, ...]  # the config sections this stage's output depends on
-    entry: str  # "module:function", imported when the stage runs (fast CLI start)
 
     def function(self) -> StageFunction:
-        """Import and return the stage's entry function."""
-        module_name, _, attribute = self.entry.partition(":")
-        module = __import__(module_name, fromlist=[attribute])
-        function: StageFunction = getattr(module, attribute)
+        """The stage's entry, `shelfwise.<name>.run`, imported now (fast CLI start)."""
+        module = importlib.import_module(f"shelfwise.{self.name}")
+        function: StageFunction = module.run
         return function
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("ingest", (), ("data",), "shelfwise.ingest:run"),
-    Stage("validate", ("ingest",), ("data",), "shelfwise.validate:run"),
+    Stage("ingest", (), ("data",)),
+    Stage("validate", ("ingest",), ("data",)),
     Stage(
         "features",
         ("validate",),
         ("split", "seed", "models.event_weights", "models.time_decay_half_life_days"),
-        "shelfwise.features:run",
     ),
     Stage(
         "tune",
         ("features",),
         ("models", "tune", "evaluate.primary_metric", "seed"),
-        "shelfwise.tune:run",
     ),
     Stage(
         "retrieval",
         ("features", "tune"),
         ("models", "evaluate.refit_on_train_valid"),  # the refit happens here
-        "shelfwise.retrieval.train:run",
     ),
     Stage(
         "evaluate",
         ("features", "retrieval"),
         ("evaluate", "seed", "models.blend"),
-        "shelfwise.evaluate.stage:run",
     ),
     Stage(
         "ranking",
         ("features", "retrieval", "evaluate"),
         ("ranking", "seed", "evaluate.k_values"),
-        "shelfwise.ranking:run",
     ),
     Stage(
         "search",
@@ -108,19 +102,16 @@ STAGES: tuple[Stage, ...] = (
             "evaluate.relevance_offset",
             "models.dense.candidates",
         ),
-        "shelfwise.ranking.search_stage:run",
     ),
     Stage(
         "compress",
         ("features", "retrieval", "evaluate", "ranking", "search"),
         ("compress", "seed", "evaluate.primary_metric", "evaluate.k_values"),
-        "shelfwise.compress.stage:run",
     ),
     Stage(
         "package",
         ("validate", "features", "retrieval", "evaluate", "ranking", "search", "compress"),
         ("project",),
-        "shelfwise.package.stage:run",
     ),
 )
 STAGE_NAMES: tuple[str, ...] = tuple(stage.name for stage in STAGES)
@@ -377,7 +368,7 @@ def _publish(config: ShelfwiseConfig, run_dir: Path, outcome: RunOutcome) -> Non
     """Register the bundle and run the gate (MLflow), or store it locally without them."""
     bundle = run_dir / "package" / "bundle"
     if config.registry.enabled:
-        from shelfwise.registry.publish import publish_run
+        from shelfwise.publish.release import publish_run
 
         published = publish_run(config, run_dir, bundle)
         outcome.bundle_version = int(published.version.version)
@@ -385,8 +376,8 @@ def _publish(config: ShelfwiseConfig, run_dir: Path, outcome: RunOutcome) -> Non
         outcome.gate = published.gate
         outcome.report_path = published.report
         return
-    from shelfwise.package.store import BundleStore
-    from shelfwise.registry.publish import write_report
+    from shelfwise.publish.release import write_report
+    from shelfwise.registry.local import BundleStore
 
     info = BundleStore(config.state_dir()).publish(bundle)
     outcome.bundle_version = info.version

@@ -129,8 +129,8 @@ def processes() -> Iterator[list[Process]]:
 
 
 def _tiny_bundle(root: Path) -> Path:
-    """The serve tests' tiny shop (tests/unit/serve/conftest.py), written under root."""
-    path = ROOT / "tests" / "unit" / "serve" / "conftest.py"
+    """The serve tests' tiny shop (tests/unit/conftest.py), written under root."""
+    path = ROOT / "tests" / "unit" / "conftest.py"
     spec = importlib.util.spec_from_file_location("shelfwise_tests_serve_shop", path)
     assert spec is not None
     assert spec.loader is not None

@@ -88,7 +88,7 @@ def test_resume_needs_an_existing_run(tiny_config: ShelfwiseConfig) -> None:
 _CHILD = """
 import sys, time
 from pathlib import Path
-import shelfwise.retrieval.train as train
+import shelfwise.retrieval.stage as train
 from shelfwise.config import ShelfwiseConfig
 from shelfwise.pipeline import run_pipeline
 

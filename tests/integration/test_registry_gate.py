@@ -16,7 +16,7 @@ from shelfwise.errors import EXIT_GATE
 from shelfwise.package.bundle import read_bundle_manifest
 from shelfwise.pipeline import run_pipeline
 from shelfwise.registry import CHALLENGER, CHAMPION, ModelRegistry
-from shelfwise.serve.engine import load_engine
+from shelfwise.runtime.engine import load_engine
 
 if TYPE_CHECKING:
     from shelfwise.sample import ShopSummary

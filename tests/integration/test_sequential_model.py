@@ -12,7 +12,7 @@ from shelfwise._internal.sequences import Sequences
 from shelfwise.config import ShelfwiseConfig
 from shelfwise.package.bundle import BundleSpec, write_bundle
 from shelfwise.pipeline import run_pipeline
-from shelfwise.serve import load_engine
+from shelfwise.runtime import load_engine
 
 TINY_SASREC = {
     "hidden": 16,

@@ -245,7 +245,7 @@ def _run_and_report(
 def models(config: ConfigOption = None, sets: SetOption = None) -> None:
     """List the model versions: aliases, metrics, data fingerprint, gate decision."""
     from shelfwise.cli.render import alias_log_table, registry_table, versions_table
-    from shelfwise.package.store import BundleStore
+    from shelfwise.registry.local import BundleStore
 
     def body() -> None:
         cfg = _load(config, sets)
@@ -354,7 +354,7 @@ def serve(
 def _resolve_bundle(cfg: ShelfwiseConfig, bundle: Path | None, version: str | None) -> Path:
     """--bundle, else --model-version, else the champion (or the latest local version)."""
     from shelfwise.errors import BundleNotFoundError
-    from shelfwise.package.store import BundleStore
+    from shelfwise.registry.local import BundleStore
 
     if bundle is not None and version is not None:
         raise ConfigError("pass either --bundle or --model-version, not both")
@@ -607,7 +607,7 @@ def drift(
         recent = read_event_log(log_dir, since=window[0], until=window[1] + 1)
         engine = None
         if scores and recent.height:
-            from shelfwise.serve.engine import load_engine
+            from shelfwise.runtime.engine import load_engine
 
             engine = load_engine(reference_path, verify=False)
         catalog_ids = _catalog_ids(cfg)

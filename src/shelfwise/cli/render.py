@@ -12,8 +12,8 @@ from shelfwise.pipeline import StageEvent
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from shelfwise.evaluate.gate import GateResult
     from shelfwise.monitor import DriftReport
+    from shelfwise.publish.gate import GateResult
     from shelfwise.registry import ModelVersion
 
 _STATUS_STYLE = {

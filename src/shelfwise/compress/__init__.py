@@ -7,6 +7,8 @@ with numpy, scipy and onnxruntime; the stage (`stage`, `variants`, `measure`,
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from shelfwise.compress.models import CompressedRecommender
 from shelfwise.compress.quantize import (
     QuantizedMatrix,
@@ -16,6 +18,17 @@ from shelfwise.compress.quantize import (
     truncate_factors,
 )
 
+if TYPE_CHECKING:
+    from shelfwise._internal.stage import StageContext, StageResult
+
+
+def run(ctx: StageContext) -> StageResult:
+    """The compress stage (imports its training-side modules on call)."""
+    from shelfwise.compress.stage import run as run_stage
+
+    return run_stage(ctx)
+
+
 __all__ = [
     "CompressedRecommender",
     "QuantizedMatrix",
@@ -23,4 +36,5 @@ __all__ = [
     "quantize_int8",
     "top_k_overlap",
     "truncate_factors",
+    "run",
 ]

@@ -161,7 +161,7 @@ def distill_click_model(
 
 def _as_served(teacher: ClickModel, scorer: LightGBMScorer, pairs: Any) -> ClickModel:
     """The student with the teacher's tables, its own threshold and re-rank flag."""
-    from shelfwise.ranking._report import best_f1_threshold
+    from shelfwise.evaluate.classifier import best_f1_threshold
     from shelfwise.ranking.distill import rerank_metrics
 
     probabilities = scorer.probabilities(pairs.holdout.features)
@@ -181,7 +181,7 @@ def _score(
     probabilities: np.ndarray[Any, Any],
     latency_users: int,
 ) -> _Scored:
-    from shelfwise.ranking._report import classifier_metrics
+    from shelfwise.evaluate.classifier import classifier_metrics
     from shelfwise.ranking.distill import rerank_metrics
 
     metrics = rerank_metrics(pairs.holdout, probabilities, pairs.targets, [10])

@@ -46,8 +46,8 @@ from shelfwise.compress.quantize import (
     truncate_factors,
 )
 from shelfwise.errors import ArtifactError, ConfigError, NotReadyError
-from shelfwise.retrieval._shared import read_params, write_params
 from shelfwise.retrieval.base import FloatArray, IntArray, Recommender, SimilarItems
+from shelfwise.retrieval.shared import read_params, write_params
 
 KIND: Final = "compressed"
 _ARRAYS_DIR: Final = "arrays"

@@ -16,8 +16,8 @@ from typing import Any
 
 from shelfwise.compress.onnx_sasrec import INPUT_NAME, SASRecOnnxRecommender
 from shelfwise.errors import ConfigError
-from shelfwise.retrieval._shared import PARAMS_FILE
 from shelfwise.retrieval.sasrec import SASRecRecommender
+from shelfwise.retrieval.shared import PARAMS_FILE
 
 
 def _torch() -> Any:

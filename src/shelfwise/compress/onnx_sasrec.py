@@ -22,8 +22,8 @@ import numpy as np
 
 from shelfwise._internal.sequences import Sequences
 from shelfwise.errors import ArtifactError, ConfigError, DataError, NotReadyError
-from shelfwise.retrieval._shared import read_params, write_params
 from shelfwise.retrieval.base import FloatArray, IntArray
+from shelfwise.retrieval.shared import read_params, write_params
 
 KIND: Final = "sasrec_onnx"
 GRAPH_FILE: Final = "model.onnx"

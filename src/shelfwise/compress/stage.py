@@ -49,7 +49,7 @@ from shelfwise.config import ShelfwiseConfig
 from shelfwise.contracts import ITEM_INDEX, SPLIT, TIMESTAMP
 from shelfwise.evaluate.recommend import EvalSplit, evaluation_users
 from shelfwise.retrieval import load_recommender
-from shelfwise.retrieval.train import TRAIN_FIT, train_only_folder
+from shelfwise.retrieval.stage import TRAIN_FIT, train_only_folder
 
 REPORT_FILE: Final = "compression.json"
 MODELS_DIR: Final = "models"

@@ -20,9 +20,9 @@ import polars as pl
 from shelfwise.compress.models import FAMILIES, CompressedRecommender
 from shelfwise.config import CompressConfig
 from shelfwise.contracts import ITEM_INDEX, SPLIT, TIMESTAMP
-from shelfwise.retrieval._shared import PARAMS_FILE
 from shelfwise.retrieval.base import IntArray, Recommender, SequentialRecommender
 from shelfwise.retrieval.blend import BlendRecommender
+from shelfwise.retrieval.shared import PARAMS_FILE
 
 Model = Recommender | SequentialRecommender
 SECONDS_PER_DAY: Final = 86_400

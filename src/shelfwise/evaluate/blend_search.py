@@ -30,7 +30,7 @@ from shelfwise.evaluate.metrics import ranking_metrics
 from shelfwise.evaluate.recommend import EvalSplit
 from shelfwise.retrieval.base import FloatArray, Recommender, top_k_batch
 from shelfwise.retrieval.blend import BlendRecommender, normalise_rows
-from shelfwise.tune.search import parse_metric
+from shelfwise.tune.study import parse_metric
 
 # Cached normalised scores: models × users × items float32; keep it near 400 MB.
 _MAX_CACHE_CELLS = 100_000_000

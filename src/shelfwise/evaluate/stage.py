@@ -39,8 +39,8 @@ from shelfwise.evaluate.slices import slice_metrics
 from shelfwise.retrieval import load_recommender, load_search_index
 from shelfwise.retrieval.base import Recommender, SequentialRecommender
 from shelfwise.retrieval.blend import BlendRecommender
-from shelfwise.retrieval.train import TRAIN_FIT, train_only_folder
-from shelfwise.tune.search import ONE_BLAS_THREAD_MAX_ITEMS
+from shelfwise.retrieval.stage import TRAIN_FIT, train_only_folder
+from shelfwise.tune.study import ONE_BLAS_THREAD_MAX_ITEMS
 
 Model = Recommender | SequentialRecommender
 
@@ -157,7 +157,7 @@ def _try_blend(
     over the served components.
 
     Scores with one BLAS thread on catalogs small enough for tuning to do so (see
-    `shelfwise.tune.search`): the blend scores every component three more times.
+    `shelfwise.tune.study`): the blend scores every component three more times.
     """
     from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 

@@ -54,7 +54,7 @@ def event_log_dir(config: ShelfwiseConfig) -> Path:
 def champion_cutoff(config: ShelfwiseConfig) -> int | None:
     """Unix time of the newest event in the champion's training data (None: no champion)."""
     from shelfwise.registry import CHAMPION, ModelRegistry
-    from shelfwise.registry.store import TAG_DATA_CUTOFF
+    from shelfwise.registry.mlflow_store import TAG_DATA_CUTOFF
 
     champion = ModelRegistry.from_config(config).by_alias(CHAMPION)
     if champion is None:

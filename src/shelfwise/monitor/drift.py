@@ -36,7 +36,7 @@ import polars as pl
 from shelfwise.contracts import EVENT_TYPE, QUERY, RAW_ITEM_ID, RAW_USER_ID, TIMESTAMP
 
 if TYPE_CHECKING:
-    from shelfwise.serve.engine import Engine
+    from shelfwise.runtime.engine import Engine
 
 EPSILON: Final = 1e-4
 PSI_WARN: Final = 0.1
@@ -96,7 +96,7 @@ class DriftReport:
 
 def catalog_vocabulary(rows: Iterable[Sequence[Any]]) -> set[str]:
     """Search tokens of the catalog text."""
-    from shelfwise.retrieval.tokenize import tokenize
+    from shelfwise.text.tokenize import tokenize
 
     vocabulary: set[str] = set()
     for row in rows:
@@ -224,7 +224,7 @@ def _item_drift(reference: Reference, items: list[str], top_items: int) -> tuple
 
 def query_oov_rate(queries: Iterable[str], vocabulary: set[str]) -> float | None:
     """Share of query tokens not in the catalog vocabulary (None without tokens)."""
-    from shelfwise.retrieval.tokenize import tokenize
+    from shelfwise.text.tokenize import tokenize
 
     total = missing = 0
     for query in queries:

@@ -64,7 +64,7 @@ if TYPE_CHECKING:
 
 def run(ctx: StageContext) -> StageResult:
     """The ranking stage (imports LightGBM, torch and the evaluation metrics on call)."""
-    from shelfwise.ranking._stage import run as run_stage
+    from shelfwise.ranking.stage import run as run_stage
 
     return run_stage(ctx)
 

@@ -4,7 +4,7 @@ The compress stage trains smaller students on the served click model's probabili
 They must see the rows the teacher saw: `ranking_pairs` rebuilds the ranking stage's
 training and held-out pairs from its outputs (`users.npz` names the users; candidates
 come from the retriever fitted on train, features from train-only tables, labels from
-`valid_targets.npz`), exactly as `shelfwise.ranking._stage` built them.
+`valid_targets.npz`), exactly as `shelfwise.ranking.stage` built them.
 `rerank_metrics` is the stage's re-ranking comparison, `fit_lightgbm_student` the
 student's training.
 
@@ -28,12 +28,12 @@ from shelfwise._internal.artifacts import read_csr
 from shelfwise._internal.sequences import Sequences
 from shelfwise.contracts import SPLIT, SplitName
 from shelfwise.ranking._candidates import PairSet, labelled_pairs, retrieve
-from shelfwise.ranking._stage import REPORT_FILE, USERS_FILE, _order_metrics
 from shelfwise.ranking._train import fit_lightgbm_student
 from shelfwise.ranking.features import FloatArray, build_tables
+from shelfwise.ranking.stage import REPORT_FILE, USERS_FILE, _order_metrics
 from shelfwise.retrieval import load_recommender
 from shelfwise.retrieval.base import SequentialRecommender
-from shelfwise.retrieval.train import train_only_folder
+from shelfwise.retrieval.stage import train_only_folder
 
 
 @dataclass(frozen=True)

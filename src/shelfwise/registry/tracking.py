@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from shelfwise.registry.store import BUNDLE_ARTIFACT, ModelRegistry, _mlflow_errors
+from shelfwise.registry.mlflow_store import BUNDLE_ARTIFACT, ModelRegistry, _mlflow_errors
 
 _BATCH: Final = 100  # MLflow's log_batch limit per entity kind
 _PARAM_CHARS: Final = 500

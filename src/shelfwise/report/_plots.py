@@ -102,7 +102,7 @@ def roc_pr(
     base_rate: float | None,
 ) -> str:
     """ROC and precision-recall side by side, one line per model."""
-    from shelfwise.ranking._report import draw_curves
+    from shelfwise.evaluate.classifier import draw_curves
 
     figure = _figure(10.0, 4.4)
     panels = (("roc", "ROC (test users)"), ("pr", "Precision-recall (test users)"))

@@ -9,6 +9,8 @@ scoring a saved model needs as little as possible: the serving image stays small
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import importlib
 import json
 from pathlib import Path
@@ -53,7 +55,7 @@ SEARCH_INDEXES: dict[str, str] = {
     "bm25": "shelfwise.retrieval.bm25:BM25Search",
     "dense": "shelfwise.retrieval.dense:DenseSearch",
     "dense_title": "shelfwise.retrieval.dense:DenseSearch",  # title-only vectors
-    "hybrid": "shelfwise.ranking.hybrid:HybridSearch",
+    "hybrid": "shelfwise.search.hybrid:HybridSearch",
 }
 
 
@@ -99,6 +101,17 @@ def load_search_index(name: str, folder: Path) -> SearchIndex:
     return cls.load(folder)
 
 
+if TYPE_CHECKING:
+    from shelfwise._internal.stage import StageContext, StageResult
+
+
+def run(ctx: StageContext) -> StageResult:
+    """The retrieval stage (imports its training-side modules on call)."""
+    from shelfwise.retrieval.stage import run as run_stage
+
+    return run_stage(ctx)
+
+
 __all__ = [
     "COMPRESSED_KINDS",
     "RECOMMENDERS",
@@ -118,4 +131,5 @@ __all__ = [
     "recommender_class",
     "top_k",
     "top_k_batch",
+    "run",
 ]

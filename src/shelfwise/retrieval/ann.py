@@ -19,8 +19,8 @@ from typing import Any, Literal, Self
 import numpy as np
 
 from shelfwise.errors import ArtifactError, ConfigError, DataError
-from shelfwise.retrieval._shared import read_params, write_params
 from shelfwise.retrieval.base import FloatArray, IntArray
+from shelfwise.retrieval.shared import read_params, write_params
 
 logger = logging.getLogger(__name__)
 

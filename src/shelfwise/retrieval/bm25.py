@@ -13,10 +13,10 @@ import numpy as np
 
 from shelfwise._internal.artifacts import read_array, write_array
 from shelfwise.errors import ArtifactError, ConfigError, DataError, EmptyDataError, NotReadyError
-from shelfwise.retrieval._shared import read_params, write_params
 from shelfwise.retrieval.base import FloatArray, IntArray
-from shelfwise.retrieval.spell import SpellCorrector
-from shelfwise.retrieval.tokenize import tokenize
+from shelfwise.retrieval.shared import read_params, write_params
+from shelfwise.text.spell import SpellCorrector
+from shelfwise.text.tokenize import tokenize
 
 DEFAULT_FIELD_WEIGHTS: Mapping[str, float] = {
     "title": 2.0,
@@ -49,11 +49,11 @@ class BM25Search:
     with tf the count of t in field f of d, and N_f, df_f, avgdl_f taken over the items
     whose field f has at least one token (as Lucene counts only documents that have the
     field). Items without text in a field score 0 for it. Text goes through
-    `shelfwise.retrieval.tokenize.tokenize` at index and at query time alike.
+    `shelfwise.text.tokenize.tokenize` at index and at query time alike.
 
     With `typo_tolerance`, a Latin query token that no indexed field contains is
     corrected to the most frequent catalog token within 1 edit (2 for long tokens),
-    see `shelfwise.retrieval.spell.SpellCorrector`, and the correction is *added* to
+    see `shelfwise.text.spell.SpellCorrector`, and the correction is *added* to
     the query tokens: known tokens are never replaced, and an unknown token scores 0
     anyway ("dresss" searches as "dresss dress").
 

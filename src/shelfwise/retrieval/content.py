@@ -17,15 +17,15 @@ from shelfwise.errors import (
     NotReadyError,
     UnknownItemError,
 )
-from shelfwise.retrieval._shared import (
+from shelfwise.retrieval.base import FloatArray, IntArray
+from shelfwise.retrieval.shared import (
     check_histories,
     check_train,
     read_item_matrix,
     read_params,
     write_params,
 )
-from shelfwise.retrieval.base import FloatArray, IntArray
-from shelfwise.retrieval.tokenize import tokenize
+from shelfwise.text.tokenize import tokenize
 
 _SIMILARITY_FILE = "similarity.npz"
 DEFAULT_FIELDS: tuple[str, ...] = ("title", "brand", "category", "description")

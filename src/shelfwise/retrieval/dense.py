@@ -13,11 +13,11 @@ import numpy as np
 
 from shelfwise._internal.artifacts import read_array, write_array
 from shelfwise.errors import ArtifactError, ConfigError, DataError, EmptyDataError, NotReadyError
-from shelfwise.retrieval._shared import read_params, write_params
 from shelfwise.retrieval.ann import INDEX_KINDS, VectorIndex
 from shelfwise.retrieval.base import FloatArray, IntArray
-from shelfwise.retrieval.embedding_cache import encode_with_cache
-from shelfwise.retrieval.encoders import DEFAULT_ENCODER, TextEncoder, build_encoder
+from shelfwise.retrieval.shared import read_params, write_params
+from shelfwise.text.embedding_cache import encode_with_cache
+from shelfwise.text.encoders import DEFAULT_ENCODER, TextEncoder, build_encoder
 
 logger = logging.getLogger(__name__)
 

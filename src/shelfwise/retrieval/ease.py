@@ -12,8 +12,8 @@ from scipy.linalg import lapack
 
 from shelfwise._internal.artifacts import read_array, write_array
 from shelfwise.errors import ArtifactError, ConfigError, NotReadyError
-from shelfwise.retrieval._shared import check_histories, check_train, read_params, write_params
 from shelfwise.retrieval.base import FloatArray, IntArray
+from shelfwise.retrieval.shared import check_histories, check_train, read_params, write_params
 
 logger = logging.getLogger(__name__)
 

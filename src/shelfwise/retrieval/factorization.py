@@ -19,8 +19,8 @@ import scipy.sparse as sp
 
 from shelfwise._internal.artifacts import read_array, write_array
 from shelfwise.errors import ArtifactError, ConfigError, NotReadyError
-from shelfwise.retrieval._shared import check_histories, check_train, read_params, write_params
 from shelfwise.retrieval.base import FloatArray
+from shelfwise.retrieval.shared import check_histories, check_train, read_params, write_params
 
 _FACTORS_FILE = "item_factors.npy"
 _BIASES_FILE = "item_biases.npy"

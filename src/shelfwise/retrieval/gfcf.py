@@ -11,14 +11,14 @@ from scipy.sparse.linalg import svds
 
 from shelfwise._internal.artifacts import read_array, write_array, write_csr
 from shelfwise.errors import ArtifactError, ConfigError, NotReadyError
-from shelfwise.retrieval._shared import (
+from shelfwise.retrieval.base import FloatArray
+from shelfwise.retrieval.shared import (
     check_histories,
     check_train,
     read_item_matrix,
     read_params,
     write_params,
 )
-from shelfwise.retrieval.base import FloatArray
 
 Float64Array = np.ndarray[Any, np.dtype[np.float64]]
 

@@ -11,14 +11,14 @@ import scipy.sparse as sp
 
 from shelfwise._internal.artifacts import write_csr
 from shelfwise.errors import ConfigError, NotReadyError, UnknownItemError
-from shelfwise.retrieval._shared import (
+from shelfwise.retrieval.base import FloatArray, IntArray
+from shelfwise.retrieval.shared import (
     check_histories,
     check_train,
     read_item_matrix,
     read_params,
     write_params,
 )
-from shelfwise.retrieval.base import FloatArray, IntArray
 
 _SIMILARITY_FILE = "similarity.npz"
 Weighting = Literal["none", "bm25", "tfidf"]

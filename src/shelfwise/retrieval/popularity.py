@@ -10,8 +10,8 @@ import scipy.sparse as sp
 
 from shelfwise._internal.artifacts import read_array, write_array
 from shelfwise.errors import ArtifactError, NotReadyError
-from shelfwise.retrieval._shared import check_histories, check_train, read_params, write_params
 from shelfwise.retrieval.base import FloatArray
+from shelfwise.retrieval.shared import check_histories, check_train, read_params, write_params
 
 _SCORES_FILE = "item_scores.npy"
 

@@ -10,15 +10,15 @@ import scipy.sparse as sp
 
 from shelfwise._internal.artifacts import write_csr
 from shelfwise.errors import ConfigError, NotReadyError
-from shelfwise.retrieval._shared import (
+from shelfwise.retrieval.base import FloatArray
+from shelfwise.retrieval.shared import (
     check_histories,
     check_train,
     read_item_matrix,
     read_params,
     write_params,
 )
-from shelfwise.retrieval._sparse import keep_top_per_row
-from shelfwise.retrieval.base import FloatArray
+from shelfwise.retrieval.sparse import keep_top_per_row
 
 _SIMILARITY_FILE = "similarity.npz"
 # Similarity rows computed at once: at most this many (block rows x n_items) values.

@@ -27,8 +27,8 @@ from shelfwise.retrieval._sasrec_net import (
     train,
     trim_padding,
 )
-from shelfwise.retrieval._shared import read_params, write_params
 from shelfwise.retrieval.base import FloatArray, IntArray
+from shelfwise.retrieval.shared import read_params, write_params
 
 logger = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ import scipy.sparse as sp
 
 from shelfwise._internal.artifacts import read_csr, write_csr
 from shelfwise.errors import ArtifactError, ConfigError, NotReadyError
-from shelfwise.retrieval._shared import check_histories, check_train, read_params, write_params
-from shelfwise.retrieval._sparse import keep_top_per_row
 from shelfwise.retrieval.base import FloatArray
+from shelfwise.retrieval.shared import check_histories, check_train, read_params, write_params
+from shelfwise.retrieval.sparse import keep_top_per_row
 
 _USERS_FILE = "train_users.npz"
 # History rows scored at once: at most this many (rows x n_train_users) similarities.

@@ -18,8 +18,8 @@ from fastapi import FastAPI
 
 from shelfwise import __version__
 from shelfwise.errors import ShelfwiseError
+from shelfwise.runtime.engine import Engine
 from shelfwise.serve.drift_monitor import DriftMonitor
-from shelfwise.serve.engine import Engine
 from shelfwise.serve.errors import install_error_handlers
 from shelfwise.serve.holder import CHALLENGER, CHAMPION, ModelHolder, Role
 from shelfwise.serve.lifecycle import (
@@ -31,10 +31,10 @@ from shelfwise.serve.lifecycle import (
 )
 from shelfwise.serve.metrics import ServeMetrics
 from shelfwise.serve.middleware import RequestContextMiddleware
-from shelfwise.serve.online import EventLog, open_store
-from shelfwise.serve.online.event_log import default_event_log_dir
 from shelfwise.serve.routes import ROUTERS
 from shelfwise.serve.settings import ServeSettings
+from shelfwise.stores import EventLog, open_store
+from shelfwise.stores.event_log import default_event_log_dir
 
 logger = logging.getLogger("shelfwise.serve")
 

@@ -15,12 +15,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from shelfwise.errors import RequestError
-from shelfwise.serve.engine import Engine
+from shelfwise.runtime.engine import Engine
 from shelfwise.serve.holder import ModelHolder
 from shelfwise.serve.metrics import ServeMetrics
-from shelfwise.serve.online.event_log import EventLog
-from shelfwise.serve.online.store import OnlineStore
 from shelfwise.serve.settings import ServeSettings
+from shelfwise.stores.event_log import EventLog
+from shelfwise.stores.online import OnlineStore
 
 
 async def get_engine(request: Request) -> Engine:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Final, Literal
 
 from shelfwise.errors import NotReadyError
-from shelfwise.serve.engine import Engine
+from shelfwise.runtime.engine import Engine
 
 Role = Literal["champion", "challenger"]
 CHAMPION: Final = "champion"

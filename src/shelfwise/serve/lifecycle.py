@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shelfwise.errors import RequestError, ShelfwiseError
-from shelfwise.serve.engine import Engine, load_engine
+from shelfwise.runtime.engine import Engine, load_engine
 from shelfwise.serve.holder import CHALLENGER, CHAMPION, ModelHolder, Role
 from shelfwise.serve.metrics import ServeMetrics
 from shelfwise.serve.settings import ServeSettings
 
 if TYPE_CHECKING:
-    from shelfwise.registry.store import ModelRegistry
+    from shelfwise.registry.mlflow_store import ModelRegistry
 
 logger = logging.getLogger("shelfwise.serve")
 
@@ -203,7 +203,7 @@ class RegistryWatcher:
 
     def _open(self) -> ModelRegistry:
         if self._registry is None:
-            from shelfwise.registry.store import ModelRegistry
+            from shelfwise.registry.mlflow_store import ModelRegistry
 
             uri = self.settings.registry_uri
             model = self.settings.registry_model

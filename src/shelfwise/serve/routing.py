@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 
 from fastapi import BackgroundTasks
 
-from shelfwise.serve.engine import Engine
+from shelfwise.runtime.engine import Engine
 from shelfwise.serve.holder import ModelHolder, Role, overlap_at_k
 from shelfwise.serve.metrics import ServeMetrics
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shelfwise.contracts import EventType
-from shelfwise.serve.catalog import Filters, ScoredItem
+from shelfwise.runtime.catalog import Filters, ScoredItem
 
 MAX_QUERY_CHARS = 512
 MAX_ID_CHARS = 256

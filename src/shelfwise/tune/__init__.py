@@ -20,7 +20,7 @@ from shelfwise._internal.stage import StageContext, StageResult
 from shelfwise.config import ModelConfig
 from shelfwise.evaluate.recommend import EvalSplit, evaluation_users
 from shelfwise.retrieval.fitting import TrainingData, why_not
-from shelfwise.tune.search import FamilyResult, parse_metric, tune_family
+from shelfwise.tune.study import FamilyResult, parse_metric, tune_family
 
 __all__ = ["FamilyResult", "parse_metric", "run", "tune_family"]
 

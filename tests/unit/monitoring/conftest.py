@@ -70,8 +70,8 @@ def monitoring_dir() -> Path:
 
 
 def load_serve_shop() -> ModuleType:
-    """tests/unit/serve/conftest.py as a module: the tiny shop's `build_bundle`."""
-    path = ROOT / "tests" / "unit" / "serve" / "conftest.py"
+    """tests/unit/conftest.py as a module: the tiny shop's `build_bundle`."""
+    path = ROOT / "tests" / "unit" / "conftest.py"
     spec = importlib.util.spec_from_file_location("shelfwise_tests_serve_shop", path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")

@@ -15,8 +15,8 @@ from shelfwise._internal.artifacts import read_csr
 from shelfwise.errors import ArtifactError, DataError
 from shelfwise.ranking import FEATURE_NAMES, ClickModel
 from shelfwise.ranking._candidates import labelled_pairs, retrieve
-from shelfwise.ranking._stage import _tables
 from shelfwise.ranking._train import fit_mlp, standardisation
+from shelfwise.ranking.stage import _tables
 from shelfwise.retrieval import load_recommender
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shelfwise.ranking._report import best_f1_threshold, classifier_metrics, curves
+from shelfwise.evaluate.classifier import best_f1_threshold, classifier_metrics, curves
 
 
 def test_metrics_by_hand() -> None:

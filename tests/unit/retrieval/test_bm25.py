@@ -14,7 +14,7 @@ import pytest
 from shelfwise.errors import ArtifactError, ConfigError, DataError, EmptyDataError
 from shelfwise.retrieval import SearchIndex, load_search_index
 from shelfwise.retrieval.bm25 import BM25Search
-from shelfwise.retrieval.tokenize import tokenize
+from shelfwise.text.tokenize import tokenize
 
 CATALOG: dict[str, list[str | None]] = {
     "title": [

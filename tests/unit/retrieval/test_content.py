@@ -21,7 +21,7 @@ from shelfwise.errors import (
 from shelfwise.retrieval import SimilarItems, load_recommender, top_k_batch
 from shelfwise.retrieval.base import TextRecommender
 from shelfwise.retrieval.content import ContentRecommender, neighbour_similarity
-from shelfwise.retrieval.tokenize import tokenize
+from shelfwise.text.tokenize import tokenize
 
 # A tiny mixed catalog. Item 1 (black Lenovo laptop) never appears in the events.
 CATALOG: dict[str, list[str | None]] = {

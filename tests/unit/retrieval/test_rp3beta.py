@@ -10,9 +10,9 @@ import scipy.sparse as sp
 
 from shelfwise.errors import ArtifactError, ConfigError
 from shelfwise.retrieval import rp3beta
-from shelfwise.retrieval._sparse import keep_top_per_row
 from shelfwise.retrieval.item_knn import ItemKNNRecommender
 from shelfwise.retrieval.rp3beta import RP3betaRecommender
+from shelfwise.retrieval.sparse import keep_top_per_row
 
 
 def random_train(seed: int, n_users: int = 25, n_items: int = 9) -> sp.csr_matrix:

@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from shelfwise.serve import Engine, ServeSettings, create_app
+from shelfwise.runtime import Engine
+from shelfwise.serve import ServeSettings, create_app
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
-
-    from conftest import ClientFactory, ShopFacts
+    from tests.unit.conftest import ShopFacts
+    from tests.unit.serve.conftest import ClientFactory
 
 
 def item_ids(body: dict[str, Any]) -> list[str]:

@@ -6,13 +6,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shelfwise.serve import Engine, ServeSettings
+from shelfwise.runtime import Engine
+from shelfwise.serve import ServeSettings
 from shelfwise.serve.drift_monitor import DriftMonitor
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
-
-    from conftest import ClientFactory
+    from tests.unit.serve.conftest import ClientFactory
 
 
 def _gauge(client: TestClient, name: str, **labels: str) -> float | None:

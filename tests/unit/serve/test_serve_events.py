@@ -16,14 +16,15 @@ import pytest
 from shelfwise.config import EventsConfig
 from shelfwise.contracts import RAW_ITEM_ID, RAW_USER_ID
 from shelfwise.ingest import read_source
-from shelfwise.serve import Engine, ServeSettings
-from shelfwise.serve.online import read_event_log
-from shelfwise.serve.online.event_log import EVENT_LOG_COLUMNS
+from shelfwise.runtime import Engine
+from shelfwise.serve import ServeSettings
+from shelfwise.stores import read_event_log
+from shelfwise.stores.event_log import EVENT_LOG_COLUMNS
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
-
-    from conftest import ClientFactory, ShopFacts
+    from tests.unit.conftest import ShopFacts
+    from tests.unit.serve.conftest import ClientFactory
 
 
 def item_ids(body: dict[str, Any]) -> list[str]:

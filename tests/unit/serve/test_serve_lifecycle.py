@@ -10,14 +10,15 @@ from typing import TYPE_CHECKING
 import pytest
 from pydantic import ValidationError
 
-from shelfwise.serve import Engine, ServeSettings
-from shelfwise.serve.engine import load_engine
+from shelfwise.runtime import Engine
+from shelfwise.runtime.engine import load_engine
+from shelfwise.serve import ServeSettings
 from shelfwise.serve.holder import ModelHolder, bucket, overlap_at_k
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
-
-    from conftest import ClientFactory, ShopFacts
+    from tests.unit.conftest import ShopFacts
+    from tests.unit.serve.conftest import ClientFactory
 
 TOKEN = "s3cr3t-admin-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -14,7 +14,7 @@ from shelfwise.serve.lifecycle import RegistryWatcher
 from shelfwise.serve.metrics import ServeMetrics
 
 if TYPE_CHECKING:
-    from conftest import ShopFacts
+    from tests.unit.conftest import ShopFacts
 
 
 def _publish(registry: ModelRegistry, bundle: Path) -> str:

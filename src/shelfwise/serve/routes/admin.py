@@ -159,7 +159,7 @@ def _registry_path(version: str, settings: ServeSettings) -> Path:
             "model_version needs SHELFWISE_SERVE_REGISTRY_URI and _REGISTRY_MODEL; "
             "or give bundle_path"
         )
-    from shelfwise.registry.store import ModelRegistry
+    from shelfwise.registry.mlflow_store import ModelRegistry
 
     root = settings.bundle_root or Path(".shelfwise")
     registry = ModelRegistry(

@@ -24,11 +24,11 @@ from shelfwise.contracts import (
     TIMESTAMP,
 )
 from shelfwise.errors import NotReadyError, RequestError
+from shelfwise.runtime.engine import Engine
+from shelfwise.serve.attribution import attribute_events
 from shelfwise.serve.deps import ServiceDep, get_engine
-from shelfwise.serve.engine import Engine
-from shelfwise.serve.online.attribution import attribute_events
-from shelfwise.serve.online.store import Attribution, UserEvent
 from shelfwise.serve.schemas import ErrorResponse, EventsRequest, EventsResponse
+from shelfwise.stores.online import Attribution, UserEvent
 
 ENDPOINT: Final = "events"
 router = APIRouter(tags=["events"])

@@ -1,7 +1,7 @@
 """`POST /v1/recommend`: items for a user.
 
 The handler is `async def` and answers on the event loop: a precomputed list
-(`shelfwise.serve.precomputed`) takes ~0.1 ms, less than handing the request to the
+(`shelfwise.runtime.precomputed`) takes ~0.1 ms, less than handing the request to the
 thread pool and back. With a remote online store (Redis) the whole answer runs in the
 thread pool instead, so network round trips never stall the loop. A request the engine
 must score live (filters that empty a precomputed list, unknown lists) holds the loop
@@ -16,11 +16,11 @@ from typing import Any, Final
 from fastapi import APIRouter, BackgroundTasks
 from starlette.concurrency import run_in_threadpool
 
+from shelfwise.serve.attribution import remember_list
 from shelfwise.serve.deps import Service, ServiceDep, checked_k
-from shelfwise.serve.online import UserState, live_recommend
-from shelfwise.serve.online.attribution import remember_list
 from shelfwise.serve.routing import answer
 from shelfwise.serve.schemas import ErrorResponse, ItemOut, RecommendRequest, RecommendResponse
+from shelfwise.stores import UserState, live_recommend
 
 ENDPOINT: Final = "recommend"
 router = APIRouter(tags=["recommend"])

@@ -6,8 +6,8 @@ from typing import Any, Final
 
 from fastapi import APIRouter, BackgroundTasks
 
+from shelfwise.serve.attribution import remember_list
 from shelfwise.serve.deps import ServiceDep, checked_k
-from shelfwise.serve.online.attribution import remember_list
 from shelfwise.serve.routing import answer
 from shelfwise.serve.schemas import ErrorResponse, ItemOut, SearchRequest, SearchResponse
 

@@ -1,0 +1,213 @@
+"""The promotion gate: should the new version replace the champion?
+
+After a run registers its bundle (the challenger), both it and the current champion
+are re-scored side by side on the run's frozen test split (`bundle_score`), and the
+rules of `gate.rules` are checked:
+
+- `min_delta: d`  challenger - champion >= d (skipped without a champion: no baseline);
+- `max: m`        challenger <= m;
+- `min: m`        challenger >= m.
+
+Latency rules (`p50_latency_ms`, `p99_latency_ms`) are checked like any other metric;
+lower is better for them, so write them with `max`. Decisions:
+
+============== ===================================================================
+first-champion no champion yet; the absolute rules pass → the version becomes champion
+promoted       every rule passes → champion (`gate.on_pass: champion`, the default)
+challenger     every rule passes → challenger only (`gate.on_pass: challenger`)
+refused        a rule fails → challenger alias, the champion stays; `shelfwise run`
+               exits with `EXIT_GATE` (5)
+unchanged      the run produced the champion's exact bundle (same fingerprint)
+skipped        `gate.enabled: false` → the version becomes champion unchecked
+============== ===================================================================
+
+Everything is written to `runs/<run_id>/gate/gate.json` for the report and the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from shelfwise.config import GATE_METRIC, GateRule, ShelfwiseConfig
+from shelfwise.errors import ShelfwiseError
+
+_log = logging.getLogger(__name__)
+GATE_DIR: Final = "gate"
+GATE_FILE: Final = "gate.json"
+
+
+@dataclass(frozen=True)
+class RuleOutcome:
+    """One rule checked on one metric."""
+
+    metric: str
+    rule: str  # "min_delta" | "max" | "min"
+    threshold: float
+    challenger: float | None
+    champion: float | None
+    delta: float | None
+    passed: bool
+    skipped: bool
+    message: str
+
+
+@dataclass
+class GateResult:
+    """What the gate decided and every number behind it (the `gate.json` schema)."""
+
+    decision: str
+    challenger: dict[str, str]
+    champion: dict[str, str] | None
+    rules: list[RuleOutcome]
+    metrics: dict[str, dict[str, float] | None]
+    latency_ms: dict[str, list[float]]
+    k_values: list[int]
+    curves: dict[str, dict[str, dict[str, float]]]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """True unless the gate refused the version."""
+        return self.decision != "refused"
+
+    def failures(self) -> list[RuleOutcome]:
+        """The rules that failed."""
+        return [rule for rule in self.rules if not rule.passed]
+
+    def to_json(self) -> dict[str, Any]:
+        """The `gate.json` document."""
+        return asdict(self)
+
+    def write(self, run_dir: Path) -> Path:
+        """Write `run_dir/gate/gate.json`; return its path."""
+        folder = run_dir / GATE_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / GATE_FILE
+        path.write_text(json.dumps(self.to_json(), indent=2, sort_keys=True))
+        return path
+
+
+def check_rules(
+    rules: dict[str, GateRule],
+    challenger: dict[str, float],
+    champion: dict[str, float] | None,
+) -> list[RuleOutcome]:
+    """Check every bound of every rule; a metric that was not measured is skipped."""
+    outcomes: list[RuleOutcome] = []
+    for metric, rule in sorted(rules.items()):
+        bounds = [
+            (kind, value)
+            for kind, value in (("min_delta", rule.min_delta), ("max", rule.max), ("min", rule.min))
+            if value is not None
+        ]
+        for kind, threshold in bounds:
+            outcomes.append(_check(metric, kind, threshold, challenger, champion))
+    return outcomes
+
+
+def _check(
+    metric: str,
+    kind: str,
+    threshold: float,
+    challenger: dict[str, float],
+    champion: dict[str, float] | None,
+) -> RuleOutcome:
+    new = challenger.get(metric)
+    old = None if champion is None else champion.get(metric)
+
+    def outcome(passed: bool, message: str, *, skipped: bool = False) -> RuleOutcome:
+        delta = None if new is None or old is None else new - old
+        return RuleOutcome(metric, kind, threshold, new, old, delta, passed, skipped, message)
+
+    if new is None:
+        return outcome(True, f"{metric} is not measured on this run: rule skipped", skipped=True)
+    if kind == "max":
+        ok = new <= threshold
+        return outcome(ok, f"{metric} {new:.4g} {'<=' if ok else '>'} max {threshold:g}")
+    if kind == "min":
+        ok = new >= threshold
+        return outcome(ok, f"{metric} {new:.4g} {'>=' if ok else '<'} min {threshold:g}")
+    if champion is None:
+        return outcome(True, f"no champion to compare {metric} with: rule skipped", skipped=True)
+    if old is None:
+        return outcome(
+            True, f"the champion has no {metric} on this split: rule skipped", skipped=True
+        )
+    delta = new - old
+    ok = delta >= threshold
+    return outcome(
+        ok,
+        f"{metric}: challenger {new:.4f} vs champion {old:.4f}, delta {delta:+.4f} "
+        f"{'>=' if ok else '<'} min_delta {threshold:+g}",
+    )
+
+
+def gate_k_values(config: ShelfwiseConfig) -> list[int]:
+    """The cut-offs to score: `evaluate.k_values` plus any K a rule names."""
+    ks = set(config.evaluate.k_values)
+    for name in config.gate.rules:
+        if GATE_METRIC.fullmatch(name) and "@" in name:
+            ks.add(int(name.rsplit("@", 1)[1]))
+    return sorted(ks)
+
+
+def decide(
+    config: ShelfwiseConfig,
+    rules: list[RuleOutcome],
+    *,
+    has_champion: bool,
+) -> str:
+    """The decision for checked rules (see the module table)."""
+    if any(not rule.passed for rule in rules):
+        return "refused"
+    if not has_champion:
+        return "first-champion"
+    return "promoted" if config.gate.on_pass == "champion" else "challenger"
+
+
+def score_versions(
+    config: ShelfwiseConfig,
+    run_dir: Path,
+    challenger_path: Path,
+    champion_path: Path | None,
+) -> tuple[dict[str, Any], dict[str, Any] | None, list[str]]:
+    """Re-score the challenger (and champion) bundle on the run's frozen test split.
+
+    Returns:
+        ({"metrics", "latencies", "curves"} of the challenger, the same for the champion
+        or None, notes on anything that could not be scored).
+    """
+    from shelfwise.publish.rescore import folder_bytes, load_frozen_test, score_bundle
+    from shelfwise.runtime.engine import load_engine
+
+    notes: list[str] = []
+    test = load_frozen_test(
+        run_dir / "features",
+        test_history=config.evaluate.test_history,
+        max_users=config.gate.max_users,
+        max_queries=config.gate.max_queries,
+        seed=config.seed,
+        relevance_offset=config.evaluate.relevance_offset,
+    )
+    if not test.users and not test.queries:
+        notes.append("the run has no test users or labelled queries: quality rules skipped")
+    ks = gate_k_values(config)
+
+    def scored(path: Path) -> dict[str, Any]:
+        engine = load_engine(path, verify=True)
+        score = score_bundle(engine, test, ks, bundle_bytes=folder_bytes(path))
+        return {"metrics": score.metrics, "latencies": score.latencies_ms, "curves": score.curves}
+
+    challenger = scored(challenger_path)
+    champion = None
+    if champion_path is not None:
+        try:
+            champion = scored(champion_path)
+        except ShelfwiseError as exc:
+            notes.append(f"the champion could not be scored ({exc.code}: {exc.message})")
+            _log.warning("gate: champion not scored: %s", exc.message)
+    return challenger, champion, notes
