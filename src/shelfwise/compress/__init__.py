@@ -34,7 +34,7 @@ __all__ = [
     "QuantizedMatrix",
     "dequantize_int8",
     "quantize_int8",
+    "run",
     "top_k_overlap",
     "truncate_factors",
-    "run",
 ]

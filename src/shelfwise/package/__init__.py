@@ -32,7 +32,7 @@ __all__ = [
     "BundleManifest",
     "BundleSpec",
     "read_bundle_manifest",
+    "run",
     "verify_bundle",
     "write_bundle",
-    "run",
 ]

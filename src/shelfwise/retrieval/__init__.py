@@ -9,12 +9,10 @@ scoring a saved model needs as little as possible: the serving image stays small
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import importlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shelfwise._internal.sequences import Sequences
 from shelfwise.retrieval.base import (
@@ -113,23 +111,23 @@ def run(ctx: StageContext) -> StageResult:
 
 
 __all__ = [
-    "COMPRESSED_KINDS",
-    "RECOMMENDERS",
-    "SEARCH_INDEXES",
     "BM25Search",
+    "COMPRESSED_KINDS",
     "ItemKNNRecommender",
     "PopularityRecommender",
+    "RECOMMENDERS",
     "RankedSearch",
     "Recommender",
+    "SEARCH_INDEXES",
     "SearchHits",
     "SearchIndex",
-    "SequentialRecommender",
     "Sequences",
+    "SequentialRecommender",
     "SimilarItems",
     "load_recommender",
     "load_search_index",
     "recommender_class",
+    "run",
     "top_k",
     "top_k_batch",
-    "run",
 ]

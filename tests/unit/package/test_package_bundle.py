@@ -165,7 +165,8 @@ def test_all_matches_namespace() -> None:
     public = {
         name
         for name in vars(shelfwise.package)
-        if not name.startswith("_") and name not in {"annotations", "TYPE_CHECKING", "bundle", "stage"}
+        if not name.startswith("_")
+        and name not in {"annotations", "TYPE_CHECKING", "bundle", "stage"}
     }
     assert public == set(shelfwise.package.__all__)
     assert list(shelfwise.package.__all__) == sorted(shelfwise.package.__all__)
