@@ -35,9 +35,10 @@ test: install services ## Run the test suite (slow tests excluded; see test-all)
 test-all: install services ## Run every test, slow ones included
 	$(BIN)/python -m pytest -m ''
 
-lint: install ## ruff lint and format check
+lint: install ## ruff lint and format check; the import contracts (docs/architecture.md)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: install ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .

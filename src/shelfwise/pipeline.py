@@ -58,8 +58,8 @@ class Stage:
     config_keys: tuple[str, ...]  # the config sections this stage's output depends on
 
     def function(self) -> StageFunction:
-        """The stage's entry, `shelfwise.<name>.run`, imported now (fast CLI start)."""
-        module = importlib.import_module(f"shelfwise.{self.name}")
+        """The stage's entry, `shelfwise.<name>.stage.run`, imported now (fast CLI start)."""
+        module = importlib.import_module(f"shelfwise.{self.name}.stage")
         function: StageFunction = module.run
         return function
 

@@ -7,8 +7,6 @@ with numpy, scipy and onnxruntime; the stage (`stage`, `variants`, `measure`,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from shelfwise.compress.models import CompressedRecommender
 from shelfwise.compress.quantize import (
     QuantizedMatrix,
@@ -18,23 +16,11 @@ from shelfwise.compress.quantize import (
     truncate_factors,
 )
 
-if TYPE_CHECKING:
-    from shelfwise._internal.stage import StageContext, StageResult
-
-
-def run(ctx: StageContext) -> StageResult:
-    """The compress stage (imports its training-side modules on call)."""
-    from shelfwise.compress.stage import run as run_stage
-
-    return run_stage(ctx)
-
-
 __all__ = [
     "CompressedRecommender",
     "QuantizedMatrix",
     "dequantize_int8",
     "quantize_int8",
-    "run",
     "top_k_overlap",
     "truncate_factors",
 ]

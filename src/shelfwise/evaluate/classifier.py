@@ -8,7 +8,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from shelfwise.ranking.features import FloatArray
+from shelfwise.contracts import FloatArray
 
 LabelArray = np.ndarray[Any, np.dtype[np.int8]]
 MAX_CURVE_POINTS: Final = 201

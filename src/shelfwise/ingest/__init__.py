@@ -11,7 +11,7 @@ See docs/data.md for formats, aliases and reason codes.
 from __future__ import annotations
 
 from shelfwise.ingest._mapping import ALIASES, SourceKind
-from shelfwise.ingest._stage import INGEST_META, SourceRead, read_source, read_source_detailed, run
+from shelfwise.ingest.stage import INGEST_META, SourceRead, read_source, read_source_detailed, run
 
 __all__ = [
     "ALIASES",

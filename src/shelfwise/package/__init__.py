@@ -7,8 +7,6 @@ Where versions are kept is the registry's job (`shelfwise.registry`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from shelfwise.package.bundle import (
     BundleManifest,
     BundleSpec,
@@ -17,22 +15,10 @@ from shelfwise.package.bundle import (
     write_bundle,
 )
 
-if TYPE_CHECKING:
-    from shelfwise._internal.stage import StageContext, StageResult
-
-
-def run(ctx: StageContext) -> StageResult:
-    """The package stage (imports its training-side modules on call)."""
-    from shelfwise.package.stage import run as run_stage
-
-    return run_stage(ctx)
-
-
 __all__ = [
     "BundleManifest",
     "BundleSpec",
     "read_bundle_manifest",
-    "run",
     "verify_bundle",
     "write_bundle",
 ]

@@ -48,25 +48,12 @@ the candidates), `ranking.json` says `{"status": "skipped", "reason": ...}` and 
 no `model/` folder.
 
 The inference side (`ClickModel`, `features`) imports no training code: the online
-role loads `model/` with `ClickModel.load`. `run` imports the training side on call.
+role loads `model/` with `ClickModel.load`; the stage (`ranking.stage.run`) is batch-only.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from shelfwise.ranking.features import FEATURE_NAMES, ItemTable, UserTable, pair_features
 from shelfwise.ranking.model import ClickModel
 
-if TYPE_CHECKING:
-    from shelfwise._internal.stage import StageContext, StageResult
-
-
-def run(ctx: StageContext) -> StageResult:
-    """The ranking stage (imports LightGBM, torch and the evaluation metrics on call)."""
-    from shelfwise.ranking.stage import run as run_stage
-
-    return run_stage(ctx)
-
-
-__all__ = ["ClickModel", "FEATURE_NAMES", "ItemTable", "UserTable", "pair_features", "run"]
+__all__ = ["ClickModel", "FEATURE_NAMES", "ItemTable", "UserTable", "pair_features"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shelfwise._internal.sequences import Sequences
 from shelfwise.retrieval.base import (
@@ -99,17 +99,6 @@ def load_search_index(name: str, folder: Path) -> SearchIndex:
     return cls.load(folder)
 
 
-if TYPE_CHECKING:
-    from shelfwise._internal.stage import StageContext, StageResult
-
-
-def run(ctx: StageContext) -> StageResult:
-    """The retrieval stage (imports its training-side modules on call)."""
-    from shelfwise.retrieval.stage import run as run_stage
-
-    return run_stage(ctx)
-
-
 __all__ = [
     "BM25Search",
     "COMPRESSED_KINDS",
@@ -127,7 +116,6 @@ __all__ = [
     "load_recommender",
     "load_search_index",
     "recommender_class",
-    "run",
     "top_k",
     "top_k_batch",
 ]

@@ -6,25 +6,12 @@ rank, `search.fusion`), trains its LambdaMART re-ranker (`search.lambdamart`) on
 features of (query, item) pairs (`search.features`) with labels from judged queries
 or search events (`search.labels`), compares the variants by cross-validation over
 queries, and writes the one it serves. The inference side (`HybridSearch`,
-`SearchReranker`) loads in the online role; `run` imports the training side on call.
+`SearchReranker`) loads in the online role; the stage (`search.stage.run`) is batch-only.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from shelfwise.search.hybrid import HybridSearch
 from shelfwise.search.lambdamart import SearchReranker
 
-if TYPE_CHECKING:
-    from shelfwise._internal.stage import StageContext, StageResult
-
-
-def run(ctx: StageContext) -> StageResult:
-    """The search stage (imports the training side on call)."""
-    from shelfwise.search.stage import run as run_stage
-
-    return run_stage(ctx)
-
-
-__all__ = ["HybridSearch", "SearchReranker", "run"]
+__all__ = ["HybridSearch", "SearchReranker"]

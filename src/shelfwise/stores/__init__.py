@@ -1,12 +1,10 @@
-"""Real-time state of the online role: the online store and the durable event log.
+"""State of the online role: the online store and the durable event log.
 
 * `open_store(url)`: the `OnlineStore` a URL names, `memory://` (in-process, one
   replica) or `redis://host:port/db` (shared by replicas; falls back to memory while
   Redis fails, see `degrading.py`).
 * `EventLog`: every accepted event, appended to partitioned JSON-lines files that the
   pipeline's ingest reads (`event_log.py`).
-* `live_recommend`: the recommendations of `/v1/recommend` with the user's recent
-  events blended in (`realtime.py`).
 
 Redis (redis-py) is imported only for a `redis://` URL.
 """
@@ -14,7 +12,6 @@ Redis (redis-py) is imported only for a `redis://` URL.
 from __future__ import annotations
 
 from shelfwise.errors import ConfigError
-from shelfwise.runtime.realtime import LiveRecommendation, live_recommend
 from shelfwise.stores.event_log import EventLog, read_event_log
 from shelfwise.stores.online import (
     Attribution,
@@ -65,14 +62,12 @@ def open_store(
 __all__ = [
     "Attribution",
     "EventLog",
-    "LiveRecommendation",
     "MemoryStore",
     "OnlineStore",
     "RecentEvent",
     "StoreObserver",
     "UserEvent",
     "UserState",
-    "live_recommend",
     "open_store",
     "read_event_log",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from shelfwise.validate._core import ValidationResult, validate_frames
 from shelfwise.validate._report import report_table
-from shelfwise.validate._stage import QUARANTINE_FILE, REJECTED_DIR, REPORT_FILE, run
+from shelfwise.validate.stage import QUARANTINE_FILE, REJECTED_DIR, REPORT_FILE, run
 
 __all__ = [
     "QUARANTINE_FILE",

@@ -16,11 +16,12 @@ from typing import Any, Final
 from fastapi import APIRouter, BackgroundTasks
 from starlette.concurrency import run_in_threadpool
 
+from shelfwise.runtime.realtime import live_recommend
 from shelfwise.serve.attribution import remember_list
 from shelfwise.serve.deps import Service, ServiceDep, checked_k
 from shelfwise.serve.routing import answer
 from shelfwise.serve.schemas import ErrorResponse, ItemOut, RecommendRequest, RecommendResponse
-from shelfwise.stores import UserState, live_recommend
+from shelfwise.stores import UserState
 
 ENDPOINT: Final = "recommend"
 router = APIRouter(tags=["recommend"])
