@@ -136,7 +136,7 @@ def shop_ndcg(
         values: dict[str, float] = {}
         for query, grades in judged.items():
             if isinstance(model, DenseSearch):
-                ranked = model.search(query, 10)[0]
+                ranked = model.nearest(query, 10)[0]
             else:
                 scores = model.score(query)
                 ranked = np.lexsort((np.arange(scores.size), -scores))[:10]

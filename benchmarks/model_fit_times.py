@@ -16,9 +16,10 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 
+from shelfwise.retrieval.als import ALSRecommender
 from shelfwise.retrieval.base import Recommender
+from shelfwise.retrieval.bpr import BPRRecommender
 from shelfwise.retrieval.ease import EASERecommender
-from shelfwise.retrieval.factorization import ALSRecommender, BPRRecommender
 from shelfwise.retrieval.item_knn import ItemKNNRecommender
 from shelfwise.retrieval.rp3beta import RP3betaRecommender
 from shelfwise.retrieval.user_knn import UserKNNRecommender

@@ -32,9 +32,10 @@ import scipy.sparse as sp
 
 from shelfwise.evaluate.metrics import ranking_metrics
 from shelfwise.retrieval import ItemKNNRecommender, PopularityRecommender, Recommender
+from shelfwise.retrieval.als import ALSRecommender
 from shelfwise.retrieval.base import top_k_batch
+from shelfwise.retrieval.bpr import BPRRecommender
 from shelfwise.retrieval.ease import EASERecommender
-from shelfwise.retrieval.factorization import ALSRecommender, BPRRecommender
 from shelfwise.retrieval.gfcf import GFCFRecommender
 from shelfwise.retrieval.rp3beta import RP3betaRecommender
 from shelfwise.retrieval.user_knn import UserKNNRecommender

@@ -1,7 +1,7 @@
-"""The pipeline: the one place where the order of stages is written.
+"""The pipeline: the one place where the order of stages is written (`STAGES`).
 
-    ingest → validate → features → tune → retrieval → evaluate → ranking → package
-    → (publish the bundle as a version)
+    ingest → validate → features → tune → retrieval → evaluate → ranking → search
+    → compress → package → (publish: the bundle becomes a version, gated, reported)
 
 Each stage writes `runs/<run_id>/<stage>/` with a `manifest.json`, through a
 temporary folder renamed into place, so a killed run never leaves a folder that looks
@@ -139,6 +139,7 @@ class RunOutcome:
     bundle_path: Path | None = None
     gate: GateResult | None = None  # None when the registry is off (`registry.enabled`)
     report_path: Path | None = None
+    warnings: list[str] = field(default_factory=list)  # e.g. the report was not written
 
 
 def runs_dir(config: ShelfwiseConfig) -> Path:
@@ -202,11 +203,10 @@ def run_pipeline(
             if stage.name == until:
                 _write_run_record(run_dir, config, status=f"stopped after {until}")
                 return outcome
-        _publish(config, run_dir, outcome)
+        _publish(config, run_dir, outcome)  # records the run complete, then reports
     except BaseException:
         _write_run_record(run_dir, config, status="failed")
         raise
-    _write_run_record(run_dir, config, status="complete", bundle_version=outcome.bundle_version)
     return outcome
 
 
@@ -365,21 +365,18 @@ def _run_stage(
 
 
 def _publish(config: ShelfwiseConfig, run_dir: Path, outcome: RunOutcome) -> None:
-    """Register the bundle and run the gate (MLflow), or store it locally without them."""
-    bundle = run_dir / "package" / "bundle"
-    if config.registry.enabled:
-        from shelfwise.publish.release import publish_run
+    """Register the bundle, gate it and write the report (`publish.publish_run`)."""
+    from shelfwise.publish.release import Published, publish_run
 
-        published = publish_run(config, run_dir, bundle)
-        outcome.bundle_version = int(published.version.version)
-        outcome.bundle_path = bundle
-        outcome.gate = published.gate
-        outcome.report_path = published.report
-        return
-    from shelfwise.publish.release import write_report
-    from shelfwise.registry.local import BundleStore
+    def finished(published: Published) -> None:
+        # The report reads run.json for its header: record the final status, the
+        # version and the finish time before it is written, not after.
+        version = int(published.version.version)
+        _write_run_record(run_dir, config, status="complete", bundle_version=version)
 
-    info = BundleStore(config.state_dir()).publish(bundle)
-    outcome.bundle_version = info.version
-    outcome.bundle_path = info.path
-    outcome.report_path = write_report(run_dir)
+    published = publish_run(config, run_dir, run_dir / "package" / "bundle", before_report=finished)
+    outcome.bundle_version = int(published.version.version)
+    outcome.bundle_path = published.bundle_path
+    outcome.gate = published.gate
+    outcome.report_path = published.report
+    outcome.warnings.extend(published.warnings)

@@ -16,15 +16,37 @@ from shelfwise._internal.artifacts import read_manifest
 from shelfwise.config import ShelfwiseConfig
 from shelfwise.errors import ResumeError
 from shelfwise.pipeline import STAGE_NAMES, StageEvent, run_pipeline
+from shelfwise.report._collect import RunInfo, collect_run
 
 
 def collect(events: list[StageEvent]) -> dict[str, str]:
     return {event.stage: event.status for event in events if event.status != "started"}
 
 
-def test_full_run_writes_manifests_and_publishes(tiny_config: ShelfwiseConfig) -> None:
+def test_full_run_writes_manifests_and_publishes(
+    tiny_config: ShelfwiseConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shelfwise.report
+
+    # what the report reads when it is written (issue 12: it said "running", "–")
+    at_report: list[RunInfo] = []
+    write = shelfwise.report.write_report
+
+    def watched(run_dir: Path) -> Path:
+        at_report.append(collect_run(run_dir))
+        return write(run_dir)
+
+    monkeypatch.setattr(shelfwise.report, "write_report", watched)
     outcome = run_pipeline(tiny_config)
     assert outcome.bundle_version == 1
+    (info,) = at_report
+    assert (info.status, info.bundle_version) == ("complete", 1)
+    assert info.started_at is not None
+    assert info.updated_at is not None
+    assert info.updated_at - info.started_at > 1.0  # the whole run, not one record write
+    assert outcome.report_path is not None
+    assert "status complete · model version 1" in outcome.report_path.read_text()
+    assert outcome.warnings == []
     for stage in STAGE_NAMES:
         manifest = read_manifest(outcome.run_dir / stage)
         assert manifest.stage == stage

@@ -11,11 +11,12 @@ import yaml
 from tests.conftest import shop_config
 from typer.testing import CliRunner
 
-from shelfwise.cli.main import _resolve_bundle, app
+from shelfwise.cli.main import app
+from shelfwise.cli.models import resolve_bundle
 from shelfwise.errors import EXIT_GATE
 from shelfwise.package.bundle import read_bundle_manifest
 from shelfwise.pipeline import run_pipeline
-from shelfwise.registry import CHALLENGER, CHAMPION, ModelRegistry
+from shelfwise.registry import CHALLENGER, CHAMPION, LocalRegistry, ModelRegistry, open_registry
 from shelfwise.runtime.engine import load_engine
 
 if TYPE_CHECKING:
@@ -107,8 +108,30 @@ def test_gate_refuses_a_worse_model_and_rollback_restores_the_champion(
     assert "retrain: ran" in triggered.output
 
 
+def test_the_gate_works_the_same_on_the_local_store(tiny_shop: ShopSummary, tmp_path: Path) -> None:
+    # a plain path picks the local store (as MLflow picks its file store): same gate
+    home, store = tmp_path / "state", tmp_path / "registry"
+    config = shop_config(tiny_shop, home, **FAST, **{"registry.tracking_uri": str(store)})
+    first = run_pipeline(config)
+    assert first.gate is not None
+    assert first.gate.decision == "first-champion"
+    assert first.bundle_path == store / "bundles" / "1"
+    registry = open_registry(config)
+    assert isinstance(registry, LocalRegistry)
+    champion = registry.by_alias(CHAMPION)
+    assert champion is not None
+    assert (champion.version, champion.tags["shelfwise.gate"]) == ("1", "first-champion")
+    assert champion.run_id == first.run_id
+    assert not (home / "mlflow").exists()  # no MLflow run: tracking needs an MLflow store
+
+    again = run_pipeline(config)  # every stage reused: the champion's exact bundle
+    assert again.gate is not None
+    assert again.gate.decision == "unchanged"
+    assert [v.version for v in registry.versions()] == ["1"]
+
+
 def _served_fingerprint(config: object) -> str:
-    path = _resolve_bundle(config, None, None)  # type: ignore[arg-type]
+    path = resolve_bundle(config, None, None)  # type: ignore[arg-type]
     engine = load_engine(path)  # verifies every file's hash
     assert engine.manifest.fingerprint == read_bundle_manifest(path).fingerprint
     return engine.manifest.fingerprint

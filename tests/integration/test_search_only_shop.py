@@ -54,7 +54,8 @@ def test_search_only_pipeline_and_service(tmp_path: Path) -> None:
     assert queries["quarantined"] == 1  # the duplicate (query, item) label
 
     assert outcome.bundle_path is not None
-    with TestClient(create_app(ServeSettings(bundle_path=outcome.bundle_path))) as client:
+    settings = ServeSettings(bundle_path=outcome.bundle_path, omp_threads=0, freeze_heap=False)
+    with TestClient(create_app(settings)) as client:
         found = client.post("/v1/search", json={"query": "笔记本电脑", "k": 2}).json()
         assert found["items"][0]["title"].startswith("联想")
         answer = client.post("/v1/recommend", json={"user_id": "someone", "k": 2})

@@ -63,7 +63,7 @@ def test_generate_run_models_serve(tmp_path: Path) -> None:
 
     events = pl.read_parquet(data / "events.parquet")
     user = events["raw_user_id"][0]
-    settings = ServeSettings(bundle_path=bundle)
+    settings = ServeSettings(bundle_path=bundle, omp_threads=0, freeze_heap=False)
     with TestClient(create_app(settings)) as client:
         assert client.get("/readyz").status_code == 200
         answer = client.post("/v1/recommend", json={"user_id": user, "k": 5})

@@ -74,24 +74,6 @@ def search_table(metrics: dict[str, Any], k_values: list[int]) -> Table | None:
     return table
 
 
-def versions_table(rows: list[dict[str, Any]]) -> Table:
-    """`shelfwise models`: one row per bundle version."""
-    table = Table(title="Model versions (newest last)")
-    for column in ("version", "created", "recommender", "search", "headline metrics", "path"):
-        table.add_column(column)
-    for row in rows:
-        headline = ", ".join(f"{k} {v:.4f}" for k, v in row["headline"].items())
-        table.add_row(
-            str(row["version"]),
-            row["created"],
-            row["components"].get("recommender", "–"),
-            row["components"].get("search", "–"),
-            headline or "–",
-            row["path"],
-        )
-    return table
-
-
 def gate_table(gate: GateResult) -> Table:
     """The promotion gate's rules: challenger vs champion, pass or fail."""
     champion = gate.champion["version"] if gate.champion else "none"

@@ -23,9 +23,7 @@ import numpy as np
 
 from shelfwise.compress.models import FAMILIES, KIND
 from shelfwise.evaluate.recommend import EvalSplit, evaluate_recommender
-from shelfwise.retrieval.base import Recommender, SequentialRecommender, score_users
-
-Model = Recommender | SequentialRecommender
+from shelfwise.retrieval.base import Recommender, UserHistories
 
 
 @dataclass(frozen=True)
@@ -86,7 +84,7 @@ def component_bytes(folder: Path) -> dict[str, int]:
     return {part.name: folder_bytes(part) for part in sorted(components.iterdir()) if part.is_dir()}
 
 
-def saved_sizes(model: Model) -> tuple[int, int, dict[str, int]]:
+def saved_sizes(model: Recommender) -> tuple[int, int, dict[str, int]]:
     """(total bytes, embedding bytes, bytes per blend component) that `model.save` writes."""
     with tempfile.TemporaryDirectory(prefix="shelfwise-compress-") as tmp:
         folder = Path(tmp) / "model"
@@ -94,27 +92,28 @@ def saved_sizes(model: Model) -> tuple[int, int, dict[str, int]]:
         return folder_bytes(folder), embedding_bytes(folder), component_bytes(folder)
 
 
-def saved_bytes(model: Model) -> int:
+def saved_bytes(model: Recommender) -> int:
     """Bytes `model.save` writes (into a temporary folder)."""
     return saved_sizes(model)[0]
 
 
-def median_latency_ms(model: Model, split: EvalSplit, users: int) -> float:
+def median_latency_ms(model: Recommender, split: EvalSplit, users: int) -> float:
     """Median milliseconds to score one user, over the split's first `users` users."""
     sample = split.users[:users]
-    sequential = isinstance(model, SequentialRecommender)
     times: list[float] = []
     for user in sample:
-        rows = split.history[int(user) : int(user) + 1]
-        sequences = split.sequences.take(np.array([user])) if sequential else None
+        # one user's history, its order sliced before the clock starts
+        one = UserHistories(
+            split.history[int(user) : int(user) + 1], split.sequences.take(np.array([user]))
+        )
         started = time.perf_counter()
-        score_users(model, rows, sequences)
+        model.score(one)
         times.append((time.perf_counter() - started) * 1000.0)
     return round(statistics.median(times), 4) if times else 0.0
 
 
 def measure(
-    model: Model,
+    model: Recommender,
     split: EvalSplit,
     *,
     k_values: list[int],

@@ -19,7 +19,7 @@ Folder layout (no pickle)::
                               "dense") and turned back into CSR at load
     kept_items.npy            item indices that keep weights (pruned variants only)
 
-`shelfwise.retrieval.load_recommender(<base name>, folder)` loads such a folder
+`shelfwise.compress.load_recommender(<base name>, folder)` loads such a folder
 (it reads the kind from params.json), so a bundle keeps the base model's name.
 
 This module belongs to the online role: numpy and scipy only.
@@ -30,7 +30,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal, Self, cast
+from typing import Any, Final, Literal, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -46,7 +46,7 @@ from shelfwise.compress.quantize import (
     truncate_factors,
 )
 from shelfwise.errors import ArtifactError, ConfigError, NotReadyError
-from shelfwise.retrieval.base import FloatArray, IntArray, Recommender, SimilarItems
+from shelfwise.retrieval.base import FloatArray, Histories, IntArray, Recommender, SimilarItems
 from shelfwise.retrieval.shared import read_params, write_params
 
 KIND: Final = "compressed"
@@ -110,7 +110,7 @@ def _base_class(base: str) -> type[Recommender]:
         raise ConfigError(
             f"{base!r} cannot be compressed by weight encoding; families: {sorted(FAMILIES)}"
         )
-    return cast("type[Recommender]", recommender_class(base))
+    return recommender_class(base)
 
 
 def _encode(
@@ -229,7 +229,7 @@ class CompressedRecommender:
 
     Example:
         >>> import scipy.sparse as sp
-        >>> from shelfwise.retrieval.factorization import ALSRecommender
+        >>> from shelfwise.retrieval.als import ALSRecommender
         >>> base = ALSRecommender(factors=2, iterations=2)
         >>> base.fit(sp.csr_matrix([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]]))
         >>> small = CompressedRecommender.from_model(base, {"factors": 2, "n_items": 3}, "int8_row")
@@ -322,7 +322,7 @@ class CompressedRecommender:
             params[family.factors_param] = keep_factors
         return cls(model.name, params, encoding, entries, files, kept)
 
-    def fit(self, train: sp.csr_matrix) -> None:
+    def fit(self, train: Histories) -> None:
         """Not supported: compress a fitted model instead.
 
         Raises:
@@ -332,7 +332,7 @@ class CompressedRecommender:
             f"a compressed {self.base} model is not trained; fit {self.base} and compress it"
         )
 
-    def score(self, histories: sp.csr_matrix) -> FloatArray:
+    def score(self, histories: Histories) -> FloatArray:
         """Dense (batch, n_items) float32 scores; pruned items score −inf."""
         scores = np.asarray(self.model.score(histories), dtype=np.float32)
         if self.pruned is not None:

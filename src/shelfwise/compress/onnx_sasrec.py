@@ -22,8 +22,8 @@ import numpy as np
 
 from shelfwise._internal.sequences import Sequences
 from shelfwise.errors import ArtifactError, ConfigError, DataError, NotReadyError
-from shelfwise.retrieval.base import FloatArray, IntArray
-from shelfwise.retrieval.shared import read_params, write_params
+from shelfwise.retrieval.base import FloatArray, Histories, IntArray
+from shelfwise.retrieval.shared import check_ordered, read_params, write_params
 
 KIND: Final = "sasrec_onnx"
 GRAPH_FILE: Final = "model.onnx"
@@ -61,7 +61,8 @@ class SASRecOnnxRecommender:
     """SASRec's next-item scores from an ONNX graph (onnxruntime, no torch).
 
     Inputs:
-        sequences: per-user item indices, oldest first.
+        histories: `UserHistories` whose `sequences` (per-user item indices, oldest
+            first) the graph reads; `score_sequences` takes the `Sequences` alone.
 
     Relations:
         Scores like `SASRecRecommender` (float graph: equal up to float rounding; int8
@@ -98,6 +99,14 @@ class SASRecOnnxRecommender:
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ArtifactError(f"the SASRec ONNX graph cannot be loaded: {exc}") from None
 
+    def fit(self, train: Histories) -> None:
+        """Not supported: export a fitted SASRec instead.
+
+        Raises:
+            NotReadyError: always.
+        """
+        raise NotReadyError("an ONNX SASRec is not trained; fit sasrec and export it")
+
     def fit_sequences(self, sequences: Sequences, n_items: int) -> None:
         """Not supported: export a fitted SASRec instead.
 
@@ -105,6 +114,15 @@ class SASRecOnnxRecommender:
             NotReadyError: always.
         """
         raise NotReadyError("an ONNX SASRec is not trained; fit sasrec and export it")
+
+    def score(self, histories: Histories) -> FloatArray:
+        """Dense (batch, n_items) float32 next-item scores of the batch's ordered items.
+
+        Raises:
+            DataError: no sequences, rows of another item count, or see
+                `score_sequences`.
+        """
+        return self.score_sequences(check_ordered(histories, self.n_items, model=self.name))
 
     def score_sequences(self, sequences: Sequences) -> FloatArray:
         """Dense (batch, n_items) float32 next-item scores; empty sequences score 0.

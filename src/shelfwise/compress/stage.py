@@ -35,10 +35,10 @@ from shelfwise._internal.artifacts import atomic_write_json, read_array, read_cs
 from shelfwise._internal.sequences import Sequences
 from shelfwise._internal.stage import StageContext, StageResult
 from shelfwise.compress.faiss_index import faiss_component
+from shelfwise.compress.loading import load_recommender
 from shelfwise.compress.measure import Measurement, folder_bytes, measure
 from shelfwise.compress.select import BASELINE, VariantResult, choose, result
 from shelfwise.compress.variants import (
-    Model,
     VariantSpec,
     active_items,
     build_matrix_variant,
@@ -48,7 +48,7 @@ from shelfwise.compress.variants import (
 from shelfwise.config import ShelfwiseConfig
 from shelfwise.contracts import ITEM_INDEX, SPLIT, TIMESTAMP
 from shelfwise.evaluate.recommend import EvalSplit, evaluation_users
-from shelfwise.retrieval import load_recommender
+from shelfwise.retrieval.base import Recommender
 from shelfwise.retrieval.stage import TRAIN_FIT, train_only_folder
 
 REPORT_FILE: Final = "compression.json"
@@ -153,7 +153,7 @@ def _compress_component(
     primary = config.evaluate.primary_metric
     popularity = np.asarray(split.history.sum(axis=0)).ravel().astype(np.float64)
 
-    def measured(model: Model, label: str) -> Measurement:
+    def measured(model: Recommender, label: str) -> Measurement:
         return measure(
             model,
             split,
@@ -212,7 +212,7 @@ def _compress_component(
     }
 
 
-def _build(model: Model, folder: Path, spec: VariantSpec, kept: Any) -> Model | None:
+def _build(model: Recommender, folder: Path, spec: VariantSpec, kept: Any) -> Recommender | None:
     if spec.kind == "onnx":
         from shelfwise.compress.onnx_export import export_sasrec
         from shelfwise.retrieval.sasrec import SASRecRecommender

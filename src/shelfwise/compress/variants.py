@@ -20,11 +20,10 @@ import polars as pl
 from shelfwise.compress.models import FAMILIES, CompressedRecommender
 from shelfwise.config import CompressConfig
 from shelfwise.contracts import ITEM_INDEX, SPLIT, TIMESTAMP
-from shelfwise.retrieval.base import IntArray, Recommender, SequentialRecommender
+from shelfwise.retrieval.base import IntArray, Recommender
 from shelfwise.retrieval.blend import BlendRecommender
 from shelfwise.retrieval.shared import PARAMS_FILE
 
-Model = Recommender | SequentialRecommender
 SECONDS_PER_DAY: Final = 86_400
 
 
@@ -91,7 +90,7 @@ def active_items(
 
 
 def build_matrix_variant(
-    model: Model, folder: Path, spec: VariantSpec, kept_items: IntArray | None
+    model: Recommender, folder: Path, spec: VariantSpec, kept_items: IntArray | None
 ) -> Recommender | None:
     """The `spec` variant of a fitted matrix model saved in `folder`; None when the
     variant does not apply to it (another family, no factors, nothing to prune)."""
@@ -109,7 +108,7 @@ def build_matrix_variant(
                 built = build_matrix_variant(component, folder / "components" / name, plain, None)
             components[name] = built if built is not None else component
         return BlendRecommender(model.weights, components) if changed else None
-    if not isinstance(model, Recommender) or model.name not in FAMILIES:
+    if model.name not in FAMILIES:
         return None
     family = FAMILIES[model.name]
     params: dict[str, Any] = json.loads((folder / PARAMS_FILE).read_text(encoding="utf-8"))

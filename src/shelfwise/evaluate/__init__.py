@@ -7,6 +7,7 @@ from shelfwise.evaluate.metrics import (
     average_popularity,
     catalog_coverage,
     graded_ndcg,
+    parse_metric,
     ranking_metrics,
     reciprocal_rank,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "average_popularity",
     "catalog_coverage",
     "graded_ndcg",
+    "parse_metric",
     "ranking_metrics",
     "reciprocal_rank",
 ]

@@ -26,11 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from shelfwise.evaluate.metrics import ranking_metrics
+from shelfwise.evaluate.metrics import parse_metric, ranking_metrics
 from shelfwise.evaluate.recommend import EvalSplit
-from shelfwise.retrieval.base import FloatArray, Recommender, top_k_batch
+from shelfwise.retrieval.base import FloatArray, Recommender, UserHistories, top_k_unseen
 from shelfwise.retrieval.blend import BlendRecommender, normalise_rows
-from shelfwise.tune.study import parse_metric
 
 # Cached normalised scores: models × users × items float32; keep it near 400 MB.
 _MAX_CACHE_CELLS = 100_000_000
@@ -102,10 +101,10 @@ def search_blend(
     sample = valid.subset(
         max(1, min(valid.users.size, _MAX_CACHE_CELLS // (n_items * len(models))))
     )
-    rows = sample.history[sample.users]
+    histories = UserHistories.select(sample.history, sample.sequences, sample.users)
     excluded = sample.excluded[sample.users]
     targets = sample.targets[sample.users]
-    cached: list[FloatArray] = [normalise_rows(model.score(rows)) for model in models.values()]
+    cached: list[FloatArray] = [normalise_rows(model.score(histories)) for model in models.values()]
     names = list(models)
     steps = grid_steps(len(names), max(trials, len(names)))
 
@@ -115,7 +114,7 @@ def search_blend(
         for share, scores in zip(point, cached, strict=True):
             if share:
                 total += np.float32(share / steps) * scores
-        ranked = top_k_batch(total, k, exclude=excluded)
+        ranked, _ = top_k_unseen(total, k, seen=excluded)
         values[point] = float(ranking_metrics(ranked, targets, [k]).get(metric, 0.0))
     smoothed = smoothed_values(values)
     best = max(smoothed, key=lambda point: smoothed[point])  # max keeps the first of ties

@@ -27,6 +27,12 @@ FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 RANKING_METRICS: tuple[str, ...] = ("recall", "precision", "hit", "mrr", "ndcg", "map")
 
 
+def parse_metric(metric: str) -> tuple[str, int]:
+    """A metric's name and cut-off: 'ndcg@10' -> ('ndcg', 10)."""
+    name, _, k = metric.partition("@")
+    return name, int(k)
+
+
 def ranking_metrics(
     ranked: IntArray,
     relevant: sp.csr_matrix,

@@ -17,16 +17,16 @@ import scipy.sparse as sp
 from shelfwise._internal import progress
 from shelfwise._internal.sequences import Sequences
 from shelfwise.evaluate.metrics import average_popularity, catalog_coverage, ranking_metrics
-from shelfwise.retrieval.base import (
-    IntArray,
-    Recommender,
-    SequentialRecommender,
-    score_users,
-    top_k_batch,
-)
+from shelfwise.retrieval.base import IntArray, Recommender, UserHistories, recommend_top_k
 
 # Score matrices are dense (batch, n_items) float32: keep a batch near 100 MB.
 _MAX_BATCH_CELLS = 25_000_000
+# Scoring on catalogs up to this size runs with one BLAS thread: matrices that small
+# gain little from BLAS threads, and on a shared 2-core machine the threads' waiting
+# costs up to 10x (ml-100k, load 4: an EASE fit 0.2 s on one thread, 0.6-4.9 s on two;
+# ALS with 256 factors scoring 943 users 2.4 s against 25 s). Tuning trials and the
+# blend search use it.
+ONE_BLAS_THREAD_MAX_ITEMS = 4096
 
 
 @dataclass(frozen=True)
@@ -60,27 +60,23 @@ def evaluation_users(
     return rng.permutation(users).astype(np.int64)
 
 
-def rank_users(
-    model: Recommender | SequentialRecommender, split: EvalSplit, k: int, *, label: str
-) -> IntArray:
+def rank_users(model: Recommender, split: EvalSplit, k: int, *, label: str) -> IntArray:
     """Top-`k` item indices for each user of the split, seen items excluded."""
     n_items = split.history.shape[1]
     batch = max(1, min(4096, _MAX_BATCH_CELLS // max(n_items, 1)))
     users = split.users
     starts = range(0, users.size, batch)
     ranked = np.full((users.size, k), -1, dtype=np.int64)
-    sequential = isinstance(model, SequentialRecommender)
     for start in progress.track(starts, label, total=len(starts)):
         chunk = users[start : start + batch]
-        rows = split.history[chunk]
-        sequences = split.sequences.take(chunk) if sequential else None
-        scores = score_users(model, rows, sequences)
-        ranked[start : start + batch] = top_k_batch(scores, k, exclude=split.excluded[chunk])
+        histories = UserHistories.select(split.history, split.sequences, chunk)
+        items, _ = recommend_top_k(model, histories, k, seen=split.excluded[chunk])
+        ranked[start : start + batch] = items
     return ranked
 
 
 def evaluate_recommender(
-    model: Recommender | SequentialRecommender,
+    model: Recommender,
     split: EvalSplit,
     k_values: list[int],
     *,

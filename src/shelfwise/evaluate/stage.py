@@ -33,16 +33,18 @@ from shelfwise._internal.sequences import Sequences
 from shelfwise._internal.stage import StageContext, StageResult
 from shelfwise.config import ShelfwiseConfig
 from shelfwise.evaluate.blend_search import search_blend
-from shelfwise.evaluate.recommend import EvalSplit, evaluate_recommender, evaluation_users
+from shelfwise.evaluate.recommend import (
+    ONE_BLAS_THREAD_MAX_ITEMS,
+    EvalSplit,
+    evaluate_recommender,
+    evaluation_users,
+)
 from shelfwise.evaluate.search import evaluate_search
 from shelfwise.evaluate.slices import slice_metrics
 from shelfwise.retrieval import load_recommender, load_search_index
 from shelfwise.retrieval.base import Recommender, SequentialRecommender
 from shelfwise.retrieval.blend import BlendRecommender
 from shelfwise.retrieval.stage import TRAIN_FIT, train_only_folder
-from shelfwise.tune.study import ONE_BLAS_THREAD_MAX_ITEMS
-
-Model = Recommender | SequentialRecommender
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -133,9 +135,9 @@ def _splits(features: Path, config: ShelfwiseConfig) -> dict[str, EvalSplit]:
     return result
 
 
-def _train_only_models(models_dir: Path, served: dict[str, Model]) -> dict[str, Model]:
+def _train_only_models(models_dir: Path, served: dict[str, Recommender]) -> dict[str, Recommender]:
     """Each model fitted on train alone: the served one itself unless it was refitted."""
-    models: dict[str, Model] = {}
+    models: dict[str, Recommender] = {}
     for name, model in served.items():
         folder = train_only_folder(models_dir, name)
         models[name] = model if folder == models_dir / name else load_recommender(name, folder)
@@ -145,8 +147,8 @@ def _train_only_models(models_dir: Path, served: dict[str, Model]) -> dict[str, 
 def _try_blend(
     out: Path,
     config: ShelfwiseConfig,
-    train_only: dict[str, Model],
-    served: dict[str, Model],
+    train_only: dict[str, Recommender],
+    served: dict[str, Recommender],
     splits: dict[str, EvalSplit],
     recommendation: dict[str, Any],
     popularity: np.ndarray[Any, np.dtype[np.float64]],
@@ -157,7 +159,7 @@ def _try_blend(
     over the served components.
 
     Scores with one BLAS thread on catalogs small enough for tuning to do so (see
-    `shelfwise.tune.study`): the blend scores every component three more times.
+    `shelfwise.evaluate.recommend`): the blend scores every component three more times.
     """
     from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
@@ -171,25 +173,26 @@ def _try_blend(
 def _search_and_check_blend(
     out: Path,
     config: ShelfwiseConfig,
-    train_only: dict[str, Model],
-    served: dict[str, Model],
+    train_only: dict[str, Recommender],
+    served: dict[str, Recommender],
     splits: dict[str, EvalSplit],
     recommendation: dict[str, Any],
     popularity: np.ndarray[Any, np.dtype[np.float64]],
 ) -> dict[str, Any]:
     primary = config.evaluate.primary_metric
     valid_scores = recommendation["valid"]
+    # matrix models only: sequential ones are not fused yet
     ranked_names = sorted(
-        (n for n, m in train_only.items() if isinstance(m, Recommender) and valid_scores.get(n)),
+        (
+            n
+            for n, m in train_only.items()
+            if not isinstance(m, SequentialRecommender) and valid_scores.get(n)
+        ),
         key=lambda n: -valid_scores[n].get(primary, 0.0),
     )[: config.models.blend.max_models]
     if not config.models.blend.enabled or len(ranked_names) < 2 or not splits["valid"].users.size:
         return {"kept": False, "reason": "fewer than two models with validation metrics"}
-    candidates: dict[str, Recommender] = {}
-    for name in ranked_names:
-        model = train_only[name]
-        assert isinstance(model, Recommender)  # filtered above
-        candidates[name] = model
+    candidates = {name: train_only[name] for name in ranked_names}
     blend, sample_value, trials = search_blend(
         candidates,
         splits["valid"],
@@ -212,11 +215,7 @@ def _search_and_check_blend(
     if valid_metrics.get(primary, 0.0) <= best_single or len(blend.components) < 2:
         return {**report, "kept": False, "reason": "no better than the best single model"}
     # the valid-chosen weights over the served (maybe refitted) components
-    components: dict[str, Recommender] = {}
-    for name in blend.components:
-        model = served[name]
-        assert isinstance(model, Recommender)  # the same class as its train-only fit
-        components[name] = model
+    components = {name: served[name] for name in blend.components}
     served_blend = BlendRecommender(blend.weights, components)
     test_metrics, _ = evaluate_recommender(
         served_blend, splits["test"], k_values, item_popularity=popularity, label="blend on test"

@@ -206,9 +206,9 @@ def judge_canary(
         RegistryError: no champion or no challenger.
         MetricsUnavailableError: the KPI source cannot be read.
     """
-    from shelfwise.registry import CHALLENGER, CHAMPION, ModelRegistry
+    from shelfwise.registry import CHALLENGER, CHAMPION, open_registry
 
-    registry = ModelRegistry.from_config(config)
+    registry = open_registry(config)
     champion, challenger = registry.by_alias(CHAMPION), registry.by_alias(CHALLENGER)
     if champion is None or challenger is None:
         raise RegistryError(

@@ -1,7 +1,8 @@
 """`shelfwise retrain`: the pipeline again, on the original data plus the event log.
 
-1. The champion's training-data cutoff comes from its registry tags; the server's
-   event log (`retrain.event_log`) is read, and without at least
+1. The champion's training-data cutoff comes from its registry tags; the servers'
+   event log (`serve.event_log_dir`, default `<home>/events`: see
+   `shelfwise.stores.event_log.event_log_dir`) is read, and without at least
    `retrain.min_new_events` events newer than the cutoff nothing happens.
 2. The original sources go through `ingest` and `validate` as usual (cached when
    unchanged); their clean events and *every* event of the log (older log events are
@@ -26,7 +27,7 @@ import polars as pl
 from shelfwise.config import EventsConfig, ShelfwiseConfig
 from shelfwise.contracts import EVENT_TYPE, POSITION, QUERY, RAW_ITEM_ID, RAW_USER_ID, TIMESTAMP
 from shelfwise.errors import ConfigError
-from shelfwise.monitor.drift import read_event_log
+from shelfwise.stores.event_log import event_log_dir, read_event_log
 
 if TYPE_CHECKING:
     from shelfwise.pipeline import RunOutcome, StageEvent
@@ -46,17 +47,12 @@ class RetrainOutcome:
     run: RunOutcome | None = None
 
 
-def event_log_dir(config: ShelfwiseConfig) -> Path:
-    """The event log the retrain reads."""
-    return config.retrain.event_log or config.state_dir() / "events"
-
-
 def champion_cutoff(config: ShelfwiseConfig) -> int | None:
     """Unix time of the newest event in the champion's training data (None: no champion)."""
-    from shelfwise.registry import CHAMPION, ModelRegistry
-    from shelfwise.registry.mlflow_store import TAG_DATA_CUTOFF
+    from shelfwise.registry import CHAMPION, open_registry
+    from shelfwise.registry.base import TAG_DATA_CUTOFF
 
-    champion = ModelRegistry.from_config(config).by_alias(CHAMPION)
+    champion = open_registry(config).by_alias(CHAMPION)
     if champion is None:
         return None
     text = champion.tags.get(TAG_DATA_CUTOFF, "")

@@ -2,7 +2,7 @@
 
 Reference: the served bundle (its catalog, users, histories, and the catalog text
 its search indexes). Current: the events of a recent window, read from the server's
-durable event log (`<root>/date=YYYY-MM-DD/hour=HH/*.jsonl`). Measures:
+durable event log (`shelfwise.stores.event_log.read_event_log`). Measures:
 
 - `item_psi`: population stability index of item popularity. Bins are the bundle's
   `top_items` most popular items, one bin for the rest of its catalog and one for items
@@ -24,7 +24,6 @@ gauges (`shelfwise_serve_drift_*`).
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import polars as pl
 
-from shelfwise.contracts import EVENT_TYPE, QUERY, RAW_ITEM_ID, RAW_USER_ID, TIMESTAMP
+from shelfwise.contracts import QUERY, RAW_ITEM_ID, RAW_USER_ID, TIMESTAMP
 
 if TYPE_CHECKING:
     from shelfwise.runtime.engine import Engine
@@ -119,41 +118,6 @@ def population_stability_index(
     ref = np.maximum(ref, EPSILON)
     cur = np.maximum(cur, EPSILON)
     return float(np.sum((cur - ref) * np.log(cur / ref)))
-
-
-def read_event_log(root: Path, *, since: int, until: int | None = None) -> pl.DataFrame:
-    """Events of the log under `root` with since <= timestamp < until.
-
-    Partitions are the hour the server received a batch; events carry the shopper's
-    own timestamps, so partitions are pruned with an hour of slack on each side.
-    """
-    columns = {RAW_USER_ID: pl.String(), RAW_ITEM_ID: pl.String(), EVENT_TYPE: pl.String(),
-               TIMESTAMP: pl.Int64(), QUERY: pl.String()}  # fmt: skip
-    frames = [pl.DataFrame(schema=columns)]
-    for path in sorted(root.glob("date=*/hour=*/*.jsonl")):
-        start = _partition_start(path)
-        if start is not None and (
-            start + 2 * 3600 <= since or (until is not None and start - 3600 >= until)
-        ):
-            continue
-        frames.append(pl.read_ndjson(path, schema=columns, ignore_errors=True))
-    events = pl.concat(frames).filter(pl.col(TIMESTAMP) >= since)
-    if until is not None:
-        events = events.filter(pl.col(TIMESTAMP) < until)
-    return events
-
-
-def _partition_start(path: Path) -> int | None:
-    """Unix time of a file's `date=…/hour=…` partition, or None when unnamed."""
-    try:
-        date = path.parent.parent.name.removeprefix("date=")
-        hour = int(path.parent.name.removeprefix("hour="))
-        struct = time.strptime(date, "%Y-%m-%d")
-    except ValueError:
-        return None
-    import calendar
-
-    return calendar.timegm(struct) + hour * 3600
 
 
 def measure(

@@ -11,6 +11,7 @@ from shelfwise.package.bundle import (
     BundleManifest,
     BundleSpec,
     read_bundle_manifest,
+    read_event_weights,
     verify_bundle,
     write_bundle,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "BundleManifest",
     "BundleSpec",
     "read_bundle_manifest",
+    "read_event_weights",
     "verify_bundle",
     "write_bundle",
 ]

@@ -8,6 +8,10 @@ Layout::
     users.parquet      raw_user_id in user_index order
     histories.npz      CSR (n_users, n_items) of weighted interactions from every
                        accepted event: the serving-time history of each known user
+    sequences.npz      every user's items in time order (read by sequential models)
+    event_weights.json event type -> weight the histories were built with (config
+                       `models.event_weights`); the online role weighs live events
+                       with it. Bundles written before it existed lack the file.
     models/<name>/     one saved model per registered model name; a model used by two
                        roles (item_knn as recommender and similar) is stored once
 
@@ -23,8 +27,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -42,7 +48,16 @@ from shelfwise._internal.artifacts import (
     write_parquet,
 )
 from shelfwise._internal.sequences import Sequences
-from shelfwise.contracts import BRAND, CATEGORY, IN_STOCK, PRICE, RAW_ITEM_ID, RAW_USER_ID, TITLE
+from shelfwise.contracts import (
+    BRAND,
+    CATEGORY,
+    IN_STOCK,
+    PRICE,
+    RAW_ITEM_ID,
+    RAW_USER_ID,
+    TITLE,
+    EventType,
+)
 from shelfwise.errors import ArtifactError, BundleNotFoundError, IntegrityError, ManifestError
 
 BUNDLE_FORMAT: Final = "shelfwise-bundle"
@@ -52,6 +67,7 @@ ITEMS_FILE: Final = "items.parquet"
 USERS_FILE: Final = "users.parquet"
 HISTORIES_FILE: Final = "histories.npz"
 SEQUENCES_FILE: Final = "sequences.npz"
+EVENT_WEIGHTS_FILE: Final = "event_weights.json"
 MODELS_DIR: Final = "models"
 
 ROLE_RECOMMENDER: Final = "recommender"
@@ -134,6 +150,9 @@ class BundleSpec:
         lineage: run_id, config_hash, code_version, library_versions, data cutoff time.
         project: the project name from the config.
         sequences: every user's items in time order (read by sequential models).
+        event_weights: the weight of each event type in `histories` (config
+            `models.event_weights`), so that serving weighs live events as training
+            weighed past ones; None writes no file (serving then uses the defaults).
     """
 
     items: pl.DataFrame
@@ -145,6 +164,7 @@ class BundleSpec:
     lineage: dict[str, Any] = field(default_factory=dict)
     project: str = "shop"
     sequences: Sequences | None = None
+    event_weights: Mapping[EventType, float] | None = None
 
 
 def content_fingerprint(files: dict[str, str], components: dict[str, str]) -> str:
@@ -173,7 +193,8 @@ def write_bundle(spec: BundleSpec, out: Path) -> BundleManifest:
     Raises:
         ArtifactError: `out` is not empty, or the spec is inconsistent (missing roles,
             duplicate ids, history shape not matching the id tables, a model folder
-            missing, one model name bound to two different folders).
+            missing, one model name bound to two different folders, an event weight
+            of an unknown type or not a finite number).
     """
     if out.exists() and any(out.iterdir()):
         raise ArtifactError(f"bundle folder {out} is not empty; write bundles into a new folder")
@@ -186,6 +207,9 @@ def write_bundle(spec: BundleSpec, out: Path) -> BundleManifest:
             f"and {items.height} items; build it from the same id maps"
         )
     models = _checked_components(spec.components)
+    event_weights = (
+        None if spec.event_weights is None else _checked_event_weights(spec.event_weights)
+    )
 
     out.mkdir(parents=True, exist_ok=True)
     write_parquet(items, out / ITEMS_FILE)
@@ -193,6 +217,9 @@ def write_bundle(spec: BundleSpec, out: Path) -> BundleManifest:
     write_csr(out / HISTORIES_FILE, histories)
     if spec.sequences is not None:
         spec.sequences.save(out / SEQUENCES_FILE)
+    if event_weights is not None:
+        weights = {kind.value: weight for kind, weight in event_weights.items()}
+        atomic_write_json(out / EVENT_WEIGHTS_FILE, weights)
     for name, folder in sorted(models.items()):
         shutil.copytree(folder, out / MODELS_DIR / name)
 
@@ -277,6 +304,24 @@ def verify_bundle(path: Path) -> BundleManifest:
     return manifest
 
 
+def read_event_weights(path: Path) -> dict[EventType, float] | None:
+    """The event weights a bundle's histories were built with; None when it has none.
+
+    Raises:
+        ArtifactError: the file is not a JSON object of known event types to numbers.
+    """
+    file = path / EVENT_WEIGHTS_FILE
+    if not file.is_file():
+        return None
+    try:
+        raw = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{file} is not readable JSON ({exc}); rebuild the bundle") from None
+    if not isinstance(raw, dict):
+        raise ArtifactError(f"{file} holds no object of event type -> weight; rebuild the bundle")
+    return _checked_event_weights(raw, source=str(file))
+
+
 def model_folder(bundle: Path, manifest: BundleManifest, role: str) -> tuple[str, Path] | None:
     """(model name, folder) of the model serving `role`, or None when the role is absent."""
     name = manifest.components.get(role)
@@ -322,6 +367,26 @@ def _checked_users(users: pl.DataFrame) -> pl.DataFrame:
     if column.null_count() or column.n_unique() != users.height:
         raise ArtifactError(f"users.{RAW_USER_ID} has nulls or duplicates; ids must be unique")
     return users.with_columns(column)
+
+
+def _checked_event_weights(
+    weights: Mapping[Any, Any], *, source: str = "event_weights"
+) -> dict[EventType, float]:
+    known = {kind.value: kind for kind in EventType}
+    checked: dict[EventType, float] = {}
+    for name, weight in weights.items():
+        kind = known.get(str(name))
+        if kind is None:
+            raise ArtifactError(
+                f"{source}: unknown event type {str(name)[:40]!r}; known: {sorted(known)}"
+            )
+        # bool is an int to Python, never a weight
+        if isinstance(weight, bool) or not isinstance(weight, int | float):
+            raise ArtifactError(f"{source}: weight of {kind.value!r} is not a number")
+        if not math.isfinite(weight):
+            raise ArtifactError(f"{source}: weight of {kind.value!r} is {weight}, not finite")
+        checked[kind] = float(weight)
+    return checked
 
 
 def _checked_components(components: dict[str, tuple[str, Path]]) -> dict[str, Path]:

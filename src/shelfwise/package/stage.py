@@ -75,6 +75,8 @@ def run(ctx: StageContext) -> StageResult:
         histories=read_csr(features / "full.npz"),
         components={role: (name, folders[name]) for role, name in components.items()},
         sequences=Sequences.load(features / "full_seq.npz"),
+        # the weights `features` built the histories with: serving weighs live events alike
+        event_weights=ctx.config.models.event_weights,
         metrics=metrics,
         data_fingerprint=hash_jsonable(validate_manifest.files),
         lineage={

@@ -1,10 +1,11 @@
 """publish: after the stages, turn a run's bundle into a version and decide its alias.
 
-`publish_run` tracks the run in MLflow, registers the bundle, re-scores the new
-version and the champion through the serving engine on the run's frozen test split
-(`publish.rescore`), applies the gate's rules (`publish.gate`) and moves the
-`champion` / `challenger` alias; `write_report` writes the run's report. The pipeline
-calls this last; nothing lower imports it.
+`publish_run` registers the bundle in the store `registry.open_registry` picks (MLflow
+or local; the run is tracked in MLflow when there is one), re-scores the new version
+and the champion through the serving engine on the run's frozen test split
+(`publish.rescore`), applies the gate's rules (`publish.gate`), moves the
+`champion` / `challenger` alias and writes the run's report (`write_report`, which
+warns instead of failing). The pipeline calls this last; nothing lower imports it.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from shelfwise._internal.artifacts import atomic_write_text
 from shelfwise.config import GATE_METRIC, GateRule, ShelfwiseConfig
 from shelfwise.errors import ShelfwiseError
 
@@ -84,10 +85,10 @@ class GateResult:
 
     def write(self, run_dir: Path) -> Path:
         """Write `run_dir/gate/gate.json`; return its path."""
-        folder = run_dir / GATE_DIR
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / GATE_FILE
-        path.write_text(json.dumps(self.to_json(), indent=2, sort_keys=True))
+        path = run_dir / GATE_DIR / GATE_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # atomic: the report and the CLI never read a half-written decision
+        atomic_write_text(path, json.dumps(self.to_json(), indent=2, sort_keys=True))
         return path
 
 

@@ -1,98 +1,141 @@
-"""After the stages: track the run in MLflow, register the bundle, run the gate.
+"""After the stages: register the bundle, run the gate, write the report.
 
-`publish_run` is the last step of `shelfwise run`:
+`publish_run` is the last step of `shelfwise run`, on whatever store
+`registry.open_registry` picks (MLflow or the local store):
 
-1. one MLflow run: the config as parameters, every stage number as metrics, the
-   bundle as artifacts;
-2. the bundle becomes a version of the project's registered model (or the existing
-   version with the same content);
+1. run tracking (MLflow only, `registry.tracking.open_tracker`): the config as
+   parameters, every stage number as metrics;
+2. the bundle becomes a version (or the existing version with the same content); an
+   MLflow store gets it as the tracked run's artifacts;
 3. the promotion gate re-scores it and the champion on this run's test split and
-   moves the aliases (`evaluate.gate`);
-4. `gate/gate.json`, the report, and the gate's numbers go to the run folder and MLflow.
+   moves the aliases (`publish.gate`); with `registry.enabled: false` there is no
+   gate and a new version simply becomes champion;
+4. `gate/gate.json` and the gate's numbers go to the run folder and the tracked run;
+5. the caller records the run as finished (`before_report`), then the report is
+   written from the run folder, so its header shows the final status and version.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from shelfwise.config import ShelfwiseConfig
-from shelfwise.package.bundle import read_bundle_manifest
 from shelfwise.publish.gate import GateResult, check_rules, decide, score_versions
-from shelfwise.registry.mlflow_store import (
+from shelfwise.registry import open_registry
+from shelfwise.registry.base import (
     CHAMPION,
-    TAG_DATA_CUTOFF,
-    TAG_DATA_FINGERPRINT,
     TAG_GATE,
     TAG_RUN,
-    ModelRegistry,
     ModelVersion,
+    Registry,
+    metric_name,
 )
-from shelfwise.registry.tracking import RunLogger, flatten_params, metric_name, run_metrics
+from shelfwise.registry.tracking import RunTracker, flatten_params, open_tracker, run_metrics
 
 _log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Published:
-    """What publishing a run did."""
+    """What publishing a run did.
+
+    Attributes:
+        version: the registered version (new, or the one with the same content).
+        new: whether this run created the version.
+        gate: the gate's decision (None with `registry.enabled: false`: no gate).
+        mlflow_run_id: the MLflow run that tracked it (None when not tracked).
+        report: the report's path (None when it could not be written).
+        bundle_path: the version's folder in a local store, else the run's bundle.
+        warnings: what went wrong without failing the run (the CLI prints these).
+    """
 
     version: ModelVersion
     new: bool
-    gate: GateResult
-    mlflow_run_id: str
+    gate: GateResult | None
+    mlflow_run_id: str | None
     report: Path | None
+    bundle_path: Path
+    warnings: tuple[str, ...] = ()
 
 
-def publish_run(config: ShelfwiseConfig, run_dir: Path, bundle_dir: Path) -> Published:
-    """Track, register and gate a finished run's bundle (see the module docstring).
+def publish_run(
+    config: ShelfwiseConfig,
+    run_dir: Path,
+    bundle_dir: Path,
+    *,
+    before_report: Callable[[Published], None] | None = None,
+) -> Published:
+    """Register, gate and report a finished run's bundle (see the module docstring).
+
+    Args:
+        config: the run's configuration.
+        run_dir: the run folder.
+        bundle_dir: the run's bundle (`run_dir/package/bundle`).
+        before_report: called once the version is registered and gated, before the
+            report is written (the pipeline writes its final run record there).
 
     Raises:
-        RegistryError: MLflow cannot be reached or refuses a write.
+        RegistryError: the store cannot be reached or refuses a write.
     """
-    registry = ModelRegistry.from_config(config)
-    logger = RunLogger(registry, run_dir.name)
+    registry = open_registry(config)
+    tracker = open_tracker(config, registry, run_dir.name)
     try:
-        logger.log_params(flatten_params(config.model_dump(mode="json")))
-        logger.log_metrics(run_metrics(run_dir))
-        logger.log_bundle(bundle_dir)
-        manifest = read_bundle_manifest(bundle_dir)
-        version, new = registry.register(
-            logger.mlflow_run_id,
-            manifest.fingerprint,
-            {
-                TAG_RUN: run_dir.name,
-                TAG_DATA_FINGERPRINT: manifest.data_fingerprint,
-                TAG_DATA_CUTOFF: str(manifest.lineage.get("data_cutoff_timestamp", "")),
-            },
+        tracker.log_params(flatten_params(config.model_dump(mode="json")))
+        tracker.log_metrics(run_metrics(run_dir))
+        version, new = registry.publish(
+            bundle_dir, tags={TAG_RUN: run_dir.name}, tracked_run=tracker.mlflow_run_id
         )
-        result = gate(config, run_dir, registry, version, bundle_dir)
-        result.write(run_dir)
-        registry.set_tag(version.version, TAG_GATE, result.decision)
-        logger.set_tag("shelfwise.model_version", version.version)
-        logger.set_tag(TAG_GATE, result.decision)
-        gate_numbers = {
-            metric_name("gate", side, name): value
-            for side in ("challenger", "champion")
-            for name, value in (result.metrics.get(side) or {}).items()
-        }
-        logger.log_metrics(gate_numbers)
-        logger.log_file(run_dir / "gate" / "gate.json", "gate")
-        report = write_report(run_dir)
+        result = None
+        if config.registry.enabled:
+            result = gate(config, run_dir, registry, version, bundle_dir)
+            _record_gate(run_dir, registry, tracker, version, result)
+        elif new:
+            # no registry, no gate: the newest version is served, as before aliases
+            registry.promote(version.version, "registry.enabled is false: newest version")
+        version = registry.get(version.version)
+        published = Published(
+            version, new, result, tracker.mlflow_run_id, None, version.folder or bundle_dir
+        )
+        if before_report is not None:
+            before_report(published)
+        report, warning = _write_report(run_dir)
         if report is not None:
-            logger.log_file(report)
+            tracker.log_file(report)
     except BaseException:
-        logger.finish("FAILED")
+        tracker.finish("FAILED")
         raise
-    logger.finish()
-    return Published(registry.get(version.version), new, result, logger.mlflow_run_id, report)
+    tracker.finish()
+    return replace(published, report=report, warnings=() if warning is None else (warning,))
+
+
+def _record_gate(
+    run_dir: Path,
+    registry: Registry,
+    tracker: RunTracker,
+    version: ModelVersion,
+    result: GateResult,
+) -> None:
+    """The gate's decision on the version and the run: `gate.json`, tags, numbers."""
+    result.write(run_dir)
+    registry.set_tag(version.version, TAG_GATE, result.decision)
+    tracker.set_tag("shelfwise.model_version", version.version)
+    tracker.set_tag(TAG_GATE, result.decision)
+    gate_numbers = {
+        metric_name("gate", side, name): value
+        for side in ("challenger", "champion")
+        for name, value in (result.metrics.get(side) or {}).items()
+    }
+    tracker.log_metrics(gate_numbers)
+    tracker.log_file(run_dir / "gate" / "gate.json", "gate")
 
 
 def gate(
     config: ShelfwiseConfig,
     run_dir: Path,
-    registry: ModelRegistry,
+    registry: Registry,
     version: ModelVersion,
     bundle_dir: Path,
 ) -> GateResult:
@@ -167,13 +210,24 @@ def _summary(result: GateResult) -> str:
 
 
 def write_report(run_dir: Path) -> Path | None:
-    """The run's HTML report (None, with a warning, when it cannot be written)."""
+    """The run's HTML report, or None with a logged warning when it cannot be written.
+
+    The report module is optional (its plotting libraries may be missing) and a report
+    bug must not lose a registered version, so neither raises here.
+    """
+    return _write_report(run_dir)[0]
+
+
+def _write_report(run_dir: Path) -> tuple[Path | None, str | None]:
+    """(the report, None), or (None, why not): the reason is logged as a warning too."""
     try:
         from shelfwise.report import write_report as write_html
-    except ImportError:
-        return None
-    try:
-        return write_html(run_dir)
-    except Exception as exc:  # a report bug must not lose a registered version
-        _log.warning("report not written: %s", exc)
-        return None
+    except ImportError as exc:
+        warning = f"report not written: the report module cannot be imported ({exc})"
+    else:
+        try:
+            return write_html(run_dir), None
+        except Exception as exc:  # a report bug must not lose a registered version
+            warning = f"report not written: {type(exc).__name__}: {exc}"
+    _log.warning("%s", warning)
+    return None, warning

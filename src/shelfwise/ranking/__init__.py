@@ -47,13 +47,17 @@ When the stage cannot train (disabled, no valid split, no recommender, no target
 the candidates), `ranking.json` says `{"status": "skipped", "reason": ...}` and there is
 no `model/` folder.
 
+`ClickModel` implements `Ranker` (`shelfwise.ranking.base`), the protocol the search
+re-ranker shares: candidates with features in, scores out.
+
 The inference side (`ClickModel`, `features`) imports no training code: the online
 role loads `model/` with `ClickModel.load`; the stage (`ranking.stage.run`) is batch-only.
 """
 
 from __future__ import annotations
 
+from shelfwise.ranking.base import Ranker
 from shelfwise.ranking.features import FEATURE_NAMES, ItemTable, UserTable, pair_features
 from shelfwise.ranking.model import ClickModel
 
-__all__ = ["ClickModel", "FEATURE_NAMES", "ItemTable", "UserTable", "pair_features"]
+__all__ = ["ClickModel", "FEATURE_NAMES", "ItemTable", "Ranker", "UserTable", "pair_features"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ from shelfwise.ranking.features import (
     candidate_ranks,
     pair_features,
 )
-from shelfwise.retrieval.base import Recommender, SequentialRecommender, score_users, top_k_batch
+from shelfwise.retrieval.base import Recommender, UserHistories, recommend_top_k
 
 # Dense score matrices are (batch, n_items) float32: keep a batch near 100 MB.
 _MAX_BATCH_CELLS = 25_000_000
@@ -48,7 +49,7 @@ class Candidates:
 
 
 def retrieve(
-    model: Recommender | SequentialRecommender,
+    model: Recommender,
     history: sp.csr_matrix,
     users: IntArray,
     n: int,
@@ -59,11 +60,11 @@ def retrieve(
     """Top-`n` unseen items of `users` (rows of `history`) by the retriever's score.
 
     Args:
-        model: a fitted recommender (matrix or sequential).
+        model: a fitted recommender.
         history: CSR (n_users, n_items) the retriever scores.
         users: the user indices to retrieve for.
         n: candidates per user.
-        sequences: every user's ordered history (sequential models only).
+        sequences: every user's ordered history (read by sequential models only).
         label: progress label.
     """
     n_items = history.shape[1]
@@ -73,15 +74,20 @@ def retrieve(
     starts = range(0, users.size, batch)
     for start in progress.track(starts, label, total=len(starts)):
         chunk = users[start : start + batch]
-        rows = history[chunk]
-        ordered = sequences.take(chunk) if sequences is not None else None
-        dense = np.asarray(score_users(model, rows, ordered), dtype=np.float32)
-        ranked = top_k_batch(dense, n, exclude=rows)
+        ranked, values = recommend_top_k(model, UserHistories.select(history, sequences, chunk), n)
         items[start : start + chunk.size] = ranked
-        valid = ranked >= 0
-        picked = np.take_along_axis(dense, np.where(valid, ranked, 0), axis=1)
-        scores[start : start + chunk.size] = np.where(valid, picked, -np.inf)
+        scores[start : start + chunk.size] = values
     return Candidates(users=users, items=items, scores=scores, histories=history[users])
+
+
+def ordered_histories(features: Path, cutoff: str) -> Sequences | None:
+    """The features folder's time-ordered histories of a cutoff ("train", "train_valid").
+
+    Read by sequential retrievers only; None for a folder without them (the features
+    stage always writes them), and a sequential retriever then refuses to score.
+    """
+    path = features / f"{cutoff}_seq.npz"
+    return Sequences.load(path) if path.is_file() else None
 
 
 @dataclass(frozen=True)

@@ -25,14 +25,12 @@ import polars as pl
 import scipy.sparse as sp
 
 from shelfwise._internal.artifacts import read_csr
-from shelfwise._internal.sequences import Sequences
 from shelfwise.contracts import SPLIT, SplitName
-from shelfwise.ranking._candidates import PairSet, labelled_pairs, retrieve
+from shelfwise.ranking._candidates import PairSet, labelled_pairs, ordered_histories, retrieve
 from shelfwise.ranking._train import fit_lightgbm_student
 from shelfwise.ranking.features import FloatArray, build_tables
 from shelfwise.ranking.stage import REPORT_FILE, USERS_FILE, _order_metrics
 from shelfwise.retrieval import load_recommender
-from shelfwise.retrieval.base import SequentialRecommender
 from shelfwise.retrieval.stage import train_only_folder
 
 
@@ -71,17 +69,12 @@ def ranking_pairs(
     with np.load(ranking / USERS_FILE, allow_pickle=False) as users_file:
         fit_users, holdout_users = users_file["fit"], users_file["holdout"]
     users = np.sort(np.concatenate([fit_users, holdout_users]).astype(np.int64))
-    sequences = (
-        Sequences.load(features / "train_seq.npz")
-        if isinstance(retriever, SequentialRecommender)
-        else None
-    )
     candidates = retrieve(
         retriever,
         read_csr(features / "train.npz").astype(np.float32),
         users,
         int(report["candidates"]),
-        sequences=sequences,
+        sequences=ordered_histories(features, "train"),
         label=f"{name} candidates for distillation ({users.size:,} users)",
     )
     interactions = pl.read_parquet(features / "interactions.parquet")

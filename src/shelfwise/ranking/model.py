@@ -26,6 +26,7 @@ import scipy.sparse as sp
 
 from shelfwise._internal.artifacts import atomic_write_json, read_array, write_array
 from shelfwise.errors import ArtifactError, DataError
+from shelfwise.ranking.base import Ranker
 from shelfwise.ranking.features import (
     FEATURE_NAMES,
     ITEM_FIELDS,
@@ -47,8 +48,8 @@ USERS_FILE: Final = "user_last_seen.npy"
 ModelKind = Literal["lightgbm", "mlp"]
 
 
-class Scorer(Protocol):
-    """A fitted binary classifier over raw feature rows."""
+class Scorer(Ranker, Protocol):
+    """A fitted binary classifier over raw feature rows: the `Ranker` inside a `ClickModel`."""
 
     @property
     def kind(self) -> ModelKind:
@@ -70,6 +71,10 @@ class LightGBMScorer:
 
     booster: Any  # lightgbm.Booster
     kind: ModelKind = "lightgbm"
+
+    def score_candidates(self, features: FloatArray) -> FloatArray:
+        """P(click) per row (the `Ranker` protocol)."""
+        return self.probabilities(features)
 
     def probabilities(self, features: FloatArray) -> FloatArray:
         """P(click) per row."""
@@ -117,6 +122,10 @@ class MLPScorer:
     mean: FloatArray
     std: FloatArray
     kind: ModelKind = "mlp"
+
+    def score_candidates(self, features: FloatArray) -> FloatArray:
+        """P(click) per row (the `Ranker` protocol)."""
+        return self.probabilities(features)
 
     def probabilities(self, features: FloatArray) -> FloatArray:
         """P(click) per row."""
@@ -171,7 +180,8 @@ class ClickModel:
 
     Relations:
         Retrievers score every item; the click model scores a short candidate list
-        and is calibrated as a probability, so `/v1/predict` can show it.
+        and is calibrated as a probability, so `/v1/predict` can show it. Implements
+        `shelfwise.ranking.base.Ranker`, as the search re-ranker does.
 
     Example:
         >>> model = ClickModel.load(folder)  # doctest: +SKIP
@@ -320,6 +330,20 @@ class ClickModel:
     def probabilities(self, features: FloatArray) -> FloatArray:
         """P(click) for raw feature rows."""
         return self.scorer.probabilities(np.asarray(features, dtype=np.float32))
+
+    def score_candidates(self, features: FloatArray) -> FloatArray:
+        """P(click) of candidate rows (the `Ranker` protocol): columns `FEATURE_NAMES`.
+
+        Raises:
+            DataError: the rows do not have one column per feature.
+        """
+        matrix = np.asarray(features, dtype=np.float32)
+        if matrix.ndim != 2 or matrix.shape[1] != len(FEATURE_NAMES):
+            raise DataError(
+                f"click model: features must be (rows, {len(FEATURE_NAMES)}) for the "
+                f"columns {FEATURE_NAMES[:3]}...; got shape {matrix.shape}"
+            )
+        return self.probabilities(matrix)
 
     def save(self, folder: Path) -> None:
         """Write the model folder (created if missing)."""

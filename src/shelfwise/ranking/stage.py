@@ -16,7 +16,6 @@ import polars as pl
 import scipy.sparse as sp
 
 from shelfwise._internal.artifacts import atomic_write_json, read_csr
-from shelfwise._internal.sequences import Sequences
 from shelfwise._internal.stage import StageContext, StageResult
 from shelfwise.config import RankingConfig
 from shelfwise.contracts import SPLIT, SplitName
@@ -27,13 +26,19 @@ from shelfwise.evaluate.classifier import (
     plot_curves,
 )
 from shelfwise.evaluate.metrics import ranking_metrics
-from shelfwise.ranking._candidates import Candidates, PairSet, labelled_pairs, retrieve
+from shelfwise.ranking._candidates import (
+    Candidates,
+    PairSet,
+    labelled_pairs,
+    ordered_histories,
+    retrieve,
+)
 from shelfwise.ranking._train import Fitted, fit_lightgbm, fit_mlp, standardisation
 from shelfwise.ranking.features import FEATURE_NAMES, FloatArray, IntArray, ItemTable, UserTable
 from shelfwise.ranking.features import build_tables as _build_tables
 from shelfwise.ranking.model import ClickModel
 from shelfwise.retrieval import load_recommender
-from shelfwise.retrieval.base import Recommender, SequentialRecommender
+from shelfwise.retrieval.base import Recommender
 from shelfwise.retrieval.stage import train_only_folder
 
 MODEL_DIR: Final = "model"
@@ -53,8 +58,8 @@ _CUTOFFS: Final[dict[str, tuple[str, ...]]] = {
 @dataclass(frozen=True)
 class _Inputs:
     retriever_name: str
-    retriever: Recommender | SequentialRecommender  # served: test candidates
-    train_retriever: Recommender | SequentialRecommender  # fitted on train: valid candidates
+    retriever: Recommender  # served: test candidates
+    train_retriever: Recommender  # fitted on train: valid candidates
     features: Path
     valid_targets: sp.csr_matrix
     test_targets: sp.csr_matrix
@@ -294,17 +299,12 @@ def _candidates(inputs: _Inputs, cutoff: str, users: IntArray, n: int) -> Candid
     # valid targets they are labelled with. Test users get the served retriever.
     retriever = inputs.train_retriever if cutoff == "train" else inputs.retriever
     history = read_csr(inputs.features / f"{cutoff}.npz").astype(np.float32)
-    sequences = (
-        Sequences.load(inputs.features / f"{cutoff}_seq.npz")
-        if isinstance(retriever, SequentialRecommender)
-        else None
-    )
     return retrieve(
         retriever,
         history,
         users,
         n,
-        sequences=sequences,
+        sequences=ordered_histories(inputs.features, cutoff),
         label=f"{inputs.retriever_name} candidates ({cutoff}, {users.size:,} users)",
     )
 

@@ -1,9 +1,11 @@
-"""The model registry: bundle versions in MLflow, with `champion` / `challenger` aliases.
+"""The MLflow store of bundle versions, with `champion` / `challenger` aliases.
 
-One registered model per project (`registry.model_name`, default the project name).
-A version is a bundle logged as the artifacts (`bundle/`) of the pipeline's MLflow
-run; its tags carry the bundle fingerprint, the data fingerprint and cutoff, our run
-id and the gate's decision. Aliases, never the deprecated stages:
+`ModelRegistry` implements `registry.base.Registry` over MLflow's model registry (the
+local store is `registry.local.LocalRegistry`). One registered model per project
+(`registry.model_name`, default the project name). A version is a bundle logged as the
+artifacts (`bundle/`) of the pipeline's MLflow run; its tags carry the bundle
+fingerprint, the data fingerprint and cutoff, our run id and the gate's decision.
+Aliases, never the deprecated stages:
 
 - `champion`: what `shelfwise serve` serves;
 - `challenger`: the newest candidate that did not (yet) become champion.
@@ -21,15 +23,28 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote, urlparse
 
 from shelfwise.errors import BundleNotFoundError, RegistryError
+from shelfwise.package.bundle import read_bundle_manifest
+from shelfwise.registry.base import (
+    CHALLENGER,
+    CHAMPION,
+    HISTORY_ENTRIES,
+    TAG_DATA_CUTOFF,
+    TAG_DATA_FINGERPRINT,
+    TAG_FINGERPRINT,
+    TAG_GATE,
+    TAG_RUN,
+    AliasMove,
+    ModelVersion,
+    check_version,
+    manifest_tags,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -37,69 +52,9 @@ if TYPE_CHECKING:
 
     from shelfwise.config import ShelfwiseConfig
 
-CHAMPION: Final = "champion"
-CHALLENGER: Final = "challenger"
 BUNDLE_ARTIFACT: Final = "bundle"
-TAG_FINGERPRINT: Final = "shelfwise.fingerprint"
-TAG_DATA_FINGERPRINT: Final = "shelfwise.data_fingerprint"
-TAG_DATA_CUTOFF: Final = "shelfwise.data_cutoff"
-TAG_RUN: Final = "shelfwise.run_id"
-TAG_GATE: Final = "shelfwise.gate"
 TAG_CHAMPIONS: Final = "shelfwise.champions"
 TAG_ALIAS_LOG: Final = "shelfwise.alias_log"
-_LOG_ENTRIES: Final = 40  # alias moves kept on the model (MLflow tag values are bounded)
-_VERSION: Final = re.compile(r"[1-9][0-9]{0,8}")
-
-
-@dataclass(frozen=True)
-class ModelVersion:
-    """One registered bundle version.
-
-    Attributes:
-        version: MLflow's version number, as a string ("1", "2", ...).
-        source: where the bundle lives (an MLflow artifact URI).
-        mlflow_run_id: the MLflow run that logged it.
-        aliases: the aliases pointing at it.
-        created_at: registration time (UTC).
-        tags: its tags (fingerprints, our run id, gate decision).
-        metrics: the MLflow run's metrics (filled by `ModelRegistry.versions`).
-    """
-
-    version: str
-    source: str
-    mlflow_run_id: str | None
-    aliases: tuple[str, ...]
-    created_at: datetime
-    tags: dict[str, str]
-    metrics: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def fingerprint(self) -> str:
-        """The bundle's content fingerprint."""
-        return self.tags.get(TAG_FINGERPRINT, "")
-
-    @property
-    def run_id(self) -> str:
-        """The shelfwise run (folder under runs/) that built it."""
-        return self.tags.get(TAG_RUN, "")
-
-
-@dataclass(frozen=True)
-class AliasMove:
-    """What an alias move changed."""
-
-    alias: str
-    old: str | None
-    new: str | None
-    reason: str
-
-
-def check_version(version: str | int) -> str:
-    """A version number as a string; anything else (paths, names) is refused."""
-    text = str(version).strip()
-    if not _VERSION.fullmatch(text):
-        raise RegistryError(f"{str(version)[:40]!r} is not a model version; use a number like 3")
-    return text
 
 
 class ModelRegistry:
@@ -179,6 +134,44 @@ class ModelRegistry:
             )
 
     # --- versions -----------------------------------------------------------------
+
+    @property
+    def location(self) -> str:
+        """The registry store's URI, for messages."""
+        return self.registry_uri
+
+    def publish(
+        self,
+        bundle_dir: Path,
+        *,
+        tags: Mapping[str, str] | None = None,
+        tracked_run: str | None = None,
+    ) -> tuple[ModelVersion, bool]:
+        """Log a bundle folder as an MLflow run's `bundle/` artifacts and register it.
+
+        Args:
+            bundle_dir: the bundle folder.
+            tags: extra tags for a new version; the manifest's fingerprints and data
+                cutoff are added.
+            tracked_run: the MLflow run tracking the pipeline run (`RunLogger`), which
+                gets the bundle; without one, a run of its own is opened and closed.
+
+        Returns:
+            The version, and True when it is new (see `register`).
+        """
+        manifest = read_bundle_manifest(bundle_dir)
+        version_tags = {**manifest_tags(manifest), **(tags or {})}
+        run_id = tracked_run
+        with _mlflow_errors("upload the bundle to"):
+            if run_id is None:
+                name = version_tags.get(TAG_RUN) or "publish"
+                run_id = str(
+                    self.client.create_run(self.experiment_id(), run_name=name).info.run_id
+                )
+            self.client.log_artifacts(run_id, str(bundle_dir), BUNDLE_ARTIFACT)
+            if tracked_run is None:
+                self.client.set_terminated(run_id)
+        return self.register(run_id, manifest.fingerprint, version_tags)
 
     def register(
         self, mlflow_run_id: str, fingerprint: str, tags: dict[str, str]
@@ -383,7 +376,7 @@ class ModelRegistry:
         return value if isinstance(value, list) else []
 
     def _set_champions(self, stack: list[str]) -> None:
-        kept = stack[-_LOG_ENTRIES:]
+        kept = stack[-HISTORY_ENTRIES:]
         self.client.set_registered_model_tag(self.model_name, TAG_CHAMPIONS, json.dumps(kept))
 
     def _log(self, move: AliasMove) -> None:
@@ -397,10 +390,10 @@ class ModelRegistry:
                 "at": datetime.now(UTC).isoformat(timespec="seconds"),
             }
         )
-        text = json.dumps(entries[-_LOG_ENTRIES:])
+        text = json.dumps(entries[-HISTORY_ENTRIES:])
         while len(text) > 4500 and len(entries) > 1:  # MLflow bounds tag values
             entries = entries[1:]
-            text = json.dumps(entries[-_LOG_ENTRIES:])
+            text = json.dumps(entries[-HISTORY_ENTRIES:])
         with _mlflow_errors("record an alias move in"):
             self.client.set_registered_model_tag(self.model_name, TAG_ALIAS_LOG, text)
 
@@ -451,3 +444,21 @@ def _mlflow_errors(action: str) -> Iterator[None]:
             f"could not {action} the MLflow registry: {first_line[:300]} "
             "(check registry.tracking_uri)"
         ) from exc
+
+
+__all__ = [
+    "BUNDLE_ARTIFACT",
+    "CHALLENGER",
+    "CHAMPION",
+    "TAG_ALIAS_LOG",
+    "TAG_CHAMPIONS",
+    "TAG_DATA_CUTOFF",
+    "TAG_DATA_FINGERPRINT",
+    "TAG_FINGERPRINT",
+    "TAG_GATE",
+    "TAG_RUN",
+    "AliasMove",
+    "ModelRegistry",
+    "ModelVersion",
+    "check_version",
+]

@@ -14,35 +14,19 @@ Every `shelfwise run` is one MLflow run named by the shelfwise run id:
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from shelfwise.registry.base import UNSAFE_NAME_CHARS, flatten_numbers, is_local_uri, metric_name
 from shelfwise.registry.mlflow_store import BUNDLE_ARTIFACT, ModelRegistry, _mlflow_errors
+
+if TYPE_CHECKING:
+    from shelfwise.config import ShelfwiseConfig
+    from shelfwise.registry.base import Registry
 
 _BATCH: Final = 100  # MLflow's log_batch limit per entity kind
 _PARAM_CHARS: Final = 500
-_UNSAFE: Final = re.compile(r"[^A-Za-z0-9_\-./ ]")
-
-
-def metric_name(*parts: str) -> str:
-    """An MLflow-safe metric name: parts joined by "/", "@" written "_at_"."""
-    joined = "/".join(p for p in parts if p)
-    return _UNSAFE.sub("_", joined.replace("@", "_at_"))
-
-
-def flatten_numbers(value: Any, prefix: str = "") -> dict[str, float]:
-    """The numbers of a nested mapping, keys joined by "/" (bools and NaN dropped)."""
-    flat: dict[str, float] = {}
-    if isinstance(value, Mapping):
-        for key, inner in value.items():
-            flat.update(flatten_numbers(inner, f"{prefix}/{key}" if prefix else str(key)))
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-        if number == number and abs(number) != float("inf"):
-            flat[metric_name(prefix)] = number
-    return flat
 
 
 def flatten_params(value: Any, prefix: str = "") -> dict[str, str]:
@@ -53,7 +37,7 @@ def flatten_params(value: Any, prefix: str = "") -> dict[str, str]:
             flat.update(flatten_params(inner, f"{prefix}.{key}" if prefix else str(key)))
         return flat
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return {_UNSAFE.sub("_", prefix): text[:_PARAM_CHARS]}
+    return {UNSAFE_NAME_CHARS.sub("_", prefix): text[:_PARAM_CHARS]}
 
 
 def run_metrics(run_dir: Path) -> dict[str, float]:
@@ -88,6 +72,72 @@ def run_metrics(run_dir: Path) -> dict[str, float]:
         if isinstance(manifest.get("peak_memory_mb"), int | float):
             metrics[metric_name("stage_peak_mb", stage)] = float(manifest["peak_memory_mb"])
     return metrics
+
+
+class RunTracker(Protocol):
+    """What `publish` logs a pipeline run through: an MLflow run, or nothing."""
+
+    @property
+    def mlflow_run_id(self) -> str | None:
+        """The MLflow run's id (None: not tracked)."""
+        ...
+
+    def log_params(self, params: Mapping[str, str]) -> None:
+        """Parameters."""
+        ...
+
+    def log_metrics(self, metrics: Mapping[str, float]) -> None:
+        """Metrics."""
+        ...
+
+    def log_file(self, path: Path, folder: str | None = None) -> None:
+        """One file as an artifact."""
+        ...
+
+    def set_tag(self, key: str, value: str) -> None:
+        """A run tag."""
+        ...
+
+    def finish(self, status: str = "FINISHED") -> None:
+        """Close the run (FINISHED or FAILED)."""
+        ...
+
+
+class NullTracker:
+    """Tracks nothing: the run is not logged (no MLflow tracking store configured)."""
+
+    mlflow_run_id: str | None = None
+
+    def log_params(self, params: Mapping[str, str]) -> None:
+        """Ignore parameters."""
+
+    def log_metrics(self, metrics: Mapping[str, float]) -> None:
+        """Ignore metrics."""
+
+    def log_file(self, path: Path, folder: str | None = None) -> None:
+        """Ignore a file."""
+
+    def set_tag(self, key: str, value: str) -> None:
+        """Ignore a tag."""
+
+    def finish(self, status: str = "FINISHED") -> None:
+        """Nothing to close."""
+
+
+def open_tracker(config: ShelfwiseConfig, registry: Registry, run_id: str) -> RunTracker:
+    """The MLflow run that tracks pipeline run `run_id`, or a `NullTracker`.
+
+    An MLflow registry always tracks: its versions are bundles logged by a run. With
+    the local store, runs are tracked only when `registry.tracking_uri` names an
+    MLflow store of its own (`sqlite:`, `http:`, ...); `registry.enabled: false`
+    tracks nothing.
+    """
+    if isinstance(registry, ModelRegistry):
+        return RunLogger(registry, run_id)
+    tracking_uri = config.registry.tracking_uri
+    if config.registry.enabled and tracking_uri is not None and not is_local_uri(tracking_uri):
+        return RunLogger(ModelRegistry.from_config(config), run_id)
+    return NullTracker()
 
 
 class RunLogger:
@@ -156,3 +206,15 @@ def _read_json(path: Path) -> dict[str, Any]:
     except (OSError, json.JSONDecodeError):
         return {}
     return value if isinstance(value, dict) else {}
+
+
+__all__ = [
+    "NullTracker",
+    "RunLogger",
+    "RunTracker",
+    "flatten_numbers",
+    "flatten_params",
+    "metric_name",
+    "open_tracker",
+    "run_metrics",
+]

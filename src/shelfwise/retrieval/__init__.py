@@ -1,36 +1,45 @@
 """Candidate generators: recommenders and search indexes behind one protocol.
 
-`RECOMMENDERS` and `SEARCH_INDEXES` map a model's name (as in config and bundle
-manifests) to where its class lives; classes are imported on first use, so loading a
-bundle imports only the models it holds (no torch unless it holds SASRec). Training
-libraries (implicit, torch optimisers) are imported inside `fit`, so loading and
-scoring a saved model needs as little as possible: the serving image stays small.
+`RECOMMENDERS` and `SEARCH_INDEXES` map the name of each of retrieval's own models (as
+in config and bundle manifests) to where its class lives; classes are imported on
+first use, so loading a bundle imports only the models it holds (no torch unless it
+holds SASRec). Training libraries (implicit, torch optimisers) are imported inside
+`fit`, so loading and scoring a saved model needs as little as possible: the serving
+image stays small.
+
+Higher layers add their own kinds with their own loaders: `shelfwise.compress.
+load_recommender` loads any recommender folder (compressed variants too) and
+`shelfwise.search.load_search_index` any search index (hybrid too).
 """
 
 from __future__ import annotations
 
-import importlib
-import json
 from pathlib import Path
-from typing import Any
 
 from shelfwise._internal.sequences import Sequences
 from shelfwise.retrieval.base import (
+    Histories,
     RankedSearch,
     Recommender,
+    RecommenderLoader,
     SearchHits,
     SearchIndex,
     SequentialRecommender,
     SimilarItems,
+    TextSearchIndex,
+    UserHistories,
+    recommend_top_k,
     top_k,
     top_k_batch,
+    top_k_unseen,
 )
 from shelfwise.retrieval.bm25 import BM25Search
 from shelfwise.retrieval.item_knn import ItemKNNRecommender
 from shelfwise.retrieval.popularity import PopularityRecommender
+from shelfwise.retrieval.tables import resolve
 
-# name -> "module:Class". Matrix recommenders (fit/score on CSR histories) and
-# sequential ones (fit_sequences/score_sequences) share the name space.
+# name -> "module:Class" of retrieval's recommender families; matrix and sequential
+# models alike implement `Recommender`.
 RECOMMENDERS: dict[str, str] = {
     "popularity": "shelfwise.retrieval.popularity:PopularityRecommender",
     "item_knn": "shelfwise.retrieval.item_knn:ItemKNNRecommender",
@@ -38,84 +47,95 @@ RECOMMENDERS: dict[str, str] = {
     "ease": "shelfwise.retrieval.ease:EASERecommender",
     "gfcf": "shelfwise.retrieval.gfcf:GFCFRecommender",
     "rp3beta": "shelfwise.retrieval.rp3beta:RP3betaRecommender",
-    "als": "shelfwise.retrieval.factorization:ALSRecommender",
-    "bpr": "shelfwise.retrieval.factorization:BPRRecommender",
+    "als": "shelfwise.retrieval.als:ALSRecommender",
+    "bpr": "shelfwise.retrieval.bpr:BPRRecommender",
     "content": "shelfwise.retrieval.content:ContentRecommender",
     "sasrec": "shelfwise.retrieval.sasrec:SASRecRecommender",
     "blend": "shelfwise.retrieval.blend:BlendRecommender",
-    # compressed variants (shelfwise.compress): a bundle stores them under the base
-    # model's name; `load_recommender` reads the kind from the folder's params.json
-    "compressed": "shelfwise.compress.models:CompressedRecommender",
-    "sasrec_onnx": "shelfwise.compress.onnx_sasrec:SASRecOnnxRecommender",
 }
-COMPRESSED_KINDS: tuple[str, ...] = ("compressed", "sasrec_onnx")
+BLEND = "blend"  # the composite family: its components load through a loader
 SEARCH_INDEXES: dict[str, str] = {
     "bm25": "shelfwise.retrieval.bm25:BM25Search",
     "dense": "shelfwise.retrieval.dense:DenseSearch",
     "dense_title": "shelfwise.retrieval.dense:DenseSearch",  # title-only vectors
-    "hybrid": "shelfwise.search.hybrid:HybridSearch",
 }
 
 
-def _resolve(table: dict[str, str], name: str, kind: str) -> Any:
-    try:
-        module_name, _, attribute = table[name].partition(":")
-    except KeyError:
-        known = ", ".join(sorted(table))
-        raise LookupError(f"unknown {kind} {name!r}; known: {known}") from None
-    return getattr(importlib.import_module(module_name), attribute)
+def recommender_class(name: str) -> type[Recommender]:
+    """The class of retrieval's family `name` (imported now).
 
-
-def recommender_class(name: str) -> type[Recommender] | type[SequentialRecommender]:
-    """The class registered under `name` (imported now)."""
-    cls: type[Recommender] | type[SequentialRecommender] = _resolve(
-        RECOMMENDERS, name, "recommender"
-    )
+    Raises:
+        LookupError: not one of `RECOMMENDERS`.
+    """
+    cls: type[Recommender] = resolve(RECOMMENDERS, name, kind="recommender")
     return cls
 
 
-def load_recommender(name: str, folder: Path) -> Recommender | SequentialRecommender:
-    """Load a saved recommender (matrix or sequential) by its registered name.
+def load_recommender(
+    name: str, folder: Path, *, loader: RecommenderLoader | None = None
+) -> Recommender:
+    """Load a saved recommender of one of retrieval's families by its registered name.
 
-    A folder holding a compressed variant of `name` (its params.json names one of
-    `COMPRESSED_KINDS`) loads through that kind's class instead.
+    Args:
+        name: the family (`RECOMMENDERS`).
+        folder: the saved model folder.
+        loader: how a blend loads its components (default: this function); a higher
+            layer passes its own, so a blend of compressed components loads too.
+
+    Raises:
+        LookupError: an unknown family.
+        ArtifactError: a damaged or foreign folder.
     """
-    return recommender_class(_saved_kind(folder) or name).load(folder)
+    if name == BLEND:
+        from shelfwise.retrieval.blend import BlendRecommender
+
+        return BlendRecommender.load(folder, loader=loader or load_recommender)
+    return recommender_class(name).load(folder)
 
 
-def _saved_kind(folder: Path) -> str | None:
-    """The compressed kind a folder's params.json names, None for any other folder."""
-    try:
-        params = json.loads((folder / "params.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None  # the model's own loader reports what is wrong
-    kind = params.get("name") if isinstance(params, dict) else None
-    return kind if kind in COMPRESSED_KINDS else None
+def search_index_class(name: str) -> type[SearchIndex]:
+    """The class of retrieval's search index `name` (imported now).
+
+    Raises:
+        LookupError: not one of `SEARCH_INDEXES`.
+    """
+    cls: type[SearchIndex] = resolve(SEARCH_INDEXES, name, kind="search index")
+    return cls
 
 
 def load_search_index(name: str, folder: Path) -> SearchIndex:
-    """Load a saved search index by its registered name."""
-    cls: type[SearchIndex] = _resolve(SEARCH_INDEXES, name, "search index")
-    return cls.load(folder)
+    """Load one of retrieval's saved search indexes (`SEARCH_INDEXES`) by its name.
+
+    Raises:
+        LookupError: an unknown index.
+    """
+    return search_index_class(name).load(folder)
 
 
 __all__ = [
+    "BLEND",
     "BM25Search",
-    "COMPRESSED_KINDS",
+    "Histories",
     "ItemKNNRecommender",
     "PopularityRecommender",
     "RECOMMENDERS",
     "RankedSearch",
     "Recommender",
+    "RecommenderLoader",
     "SEARCH_INDEXES",
     "SearchHits",
     "SearchIndex",
     "Sequences",
     "SequentialRecommender",
     "SimilarItems",
+    "TextSearchIndex",
+    "UserHistories",
     "load_recommender",
     "load_search_index",
+    "recommend_top_k",
     "recommender_class",
+    "search_index_class",
     "top_k",
     "top_k_batch",
+    "top_k_unseen",
 ]

@@ -9,13 +9,15 @@ An item some component scores −inf (pruned by the compress stage) scores −in
 blend, and min / max run over the finite scores only.
 
 Inputs:
-    train: CSR (n_users, n_items), as every component takes it.
-    histories: CSR (batch, n_items).
+    train: `UserHistories` (n_users, n_items), as every component takes it.
+    histories: `UserHistories` (batch, n_items), passed on to every component.
 
 Relations:
-    Components are any matrix `Recommender` (sequential models are not fused yet).
-    `evaluate` searches the weights on the validation split and serves a blend only
-    when it beats the best single model there.
+    Components are any `Recommender`, compressed variants included; `evaluate` fuses
+    matrix models only (sequential ones are not fused yet). It searches the weights
+    on the validation split and serves a blend only when it beats the best single
+    model there. A saved blend loads its components through the loader it is given
+    (`shelfwise.compress.load_recommender` also knows compressed components).
 
 References:
     Fox & Shaw, "Combination of multiple searches" (CombSUM), TREC 1994.
@@ -28,11 +30,10 @@ from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
-import scipy.sparse as sp
 
 from shelfwise._internal.artifacts import atomic_write_json
 from shelfwise.errors import ArtifactError, ConfigError, NotReadyError
-from shelfwise.retrieval.base import FloatArray, Recommender
+from shelfwise.retrieval.base import FloatArray, Histories, Recommender, RecommenderLoader
 
 _PARAMS = "params.json"
 
@@ -93,14 +94,14 @@ class BlendRecommender:
         if any(weight < 0 for weight in self.weights.values()):
             raise ConfigError(f"blend weights must be >= 0, got {self.weights}")
 
-    def fit(self, train: sp.csr_matrix) -> None:
+    def fit(self, train: Histories) -> None:
         """Fit every component on `train`."""
         if not self.components:
             raise NotReadyError("a blend needs at least one component model")
         for model in self.components.values():
             model.fit(train)
 
-    def score(self, histories: sp.csr_matrix) -> FloatArray:
+    def score(self, histories: Histories) -> FloatArray:
         """Σ weight · normalised component scores, (batch, n_items) float32."""
         if not self.components:
             raise NotReadyError("blend has no components; fit or load it first")
@@ -126,18 +127,25 @@ class BlendRecommender:
         atomic_write_json(folder / _PARAMS, {"model": self.name, "weights": self.weights})
 
     @classmethod
-    def load(cls, folder: Path) -> Self:
-        """Read a blend and its components (each through the model registry)."""
-        from shelfwise.retrieval import load_recommender
+    def load(cls, folder: Path, *, loader: RecommenderLoader | None = None) -> Self:
+        """Read a blend and its components.
 
+        Args:
+            folder: the blend's folder.
+            loader: loads a component from (registered name, folder); default
+                `shelfwise.retrieval.load_recommender` (retrieval's own families).
+        """
+        load = loader if loader is not None else _retrieval_loader()
         try:
             params: dict[str, Any] = json.loads((folder / _PARAMS).read_text())
         except (OSError, ValueError) as exc:
             raise ArtifactError(f"{folder / _PARAMS} is unreadable: {exc}") from None
-        components: dict[str, Recommender] = {}
-        for name in params["weights"]:
-            model = load_recommender(name, folder / "components" / name)
-            if not isinstance(model, Recommender):
-                raise ArtifactError(f"blend component {name!r} is not a matrix recommender")
-            components[name] = model
+        components = {name: load(name, folder / "components" / name) for name in params["weights"]}
         return cls(params["weights"], components)
+
+
+def _retrieval_loader() -> RecommenderLoader:
+    """retrieval's own loader (imported on use: the package imports this module)."""
+    from shelfwise.retrieval import load_recommender
+
+    return load_recommender

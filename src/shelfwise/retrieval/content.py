@@ -17,7 +17,7 @@ from shelfwise.errors import (
     NotReadyError,
     UnknownItemError,
 )
-from shelfwise.retrieval.base import FloatArray, IntArray
+from shelfwise.retrieval.base import FloatArray, Histories, IntArray
 from shelfwise.retrieval.shared import (
     check_histories,
     check_train,
@@ -206,7 +206,7 @@ class ContentRecommender:
         self.similarity = None  # new text: `fit` must check the item count again
         self._scoring = None
 
-    def fit(self, train: sp.csr_matrix) -> None:
+    def fit(self, train: Histories) -> None:
         """Check `train` against the text's items and make the model ready.
 
         Raises:
@@ -229,7 +229,7 @@ class ContentRecommender:
         self.similarity = self._text_similarity
         self._scoring = None
 
-    def score(self, histories: sp.csr_matrix) -> FloatArray:
+    def score(self, histories: Histories) -> FloatArray:
         """Dense (batch, n_items) float32 scores `histories @ similarityᵀ`."""
         similarity = self._fitted_similarity()
         rows = check_histories(histories, similarity.shape[0], model=self.name)

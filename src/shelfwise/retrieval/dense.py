@@ -94,7 +94,7 @@ class DenseSearch:
     Example:
         >>> index = DenseSearch(fields=["title"])
         >>> index.fit({"title": ["red summer dress", "15 inch laptop", None]})
-        >>> int(index.search("笔记本电脑", k=1)[0][0])
+        >>> int(index.nearest("笔记本电脑", k=1)[0][0])
         1
     """
 
@@ -254,7 +254,7 @@ class DenseSearch:
         vectors = self.vectors
         return vectors @ self.encode_query(query)
 
-    def search(
+    def nearest(
         self, query: str, k: int, allowed: np.ndarray[Any, np.dtype[np.bool_]] | None = None
     ) -> tuple[IntArray, FloatArray]:
         """Up to `k` (item_index, cosine) pairs, best first, through the FAISS index.

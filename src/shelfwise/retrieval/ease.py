@@ -12,7 +12,7 @@ from scipy.linalg import lapack
 
 from shelfwise._internal.artifacts import read_array, write_array
 from shelfwise.errors import ArtifactError, ConfigError, NotReadyError
-from shelfwise.retrieval.base import FloatArray, IntArray
+from shelfwise.retrieval.base import FloatArray, Histories, IntArray
 from shelfwise.retrieval.shared import check_histories, check_train, read_params, write_params
 
 logger = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ class EASERecommender:
         weights = self._fitted_weights()
         return FULL if weights.shape[0] == self.n_items_total else TOP_ITEMS
 
-    def fit(self, train: sp.csr_matrix) -> None:
+    def fit(self, train: Histories) -> None:
         """Solve for B (on every item, or on the most popular when there are too many).
 
         Raises:
@@ -195,7 +195,7 @@ class EASERecommender:
         self.items = kept.astype(np.int64)
         self.n_items_total = n_items
 
-    def score(self, histories: sp.csr_matrix) -> FloatArray:
+    def score(self, histories: Histories) -> FloatArray:
         """Dense (batch, n_items) float32 scores `histories @ B` (0 outside B's items)."""
         weights = self._fitted_weights()
         rows = check_histories(histories, self.n_items_total, model=self.name)

@@ -2,8 +2,9 @@
 
 Every model reads the same inputs: the weighted train matrix (event-type weights and
 time decay applied once, in one place), the time-ordered sequences, and the catalog
-text. `fit_model` feeds each model what it reads: sequences to sequential models,
-text then the matrix to text-aware ones, the matrix to the rest.
+text. `fit_model` gives every model the same `UserHistories` (the matrix and the
+sequences; each reads what it needs), text first to text-aware ones, and the valid
+users' next items to models that stop early on them (SASRec).
 """
 
 from __future__ import annotations
@@ -22,12 +23,7 @@ from shelfwise._internal.matrices import weighted_matrix
 from shelfwise._internal.sequences import Sequences
 from shelfwise.errors import ConfigError
 from shelfwise.retrieval import recommender_class
-from shelfwise.retrieval.base import (
-    IntArray,
-    Recommender,
-    SequentialRecommender,
-    TextRecommender,
-)
+from shelfwise.retrieval.base import IntArray, Recommender, TextRecommender, UserHistories
 
 TEXT_FIELDS = ("title", "brand", "category", "description")
 SPLITS = {"train": ("train",), "train_valid": ("train", "valid")}
@@ -106,7 +102,7 @@ class TrainingData:
         return self._decayed[half_life_days]
 
 
-def build_model(name: str, params: dict[str, Any]) -> Recommender | SequentialRecommender:
+def build_model(name: str, params: dict[str, Any]) -> Recommender:
     """Construct a registered recommender, checking `params` against its constructor.
 
     Raises:
@@ -138,23 +134,28 @@ def why_not(name: str, data: TrainingData) -> str | None:
     return None
 
 
+def stops_early(model: Recommender) -> bool:
+    """True for a model whose `fit` early-stops on valid users' next items (SASRec).
+
+    Such a model stays fitted on train alone: refitted on train + valid it would
+    have nothing left to stop on.
+    """
+    return "valid_targets" in inspect.signature(model.fit).parameters
+
+
 def fit_model(
-    model: Recommender | SequentialRecommender,
+    model: Recommender,
     data: TrainingData,
     *,
     half_life_days: float | None = None,
 ) -> None:
-    """Fit `model` on what it reads."""
-    if isinstance(model, SequentialRecommender):
-        valid, targets = data.next_valid_items()
-        if targets.size and "valid" in inspect.signature(model.fit_sequences).parameters:
-            # early stopping on each valid user's next item (SASRec's protocol)
-            model.fit_sequences(  # type: ignore[call-arg]
-                data.sequences, data.n_items, valid=valid, valid_targets=targets
-            )
-        else:
-            model.fit_sequences(data.sequences, data.n_items)
-        return
+    """Fit `model` on the training histories (and text, and valid next items if it reads them)."""
     if isinstance(model, TextRecommender):
         model.fit_text(data.texts)
-    model.fit(data.matrix_with_decay(half_life_days))
+    train = UserHistories(data.matrix_with_decay(half_life_days), data.sequences)
+    if stops_early(model):
+        valid, targets = data.next_valid_items()
+        if targets.size:
+            model.fit(train, valid=valid, valid_targets=targets)  # type: ignore[call-arg]
+            return
+    model.fit(train)

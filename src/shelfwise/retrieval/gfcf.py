@@ -11,7 +11,7 @@ from scipy.sparse.linalg import svds
 
 from shelfwise._internal.artifacts import read_array, write_array, write_csr
 from shelfwise.errors import ArtifactError, ConfigError, NotReadyError
-from shelfwise.retrieval.base import FloatArray
+from shelfwise.retrieval.base import FloatArray, Histories
 from shelfwise.retrieval.shared import (
     check_histories,
     check_train,
@@ -146,7 +146,7 @@ class GFCFRecommender:
         self.vectors: FloatArray | None = None
         self.item_degrees: Float64Array | None = None
 
-    def fit(self, train: sp.csr_matrix) -> None:
+    def fit(self, train: Histories) -> None:
         """Build the normalised co-occurrence filter and the top singular vectors.
 
         Raises:
@@ -164,7 +164,7 @@ class GFCFRecommender:
         self.vectors = vectors.astype(np.float32)
         self.item_degrees = item_degrees
 
-    def score(self, histories: sp.csr_matrix) -> FloatArray:
+    def score(self, histories: Histories) -> FloatArray:
         """Dense (batch, n_items) float32 scores `histories @ F`."""
         linear, vectors, degrees = self._fitted()
         rows = check_histories(histories, linear.shape[0], model=self.name)

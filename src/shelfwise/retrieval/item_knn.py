@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from shelfwise._internal.artifacts import write_csr
 from shelfwise.errors import ConfigError, NotReadyError, UnknownItemError
-from shelfwise.retrieval.base import FloatArray, IntArray
+from shelfwise.retrieval.base import FloatArray, Histories, IntArray
 from shelfwise.retrieval.shared import (
     check_histories,
     check_train,
@@ -122,7 +122,7 @@ class ItemKNNRecommender:
         """Number of items (rows and columns of the similarity)."""
         return int(self._fitted_similarity().shape[0])
 
-    def fit(self, train: sp.csr_matrix) -> None:
+    def fit(self, train: Histories) -> None:
         """Compute the top-`neighbours` similarity of every item.
 
         Raises:
@@ -159,7 +159,7 @@ class ItemKNNRecommender:
         self.similarity = similarity
         self._scoring = None
 
-    def score(self, histories: sp.csr_matrix) -> FloatArray:
+    def score(self, histories: Histories) -> FloatArray:
         """Dense (batch, n_items) float32 scores `histories @ similarityᵀ`."""
         similarity = self._fitted_similarity()
         rows = check_histories(histories, similarity.shape[0], model=self.name)

@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import Self
 
 import numpy as np
-import scipy.sparse as sp
 
 from shelfwise._internal.artifacts import read_array, write_array
 from shelfwise.errors import ArtifactError, NotReadyError
-from shelfwise.retrieval.base import FloatArray
+from shelfwise.retrieval.base import FloatArray, Histories
 from shelfwise.retrieval.shared import check_histories, check_train, read_params, write_params
 
 _SCORES_FILE = "item_scores.npy"
@@ -53,7 +52,7 @@ class PopularityRecommender:
         """Number of items (columns) the model was fitted on."""
         return int(self._fitted_scores().shape[0])
 
-    def fit(self, train: sp.csr_matrix) -> None:
+    def fit(self, train: Histories) -> None:
         """Sum the interaction weights of each item.
 
         Raises:
@@ -64,7 +63,7 @@ class PopularityRecommender:
         sums = np.asarray(csr.sum(axis=0, dtype=np.float64)).ravel()
         self.item_scores = sums.astype(np.float32)
 
-    def score(self, histories: sp.csr_matrix) -> FloatArray:
+    def score(self, histories: Histories) -> FloatArray:
         """Dense (batch, n_items) float32 scores: the item scores on every row."""
         item_scores = self._fitted_scores()
         batch = check_histories(histories, item_scores.shape[0], model=self.name).shape[0]

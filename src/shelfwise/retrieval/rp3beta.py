@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from shelfwise._internal.artifacts import write_csr
 from shelfwise.errors import ConfigError, NotReadyError
-from shelfwise.retrieval.base import FloatArray
+from shelfwise.retrieval.base import FloatArray, Histories
 from shelfwise.retrieval.shared import (
     check_histories,
     check_train,
@@ -112,7 +112,7 @@ class RP3betaRecommender:
         self.normalize = bool(normalize)
         self.similarity: sp.csr_matrix | None = None
 
-    def fit(self, train: sp.csr_matrix) -> None:
+    def fit(self, train: Histories) -> None:
         """Compute the top-`neighbours` random-walk similarity of every item.
 
         Raises:
@@ -144,7 +144,7 @@ class RP3betaRecommender:
             similarity = _row_normalised(similarity, 1.0)
         self.similarity = similarity
 
-    def score(self, histories: sp.csr_matrix) -> FloatArray:
+    def score(self, histories: Histories) -> FloatArray:
         """Dense (batch, n_items) float32 scores `histories @ W`."""
         similarity = self._fitted_similarity()
         rows = check_histories(histories, similarity.shape[0], model=self.name)

@@ -27,8 +27,8 @@ from shelfwise.retrieval._sasrec_net import (
     train,
     trim_padding,
 )
-from shelfwise.retrieval.base import FloatArray, IntArray
-from shelfwise.retrieval.shared import read_params, write_params
+from shelfwise.retrieval.base import FloatArray, Histories, IntArray, as_user_histories
+from shelfwise.retrieval.shared import check_ordered, check_train, read_params, write_params
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +61,12 @@ class SASRecRecommender:
     (checked after every batch), keeping the best epoch so far. Runs on CPU with
     `num_threads` torch threads and is deterministic for a given seed and thread count.
 
-    Seen items are not masked by `score_sequences`; the caller masks them.
+    Seen items are not masked by `score`; the caller masks them (`recommend_top_k`).
 
     Inputs:
-        sequences: `Sequences` of item_index, oldest first; one row per user.
+        train / histories: `UserHistories` whose `sequences` (item_index, oldest
+            first, one row per user) the model reads; `fit_sequences` and
+            `score_sequences` take the `Sequences` alone.
         n_items: size of the item space; item_index i is embedding row i + 1 and
             row 0 is padding.
         valid / valid_targets (optional): validation users' input sequences and the
@@ -91,6 +93,9 @@ class SASRecRecommender:
         >>> model.fit_sequences(Sequences.from_rows([[0, 1, 2], [1, 2, 0]]), n_items=3)
         >>> model.score_sequences(Sequences.from_rows([[0, 1], []])).shape
         (2, 3)
+
+        The `Recommender` protocol's `fit` / `score` read the same sequences from
+        `UserHistories` (the rows fix the item space).
     """
 
     name: str = "sasrec"
@@ -199,6 +204,29 @@ class SASRecRecommender:
             raise ConfigError(
                 f"sasrec: time_budget_s must be >= 0 or None, got {self.time_budget_s}"
             )
+
+    def fit(
+        self,
+        train: Histories,
+        *,
+        valid: Sequences | None = None,
+        valid_targets: IntArray | None = None,
+        progress: Callable[[EpochReport], None] | None = None,
+    ) -> None:
+        """Learn next-item prediction from the training users' ordered items.
+
+        The rows of `train` are checked and fix the item space; the model learns from
+        `train.sequences`. Other arguments as in `fit_sequences`.
+
+        Raises:
+            EmptyDataError: the rows hold no interaction, or no sequence has two items.
+            DataError: no sequences, negative weights, or see `fit_sequences`.
+        """
+        rows = check_train(train, model=self.name)
+        sequences = as_user_histories(train).ordered(model=self.name)
+        self.fit_sequences(
+            sequences, rows.shape[1], valid=valid, valid_targets=valid_targets, progress=progress
+        )
 
     def fit_sequences(
         self,
@@ -313,6 +341,17 @@ class SASRecRecommender:
             seen_items=kept.items,
         )
 
+    def score(self, histories: Histories) -> FloatArray:
+        """Dense (batch, n_items) float32 next-item scores of the batch's ordered items.
+
+        Raises:
+            NotReadyError: the model is not fitted.
+            DataError: no sequences, rows of another item count, or see
+                `score_sequences`.
+        """
+        _, n_items = self._fitted()
+        return self.score_sequences(check_ordered(histories, n_items, model=self.name))
+
     def score_sequences(self, sequences: Sequences) -> FloatArray:
         """Dense (batch, n_items) float32 next-item scores; empty sequences score 0.
 
@@ -411,9 +450,7 @@ class SASRecRecommender:
 
     def _fitted(self) -> tuple[SASRecNet, int]:
         if self.net is None or self.n_items is None:
-            raise NotReadyError(
-                f"{self.name} model is not fitted; call fit_sequences() or load() first"
-            )
+            raise NotReadyError(f"{self.name} model is not fitted; call fit() or load() first")
         return self.net, self.n_items
 
 

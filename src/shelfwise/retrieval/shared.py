@@ -12,26 +12,31 @@ import numpy as np
 import scipy.sparse as sp
 
 from shelfwise._internal.artifacts import atomic_write_json, read_csr
+from shelfwise._internal.sequences import Sequences
 from shelfwise.errors import ArtifactError, DataError, EmptyDataError
+from shelfwise.retrieval.base import Histories, as_user_histories, history_rows
 
 PARAMS_FILE = "params.json"
 FORMAT_VERSION = 1
 
 
-def check_train(train: sp.csr_matrix, *, model: str) -> sp.csr_matrix:
-    """Validate a (n_users, n_items) training matrix; return it as float32 CSR.
+def check_train(train: Histories, *, model: str) -> sp.csr_matrix:
+    """Validate the (n_users, n_items) training rows; return them as float32 CSR.
+
+    `train` is `UserHistories` or a bare CSR matrix; matrix models read its rows.
 
     Raises:
         EmptyDataError: no users, no items or no stored interactions.
         DataError: not a 2-D sparse matrix, or negative / non-finite weights.
     """
-    if not sp.issparse(train) or train.ndim != 2:
+    rows = history_rows(train)
+    if not sp.issparse(rows) or rows.ndim != 2:
         raise DataError(
             f"{model}: train must be a 2-D scipy CSR matrix (users x items), "
-            f"got {type(train).__name__}"
+            f"got {type(rows).__name__}"
         )
     # A copy: eliminating zeros must not touch the caller's matrix.
-    csr = sp.csr_matrix(train).astype(np.float32, copy=True)
+    csr = sp.csr_matrix(rows).astype(np.float32, copy=True)
     csr.sum_duplicates()
     csr.eliminate_zeros()
     n_users, n_items = csr.shape
@@ -50,23 +55,48 @@ def check_train(train: sp.csr_matrix, *, model: str) -> sp.csr_matrix:
     return csr
 
 
-def check_histories(histories: sp.csr_matrix, n_items: int, *, model: str) -> sp.csr_matrix:
-    """Validate a (batch, n_items) history matrix; return it as float32 CSR.
+def check_histories(histories: Histories, n_items: int, *, model: str) -> sp.csr_matrix:
+    """Validate a batch's (batch, n_items) history rows; return them as float32 CSR.
+
+    `histories` is `UserHistories` or a bare CSR matrix; matrix models read its rows.
 
     Raises:
         DataError: not a 2-D sparse matrix, or a column count other than `n_items`.
     """
-    if not sp.issparse(histories) or histories.ndim != 2:
+    rows = history_rows(histories)
+    if not sp.issparse(rows) or rows.ndim != 2:
         raise DataError(
             f"{model}: histories must be a 2-D scipy CSR matrix (batch x items), "
-            f"got {type(histories).__name__}"
+            f"got {type(rows).__name__}"
         )
-    if histories.shape[1] != n_items:
+    if rows.shape[1] != n_items:
         raise DataError(
-            f"{model}: histories have {histories.shape[1]} item columns but the model "
+            f"{model}: histories have {rows.shape[1]} item columns but the model "
             f"was fitted on {n_items} items; build histories with the model's item map"
         )
-    return sp.csr_matrix(histories, dtype=np.float32)
+    return sp.csr_matrix(rows, dtype=np.float32)
+
+
+def check_ordered(histories: Histories, n_items: int, *, model: str) -> Sequences:
+    """The ordered items of a batch, for a sequential model (the rows are not copied).
+
+    Raises:
+        DataError: the batch has no sequences, or its rows have another item count or
+            another number of users than its sequences.
+    """
+    batch = as_user_histories(histories)
+    sequences = batch.ordered(model=model)
+    if batch.n_items != n_items:
+        raise DataError(
+            f"{model}: histories have {batch.n_items} item columns but the model "
+            f"was fitted on {n_items} items; build histories with the model's item map"
+        )
+    if sequences.n_users != batch.n_users:
+        raise DataError(
+            f"{model}: histories have {batch.n_users} rows but {sequences.n_users} "
+            "sequences; pass one sequence per user"
+        )
+    return sequences
 
 
 def write_params(folder: Path, name: str, params: dict[str, Any]) -> None:

@@ -8,7 +8,8 @@ model was fitted on (`fit_on`) and why a family was skipped. With
 are refitted on train + valid with the same parameters, for test scoring and serving,
 and the train-only fits are kept in `train_fit/<name>/` for everything that scores
 valid users (see `train_only_folder`). This module is batch-role only; serving loads
-the saved folders through `shelfwise.retrieval.load_*`.
+the saved folders through `shelfwise.compress.load_recommender` and
+`shelfwise.search.load_search_index`.
 """
 
 from __future__ import annotations
@@ -25,9 +26,8 @@ from shelfwise._internal.artifacts import atomic_write_json
 from shelfwise._internal.memory import PeakMemory
 from shelfwise._internal.stage import StageContext, StageResult
 from shelfwise.config import ShelfwiseConfig
-from shelfwise.retrieval.base import SequentialRecommender
 from shelfwise.retrieval.bm25 import BM25Search
-from shelfwise.retrieval.fitting import TrainingData, build_model, fit_model, why_not
+from shelfwise.retrieval.fitting import TrainingData, build_model, fit_model, stops_early, why_not
 
 TRAIN_FIT: Final = "train_fit"
 
@@ -64,9 +64,9 @@ def run(ctx: StageContext) -> StageResult:
             model = build_model(name, params)
             fit_model(model, data, half_life_days=family.half_life_days)
             fit_on = "train"
-            # Sequential models stay train-only: they early-stop on valid events, so a
-            # refit on those events would have nothing left to stop on.
-            if refit_data is not None and not isinstance(model, SequentialRecommender):
+            # Models that early-stop on valid events (SASRec) stay train-only: a refit
+            # on those events would have nothing left to stop on.
+            if refit_data is not None and not stops_early(model):
                 model.save(ctx.out / TRAIN_FIT / name)
                 model = build_model(name, params)
                 fit_model(model, refit_data, half_life_days=family.half_life_days)

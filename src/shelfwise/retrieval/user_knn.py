@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from shelfwise._internal.artifacts import read_csr, write_csr
 from shelfwise.errors import ArtifactError, ConfigError, NotReadyError
-from shelfwise.retrieval.base import FloatArray
+from shelfwise.retrieval.base import FloatArray, Histories
 from shelfwise.retrieval.shared import check_histories, check_train, read_params, write_params
 from shelfwise.retrieval.sparse import keep_top_per_row
 
@@ -86,7 +86,7 @@ class UserKNNRecommender:
         self.users: sp.csr_matrix | None = None
         self._users_t: sp.csr_matrix | None = None
 
-    def fit(self, train: sp.csr_matrix) -> None:
+    def fit(self, train: Histories) -> None:
         """Store the train rows, L2-normalised.
 
         Raises:
@@ -109,7 +109,7 @@ class UserKNNRecommender:
         self.users = users
         self._users_t = None
 
-    def score(self, histories: sp.csr_matrix) -> FloatArray:
+    def score(self, histories: Histories) -> FloatArray:
         """Dense (batch, n_items) float32 scores from each history's nearest train users."""
         users = self._fitted_users()
         rows = _l2_normalised(check_histories(histories, users.shape[1], model=self.name))

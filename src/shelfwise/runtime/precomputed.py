@@ -49,7 +49,7 @@ import scipy.sparse as sp
 
 from shelfwise.runtime.catalog import BoolArray, IndexArray
 
-logger = logging.getLogger("shelfwise.serve")
+logger = logging.getLogger(__name__)
 
 FloatArray = np.ndarray[Any, np.dtype[np.float32]]
 ScoreBatch = Callable[[IndexArray, sp.csr_matrix], FloatArray]

@@ -13,7 +13,7 @@ ation
               interleaved with the engine's list, a neighbour first, then every other slot
 "session"     the bundle cannot personalise (unknown user, no history) but the store has
               events: the recommender scores those events as the history
-              (`Engine.recommend_from_history`, weights by event type), filters and
+              (`Engine.recommend_from_history`, weighted as below), filters and
               exclusions applied, popular items filling any gap
 None          neither: the engine's popularity fallback (`fallback` "popular")
 ============  ==============================================================================
@@ -21,6 +21,12 @@ None          neither: the engine's popularity fallback (`fallback` "popular")
 In every case items the user purchased (store) are left out when `exclude_purchased`
 is set, and with `exclude_seen` the recently interacted items are left out as well as
 the bundle history.
+
+A recent event weighs what its type weighed when the bundle's histories were built
+(`Engine.event_weights`: the bundle's `models.event_weights`, the config defaults for
+older bundles), so a live purchase counts as much as a purchase in training. An item
+whose recent events weigh 0 in total (by default: searches alone, which say little
+about the item) neither seeds neighbours nor enters a session.
 """
 
 from __future__ import annotations
@@ -29,23 +35,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from shelfwise.contracts import EventType
 from shelfwise.runtime.catalog import BoolArray, Filters, ScoredItem
-from shelfwise.runtime.engine import Engine, Fallback
+from shelfwise.runtime.engine import Engine
+from shelfwise.runtime.results import Fallback
 from shelfwise.stores.online import UserState
 
 Personalisation = Literal["history", "realtime", "session"]
 
-# The pipeline's default event weights (config `models.event_weights`): a search says
-# little about the item, so it neither seeds neighbours nor weighs in a session.
-EVENT_WEIGHTS: Final[dict[EventType, float]] = {
-    EventType.VIEW: 1.0,
-    EventType.CLICK: 1.0,
-    EventType.CART: 3.0,
-    EventType.PURCHASE: 5.0,
-    EventType.RATING: 1.0,
-    EventType.SEARCH: 0.0,
-}
 MAX_SEEDS: Final = 3  # the most recent distinct items whose neighbours are blended in
 
 
@@ -115,11 +111,15 @@ def live_recommend(
 
 
 def _recent_items(engine: Engine, state: UserState) -> list[tuple[str, float]]:
-    """(item, summed weight) of the recent events on catalog items, newest item first."""
+    """(item, summed weight) of the recent events on catalog items, newest item first.
+
+    Weights are the bundle's (`Engine.event_weights`), as its histories were built.
+    """
+    index, event_weights = engine.catalog.index, engine.event_weights
     weights: dict[str, float] = {}
     for event in state.recent:  # newest first: dict order keeps first appearance
-        if event.raw_item_id in engine.catalog.index:
-            weight = EVENT_WEIGHTS.get(event.event_type, 1.0)
+        if event.raw_item_id in index:
+            weight = event_weights.get(event.event_type, 0.0)  # 0.0: as `features` weighs
             weights[event.raw_item_id] = weights.get(event.raw_item_id, 0.0) + weight
     return list(weights.items())
 

@@ -129,7 +129,9 @@ class HybridSearch:
     Relations:
         Implements `RankedSearch` (it picks its own candidates) and `SearchIndex`
         (`score` gives every item its fused score, for offline comparison with plain
-        indexes). `shelfwise.search.stage` trains and evaluates it.
+        indexes). It has no `fit` and is not a `TextSearchIndex`: it is assembled from
+        fitted BM25 and dense indexes and a trained re-ranker, which is what
+        `shelfwise.search.stage` does (and evaluates).
 
     References:
         Cormack, Clarke, Büttcher. "Reciprocal Rank Fusion outperforms Condorcet and
@@ -381,10 +383,6 @@ class HybridSearch:
             # shift so every candidate is positive, in the ranker's order
             scores[candidates] = (ranked - ranked.min() + 1.0).astype(np.float32)
         return scores
-
-    def fit(self, fields: dict[str, list[str | None]]) -> None:
-        """Not used: build from fitted retrievers (`shelfwise.search.stage`)."""
-        raise ConfigError("HybridSearch is assembled from fitted BM25 and dense indexes")
 
     # -- files ----------------------------------------------------------------------
 

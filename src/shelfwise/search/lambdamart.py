@@ -21,7 +21,8 @@ Folder layout (no pickle)::
 Relations:
     `shelfwise.ranking.model.ClickModel` is a binary classifier of (user, item) pairs for
     recommendations; `SearchReranker` orders the candidates of one query and its
-    scores are only comparable within a query.
+    scores are only comparable within a query. Both implement
+    `shelfwise.ranking.base.Ranker` (candidates with features in, scores out).
 
 References:
     Burges. "From RankNet to LambdaRank to LambdaMART: An Overview." MSR-TR-2010-82.
@@ -42,6 +43,7 @@ from numpy.typing import ArrayLike
 
 from shelfwise._internal.artifacts import atomic_write_json
 from shelfwise.errors import ArtifactError, ConfigError, DataError, NotReadyError
+from shelfwise.ranking.base import Ranker
 from shelfwise.search.features import SEARCH_FEATURE_NAMES
 
 FloatArray = np.ndarray[Any, np.dtype[np.float32]]
@@ -82,8 +84,8 @@ def default_label_gain(max_grade: int = DEFAULT_MAX_GRADE) -> tuple[float, ...]:
     return tuple(float(2**grade - 1) for grade in range(max_grade + 1))
 
 
-class Reranker(Protocol):
-    """What `cross_validated_scores` trains: fit on rows grouped by query, score rows."""
+class Reranker(Ranker, Protocol):
+    """What `cross_validated_scores` trains: a `Ranker` fitted on rows grouped by query."""
 
     def fit(
         self,
@@ -93,10 +95,6 @@ class Reranker(Protocol):
         weights: ArrayLike | None = None,
     ) -> object:
         """Train on the rows."""
-        ...
-
-    def predict(self, features: ArrayLike) -> Float64Array:
-        """One score per row."""
         ...
 
 
@@ -265,6 +263,10 @@ class SearchReranker:
         if self.booster is None:
             raise NotReadyError("lambdamart: the re-ranker is not fitted; call fit() or load()")
         return self.booster
+
+    def score_candidates(self, features: ArrayLike) -> Float64Array:
+        """One score per candidate row (the `Ranker` protocol): see `predict`."""
+        return self.predict(features)
 
     def predict(self, features: ArrayLike) -> Float64Array:
         """One score per row (higher = better); comparable only within a query."""
@@ -470,7 +472,7 @@ def cross_validated_scores(
             query[train],
             None if row_weights is None else row_weights[train],
         )
-        scores[held_out] = np.asarray(model.predict(matrix[held_out]), dtype=np.float64)
+        scores[held_out] = np.asarray(model.score_candidates(matrix[held_out]), dtype=np.float64)
     return scores
 
 

@@ -1,9 +1,9 @@
 """The app factory of the online role, and `run_server` for `shelfwise serve`.
 
-`create_app` builds the settings (from the environment, unless given), a metrics
-registry of its own, the error handlers and the routes. The bundle loads in the
-lifespan, off the event loop; tests pass a ready `engine` instead. Until an engine is
-installed, `/readyz` and the model routes answer 503 `not-ready`.
+`create_app` builds the settings (through the config loader, from the environment,
+unless given), a metrics registry of its own, the error handlers and the routes. The
+bundle loads in the lifespan, off the event loop; tests pass a ready `engine` instead.
+Until an engine is installed, `/readyz` and the model routes answer 503 `not-ready`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 from shelfwise import __version__
+from shelfwise.config import ShelfwiseConfig, load_config
 from shelfwise.errors import ShelfwiseError
 from shelfwise.runtime.engine import Engine
 from shelfwise.serve.drift_monitor import DriftMonitor
@@ -34,7 +35,7 @@ from shelfwise.serve.middleware import RequestContextMiddleware
 from shelfwise.serve.routes import ROUTERS
 from shelfwise.serve.settings import ServeSettings
 from shelfwise.stores import EventLog, open_store
-from shelfwise.stores.event_log import default_event_log_dir
+from shelfwise.stores.event_log import event_log_dir
 
 logger = logging.getLogger("shelfwise.serve")
 
@@ -64,14 +65,21 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
     """Build the FastAPI app.
 
     Args:
-        settings: process settings; default `ServeSettings()` (reads the environment).
+        settings: process settings; default the `serve:` section as `load_config` reads
+            it from the environment (`SHELFWISE_SERVE_<KEY>`, `SHELFWISE_HOME`).
         engine: a loaded engine to serve at once (tests); otherwise the lifespan loads
             `settings.bundle_path`, or the app starts not ready when that is unset.
 
     Returns:
         The app, with its own metrics registry in `app.state.metrics`.
+
+    Raises:
+        ConfigError: (settings=None) a `SHELFWISE_*` variable is unknown or invalid.
     """
-    resolved = settings if settings is not None else ServeSettings()
+    # Given settings stand for a config with nothing else set: the event log is then
+    # theirs, or $SHELFWISE_HOME's, as for any config without `home`.
+    config = load_config() if settings is None else ShelfwiseConfig(serve=settings)
+    resolved = config.serve
     _log_like_uvicorn(resolved.log_level)
 
     @asynccontextmanager
@@ -134,7 +142,7 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
         timeout=resolved.online_store_timeout_s,
         observer=app.state.metrics,
     )
-    app.state.event_log = EventLog(resolved.event_log_dir or default_event_log_dir())
+    app.state.event_log = EventLog(event_log_dir(config))
     app.state.holder = ModelHolder(
         canary_fraction=resolved.canary_fraction, shadow_fraction=resolved.shadow_fraction
     )

@@ -14,10 +14,11 @@ import threading
 import time
 from pathlib import Path
 
-from shelfwise.monitor.drift import Reference, measure, read_event_log
+from shelfwise.monitor.drift import Reference, measure
 from shelfwise.serve.holder import ModelHolder
 from shelfwise.serve.metrics import ServeMetrics
 from shelfwise.serve.settings import ServeSettings
+from shelfwise.stores.event_log import read_event_log
 
 logger = logging.getLogger("shelfwise.serve")
 

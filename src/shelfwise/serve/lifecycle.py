@@ -27,7 +27,7 @@ from shelfwise.serve.metrics import ServeMetrics
 from shelfwise.serve.settings import ServeSettings
 
 if TYPE_CHECKING:
-    from shelfwise.registry.mlflow_store import ModelRegistry
+    from shelfwise.registry.base import Registry
 
 logger = logging.getLogger("shelfwise.serve")
 
@@ -161,7 +161,7 @@ class RegistryWatcher:
         self.settings = settings
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="registry-watcher", daemon=True)
-        self._registry: ModelRegistry | None = None
+        self._registry: Registry | None = None
 
     def start(self) -> None:
         """Poll in the background until `stop`."""
@@ -201,18 +201,16 @@ class RegistryWatcher:
             )
         return swapped
 
-    def _open(self) -> ModelRegistry:
+    def _open(self) -> Registry:
         if self._registry is None:
-            from shelfwise.registry.mlflow_store import ModelRegistry
+            from shelfwise.registry import registry_at
 
             uri = self.settings.registry_uri
             model = self.settings.registry_model
             assert uri is not None
             assert model is not None
             cache = (self.settings.bundle_root or Path(".shelfwise")) / "registry-downloads"
-            self._registry = ModelRegistry(
-                tracking_uri=uri, model_name=model, experiment=model, cache_dir=cache
-            )
+            self._registry = registry_at(uri, model, cache_dir=cache)
         return self._registry
 
     def _loop(self) -> None:

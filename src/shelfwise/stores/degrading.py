@@ -30,7 +30,7 @@ from shelfwise.stores.online import (
 )
 from shelfwise.stores.redis_store import RedisStore
 
-logger = logging.getLogger("shelfwise.serve")
+logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS: Final = 5.0
 _T = TypeVar("_T")

@@ -1,4 +1,8 @@
-"""The durable event log: every accepted event, in files the pipeline's ingest reads.
+"""The durable event log: where it lives, how it is laid out, its writer and its readers.
+
+This module is the one owner of the log: serve writes it (`EventLog`), monitor and
+retrain read it (`read_event_log`), and all of them find it with `event_log_dir(config)`:
+`serve.event_log_dir` (`SHELFWISE_SERVE_EVENT_LOG_DIR`), else `<state dir>/events`.
 
 Layout (Hive-style partitions by the hour the server received the batch, UTC)::
 
@@ -21,6 +25,7 @@ ingest quarantines it as malformed).
 
 from __future__ import annotations
 
+import calendar
 import json
 import logging
 import os
@@ -30,7 +35,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 from shelfwise._internal.artifacts import fsync_path
 from shelfwise.contracts import (
@@ -43,6 +48,11 @@ from shelfwise.contracts import (
     TIMESTAMP,
 )
 from shelfwise.errors import EventLogError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from shelfwise.config import ShelfwiseConfig
 
 logger = logging.getLogger("shelfwise.serve")
 
@@ -59,15 +69,36 @@ EVENT_LOG_SUFFIX: Final = ".jsonl"
 MAX_FILE_BYTES: Final = 64 * 1024 * 1024
 
 
-def default_event_log_dir() -> Path:
-    """`$SHELFWISE_HOME/events` (`./.shelfwise/events` without the variable)."""
-    return Path(os.environ.get("SHELFWISE_HOME", ".shelfwise")) / "events"
+EVENTS_FOLDER: Final = "events"
+# Every file of the log, relative to its root (see the layout in the module docstring).
+_FILES_GLOB: Final = f"date=*/hour=*/*{EVENT_LOG_SUFFIX}"
+
+
+def event_log_dir(config: ShelfwiseConfig) -> Path:
+    """The event log's folder: `serve.event_log_dir`, else `<state dir>/events`.
+
+    The state folder is the config's `home`, else $SHELFWISE_HOME, else ./.shelfwise.
+    """
+    if config.serve.event_log_dir is not None:
+        return config.serve.event_log_dir
+    return config.state_dir() / EVENTS_FOLDER
 
 
 def partition_of(seconds: float) -> Path:
     """`date=YYYY-MM-DD/hour=HH` of a unix time, in UTC."""
     moment = datetime.fromtimestamp(seconds, tz=UTC)
     return Path(f"date={moment:%Y-%m-%d}") / f"hour={moment:%H}"
+
+
+def _partition_start(path: Path) -> int | None:
+    """Unix time of a log file's `date=…/hour=…` partition, or None when unnamed."""
+    try:
+        date = path.parent.parent.name.removeprefix("date=")
+        hour = int(path.parent.name.removeprefix("hour="))
+        struct = time.strptime(date, "%Y-%m-%d")
+    except ValueError:
+        return None
+    return calendar.timegm(struct) + hour * 3600
 
 
 class EventLog:
@@ -168,22 +199,63 @@ class EventLog:
             self._file, self._partition, self._size = None, None, 0
 
 
-def read_event_log(root: Path) -> Iterator[dict[str, Any]]:
-    """Every record under `root`, partition by partition, file by file, in order.
+def read_event_log(root: Path, *, since: int, until: int | None = None) -> pl.DataFrame:
+    """Events of the log under `root` with since <= timestamp < until.
+
+    Columns: raw_user_id, raw_item_id, event_type, timestamp, query (what drift and
+    retraining use). Partitions are the hour the server received a batch; events carry
+    the shopper's own timestamps, so partitions are pruned with an hour of slack on each
+    side. Lines that do not parse are skipped.
+    """
+    import polars as pl  # imported here so that `import shelfwise.stores` stays light
+
+    columns = {RAW_USER_ID: pl.String(), RAW_ITEM_ID: pl.String(), EVENT_TYPE: pl.String(),
+               TIMESTAMP: pl.Int64(), QUERY: pl.String()}  # fmt: skip
+    frames = [pl.DataFrame(schema=columns)]
+    for path in _log_files(root):
+        start = _partition_start(path)
+        if start is not None and (
+            start + 2 * 3600 <= since or (until is not None and start - 3600 >= until)
+        ):
+            continue
+        try:
+            frames.append(pl.read_ndjson(path, schema=columns, ignore_errors=True))
+        except pl.exceptions.ComputeError:
+            # A torn last line (a crash mid-write) stops polars' reader: read the file's
+            # whole lines instead, as ingest does.
+            rows = [{name: record.get(name) for name in columns} for record in _records(path)]
+            frames.append(pl.DataFrame(rows, schema=columns, strict=False))
+    events = pl.concat(frames).filter(pl.col(TIMESTAMP) >= since)
+    if until is not None:
+        events = events.filter(pl.col(TIMESTAMP) < until)
+    return events
+
+
+def iter_event_records(root: Path) -> Iterator[dict[str, Any]]:
+    """Every record under `root` with all its columns, partition by partition, file by
+    file, in order.
 
     Lines that are not JSON objects (a torn last line after a crash) are skipped.
     """
-    if not root.is_dir():
-        return
-    for path in sorted(root.glob(f"date=*/hour=*/*{EVENT_LOG_SUFFIX}")):
-        with path.open("rb") as handle:
-            for raw in handle:
-                try:
-                    record = json.loads(raw)
-                except ValueError:
-                    continue
-                if isinstance(record, dict):
-                    yield record
+    for path in _log_files(root):
+        yield from _records(path)
+
+
+def _records(path: Path) -> Iterator[dict[str, Any]]:
+    """The JSON objects of one log file; other lines (a torn last line) are skipped."""
+    with path.open("rb") as handle:
+        for raw in handle:
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                yield record
+
+
+def _log_files(root: Path) -> list[Path]:
+    """The log's files in partition order (none when the folder does not exist)."""
+    return sorted(root.glob(_FILES_GLOB)) if root.is_dir() else []
 
 
 def _line(record: Mapping[str, Any]) -> bytes:

@@ -12,7 +12,8 @@ about one trial.
 
 from __future__ import annotations
 
+from shelfwise.evaluate.metrics import parse_metric
 from shelfwise.tune.stage import run
-from shelfwise.tune.study import FamilyResult, parse_metric, tune_family
+from shelfwise.tune.study import FamilyResult, tune_family
 
 __all__ = ["FamilyResult", "parse_metric", "run", "tune_family"]

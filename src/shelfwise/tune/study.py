@@ -10,10 +10,8 @@ only improve on them.
 Time: a trial starts only while the family's remaining budget is at least as long as
 its last trial that ran to the end (the baseline at first), so a family overshoots its
 share by less than one trial's spread, not by a whole trial. On catalogs of at most
-`ONE_BLAS_THREAD_MAX_ITEMS` items trials run with one BLAS thread: matrices that small
-gain little from BLAS threads, and on a shared 2-core machine the threads' waiting costs
-up to 10x (ml-100k, load 4: an EASE fit 0.2 s on one thread, 0.6-4.9 s on two; ALS with
-256 factors scoring 943 users 2.4 s against 25 s).
+`ONE_BLAS_THREAD_MAX_ITEMS` items trials run with one BLAS thread (why: see
+`shelfwise.evaluate.recommend`).
 """
 
 from __future__ import annotations
@@ -27,14 +25,12 @@ from typing import Any
 import optuna
 
 from shelfwise.config import ModelConfig
-from shelfwise.evaluate.metrics import ranking_metrics
-from shelfwise.evaluate.recommend import EvalSplit, rank_users
+from shelfwise.evaluate.metrics import parse_metric, ranking_metrics
+from shelfwise.evaluate.recommend import ONE_BLAS_THREAD_MAX_ITEMS, EvalSplit, rank_users
 from shelfwise.retrieval.fitting import TrainingData, build_model, fit_model
 
 logger = logging.getLogger(__name__)
 SpaceFunction = Any  # Callable[[optuna.Trial], dict[str, Any]]
-# Trials on catalogs up to this size run with one BLAS thread (see the module docstring).
-ONE_BLAS_THREAD_MAX_ITEMS = 4096
 _clock = time.perf_counter  # the budget's clock (a module attribute, so tests can replace it)
 
 
@@ -48,12 +44,6 @@ class FamilyResult:
     baseline_value: float
     seconds: float
     trials: list[dict[str, Any]] = field(default_factory=list)
-
-
-def parse_metric(metric: str) -> tuple[str, int]:
-    """'ndcg@10' -> ('ndcg', 10)."""
-    name, _, k = metric.partition("@")
-    return name, int(k)
 
 
 def score_params(

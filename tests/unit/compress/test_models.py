@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from shelfwise.compress import load_recommender
 from shelfwise.compress.models import CompressedRecommender
 from shelfwise.compress.quantize import top_k_overlap
 from shelfwise.compress.variants import VariantSpec, build_matrix_variant
 from shelfwise.errors import NotReadyError
-from shelfwise.retrieval import Recommender, load_recommender, recommender_class
+from shelfwise.retrieval import Recommender, recommender_class
 from shelfwise.retrieval.blend import BlendRecommender
 
 

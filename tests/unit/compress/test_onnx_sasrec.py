@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from shelfwise._internal.sequences import Sequences
+from shelfwise.compress import load_recommender
 from shelfwise.compress.quantize import top_k_overlap
-from shelfwise.retrieval import SequentialRecommender, load_recommender
+from shelfwise.retrieval import SequentialRecommender
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("torch")
@@ -61,7 +62,7 @@ def test_onnx_model_serves_without_torch(exported: tuple[object, Sequences, Path
         "import sys; sys.modules['torch'] = None\n"  # any torch import now fails
         "from pathlib import Path\n"
         "from shelfwise._internal.sequences import Sequences\n"
-        "from shelfwise.retrieval import load_recommender\n"
+        "from shelfwise.compress import load_recommender\n"
         f"model = load_recommender('sasrec', Path({str(root / 'int8')!r}))\n"
         "print(model.score_sequences(Sequences.from_rows([[1, 2, 3]])).shape)\n"
     )

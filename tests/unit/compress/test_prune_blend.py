@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from shelfwise.compress import load_recommender
 from shelfwise.compress.models import CompressedRecommender
 from shelfwise.compress.variants import VariantSpec, build_matrix_variant
-from shelfwise.retrieval import Recommender, load_recommender, recommender_class
-from shelfwise.retrieval.base import top_k_batch
+from shelfwise.retrieval import Recommender, recommender_class, top_k_unseen
 from shelfwise.retrieval.blend import BlendRecommender, normalise_rows
 
 PRUNE = VariantSpec("prune30d_int8", "prune", "int8_row")
@@ -83,5 +83,5 @@ def test_pruned_blend_scores_kept_items_as_a_blend_over_them(
         span = np.where(high > low, high - low, 1.0)
         expected += weights[name] * (part - low) / span
     np.testing.assert_allclose(scores[:, kept], expected, rtol=1e-5, atol=1e-6)
-    ranked = top_k_batch(scores, 10, exclude=histories)
+    ranked = top_k_unseen(scores, 10, seen=histories)[0]
     assert np.all(ranked[ranked >= 0] % 2 == 0)  # a pruned item is never recommended

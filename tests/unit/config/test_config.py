@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from shelfwise.config import ShelfwiseConfig, load_config
-from shelfwise.config_template import render_template
+from shelfwise.config.template import render_template
 from shelfwise.errors import ConfigError
 
 
@@ -43,7 +43,7 @@ def test_bad_metric_name_is_explained(tmp_path: Path) -> None:
 
 def test_precedence_defaults_file_env_flags(tmp_path: Path) -> None:
     path = write(tmp_path, "serve:\n  port: 9000\n  max_k: 50\nevaluate:\n  k_values: [5]\n")
-    environ = {"SHELFWISE_SERVE__PORT": "9100", "SHELFWISE_EVALUATE__K_VALUES": "[5, 20]"}
+    environ = {"SHELFWISE_SERVE_PORT": "9100", "SHELFWISE_EVALUATE__K_VALUES": "[5, 20]"}
     config = load_config(path, environ=environ, overrides={"serve.port": 9200})
     assert config.serve.port == 9200  # flag beats environment
     assert config.evaluate.k_values == [5, 20]  # environment beats file

@@ -230,6 +230,7 @@ def test_overlays_differ_where_they_should(built: dict[str, Objects]) -> None:
 
 def test_canary_retraining_registers_challengers(built: dict[str, Objects], tmp_path: Path) -> None:
     from shelfwise.config import load_config
+    from shelfwise.stores.event_log import event_log_dir
 
     on_pass = {}
     for overlay in OVERLAYS:
@@ -241,7 +242,7 @@ def test_canary_retraining_registers_challengers(built: dict[str, Objects], tmp_
         path.write_text(pipeline)
         config = load_config(path, environ={})
         assert config.project == SPEC.project
-        assert config.retrain.event_log == Path("/state/events")  # what the pods write
+        assert event_log_dir(config) == Path("/state/events")  # what the pods write
         on_pass[overlay] = config.retrain.promote_to
     assert on_pass == {"dev": "champion", "prod": "champion", "canary": "challenger"}
 

@@ -10,8 +10,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from shelfwise.monitor import Reference, measure, population_stability_index, read_event_log
+from shelfwise.monitor import Reference, measure, population_stability_index
 from shelfwise.monitor.drift import query_oov_rate
+from shelfwise.stores.event_log import read_event_log
 
 REFERENCE = Reference(
     item_ids=["a", "b", "c", "d", "e"],

@@ -165,6 +165,8 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
         admin_token=ADMIN_TOKEN,
         retrain_command=f"{sys.executable} -c pass",
         verify_bundle=False,
+        omp_threads=0,  # a test process: leave OMP_NUM_THREADS and the heap alone
+        freeze_heap=False,
     )
     with TestClient(create_app(settings)) as client:
         now = int(time.time())

@@ -126,7 +126,7 @@ class StageRun:
 @pytest.fixture(scope="session")
 def stage_run(ranking_inputs: RankingInputs, tmp_path_factory: pytest.TempPathFactory) -> StageRun:
     """The ranking stage run once on the tiny shop (read-only)."""
-    from shelfwise.ranking import run
+    from shelfwise.ranking.stage import run
 
     out = tmp_path_factory.mktemp("ranking-out")
     return StageRun(ranking_inputs, out, run(ranking_inputs.context(out)))
@@ -252,7 +252,7 @@ def build_rule_inputs(root: Path, *, test_seed: int = 4, **overrides: object) ->
 @pytest.fixture(scope="session")
 def rule_run(tmp_path_factory: pytest.TempPathFactory) -> StageRun:
     """The ranking stage run once on the synthetic known-rule shop (read-only)."""
-    from shelfwise.ranking import run
+    from shelfwise.ranking.stage import run
 
     root = tmp_path_factory.mktemp("ranking-rule")
     inputs = build_rule_inputs(root)

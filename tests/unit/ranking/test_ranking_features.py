@@ -1,4 +1,4 @@
-"""Pair features: values worked out by hand, ranks against `top_k_batch`."""
+"""Pair features: values worked out by hand, ranks against `top_k_unseen`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from shelfwise.ranking.features import (
     pair_features,
     unseen_ranks,
 )
-from shelfwise.retrieval import top_k_batch
+from shelfwise.retrieval import top_k_unseen
 
 DAY = 86_400
 # item: category, brand, price
@@ -117,7 +117,7 @@ def test_unseen_ranks_equal_candidate_ranks_despite_ties() -> None:
     scores = rng.integers(0, 5, size=(6, 40)).astype(np.float32)  # many ties
     history = sp.random(6, 40, density=0.2, random_state=1, format="csr", dtype=np.float32)
     # a top-12 cut splits tied items arbitrarily: ranks must not depend on which stayed
-    ranked = top_k_batch(scores, 12, exclude=history)
+    ranked = top_k_unseen(scores, 12, seen=history)[0]
     rows, columns = np.nonzero(ranked >= 0)
     listed = np.take_along_axis(scores, np.maximum(ranked, 0), axis=1)
     expected = candidate_ranks(listed)[rows, columns]

@@ -12,14 +12,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from shelfwise._internal.artifacts import read_csr
-from shelfwise.ranking import run
-from shelfwise.retrieval import ItemKNNRecommender, top_k_batch
+from shelfwise.ranking.stage import run
+from shelfwise.retrieval import ItemKNNRecommender, top_k_unseen
 
 
 def _hits(
     model: ItemKNNRecommender, history: sp.csr_matrix, targets: sp.csr_matrix, users: np.ndarray
 ) -> int:
-    ranked = top_k_batch(model.score(history[users]), 100, exclude=history[users])
+    ranked = top_k_unseen(model.score(history[users]), 100, seen=history[users])[0]
     return sum(
         int(np.isin(row[row >= 0], targets[user].indices).sum())
         for user, row in zip(users, ranked, strict=True)

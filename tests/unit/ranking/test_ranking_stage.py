@@ -11,8 +11,9 @@ import pytest
 import scipy.sparse as sp
 
 from shelfwise._internal.artifacts import read_csr, write_csr
-from shelfwise.ranking import ClickModel, run
-from shelfwise.retrieval import load_recommender, top_k_batch
+from shelfwise.ranking import ClickModel
+from shelfwise.ranking.stage import run
+from shelfwise.retrieval import load_recommender, top_k_unseen
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -83,7 +84,7 @@ def test_training_uses_valid_users_and_labels_only(stage_run: Any) -> None:
     train = read_csr(inputs.features / "train.npz")
     retriever = load_recommender("item_knn", inputs.retrieval / "item_knn")
     users = np.sort(np.concatenate([fit, holdout]))
-    ranked = top_k_batch(retriever.score(train[users]), 100, exclude=train[users])
+    ranked = top_k_unseen(retriever.score(train[users]), 100, seen=train[users])[0]
     hits = sum(
         int(np.isin(row[row >= 0], valid[user].indices).sum())
         for user, row in zip(users, ranked, strict=True)

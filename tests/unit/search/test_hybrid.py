@@ -9,9 +9,10 @@ import polars as pl
 import pytest
 
 from shelfwise.errors import ConfigError
-from shelfwise.retrieval import RankedSearch, load_search_index
+from shelfwise.retrieval import RankedSearch
 from shelfwise.retrieval.bm25 import BM25Search
 from shelfwise.retrieval.dense import DenseSearch
+from shelfwise.search import load_search_index
 from shelfwise.search.features import (
     SEARCH_FEATURE_NAMES,
     SearchItemTable,

@@ -185,7 +185,7 @@ def test_invalid_use(data: tuple[np.ndarray, ...]) -> None:
 class SpyReranker:
     """Records the queries it trains on; scores rows by their query id column.
 
-    Column 2 of the features holds the query id, so `predict` knows which queries it
+    Column 2 of the features holds the query id, so `score_candidates` knows which queries it
     is asked to score.
     """
 
@@ -206,7 +206,7 @@ class SpyReranker:
         self.trained_on = set(np.asarray(groups).tolist())
         return self
 
-    def predict(self, features: ArrayLike) -> np.ndarray:
+    def score_candidates(self, features: ArrayLike) -> np.ndarray:
         scored = set(np.asarray(features)[:, 2].astype(int).tolist())
         SpyReranker.log.append((self.trained_on, scored))
         return np.full(np.asarray(features).shape[0], float(len(SpyReranker.log)))

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 
+from shelfwise.config import load_config
 from shelfwise.runtime import Engine
 from shelfwise.serve import ServeSettings, create_app
 
@@ -15,6 +16,25 @@ with warnings.catch_warnings():
     # starlette 1.x asks for `httpx2` and warns once on import when it finds httpx.
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from fastapi.testclient import TestClient
+
+
+# Fields whose production defaults a test process must not take (tests/conftest.py sets
+# the test process's values as SHELFWISE_SERVE_* variables, which only the config loader
+# reads): set OMP_NUM_THREADS for every later test, gc.freeze() the whole test heap.
+_PROCESS_FIELDS = ("omp_threads", "freeze_heap")
+
+
+def in_test_process(settings: ServeSettings | None) -> ServeSettings | None:
+    """`settings` with the test process's `_PROCESS_FIELDS` where the test set none."""
+    if settings is None:
+        return None
+    process = load_config().serve
+    update = {
+        name: getattr(process, name)
+        for name in _PROCESS_FIELDS
+        if name not in settings.model_fields_set
+    }
+    return settings.model_copy(update=update)
 
 
 @pytest.fixture
@@ -26,7 +46,7 @@ def settings() -> ServeSettings:
 @pytest.fixture
 def client(engine: Engine, settings: ServeSettings) -> Iterator[TestClient]:
     """A client of a fresh app serving the tiny bundle."""
-    with TestClient(create_app(settings, engine=engine)) as test_client:
+    with TestClient(create_app(in_test_process(settings), engine=engine)) as test_client:
         yield test_client
 
 
@@ -41,7 +61,8 @@ def make_client() -> Iterator[ClientFactory]:
     def make(
         settings: ServeSettings | None = None, *, engine: Engine | None = None, **kwargs: object
     ) -> TestClient:
-        test_client = TestClient(create_app(settings, engine=engine), **kwargs)  # type: ignore[arg-type]
+        app = create_app(in_test_process(settings), engine=engine)
+        test_client = TestClient(app, **kwargs)  # type: ignore[arg-type]
         test_client.__enter__()
         clients.append(test_client)
         return test_client

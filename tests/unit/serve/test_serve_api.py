@@ -287,9 +287,25 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         ServeSettings(max_k=2, default_k=3)
 
 
-def test_settings_from_config(monkeypatch: pytest.MonkeyPatch) -> None:
-    from shelfwise.config import ServeConfig
+def test_settings_come_from_the_config_loader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The `serve:` section is the settings: file < SHELFWISE_SERVE_<KEY> < flags."""
+    from shelfwise.config import load_config
 
+    config_file = tmp_path / "shelfwise.yaml"
+    config_file.write_text("serve:\n  port: 9000\n  max_k: 50\n", encoding="utf-8")
     monkeypatch.setenv("SHELFWISE_SERVE_PORT", "9100")
-    settings = ServeSettings.from_config(ServeConfig(port=9000, max_k=50), host="0.0.0.0")
+    settings = load_config(config_file, overrides={"serve.host": "0.0.0.0"}).serve
+    assert isinstance(settings, ServeSettings)
     assert (settings.port, settings.max_k, settings.host) == (9100, 50, "0.0.0.0")
+
+
+def test_event_log_defaults_to_the_state_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHELFWISE_HOME", str(tmp_path / "home"))
+    app = create_app()
+    assert app.state.event_log.root == (tmp_path / "home" / "events").resolve()
+    given = create_app(ServeSettings(bundle_path=None, event_log_dir=tmp_path / "log"))
+    assert given.state.event_log.root == tmp_path / "log"

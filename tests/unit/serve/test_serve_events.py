@@ -11,15 +11,17 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import polars as pl
 import pytest
 
+from shelfwise._internal.artifacts import read_csr
 from shelfwise.config import EventsConfig
-from shelfwise.contracts import RAW_ITEM_ID, RAW_USER_ID
+from shelfwise.contracts import RAW_ITEM_ID, RAW_USER_ID, EventType
 from shelfwise.ingest import read_source
-from shelfwise.runtime import Engine
+from shelfwise.package.bundle import BundleSpec, read_bundle_manifest, write_bundle
+from shelfwise.runtime import Engine, load_engine
 from shelfwise.serve import ServeSettings
-from shelfwise.stores import read_event_log
-from shelfwise.stores.event_log import EVENT_LOG_COLUMNS
+from shelfwise.stores.event_log import EVENT_LOG_COLUMNS, iter_event_records
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
@@ -99,7 +101,7 @@ def test_invalid_event_is_422_naming_the_field_and_nothing_is_written(
     body = response.json()
     assert body["code"] == "invalid-request"
     assert body["message"].startswith(field.replace(".0", ".1", 1))
-    assert list(read_event_log(tmp_path / "events")) == []
+    assert list(iter_event_records(tmp_path / "events")) == []
     assert client.app.state.store.state("u-good").is_empty  # type: ignore[attr-defined]
 
 
@@ -137,7 +139,7 @@ def test_accepted_events_are_in_the_log_and_the_store(live: TestClient, tmp_path
         "request_id": "batch-1",
         "degraded": False,
     }
-    logged = list(read_event_log(tmp_path / "events"))
+    logged = list(iter_event_records(tmp_path / "events"))
     assert [tuple(record) for record in logged] == [EVENT_LOG_COLUMNS] * 3
     assert logged[0] == {
         "raw_user_id": "u1",
@@ -172,7 +174,7 @@ def test_the_log_survives_a_restart_and_ingest_reads_it(
             events = [ev(f"u{restart}", "sku-tea", timestamp=batch * 10 + n) for n in range(3)]
             accepted += post(client, *events).json()["accepted"]
         client.__exit__(None, None, None)  # shutdown closes the log; a new app follows
-    logged = list(read_event_log(tmp_path / "events"))
+    logged = list(iter_event_records(tmp_path / "events"))
     assert len(logged) == accepted == 18
     lines = sum(
         len(path.read_bytes().splitlines())
@@ -252,6 +254,38 @@ def test_unknown_user_with_events_gets_session_recommendations(
     assert {item["category"] for item in filtered["items"]} == {"electronics"}
 
 
+def test_live_events_weigh_what_the_bundle_was_trained_with(
+    make_client: ClientFactory, engine: Engine, bundle_path: Path, tmp_path: Path
+) -> None:
+    # The tiny bundle again, its histories built (as it records) with purchases weighing
+    # 0.2 instead of the default 5: a session of a laptop view and a tea purchase is
+    # then led by the laptop's neighbour, not by tea's (training/serving skew fix).
+    manifest = read_bundle_manifest(bundle_path)
+    light = tmp_path / "light-purchase"
+    write_bundle(
+        BundleSpec(
+            items=pl.read_parquet(bundle_path / "items.parquet"),
+            users=pl.read_parquet(bundle_path / "users.parquet"),
+            histories=read_csr(bundle_path / "histories.npz"),
+            components={
+                role: (name, bundle_path / "models" / name)
+                for role, name in manifest.components.items()
+            },
+            event_weights={EventType.VIEW: 1.0, EventType.PURCHASE: 0.2},
+        ),
+        light,
+    )
+    session = (ev("newcomer", "sku-laptop"), ev("newcomer", "sku-tea", "purchase"))
+    firsts = []
+    for served in (engine, load_engine(light)):
+        client = make_client(settings_for(tmp_path / served.version), engine=served)
+        assert post(client, *session).status_code == 202
+        body = client.post("/v1/recommend", json={"user_id": "newcomer", "k": 3}).json()
+        assert body["personalisation"] == "session"
+        firsts.append(item_ids(body)[0])
+    assert firsts == ["sku-coffee", "sku-mouse"]
+
+
 def test_events_on_unknown_items_only_keep_the_popular_fallback(
     live: TestClient, facts: ShopFacts
 ) -> None:
@@ -324,7 +358,7 @@ def test_unreachable_redis_degrades_and_never_fails(
     response = post(client, ev("u1", "sku-tea"), ev("newcomer", "sku-tea"))
     assert response.status_code == 202
     assert response.json()["degraded"] is True
-    assert len(list(read_event_log(tmp_path / "events"))) == 2  # the log has them all
+    assert len(list(iter_event_records(tmp_path / "events"))) == 2  # the log has them all
     assert metric(client, "shelfwise_serve_online_store_degraded") == 1
     assert metric(client, "shelfwise_serve_online_store_errors_total", operation="append") == 1
     recommended = client.post("/v1/recommend", json={"user_id": "u1", "k": 4})

@@ -40,7 +40,11 @@ def test_watcher_loads_what_the_aliases_point_at(facts: ShopFacts, tmp_path: Pat
     two = _publish(registry, facts.build_bundle(tmp_path / "two", with_similar=False))
     holder, metrics = ModelHolder(), ServeMetrics()
     settings = ServeSettings(
-        bundle_path=None, registry_uri=uri, registry_model="tiny", bundle_root=tmp_path
+        bundle_path=None,
+        registry_uri=uri,
+        registry_model="tiny",
+        bundle_root=tmp_path,
+        omp_threads=0,  # a test process: leave OMP_NUM_THREADS alone
     )
     watcher = RegistryWatcher(holder, metrics, settings)
     assert watcher.poll_once() == []  # no aliases yet: nothing to serve

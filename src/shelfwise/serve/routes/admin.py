@@ -159,14 +159,11 @@ def _registry_path(version: str, settings: ServeSettings) -> Path:
             "model_version needs SHELFWISE_SERVE_REGISTRY_URI and _REGISTRY_MODEL; "
             "or give bundle_path"
         )
-    from shelfwise.registry.mlflow_store import ModelRegistry
+    from shelfwise.registry import registry_at
 
     root = settings.bundle_root or Path(".shelfwise")
-    registry = ModelRegistry(
-        tracking_uri=settings.registry_uri,
-        model_name=settings.registry_model,
-        experiment=settings.registry_model,
-        cache_dir=root / "registry-downloads",
+    registry = registry_at(
+        settings.registry_uri, settings.registry_model, cache_dir=root / "registry-downloads"
     )
     return registry.local_path(version)
 

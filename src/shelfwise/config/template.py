@@ -12,7 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from shelfwise.config import DataConfig, EventsConfig, ShelfwiseConfig, SourceConfig
+from shelfwise.config.data import DataConfig, EventsConfig, SourceConfig
+from shelfwise.config.root import ShelfwiseConfig
 
 # Example sources for the sample shop written by `shelfwise generate --out data`.
 _EXAMPLE_SOURCES: dict[str, SourceConfig] = {
@@ -22,16 +23,22 @@ _EXAMPLE_SOURCES: dict[str, SourceConfig] = {
 }
 
 
-def render_template() -> str:
-    """The full commented YAML config."""
+def render_template(config: ShelfwiseConfig | None = None) -> str:
+    """The full commented YAML config.
+
+    Args:
+        config: the values to write; default every key's default (with example data
+            sources for the sample shop where `data.*` is unset).
+    """
+    listed = "its default" if config is None else "its value"
     lines = [
-        "# shelfwise configuration. Every key is listed with its default.",
-        "# Precedence: defaults < this file < SHELFWISE_<SECTION>__<KEY> environment",
-        "# variables < command-line flags. Unknown keys are errors.",
-        "# Relative paths are relative to this file's folder.",
+        f"# shelfwise configuration. Every key is listed with {listed}.",
+        "# Precedence: defaults < this file < environment variables (SHELFWISE_SERVE_<KEY>",
+        "# for serve.*, SHELFWISE_<SECTION>__<KEY> for the rest) < command-line flags.",
+        "# Unknown keys are errors. Relative paths are relative to this file's folder.",
         "",
     ]
-    _render_model(ShelfwiseConfig(), lines, indent=0)
+    _render_model(config if config is not None else ShelfwiseConfig(), lines, indent=0)
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,244 @@
+"""Pipeline commands: `init`, `generate`, `validate`, `run` and `demo`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Final
+
+import typer
+from rich.markup import escape
+
+from shelfwise._internal import progress
+from shelfwise.cli.app import (
+    ConfigOption,
+    SetOption,
+    console,
+    err_console,
+    guard,
+    load_cli_config,
+    stage_printer,
+)
+from shelfwise.config import ShelfwiseConfig, load_config
+from shelfwise.errors import ConfigError
+
+if TYPE_CHECKING:
+    from shelfwise.pipeline import RunOutcome
+
+# What the demo writes into its shelfwise.yaml beside every default: its own project (so
+# `shelfwise serve` / `models` in the demo folder find what it registered), its state
+# next to the file, and a tuning budget that keeps it to a couple of minutes.
+DEMO_SETTINGS: Final[dict[str, Any]] = {
+    "project": "demo-shop",
+    "home": ".shelfwise",
+    "tune": {"budget_seconds": 20},
+}
+
+
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder for shelfwise.yaml.")] = Path("."),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented shelfwise.yaml that lists every key with its default."""
+    from shelfwise.config.template import render_template
+
+    def body() -> None:
+        target = directory / "shelfwise.yaml"
+        if target.exists() and not force:
+            raise ConfigError(f"{target} exists; pass --force to overwrite it")
+        directory.mkdir(parents=True, exist_ok=True)
+        target.write_text(render_template(), encoding="utf-8")
+        console.print(f"wrote {target}: edit data.* to point at your files, then `shelfwise run`")
+
+    guard(body)
+
+
+def generate(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    users: Annotated[int, typer.Option(min=1, help="Number of shoppers.")] = 2000,
+    items: Annotated[int, typer.Option(min=10, help="Number of products.")] = 1000,
+    events: Annotated[int, typer.Option(min=100, help="Approximate number of events.")] = 100_000,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same shop.")] = 42,
+    file_format: Annotated[
+        str, typer.Option("--format", help="parquet, csv or jsonl.")
+    ] = "parquet",
+) -> None:
+    """Generate the built-in bilingual (Chinese/English) sample shop."""
+    from shelfwise.sample import generate_shop
+
+    if file_format not in ("parquet", "csv", "jsonl"):
+        err_console.print(f"error: --format must be parquet, csv or jsonl, not {file_format!r}")
+        raise typer.Exit(2)
+    with console.status("generating the sample shop…"):
+        summary = generate_shop(
+            out,
+            users=users,
+            items=items,
+            events=events,
+            seed=seed,
+            file_format=file_format,  # type: ignore[arg-type]
+        )
+    console.print(
+        f"wrote {summary.n_items:,} products, {summary.n_users:,} shoppers, "
+        f"{summary.n_events:,} events, {summary.n_queries:,} labelled queries to {out}/"
+    )
+
+
+def validate(config: ConfigOption = None, sets: SetOption = None) -> None:
+    """Check the input data only: read, validate, print the report and the quarantine path."""
+    from shelfwise.pipeline import run_pipeline
+    from shelfwise.validate import report_table
+
+    def body() -> None:
+        cfg = load_cli_config(config, sets)
+        progress.enable(console.is_terminal)
+        outcome = run_pipeline(cfg, until="validate", on_event=stage_printer())
+        folder = outcome.run_dir / "validate"
+        report = json.loads((folder / "report.json").read_text())
+        console.print(report_table(report))
+        console.print(f"quarantined rows: {folder / 'quarantine.parquet'}")
+
+    guard(body)
+
+
+def run(
+    config: ConfigOption = None,
+    sets: SetOption = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the latest (or --run-id) killed run.")
+    ] = False,
+    run_id: Annotated[str | None, typer.Option(help="The run to --resume.")] = None,
+    from_stage: Annotated[
+        str | None,
+        typer.Option(help="Recompute this stage and all later ones (earlier ones reused)."),
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute every stage.")] = False,
+) -> None:
+    """Run the whole pipeline and publish the bundle as a new model version."""
+
+    def body() -> None:
+        cfg = load_cli_config(config, sets)
+        outcome = run_and_report(
+            cfg,
+            resume=(run_id or "latest") if resume else None,
+            from_stage=from_stage,
+            use_cache=not no_cache,
+        )
+        if outcome.gate is not None and not outcome.gate.passed:
+            from shelfwise.errors import GateRefusedError
+
+            failed = "; ".join(rule.message for rule in outcome.gate.failures())
+            raise GateRefusedError(
+                f"version {outcome.bundle_version} was refused by the promotion gate ({failed}); "
+                "the champion is unchanged. `shelfwise models` compares them; "
+                f"`shelfwise promote {outcome.bundle_version}` overrides the gate"
+            )
+
+    guard(body)
+
+
+def run_and_report(
+    cfg: ShelfwiseConfig, *, resume: str | None, from_stage: str | None, use_cache: bool
+) -> RunOutcome:
+    """Run the pipeline with progress lines, then print its metrics, version and gate."""
+    from shelfwise.cli.render import gate_table, metrics_table, search_table
+    from shelfwise.pipeline import run_pipeline
+
+    progress.enable(console.is_terminal)
+    console.print(f"[bold]shelfwise run[/bold] · project {cfg.project} · state {cfg.state_dir()}")
+    outcome = run_pipeline(
+        cfg,
+        resume=resume,
+        from_stage=from_stage,
+        use_cache=use_cache,
+        on_event=stage_printer(),
+    )
+    metrics = json.loads((outcome.run_dir / "evaluate" / "metrics.json").read_text())
+    recommendation = metrics.get("recommendation", {})
+    if recommendation.get("test") and not recommendation.get("users", {}).get("test"):
+        console.print(
+            "[yellow]no user has events in the test split, so there are no recommendation "
+            "metrics: add data or change split.*[/yellow]"
+        )
+    for table in (
+        metrics_table(metrics, cfg.evaluate.k_values),
+        search_table(metrics, cfg.evaluate.k_values),
+    ):
+        if table is not None:
+            console.print(table)
+    console.print(f"run {outcome.run_id}: {outcome.run_dir}")
+    console.print(
+        f"[bold green]model version {outcome.bundle_version}[/bold green] → {outcome.bundle_path}"
+    )
+    if outcome.gate is not None:
+        console.print(gate_table(outcome.gate))
+        colour = "green" if outcome.gate.passed else "red"
+        console.print(
+            f"[bold {colour}]gate: {outcome.gate.decision}[/bold {colour}]"
+            + "".join(f" · {note}" for note in outcome.gate.notes)
+        )
+    if outcome.report_path is not None:
+        console.print(f"report: {outcome.report_path}")
+    for warning in outcome.warnings:
+        console.print(f"[yellow]{escape(warning)}[/yellow]", highlight=False)
+    return outcome
+
+
+def write_demo_config(directory: Path) -> Path:
+    """`<directory>/shelfwise.yaml`: the commented template with `DEMO_SETTINGS` in it.
+
+    An existing file is kept (it may hold the user's edits) and is what the demo runs.
+    """
+    from shelfwise.config.template import render_template
+
+    path = directory / "shelfwise.yaml"
+    if not path.exists():
+        settings = ShelfwiseConfig.model_validate(DEMO_SETTINGS)
+        path.write_text(render_template(settings), encoding="utf-8")
+    return path
+
+
+def demo(
+    directory: Annotated[Path, typer.Option("--dir", help="Working folder.")] = Path("demo"),
+    users: Annotated[int, typer.Option(min=1)] = 3000,
+    items: Annotated[int, typer.Option(min=10)] = 1500,
+    events: Annotated[int, typer.Option(min=100)] = 200_000,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Stop after the run.")] = False,
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """Generate the sample shop, run the whole pipeline, print curls, and serve the API."""
+    from shelfwise.cli.models import resolve_bundle
+    from shelfwise.cli.serve import serve_bundle
+    from shelfwise.sample import generate_shop
+
+    def body() -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        with console.status("generating the sample shop…"):
+            shop = generate_shop(directory / "data", users=users, items=items, events=events)
+        console.print(
+            f"sample shop: {shop.n_items:,} products, {shop.n_users:,} shoppers, "
+            f"{shop.n_events:,} events, {shop.n_queries:,} labelled queries"
+        )
+        cfg = load_config(
+            write_demo_config(directory),
+            overrides={"serve.host": "127.0.0.1", "serve.port": port},
+        )
+        outcome = run_and_report(cfg, resume=None, from_stage=None, use_cache=True)
+        bundle_path = resolve_bundle(cfg, None, None) if outcome.gate else outcome.bundle_path
+        assert bundle_path is not None  # set by a completed run
+        base = f"http://127.0.0.1:{port}"
+        console.print("\n[bold]Try it[/bold] (in another terminal):")
+        for line in (
+            f"curl -s -X POST {base}/v1/recommend -H 'content-type: application/json' "
+            f'-d \'{{"user_id": "{shop.example_user_id}", "k": 5}}\'',
+            f"curl -s -X POST {base}/v1/search -H 'content-type: application/json' "
+            f'-d \'{{"query": "{shop.example_query_en}", "k": 5}}\'',
+            f"curl -s -X POST {base}/v1/search -H 'content-type: application/json' "
+            f'-d \'{{"query": "{shop.example_query_zh}", "k": 5}}\'',
+        ):
+            console.print(line, highlight=False, soft_wrap=True)
+        console.print(f"API docs: {base}/docs · metrics: {base}/metrics · Ctrl-C stops\n")
+        if not no_serve:
+            serve_bundle(cfg, bundle_path)
+
+    guard(body)

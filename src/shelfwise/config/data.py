@@ -1,0 +1,118 @@
+"""Where the data comes from (`data:`) and how its events are split (`split:`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from shelfwise.config._base import Section
+from shelfwise.contracts import EventType
+
+FileFormat = Literal["auto", "csv", "tsv", "parquet", "jsonl", "recbole", "sequence"]
+
+
+class SourceConfig(Section):
+    """One input file (or folder of files) and how to read it."""
+
+    path: Path = Field(description="File or folder; .gz files are decompressed on the fly.")
+    format: FileFormat = Field(
+        default="auto",
+        description="auto guesses from the extension: .csv .tsv .parquet .jsonl "
+        ".inter/.item/.user (RecBole atomic files) .txt (sequence: `user item1 item2 …`).",
+    )
+    has_header: bool = Field(default=True, description="False for header-less CSV/TSV.")
+    column_names: list[str] | None = Field(
+        default=None, description="Column names of a header-less file, in file order."
+    )
+    separator: str | None = Field(
+        default=None, description="Field separator; default from the format."
+    )
+    mapping: dict[str, str] = Field(
+        default_factory=dict,
+        description="Your column name -> shelfwise column name (see contracts.py), e.g. "
+        "{movie_title: title}. Common names such as item_id/user_id map by themselves.",
+    )
+    id_from: list[str] | None = Field(
+        default=None,
+        description="Build raw_item_id as a hash of these (your) columns, for files "
+        "without an item id (e.g. products known only by title and description).",
+    )
+
+
+class EventsConfig(SourceConfig):
+    """The event log."""
+
+    event_type_values: dict[str, EventType] = Field(
+        default_factory=dict,
+        description="Your event-type values -> ours, e.g. {pv: view, buy: purchase, fav: cart}.",
+    )
+    default_event_type: EventType = Field(
+        default=EventType.VIEW,
+        description="Event type for files without an event-type column (ratings: rating).",
+    )
+    timestamp_unit: Literal["auto", "s", "ms", "iso", "ordinal"] = Field(
+        default="auto",
+        description="auto: numbers above 1e11 are milliseconds, other numbers seconds, "
+        "strings ISO-8601. ordinal: order only (sequence files).",
+    )
+
+
+class DataConfig(Section):
+    """Input files and validation thresholds."""
+
+    catalog: SourceConfig | None = Field(
+        default=None,
+        description="Product catalog. Without one, items are taken from the events "
+        "(no titles: search is then disabled).",
+    )
+    events: EventsConfig | None = Field(
+        default=None, description="User events. Without them, only search is trained."
+    )
+    queries: SourceConfig | None = Field(
+        default=None, description="Labelled queries (query, item, graded relevance)."
+    )
+    max_rejected_share: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="Stop the run when a source rejects more than this share of its rows.",
+    )
+    min_timestamp: int = Field(
+        default=631152000, description="Earliest plausible event time (unix s; 1990-01-01)."
+    )
+    max_future_seconds: int = Field(
+        default=86400,
+        ge=0,
+        description="Events later than now + this many seconds are rejected.",
+    )
+
+    @field_validator("events", "catalog", "queries")
+    @classmethod
+    def _paths_not_empty(cls, value: SourceConfig | None) -> SourceConfig | None:
+        if value is not None and str(value.path) in ("", "."):
+            raise ValueError("path must name a file or folder")
+        return value
+
+
+class SplitConfig(Section):
+    """How events are split into train / valid / test (frozen per run)."""
+
+    method: Literal["time", "leave_last_out", "random", "given"] = Field(
+        default="time",
+        description="time: one global cutoff, test strictly after train (production-like); "
+        "leave_last_out: each user's last event is test, the one before valid; "
+        "random: per user, shuffled (seeded) and cut by the fractions (RecBole's RS 8:1:1); "
+        "given: the events' own split column (train/valid/test), e.g. a published split.",
+    )
+    test_fraction: float = Field(default=0.1, gt=0.0, lt=1.0, description="time and random splits.")
+    valid_fraction: float = Field(
+        default=0.1,
+        ge=0.0,
+        lt=1.0,
+        description="time and random splits; 0 disables validation (leave_last_out too).",
+    )
+    min_user_events: int = Field(
+        default=3, ge=1, description="leave_last_out: users with fewer events stay in train."
+    )

@@ -1,0 +1,154 @@
+"""What happens to a trained bundle: the registry, the promotion gate, retraining and the
+canary judgement (`registry:`, `gate:`, `retrain:`, `canary:`)."""
+
+from __future__ import annotations
+
+import re
+from typing import Final, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from shelfwise.config._base import Section
+
+GATE_METRIC: Final = re.compile(
+    r"(?:(?:recall|ndcg|mrr|hit|precision|map)@[1-9][0-9]*"
+    r"|search\.(?:ndcg@[1-9][0-9]*|mrr|recall@[1-9][0-9]*|p50_latency_ms|p99_latency_ms)"
+    r"|p50_latency_ms|p99_latency_ms|bundle_mb)"
+)
+
+
+class RegistryConfig(Section):
+    """MLflow tracking and model registry: every run is an MLflow run, every new bundle
+    a version of one registered model with `champion` / `challenger` aliases."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Log runs to MLflow and register bundles as model versions "
+        "(the promotion gate needs it).",
+    )
+    tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking store, e.g. http://mlflow.internal:5000. Default: an "
+        "embedded sqlite:///<home>/mlflow/mlflow.db with artifacts in <home>/mlflow/artifacts.",
+    )
+    registry_uri: str | None = Field(
+        default=None, description="Model registry store; default: the tracking store."
+    )
+    experiment: str | None = Field(
+        default=None, description="MLflow experiment of the runs; default: the project name."
+    )
+    model_name: str | None = Field(
+        default=None, description="Registered model name; default: the project name."
+    )
+
+    @field_validator("experiment", "model_name")
+    @classmethod
+    def _plain_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", value):
+            raise ValueError(f"{value!r}: use letters, digits, '_', '.', '-' (at most 128)")
+        return value
+
+
+class GateRule(Section):
+    """One promotion rule on one gate metric; at least one bound."""
+
+    min_delta: float | None = Field(
+        default=None,
+        description="challenger - champion must be >= this (skipped without a champion).",
+    )
+    max: float | None = Field(default=None, description="The challenger's value must be <= this.")
+    min: float | None = Field(default=None, description="The challenger's value must be >= this.")
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> GateRule:
+        if self.min_delta is None and self.max is None and self.min is None:
+            raise ValueError("a gate rule needs min_delta, max or min")
+        return self
+
+
+def _default_gate_rules() -> dict[str, GateRule]:
+    return {"ndcg@10": GateRule(min_delta=-0.005), "bundle_mb": GateRule(max=2000.0)}
+
+
+class GateConfig(Section):
+    """The promotion gate: challenger vs champion, re-scored on this run's frozen test split."""
+
+    enabled: bool = Field(default=True, description="Run the gate after registering a new version.")
+    rules: dict[str, GateRule] = Field(
+        default_factory=_default_gate_rules,
+        description="Metric -> rule. Metrics: recall|ndcg|mrr|hit|precision|map@K of "
+        "/v1/recommend on the test users, search.ndcg@K / search.mrr / search.recall@K "
+        "on labelled queries, p50_latency_ms / p99_latency_ms of recommendations and "
+        "search.p50_latency_ms / search.p99_latency_ms (one request at a time), bundle_mb.",
+    )
+    on_pass: Literal["champion", "challenger"] = Field(
+        default="champion",
+        description="What a passing version becomes: champion (served now) or challenger "
+        "(for a canary).",
+    )
+    max_users: int | None = Field(
+        default=2000, ge=10, description="Test users re-scored per model (seeded sample)."
+    )
+    max_queries: int = Field(
+        default=500, ge=1, description="Labelled queries re-scored per model (seeded sample)."
+    )
+
+    @field_validator("rules")
+    @classmethod
+    def _known_metrics(cls, value: dict[str, GateRule]) -> dict[str, GateRule]:
+        for name in value:
+            if not GATE_METRIC.fullmatch(name):
+                raise ValueError(
+                    f"{name!r} is not a gate metric; use recall|ndcg|mrr|hit|precision|map@K, "
+                    "search.ndcg@K, search.mrr, search.recall@K, p50_latency_ms, "
+                    "p99_latency_ms, search.p50_latency_ms, search.p99_latency_ms or bundle_mb"
+                )
+        return value
+
+
+class RetrainConfig(Section):
+    """`shelfwise retrain`: the pipeline again on the original data plus the event log.
+
+    The log is the one the servers write: `serve.event_log_dir`, default `<home>/events`
+    (`shelfwise.stores.event_log.event_log_dir`).
+    """
+
+    min_new_events: int = Field(
+        default=1,
+        ge=1,
+        description="Retrain only when the log holds at least this many events newer than "
+        "the champion's training data (--force ignores it).",
+    )
+    promote_to: Literal["challenger", "champion"] = Field(
+        default="challenger",
+        description="What a version that passes the gate becomes: challenger (a canary, "
+        "judged by `shelfwise canary judge`) or champion at once.",
+    )
+
+
+class CanaryConfig(Section):
+    """`shelfwise canary judge`: challenger vs champion on live KPIs."""
+
+    prometheus_url: str | None = Field(
+        default=None,
+        description="Prometheus to query (sums over every replica); without it, "
+        "--metrics-url scrapes one server's /metrics.",
+    )
+    window: str = Field(default="1h", description="Prometheus range of the comparison.")
+    min_lists: int = Field(
+        default=200, ge=1, description="Served lists each side needs before a verdict."
+    )
+    ctr_tolerance: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="Challenger CTR and conversion may be this much lower (relative).",
+    )
+    max_error_rate_delta: float = Field(
+        default=0.01, ge=0.0, description="Challenger error rate may exceed the champion's by this."
+    )
+    max_p99_ratio: float = Field(
+        default=1.5,
+        ge=1.0,
+        description="Challenger p99 latency may be this many times the champion's.",
+    )
