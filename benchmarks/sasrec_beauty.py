@@ -32,7 +32,7 @@ import numpy as np
 # set before torch loads its OpenMP runtime.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from shelfwise._internal.sequences import Sequences  # noqa: E402
+from shelfwise.retrieval import Sequences  # noqa: E402
 from shelfwise.retrieval.sasrec import SASRecRecommender  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,4 +10,10 @@ from __future__ import annotations
 from shelfwise.deploy.render import TARGETS, Target, render
 from shelfwise.deploy.spec import DeploySpec, spec_from_config
 
-__all__ = ["TARGETS", "DeploySpec", "Target", "render", "spec_from_config"]
+__all__ = [
+    "DeploySpec",
+    "TARGETS",
+    "Target",
+    "render",
+    "spec_from_config",
+]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from shelfwise import __version__
+from shelfwise._version import __version__
 from shelfwise.errors import ConfigError
 
 if TYPE_CHECKING:

@@ -79,16 +79,17 @@ def _uri_path(uri: str) -> Path:
 
 
 __all__ = [
-    "CHALLENGER",
-    "CHAMPION",
     "AliasMove",
     "BundleInfo",
     "BundleStore",
+    "CHALLENGER",
+    "CHAMPION",
     "LocalRegistry",
     "ModelRegistry",
     "ModelVersion",
     "Registry",
     "check_version",
+    "is_local_uri",
     "open_registry",
     "registry_at",
 ]

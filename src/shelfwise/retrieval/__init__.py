@@ -36,7 +36,7 @@ from shelfwise.retrieval.base import (
 from shelfwise.retrieval.bm25 import BM25Search
 from shelfwise.retrieval.item_knn import ItemKNNRecommender
 from shelfwise.retrieval.popularity import PopularityRecommender
-from shelfwise.retrieval.tables import resolve
+from shelfwise.retrieval.tables import resolve as _resolve
 
 # name -> "module:Class" of retrieval's recommender families; matrix and sequential
 # models alike implement `Recommender`.
@@ -67,7 +67,7 @@ def recommender_class(name: str) -> type[Recommender]:
     Raises:
         LookupError: not one of `RECOMMENDERS`.
     """
-    cls: type[Recommender] = resolve(RECOMMENDERS, name, kind="recommender")
+    cls: type[Recommender] = _resolve(RECOMMENDERS, name, kind="recommender")
     return cls
 
 
@@ -99,7 +99,7 @@ def search_index_class(name: str) -> type[SearchIndex]:
     Raises:
         LookupError: not one of `SEARCH_INDEXES`.
     """
-    cls: type[SearchIndex] = resolve(SEARCH_INDEXES, name, kind="search index")
+    cls: type[SearchIndex] = _resolve(SEARCH_INDEXES, name, kind="search index")
     return cls
 
 

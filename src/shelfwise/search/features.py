@@ -2,7 +2,9 @@
 
 Training, offline evaluation and serving call the same `search_features`, so a served
 score is computed exactly as the evaluated one. Everything here is a pure function of
-its arguments; the per-item text is tokenized once, into a `SearchItemTable`.
+its arguments; the per-item text is tokenized once, into a `SearchItemTable`. One
+concern (the feature table and its columns), kept in one module past 500 lines so
+that every feature's definition sits next to its name.
 
 Inputs:
     query: the query text; `corrections` (token -> catalog token, what

@@ -16,7 +16,7 @@ from functools import partial
 import anyio.to_thread
 from fastapi import FastAPI
 
-from shelfwise import __version__
+from shelfwise._version import __version__
 from shelfwise.config import ShelfwiseConfig, load_config
 from shelfwise.errors import ShelfwiseError
 from shelfwise.runtime.engine import Engine

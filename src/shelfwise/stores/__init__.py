@@ -62,8 +62,10 @@ def open_store(
 __all__ = [
     "Attribution",
     "EventLog",
+    "MEMORY_SCHEME",
     "MemoryStore",
     "OnlineStore",
+    "REDIS_SCHEMES",
     "RecentEvent",
     "StoreObserver",
     "UserEvent",

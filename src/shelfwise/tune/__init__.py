@@ -12,8 +12,7 @@ about one trial.
 
 from __future__ import annotations
 
-from shelfwise.evaluate.metrics import parse_metric
 from shelfwise.tune.stage import run
 from shelfwise.tune.study import FamilyResult, tune_family
 
-__all__ = ["FamilyResult", "parse_metric", "run", "tune_family"]
+__all__ = ["FamilyResult", "run", "tune_family"]
