@@ -11,11 +11,10 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-IntArray = np.ndarray[Any, np.dtype[np.int64]]
+from shelfwise.contracts import IntArray
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,9 @@ from shelfwise.compress.quantize import (
     quantize_sparse_values,
     truncate_factors,
 )
+from shelfwise.contracts import FloatArray, IntArray
 from shelfwise.errors import ArtifactError, ConfigError, NotReadyError
-from shelfwise.retrieval.base import FloatArray, Histories, IntArray, Recommender, SimilarItems
+from shelfwise.retrieval.base import Histories, Recommender, SimilarItems
 from shelfwise.retrieval.shared import read_params, write_params
 
 KIND: Final = "compressed"

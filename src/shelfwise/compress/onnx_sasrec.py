@@ -21,8 +21,9 @@ from typing import Any, Final, Self
 import numpy as np
 
 from shelfwise._internal.sequences import Sequences
+from shelfwise.contracts import FloatArray, IntArray
 from shelfwise.errors import ArtifactError, ConfigError, DataError, NotReadyError
-from shelfwise.retrieval.base import FloatArray, Histories, IntArray
+from shelfwise.retrieval.base import Histories
 from shelfwise.retrieval.shared import check_ordered, read_params, write_params
 
 KIND: Final = "sasrec_onnx"

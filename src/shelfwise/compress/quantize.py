@@ -17,13 +17,13 @@ from typing import Any, Final, Literal
 import numpy as np
 import scipy.sparse as sp
 
+from shelfwise.contracts import FloatArray
 from shelfwise.errors import ConfigError
 
 Encoding = Literal["float32", "float16", "int8_row", "int8_column"]
 ENCODINGS: Final[tuple[str, ...]] = ("float32", "float16", "int8_row", "int8_column")
 INT8_MAX: Final = 127
 
-FloatArray = np.ndarray[Any, np.dtype[np.float32]]
 Int8Array = np.ndarray[Any, np.dtype[np.int8]]
 
 

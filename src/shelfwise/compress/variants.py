@@ -19,8 +19,8 @@ import polars as pl
 
 from shelfwise.compress.models import FAMILIES, CompressedRecommender
 from shelfwise.config import CompressConfig
-from shelfwise.contracts import ITEM_INDEX, SPLIT, TIMESTAMP
-from shelfwise.retrieval.base import IntArray, Recommender
+from shelfwise.contracts import ITEM_INDEX, SPLIT, TIMESTAMP, IntArray
+from shelfwise.retrieval.base import Recommender
 from shelfwise.retrieval.blend import BlendRecommender
 from shelfwise.retrieval.shared import PARAMS_FILE
 

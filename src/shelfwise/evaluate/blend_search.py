@@ -26,9 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from shelfwise.contracts import FloatArray
 from shelfwise.evaluate.metrics import parse_metric, ranking_metrics
 from shelfwise.evaluate.recommend import EvalSplit
-from shelfwise.retrieval.base import FloatArray, Recommender, UserHistories, top_k_unseen
+from shelfwise.retrieval.base import Recommender, UserHistories, top_k_unseen
 from shelfwise.retrieval.blend import BlendRecommender, normalise_rows
 
 # Cached normalised scores: models × users × items float32; keep it near 400 MB.

@@ -19,9 +19,9 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
+from shelfwise.contracts import IntArray
 from shelfwise.errors import DataError, EmptyDataError
 
-IntArray = np.ndarray[Any, np.dtype[np.int64]]
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
 RANKING_METRICS: tuple[str, ...] = ("recall", "precision", "hit", "mrr", "ndcg", "map")

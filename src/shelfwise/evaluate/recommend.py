@@ -16,8 +16,9 @@ import scipy.sparse as sp
 
 from shelfwise._internal import progress
 from shelfwise._internal.sequences import Sequences
+from shelfwise.contracts import IntArray
 from shelfwise.evaluate.metrics import average_popularity, catalog_coverage, ranking_metrics
-from shelfwise.retrieval.base import IntArray, Recommender, UserHistories, recommend_top_k
+from shelfwise.retrieval.base import Recommender, UserHistories, recommend_top_k
 
 # Score matrices are dense (batch, n_items) float32: keep a batch near 100 MB.
 _MAX_BATCH_CELLS = 25_000_000

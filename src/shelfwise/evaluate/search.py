@@ -21,9 +21,9 @@ import numpy as np
 import polars as pl
 
 from shelfwise._internal import progress
-from shelfwise.contracts import ITEM_INDEX, QUERY, RELEVANCE
+from shelfwise.contracts import ITEM_INDEX, QUERY, RELEVANCE, FloatArray, IntArray
 from shelfwise.evaluate.metrics import graded_ndcg, reciprocal_rank
-from shelfwise.retrieval.base import FloatArray, IntArray, SearchIndex, top_k
+from shelfwise.retrieval.base import SearchIndex, top_k
 
 MODES = ("rerank", "full")
 _RELEVANT = 1.0

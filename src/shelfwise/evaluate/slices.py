@@ -19,15 +19,14 @@ A slice without a single user holds only {"users": 0.0}.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from shelfwise.contracts import BoolArray, IntArray
 from shelfwise.errors import DataError
-from shelfwise.evaluate.metrics import IntArray, ranking_metrics
+from shelfwise.evaluate.metrics import ranking_metrics
 
-BoolArray = np.ndarray[Any, np.dtype[np.bool_]]
 SLICES: tuple[str, ...] = ("all", "new_users", "new_items")
 
 

@@ -11,14 +11,8 @@ import scipy.sparse as sp
 
 from shelfwise._internal import progress
 from shelfwise._internal.sequences import Sequences
-from shelfwise.ranking.features import (
-    FloatArray,
-    IntArray,
-    ItemTable,
-    UserTable,
-    candidate_ranks,
-    pair_features,
-)
+from shelfwise.contracts import FloatArray, IntArray
+from shelfwise.ranking.features import ItemTable, UserTable, candidate_ranks, pair_features
 from shelfwise.retrieval.base import Recommender, UserHistories, recommend_top_k
 
 # Dense score matrices are (batch, n_items) float32: keep a batch near 100 MB.

@@ -11,7 +11,8 @@ from typing import Any, Final
 
 import numpy as np
 
-from shelfwise.ranking.features import FEATURE_NAMES, FloatArray
+from shelfwise.contracts import FloatArray
+from shelfwise.ranking.features import FEATURE_NAMES
 from shelfwise.ranking.model import LightGBMScorer, MLPScorer, Scorer, standardise
 
 LabelArray = np.ndarray[Any, np.dtype[np.int8]]

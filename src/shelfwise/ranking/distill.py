@@ -25,10 +25,10 @@ import polars as pl
 import scipy.sparse as sp
 
 from shelfwise._internal.artifacts import read_csr
-from shelfwise.contracts import SPLIT, SplitName
+from shelfwise.contracts import SPLIT, FloatArray, SplitName
 from shelfwise.ranking._candidates import PairSet, labelled_pairs, ordered_histories, retrieve
 from shelfwise.ranking._train import fit_lightgbm_student
-from shelfwise.ranking.features import FloatArray, build_tables
+from shelfwise.ranking.features import build_tables
 from shelfwise.ranking.stage import REPORT_FILE, USERS_FILE, _order_metrics
 from shelfwise.retrieval import load_recommender
 from shelfwise.retrieval.stage import train_only_folder

@@ -46,11 +46,19 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from shelfwise.contracts import BRAND, CATEGORY, ITEM_INDEX, PRICE, TIMESTAMP, USER_INDEX, WEIGHT
+from shelfwise.contracts import (
+    BRAND,
+    CATEGORY,
+    ITEM_INDEX,
+    PRICE,
+    TIMESTAMP,
+    USER_INDEX,
+    WEIGHT,
+    FloatArray,
+    IntArray,
+)
 
-FloatArray = np.ndarray[Any, np.dtype[np.float32]]
 Float64Array = np.ndarray[Any, np.dtype[np.float64]]
-IntArray = np.ndarray[Any, np.dtype[np.int64]]
 
 FEATURE_NAMES: Final[tuple[str, ...]] = (
     "retriever_score",

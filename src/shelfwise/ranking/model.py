@@ -25,13 +25,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from shelfwise._internal.artifacts import atomic_write_json, read_array, write_array
+from shelfwise.contracts import FloatArray, IntArray
 from shelfwise.errors import ArtifactError, DataError
 from shelfwise.ranking.base import Ranker
 from shelfwise.ranking.features import (
     FEATURE_NAMES,
     ITEM_FIELDS,
-    FloatArray,
-    IntArray,
     ItemTable,
     UserTable,
     pair_features,

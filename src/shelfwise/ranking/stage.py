@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from shelfwise._internal.artifacts import atomic_write_json, read_csr
 from shelfwise._internal.stage import StageContext, StageResult
 from shelfwise.config import RankingConfig
-from shelfwise.contracts import SPLIT, SplitName
+from shelfwise.contracts import SPLIT, FloatArray, IntArray, SplitName
 from shelfwise.evaluate.classifier import (
     best_f1_threshold,
     classifier_metrics,
@@ -34,7 +34,7 @@ from shelfwise.ranking._candidates import (
     retrieve,
 )
 from shelfwise.ranking._train import Fitted, fit_lightgbm, fit_mlp, standardisation
-from shelfwise.ranking.features import FEATURE_NAMES, FloatArray, IntArray, ItemTable, UserTable
+from shelfwise.ranking.features import FEATURE_NAMES, ItemTable, UserTable
 from shelfwise.ranking.features import build_tables as _build_tables
 from shelfwise.ranking.model import ClickModel
 from shelfwise.retrieval import load_recommender

@@ -21,9 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from shelfwise.contracts import IntArray
+
 logger = logging.getLogger("shelfwise.retrieval.sasrec")
 
-IntArray = np.ndarray[Any, np.dtype[np.int64]]
 LossName = Literal["softmax", "sampled_softmax", "bce"]
 NegativeSampling = Literal["uniform", "popularity"]
 

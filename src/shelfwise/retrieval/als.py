@@ -14,8 +14,9 @@ from typing import Any, Self
 import numpy as np
 
 from shelfwise._internal.artifacts import write_array
+from shelfwise.contracts import FloatArray
 from shelfwise.errors import ConfigError, NotReadyError
-from shelfwise.retrieval.base import FloatArray, Histories
+from shelfwise.retrieval.base import Histories
 from shelfwise.retrieval.factors import (
     FACTORS_FILE,
     check_factor_params,

@@ -18,8 +18,8 @@ from typing import Any, Literal, Self
 
 import numpy as np
 
+from shelfwise.contracts import BoolArray, FloatArray, IntArray
 from shelfwise.errors import ArtifactError, ConfigError, DataError
-from shelfwise.retrieval.base import FloatArray, IntArray
 from shelfwise.retrieval.shared import read_params, write_params
 
 logger = logging.getLogger(__name__)
@@ -30,7 +30,6 @@ IVFPQ_MIN_ITEMS = 10_000  # fewer vectors cannot train 256 PQ centroids well; se
 INDEX_FILE = "index.faiss"
 _PARAMS_NAME = "faiss-index"
 _QUERY_CHUNK_CELLS = 1 << 24  # queries x rows scored at once by the numpy exact path
-BoolArray = np.ndarray[Any, np.dtype[np.bool_]]
 
 
 @dataclass(frozen=True)

@@ -24,11 +24,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from shelfwise._internal.sequences import Sequences
+from shelfwise.contracts import BoolArray, FloatArray, IntArray
 from shelfwise.errors import DataError
-
-FloatArray = np.ndarray[Any, np.dtype[np.float32]]
-IntArray = np.ndarray[Any, np.dtype[np.int64]]
-BoolArray = np.ndarray[Any, np.dtype[np.bool_]]
 
 
 class UserHistories:

@@ -32,8 +32,9 @@ from typing import Any, Self
 import numpy as np
 
 from shelfwise._internal.artifacts import atomic_write_json
+from shelfwise.contracts import FloatArray
 from shelfwise.errors import ArtifactError, ConfigError, NotReadyError
-from shelfwise.retrieval.base import FloatArray, Histories, Recommender, RecommenderLoader
+from shelfwise.retrieval.base import Histories, Recommender, RecommenderLoader
 
 _PARAMS = "params.json"
 

@@ -12,8 +12,8 @@ from typing import Any, Self
 import numpy as np
 
 from shelfwise._internal.artifacts import read_array, write_array
+from shelfwise.contracts import FloatArray, IntArray
 from shelfwise.errors import ArtifactError, ConfigError, DataError, EmptyDataError, NotReadyError
-from shelfwise.retrieval.base import FloatArray, IntArray
 from shelfwise.retrieval.shared import read_params, write_params
 from shelfwise.text.spell import SpellCorrector
 from shelfwise.text.tokenize import tokenize

@@ -14,8 +14,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from shelfwise._internal.artifacts import write_array
+from shelfwise.contracts import FloatArray
 from shelfwise.errors import ConfigError, NotReadyError
-from shelfwise.retrieval.base import FloatArray, Histories
+from shelfwise.retrieval.base import Histories
 from shelfwise.retrieval.factors import (
     BIASES_FILE,
     FACTORS_FILE,

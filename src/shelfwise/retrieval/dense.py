@@ -12,9 +12,9 @@ from typing import Any, Self
 import numpy as np
 
 from shelfwise._internal.artifacts import read_array, write_array
+from shelfwise.contracts import FloatArray, IntArray
 from shelfwise.errors import ArtifactError, ConfigError, DataError, EmptyDataError, NotReadyError
 from shelfwise.retrieval.ann import INDEX_KINDS, VectorIndex
-from shelfwise.retrieval.base import FloatArray, IntArray
 from shelfwise.retrieval.shared import read_params, write_params
 from shelfwise.text.embedding_cache import encode_with_cache
 from shelfwise.text.encoders import DEFAULT_ENCODER, TextEncoder, build_encoder

@@ -11,8 +11,9 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from shelfwise._internal.artifacts import read_array, write_array
+from shelfwise.contracts import FloatArray, IntArray
 from shelfwise.errors import ArtifactError, ConfigError, NotReadyError
-from shelfwise.retrieval.base import FloatArray, Histories, IntArray
+from shelfwise.retrieval.base import Histories
 from shelfwise.retrieval.shared import check_histories, check_train, read_params, write_params
 
 logger = logging.getLogger(__name__)

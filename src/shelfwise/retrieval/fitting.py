@@ -21,9 +21,10 @@ import scipy.sparse as sp
 from shelfwise._internal.artifacts import read_csr
 from shelfwise._internal.matrices import weighted_matrix
 from shelfwise._internal.sequences import Sequences
+from shelfwise.contracts import IntArray
 from shelfwise.errors import ConfigError
 from shelfwise.retrieval import recommender_class
-from shelfwise.retrieval.base import IntArray, Recommender, TextRecommender, UserHistories
+from shelfwise.retrieval.base import Recommender, TextRecommender, UserHistories
 
 TEXT_FIELDS = ("title", "brand", "category", "description")
 SPLITS = {"train": ("train",), "train_valid": ("train", "valid")}

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from shelfwise.retrieval.base import FloatArray
+from shelfwise.contracts import FloatArray
 
 _SOLVE_BATCH = 1024  # users whose normal equations are solved in one batched call
 

@@ -10,8 +10,9 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
 from shelfwise._internal.artifacts import read_array, write_array, write_csr
+from shelfwise.contracts import FloatArray
 from shelfwise.errors import ArtifactError, ConfigError, NotReadyError
-from shelfwise.retrieval.base import FloatArray, Histories
+from shelfwise.retrieval.base import Histories
 from shelfwise.retrieval.shared import (
     check_histories,
     check_train,

@@ -10,8 +10,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from shelfwise._internal.artifacts import write_csr
+from shelfwise.contracts import FloatArray, IntArray
 from shelfwise.errors import ConfigError, NotReadyError, UnknownItemError
-from shelfwise.retrieval.base import FloatArray, Histories, IntArray
+from shelfwise.retrieval.base import Histories
 from shelfwise.retrieval.shared import (
     check_histories,
     check_train,

@@ -8,8 +8,9 @@ from typing import Self
 import numpy as np
 
 from shelfwise._internal.artifacts import read_array, write_array
+from shelfwise.contracts import FloatArray
 from shelfwise.errors import ArtifactError, NotReadyError
-from shelfwise.retrieval.base import FloatArray, Histories
+from shelfwise.retrieval.base import Histories
 from shelfwise.retrieval.shared import check_histories, check_train, read_params, write_params
 
 _SCORES_FILE = "item_scores.npy"

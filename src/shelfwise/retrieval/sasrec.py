@@ -13,6 +13,7 @@ import torch
 
 from shelfwise._internal.artifacts import read_array, write_array
 from shelfwise._internal.sequences import Sequences
+from shelfwise.contracts import FloatArray, IntArray
 from shelfwise.errors import ArtifactError, ConfigError, DataError, EmptyDataError, NotReadyError
 from shelfwise.retrieval._sasrec_net import (
     EpochReport,
@@ -27,7 +28,7 @@ from shelfwise.retrieval._sasrec_net import (
     train,
     trim_padding,
 )
-from shelfwise.retrieval.base import FloatArray, Histories, IntArray, as_user_histories
+from shelfwise.retrieval.base import Histories, as_user_histories
 from shelfwise.retrieval.shared import check_ordered, check_train, read_params, write_params
 
 logger = logging.getLogger(__name__)

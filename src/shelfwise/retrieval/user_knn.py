@@ -9,8 +9,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from shelfwise._internal.artifacts import read_csr, write_csr
+from shelfwise.contracts import FloatArray
 from shelfwise.errors import ArtifactError, ConfigError, NotReadyError
-from shelfwise.retrieval.base import FloatArray, Histories
+from shelfwise.retrieval.base import Histories
 from shelfwise.retrieval.shared import check_histories, check_train, read_params, write_params
 from shelfwise.retrieval.sparse import keep_top_per_row
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-FloatArray = np.ndarray[Any, np.dtype[np.float32]]
+from shelfwise.contracts import FloatArray
 
 
 def first_row(scores: Any) -> FloatArray:

@@ -10,15 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
 
-from shelfwise.contracts import BRAND, CATEGORY, IN_STOCK, PRICE, RAW_ITEM_ID, TITLE
-
-BoolArray = np.ndarray[Any, np.dtype[np.bool_]]
-IndexArray = np.ndarray[Any, np.dtype[np.int64]]
+from shelfwise.contracts import BRAND, CATEGORY, IN_STOCK, PRICE, RAW_ITEM_ID, TITLE, BoolArray
+from shelfwise.contracts import IntArray as IndexArray
 
 
 @dataclass(frozen=True)

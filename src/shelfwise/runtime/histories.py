@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from shelfwise._internal.sequences import Sequences
-from shelfwise.runtime.catalog import IndexArray
+from shelfwise.contracts import IntArray as IndexArray
 
 
 class Histories:

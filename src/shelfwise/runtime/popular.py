@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from shelfwise.contracts import BoolArray
 from shelfwise.retrieval import Recommender
 from shelfwise.runtime._scores import first_row
-from shelfwise.runtime.catalog import BoolArray, Catalog, ScoredItem
+from shelfwise.runtime.catalog import Catalog, ScoredItem
 from shelfwise.runtime.results import POPULAR, RecommendResult
 
 

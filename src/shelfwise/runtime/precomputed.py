@@ -47,11 +47,11 @@ from typing import Any, Final
 import numpy as np
 import scipy.sparse as sp
 
-from shelfwise.runtime.catalog import BoolArray, IndexArray
+from shelfwise.contracts import BoolArray, FloatArray
+from shelfwise.contracts import IntArray as IndexArray
 
 logger = logging.getLogger(__name__)
 
-FloatArray = np.ndarray[Any, np.dtype[np.float32]]
 ScoreBatch = Callable[[IndexArray, sp.csr_matrix], FloatArray]
 """users (batch,), their history rows -> the recommender's dense (batch, n_items) scores."""
 RerankBatch = Callable[[IndexArray, sp.csr_matrix, FloatArray, IndexArray], FloatArray]

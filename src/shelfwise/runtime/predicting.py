@@ -12,11 +12,12 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from shelfwise.contracts import FloatArray
 from shelfwise.errors import ModelNotAvailableError
 from shelfwise.ranking import ClickModel
 from shelfwise.retrieval import Recommender
 from shelfwise.retrieval.base import UserHistories
-from shelfwise.runtime._scores import FloatArray, first_row
+from shelfwise.runtime._scores import first_row
 from shelfwise.runtime.catalog import Catalog
 from shelfwise.runtime.histories import Histories
 from shelfwise.runtime.results import PredictResult, unknown_item

@@ -35,7 +35,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from shelfwise.runtime.catalog import BoolArray, Filters, ScoredItem
+from shelfwise.contracts import BoolArray
+from shelfwise.runtime.catalog import Filters, ScoredItem
 from shelfwise.runtime.engine import Engine
 from shelfwise.runtime.results import Fallback
 from shelfwise.stores.online import UserState

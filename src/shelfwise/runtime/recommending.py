@@ -12,12 +12,14 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from shelfwise.contracts import BoolArray, FloatArray
+from shelfwise.contracts import IntArray as IndexArray
 from shelfwise.errors import RequestError
 from shelfwise.ranking import ClickModel
 from shelfwise.retrieval import Recommender, top_k
 from shelfwise.retrieval.base import UserHistories
-from shelfwise.runtime._scores import FloatArray, first_row
-from shelfwise.runtime.catalog import BoolArray, Catalog, Filters, IndexArray
+from shelfwise.runtime._scores import first_row
+from shelfwise.runtime.catalog import Catalog, Filters
 from shelfwise.runtime.histories import Histories
 from shelfwise.runtime.popular import PopularFill
 from shelfwise.runtime.precomputed import DEPTH_MARGIN, PrecomputedLists, most_active, precompute

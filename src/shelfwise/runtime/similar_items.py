@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from shelfwise.contracts import IntArray as IndexArray
 from shelfwise.retrieval import SimilarItems
-from shelfwise.runtime.catalog import Catalog, IndexArray, ScoredItem
+from shelfwise.runtime.catalog import Catalog, ScoredItem
 from shelfwise.runtime.popular import PopularFill
 from shelfwise.runtime.results import POPULAR, SimilarResult, check_k, unknown_item
 

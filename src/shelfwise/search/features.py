@@ -74,12 +74,19 @@ import numpy as np
 import polars as pl
 from numpy.typing import ArrayLike
 
-from shelfwise.contracts import BRAND, CATEGORY, ITEM_INDEX, PRICE, TITLE, USER_INDEX, WEIGHT
+from shelfwise.contracts import (
+    BRAND,
+    CATEGORY,
+    ITEM_INDEX,
+    PRICE,
+    TITLE,
+    USER_INDEX,
+    WEIGHT,
+    FloatArray,
+    IntArray,
+)
 from shelfwise.errors import DataError
 from shelfwise.text.tokenize import tokenize
-
-FloatArray = np.ndarray[Any, np.dtype[np.float32]]
-IntArray = np.ndarray[Any, np.dtype[np.int64]]
 
 BM25_FIELDS: Final[tuple[str, ...]] = ("title", "brand", "category", "description")
 SIGNAL_NAMES: Final[tuple[str, ...]] = (

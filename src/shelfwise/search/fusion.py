@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from shelfwise.contracts import IntArray
 from shelfwise.errors import ConfigError, DataError
-from shelfwise.retrieval.base import IntArray
 
 Float64Array = np.ndarray[Any, np.dtype[np.float64]]
 

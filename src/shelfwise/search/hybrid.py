@@ -38,9 +38,9 @@ import numpy as np
 import polars as pl
 
 from shelfwise._internal.artifacts import atomic_write_json, write_parquet
-from shelfwise.contracts import BRAND, CATEGORY, PRICE, TITLE
+from shelfwise.contracts import BRAND, CATEGORY, PRICE, TITLE, BoolArray, FloatArray, IntArray
 from shelfwise.errors import ArtifactError, ConfigError
-from shelfwise.retrieval.base import BoolArray, FloatArray, IntArray, SearchHits, top_k
+from shelfwise.retrieval.base import SearchHits, top_k
 from shelfwise.retrieval.bm25 import BM25Search
 from shelfwise.search.features import (
     BM25_FIELDS,

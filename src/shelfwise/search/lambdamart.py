@@ -42,13 +42,12 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from shelfwise._internal.artifacts import atomic_write_json
+from shelfwise.contracts import FloatArray, IntArray
 from shelfwise.errors import ArtifactError, ConfigError, DataError, NotReadyError
 from shelfwise.ranking.base import Ranker
 from shelfwise.search.features import SEARCH_FEATURE_NAMES
 
-FloatArray = np.ndarray[Any, np.dtype[np.float32]]
 Float64Array = np.ndarray[Any, np.dtype[np.float64]]
-IntArray = np.ndarray[Any, np.dtype[np.int64]]
 
 RERANKER_FORMAT: Final = "shelfwise-search-reranker"
 RERANKER_SCHEMA_VERSION: Final = 1

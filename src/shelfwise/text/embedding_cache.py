@@ -31,7 +31,7 @@ import numpy as np
 
 from shelfwise._internal import progress as progress_bars
 from shelfwise._internal.artifacts import atomic_write_json, read_array, write_array
-from shelfwise.contracts import FloatArray, IntArray
+from shelfwise.contracts import BoolArray, FloatArray, IntArray
 from shelfwise.errors import ConfigError
 from shelfwise.text.encoders import TextEncoder
 
@@ -40,7 +40,6 @@ logger = logging.getLogger(__name__)
 MAX_SHARDS = 16
 FLUSH_EVERY = 4096  # vectors encoded between two writes: an interrupted run keeps them
 _KEY_DTYPE = np.dtype("S32")
-BoolArray = np.ndarray[Any, np.dtype[np.bool_]]
 KeyArray = np.ndarray[Any, np.dtype[np.bytes_]]
 
 
