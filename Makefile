@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "shelfwise needs Python >= 3.11")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[train,serve,encoders,dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[train,serve,encoders,cluster,dev]'
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the pinned dependencies
