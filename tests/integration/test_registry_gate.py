@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+import shutil
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
 import yaml
 from tests.conftest import shop_config
 from typer.testing import CliRunner
 
 from shelfwise.cli.main import app
 from shelfwise.cli.models import resolve_bundle
+from shelfwise.config import ShelfwiseConfig
 from shelfwise.errors import EXIT_GATE
 from shelfwise.package.bundle import read_bundle_manifest
 from shelfwise.pipeline import run_pipeline
@@ -156,3 +162,160 @@ def _assert_no_pickle(bundle: Path) -> None:
                 for name in loaded.files:
                     loaded[name]
                 loaded.close()
+
+
+# --- kill -9 at every step of registry setup and publish (issue 14) ---------------------
+
+# Runs `shelfwise run --resume` on a run whose stages are done, so that only publishing
+# is left, and SIGKILLs itself at one step: a crash point ("publish:registered") or the
+# N-th SQL statement ("sql:N") of MLflow's first setup. "record" kills nowhere and
+# writes the steps it passed and the statements MLflow's setup made.
+_KILLED_CHILD = """
+import json, os, signal, sys
+from pathlib import Path
+
+import sqlalchemy
+from sqlalchemy import event
+
+from shelfwise._internal.artifacts import set_crash_hook
+from shelfwise.config import ShelfwiseConfig
+from shelfwise.pipeline import run_pipeline
+
+config = ShelfwiseConfig.model_validate_json(Path(sys.argv[1]).read_text())
+run_id, target, record = sys.argv[2], sys.argv[3], Path(sys.argv[4])
+steps, statements = [], [0]
+
+def hook(step):
+    steps.append((step, statements[0]))
+    if step == target:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+@event.listens_for(sqlalchemy.engine.Engine, "after_cursor_execute")
+def count(*args):
+    statements[0] += 1
+    if target == f"sql:{statements[0]}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+set_crash_hook(hook)
+run_pipeline(config, resume=run_id)
+record.write_text(json.dumps(steps))
+"""
+
+# After a kill: `shelfwise models` must work, then `shelfwise run --resume` must finish
+# the job; prints the registry's final state as JSON.
+_FINISH_AND_REPORT = """
+import json, sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from shelfwise.cli.main import app
+from shelfwise.config import ShelfwiseConfig
+from shelfwise.pipeline import run_pipeline
+from shelfwise.registry import ModelRegistry, open_registry
+
+config_file, run_id = Path(sys.argv[1]), sys.argv[2]
+config = ShelfwiseConfig.model_validate_json(config_file.read_text())
+listing = CliRunner().invoke(app, ["models", "--config", sys.argv[3]])
+assert listing.exit_code == 0, listing.output
+outcome = run_pipeline(config, resume=run_id)
+registry = open_registry(config)
+state = {
+    "versions": [
+        [v.version, list(v.aliases), v.fingerprint, v.tags.get("shelfwise.gate")]
+        for v in registry.versions()
+    ],
+    "champions": registry.champion_stack(),
+    "moves": [[m["alias"], m["old"], m["new"]] for m in registry.alias_log()],
+    "gate": outcome.gate.decision if outcome.gate else None,
+    "run": json.loads((outcome.run_dir / "run.json").read_text())["status"],
+    "report": outcome.report_path is not None,
+}
+if isinstance(registry, ModelRegistry):
+    runs = registry.client.search_runs([registry.experiment_id()])
+    state["running"] = sorted(r.info.run_id for r in runs if r.info.status == "RUNNING")
+print("STATE " + json.dumps(state, sort_keys=True))
+"""
+
+
+def _publish_cases(tmp_path: Path, config: ShelfwiseConfig) -> tuple[Path, Path, Path, str]:
+    """One pipeline run up to `package`, kept as a template home to copy per case."""
+    outcome = run_pipeline(config, until="package")
+    home = config.state_dir()
+    template = tmp_path / "template"
+    shutil.copytree(home, template)
+    config_json = tmp_path / "config.json"
+    config_json.write_text(config.model_dump_json())
+    config_yaml = tmp_path / "config.yaml"
+    config_yaml.write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    return template, config_json, config_yaml, outcome.run_id
+
+
+def _fresh_home(home: Path, template: Path) -> None:
+    shutil.rmtree(home, ignore_errors=True)
+    shutil.copytree(template, home)
+
+
+def _run_child(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=600
+    )
+
+
+def _finish(config_json: Path, config_yaml: Path, run_id: str) -> dict[str, object]:
+    done = _run_child(_FINISH_AND_REPORT, str(config_json), run_id, str(config_yaml))
+    assert done.returncode == 0, done.stderr[-3000:]
+    line = next(ln for ln in done.stdout.splitlines() if ln.startswith("STATE "))
+    state: dict[str, object] = json.loads(line.removeprefix("STATE "))
+    return state
+
+
+def _kill_sweep(tmp_path: Path, config: ShelfwiseConfig, store_steps: set[str]) -> None:
+    """Kill publishing at every step in turn; each time the state must end as without."""
+    home = config.state_dir()
+    template, config_json, config_yaml, run_id = _publish_cases(tmp_path, config)
+    record = tmp_path / "steps.json"
+    recorded = _run_child(_KILLED_CHILD, str(config_json), run_id, "record", str(record))
+    assert recorded.returncode == 0, recorded.stderr[-3000:]
+    steps = dict(json.loads(record.read_text()))
+    publish = {"publish:registered", "publish:gate-recorded", "publish:aliases-moved"}
+    assert publish | store_steps | {"publish:finished"} <= set(steps), steps
+    expected = _finish(config_json, config_yaml, run_id)  # publishing done: nothing left
+    _fresh_home(home, template)
+    uninterrupted = _finish(config_json, config_yaml, run_id)
+    assert uninterrupted == expected
+    assert uninterrupted.get("running", []) == []
+    assert uninterrupted["run"] == "complete"
+
+    targets = list(steps)
+    if "mlflow-setup:migrated" in steps:  # kill inside MLflow's own first setup too
+        made = int(steps["mlflow-setup:migrated"])
+        targets += [f"sql:{n}" for n in (1, made // 4, made // 2, 3 * made // 4, made)]
+    for target in targets:
+        _fresh_home(home, template)
+        killed = _run_child(_KILLED_CHILD, str(config_json), run_id, target, str(record))
+        assert killed.returncode == -signal.SIGKILL, (target, killed.stderr[-3000:])
+        assert _finish(config_json, config_yaml, run_id) == uninterrupted, target
+
+
+@pytest.mark.slow
+def test_a_kill_at_every_step_of_mlflow_setup_and_publish_is_recovered(
+    tiny_shop: ShopSummary, tmp_path: Path
+) -> None:
+    config = shop_config(tiny_shop, tmp_path / "state", **FAST, **ONLY_POPULARITY)
+    _kill_sweep(tmp_path, config, {"mlflow-setup:migrated", "publish:bundle-uploaded"})
+
+
+@pytest.mark.slow
+def test_a_kill_at_every_step_of_a_local_store_publish_is_recovered(
+    tiny_shop: ShopSummary, tmp_path: Path
+) -> None:
+    store = tmp_path / "state" / "registry"
+    config = shop_config(
+        tiny_shop,
+        tmp_path / "state",
+        **FAST,
+        **ONLY_POPULARITY,
+        **{"registry.tracking_uri": str(store)},
+    )
+    _kill_sweep(tmp_path, config, {"local-store:staged", "local-store:published"})

@@ -14,18 +14,20 @@ Layout::
                        with it. Bundles written before it existed lack the file.
     models/<name>/     one saved model per registered model name; a model used by two
                        roles (item_knn as recommender and similar) is stored once
+    signature          HMAC-SHA256 of manifest.json, when SHELFWISE_BUNDLE_SIGNING_KEY
+                       is set (see `package.integrity`)
 
-No file is pickled. `manifest.files` holds the sha256 of every other file, and
-`manifest.fingerprint` hashes those (path, sha256) pairs plus the role -> model map,
-so two bundles with the same content have the same fingerprint whenever they were
-written (`created_at` and the run's lineage do not enter it).
+No file is pickled. `manifest.files` holds the sha256 of every other file and
+`manifest.fields` the sha256 of every manifest field (schema 2); `manifest.fingerprint`
+hashes both, so an edited file or manifest field fails `verify_bundle`, which names it.
+Two bundles with the same content have the same fingerprint whenever they were written:
+`created_at` and `lineage.run_id` are recorded but left out (`package.integrity`).
 
 This module belongs to the online role too: it imports no training code.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -43,7 +45,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from shelfwise._internal.artifacts import (
     MANIFEST,
     atomic_write_json,
+    atomic_write_text,
     hash_tree,
+    sha256_file,
     write_csr,
     write_parquet,
 )
@@ -59,9 +63,22 @@ from shelfwise.contracts import (
     EventType,
 )
 from shelfwise.errors import ArtifactError, BundleNotFoundError, IntegrityError, ManifestError
+from shelfwise.package.integrity import (
+    SIGNATURE_FILE,
+    check_arrays,
+    check_fields,
+    check_signature,
+    field_digests,
+    fingerprint_v1,
+    fingerprint_v2,
+    signature_document,
+    signing_key,
+)
 
 BUNDLE_FORMAT: Final = "shelfwise-bundle"
-BUNDLE_SCHEMA_VERSION: Final = 1
+# 2: `fields` and a fingerprint over the manifest's fields; 1: files and components only
+BUNDLE_SCHEMA_VERSION: Final = 2
+READABLE_SCHEMA_VERSIONS: Final = (1, 2)
 
 ITEMS_FILE: Final = "items.parquet"
 USERS_FILE: Final = "users.parquet"
@@ -98,8 +115,13 @@ class BundleManifest(BaseModel):
     schema_version: int = BUNDLE_SCHEMA_VERSION
     project: str
     created_at: datetime = Field(description="UTC time the bundle was written.")
-    fingerprint: str = Field(description="sha256 of the content; see `content_fingerprint`.")
+    fingerprint: str = Field(description="sha256 of the content; see `package.integrity`.")
     files: dict[str, str] = Field(description="relative posix path -> sha256")
+    fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="manifest field (lineage keys one by one) -> sha256 of its JSON; "
+        "empty in schema 1",
+    )
     components: dict[str, str] = Field(description="role -> registered model name")
     metrics: dict[str, Any] = Field(default_factory=dict)
     data_fingerprint: str
@@ -109,6 +131,17 @@ class BundleManifest(BaseModel):
     )
     n_items: int = Field(ge=0)
     n_users: int = Field(ge=0)
+
+    @field_validator("schema_version")
+    @classmethod
+    def _readable_schema(cls, value: int) -> int:
+        if value not in READABLE_SCHEMA_VERSIONS:
+            raise ValueError(
+                f"bundle schema {value} is not one this shelfwise reads "
+                f"({', '.join(map(str, READABLE_SCHEMA_VERSIONS))}); load it with the "
+                "shelfwise version that wrote it"
+            )
+        return value
 
     @field_validator("components")
     @classmethod
@@ -167,25 +200,17 @@ class BundleSpec:
     event_weights: Mapping[EventType, float] | None = None
 
 
-def content_fingerprint(files: dict[str, str], components: dict[str, str]) -> str:
-    """sha256 over the sorted (path, sha256) pairs and the sorted role -> model pairs."""
-    payload = {
-        "files": sorted(files.items()),
-        "components": sorted(components.items()),
-    }
-    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def write_bundle(spec: BundleSpec, out: Path) -> BundleManifest:
+def write_bundle(spec: BundleSpec, out: Path, *, key: bytes | None = None) -> BundleManifest:
     """Write a bundle into `out`, an empty (or missing) folder.
 
     The caller makes the folder appear atomically (e.g. with `staged_folder`);
-    `manifest.json` is written last.
+    `manifest.json` is written last, after its `signature` when signed.
 
     Args:
         spec: the bundle's content.
         out: destination folder; created when missing, must be empty otherwise.
+        key: an HMAC key (`package.integrity.signing_key`) to sign the bundle with;
+            None writes no signature.
 
     Returns:
         The manifest that was written.
@@ -223,22 +248,41 @@ def write_bundle(spec: BundleSpec, out: Path) -> BundleManifest:
     for name, folder in sorted(models.items()):
         shutil.copytree(folder, out / MODELS_DIR / name)
 
-    files = hash_tree(out)
-    components = {role: name for role, (name, _) in spec.components.items()}
+    files = bundle_files(out)
     manifest = BundleManifest(
         project=spec.project,
         created_at=datetime.now(UTC),
-        fingerprint=content_fingerprint(files, components),
+        fingerprint="",
         files=files,
-        components=components,
+        components={role: name for role, (name, _) in spec.components.items()},
         metrics=spec.metrics,
         data_fingerprint=spec.data_fingerprint,
         lineage=spec.lineage,
         n_items=items.height,
         n_users=users.height,
     )
-    atomic_write_json(out / MANIFEST, manifest.model_dump(mode="json"))
-    return manifest
+    # the digests are taken from the JSON that is written, so reading it back matches
+    document = manifest.model_dump(mode="json")
+    document["fields"] = field_digests(document)
+    document["fingerprint"] = fingerprint_v2(files, document["fields"])
+    text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    if key is not None:
+        signature = signature_document(text.encode("utf-8"), key)
+        atomic_write_json(out / SIGNATURE_FILE, signature)
+    atomic_write_text(out / MANIFEST, text)
+    return BundleManifest.model_validate(document)
+
+
+def bundle_files(folder: Path) -> dict[str, str]:
+    """sha256 of every file of a bundle but its own `manifest.json` and `signature`."""
+    return {
+        file.relative_to(folder).as_posix(): sha256_file(file)
+        for file in sorted(folder.rglob("*"))
+        if file.is_file() and file.relative_to(folder).as_posix() not in _UNLISTED
+    }
+
+
+_UNLISTED: Final = frozenset({MANIFEST, SIGNATURE_FILE})
 
 
 def read_bundle_manifest(path: Path) -> BundleManifest:
@@ -248,17 +292,22 @@ def read_bundle_manifest(path: Path) -> BundleManifest:
         BundleNotFoundError: `path` is not a folder.
         ManifestError: the manifest is missing, unreadable or not a bundle manifest.
     """
+    return _read_manifest(path)[0]
+
+
+def _read_manifest(path: Path) -> tuple[BundleManifest, bytes]:
+    """The manifest, and the exact bytes it was read from (what a signature covers)."""
     if not path.is_dir():
         raise BundleNotFoundError(f"no bundle folder at {path}; run `shelfwise run` first")
     manifest_path = path / MANIFEST
     try:
-        text = manifest_path.read_text(encoding="utf-8")
+        data = manifest_path.read_bytes()
     except FileNotFoundError:
         raise ManifestError(
             f"{path} has no {MANIFEST}: not a bundle, or its writer was interrupted"
         ) from None
     try:
-        return BundleManifest.model_validate_json(text)
+        return BundleManifest.model_validate_json(data), data
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in error['loc']) or '(top level)'}: {error['msg']}"
@@ -267,19 +316,36 @@ def read_bundle_manifest(path: Path) -> BundleManifest:
         raise ManifestError(f"{manifest_path} is not a valid bundle manifest: {problems}") from None
 
 
-def verify_bundle(path: Path) -> BundleManifest:
-    """Re-hash every file of a bundle and compare with its manifest.
+def verify_bundle(
+    path: Path, *, key: bytes | None | Literal["environment"] = "environment"
+) -> BundleManifest:
+    """Check a bundle before anything in it is loaded (see `package.integrity`).
+
+    Re-hashes every file and compares with the manifest; checks that no manifest field
+    was edited (schema 2) and the fingerprint over both; checks the signature when a
+    key is configured; reads every `.npy` header and refuses object arrays and pickle
+    files. Nothing of the bundle is unpickled or executed on the way.
+
+    Args:
+        path: the bundle folder.
+        key: the HMAC key signatures must match; "environment" (the default) reads
+            `SHELFWISE_BUNDLE_SIGNING_KEY`, None accepts unsigned bundles.
 
     Returns:
-        The manifest, when every file matches.
+        The manifest, when every check passes.
 
     Raises:
-        IntegrityError: a file is missing, changed, or not listed (names the file), or
-            the fingerprint does not match the listed files.
+        IntegrityError: a file is missing, changed, not listed, a pickle or an object
+            array; a manifest field was edited (names it); the fingerprint does not
+            match; the signature is missing, another key's or wrong.
         BundleNotFoundError, ManifestError: as for `read_bundle_manifest`.
+        ConfigError: the configured signing key is too weak.
     """
-    manifest = read_bundle_manifest(path)
-    actual = hash_tree(path)
+    manifest, data = _read_manifest(path)
+    secret = signing_key() if key == "environment" else key
+    old_scheme = manifest.schema_version == 1
+    # schema 1 listed files as `hash_tree` does; schema 2 lists nested manifest.json too
+    actual = hash_tree(path) if old_scheme else bundle_files(path)
     missing = sorted(set(manifest.files) - set(actual))
     if missing:
         raise IntegrityError(f"bundle {path} is missing {_names(missing)}; rebuild the bundle")
@@ -295,12 +361,20 @@ def verify_bundle(path: Path) -> BundleManifest:
             f"bundle {path}: sha256 of {_names(changed)} does not match the manifest; the "
             "file was modified or damaged, rebuild or re-publish the bundle"
         )
-    expected = content_fingerprint(manifest.files, manifest.components)
+    if old_scheme:
+        expected = fingerprint_v1(manifest.files, manifest.components)
+    else:
+        check_fields(path, json.loads(data), manifest.fields)
+        expected = fingerprint_v2(manifest.files, manifest.fields)
     if expected != manifest.fingerprint:
         raise IntegrityError(
             f"bundle {path}: manifest fingerprint {manifest.fingerprint[:12]} does not match "
-            f"its file list ({expected[:12]}); the manifest was edited"
+            f"its files and fields ({expected[:12]}); the manifest was edited, rebuild or "
+            "re-publish the bundle"
         )
+    if secret is not None:
+        check_signature(path, data, secret)
+    check_arrays(path, manifest.files)
     return manifest
 
 

@@ -3,8 +3,9 @@
 Stage inputs: `validate` (for the data fingerprint), `features`, `retrieval`,
 `evaluate`, `ranking` (click model), `search` (hybrid search), `compress` (a model
 with a chosen compressed variant is bundled from `compress/models/<name>/`). Output: `bundle/`,
-a self-contained, hash-verified folder (see `package.bundle`). The runner publishes
-it to the local store as a new version.
+a self-contained, hash-verified folder (see `package.bundle`), signed when
+`SHELFWISE_BUNDLE_SIGNING_KEY` is set (`package.integrity`). The runner publishes it
+as a new version.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from shelfwise._internal.stage import StageContext, StageResult
 from shelfwise.config import hash_jsonable
 from shelfwise.contracts import TIMESTAMP
 from shelfwise.package.bundle import BundleSpec, write_bundle
+from shelfwise.package.integrity import signing_key
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -88,12 +90,17 @@ def run(ctx: StageContext) -> StageResult:
         },
         project=ctx.config.project,
     )
+    key = signing_key()  # read now: a weak key fails before anything is written
     out = ctx.out / "bundle"
     out.mkdir()
-    manifest = write_bundle(spec, out)
+    manifest = write_bundle(spec, out, key=key)
     return StageResult(
         row_counts={"files": len(manifest.files)},
-        extra={"fingerprint": manifest.fingerprint, "components": components},
+        extra={
+            "fingerprint": manifest.fingerprint,
+            "components": components,
+            "signed": key is not None,
+        },
         summary="bundle with " + ", ".join(f"{r}={n}" for r, n in components.items()),
     )
 

@@ -83,6 +83,13 @@ class GateResult:
         """The `gate.json` document."""
         return asdict(self)
 
+    @classmethod
+    def from_json(cls, document: dict[str, Any]) -> GateResult:
+        """A result from its `gate.json` document (`to_json`)."""
+        values = dict(document)
+        values["rules"] = [RuleOutcome(**rule) for rule in document.get("rules", [])]
+        return cls(**values)
+
     def write(self, run_dir: Path) -> Path:
         """Write `run_dir/gate/gate.json`; return its path."""
         path = run_dir / GATE_DIR / GATE_FILE
@@ -90,6 +97,19 @@ class GateResult:
         # atomic: the report and the CLI never read a half-written decision
         atomic_write_text(path, json.dumps(self.to_json(), indent=2, sort_keys=True))
         return path
+
+
+def read_gate(run_dir: Path) -> GateResult | None:
+    """The decision recorded in `run_dir/gate/gate.json`; None when there is none or it is
+    unreadable (a run interrupted before its gate; the gate then decides again)."""
+    path = run_dir / GATE_DIR / GATE_FILE
+    if not path.is_file():
+        return None
+    try:
+        return GateResult.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        _log.warning("gate: ignoring unreadable %s (%s)", path, exc)
+        return None
 
 
 def check_rules(

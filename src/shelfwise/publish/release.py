@@ -8,11 +8,19 @@
 2. the bundle becomes a version (or the existing version with the same content); an
    MLflow store gets it as the tracked run's artifacts;
 3. the promotion gate re-scores it and the champion on this run's test split and
-   moves the aliases (`publish.gate`); with `registry.enabled: false` there is no
-   gate and a new version simply becomes champion;
-4. `gate/gate.json` and the gate's numbers go to the run folder and the tracked run;
+   decides (`publish.gate`); with `registry.enabled: false` there is no gate and a
+   new version simply becomes champion;
+4. `gate/gate.json` and the decision go to the run folder, the version's tags and the
+   tracked run, and only then do the aliases move;
 5. the caller records the run as finished (`before_report`), then the report is
    written from the run folder, so its header shows the final status and version.
+
+Every step may be killed (`crash_point` names them; a test kills each in turn):
+`shelfwise run --resume` then finishes the job with the same result. The version is
+found again by its fingerprint, a decision recorded in `gate.json` before the kill is
+applied rather than taken again (unless the champion moved since), an alias already
+moved is not moved twice, and the killed MLflow run is marked FAILED
+(`registry.mlflow_setup`).
 """
 
 from __future__ import annotations
@@ -22,10 +30,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from shelfwise._internal.artifacts import crash_point
 from shelfwise.config import ShelfwiseConfig
-from shelfwise.publish.gate import GateResult, check_rules, decide, score_versions
+from shelfwise.publish.gate import GateResult, check_rules, decide, read_gate, score_versions
 from shelfwise.registry import open_registry
 from shelfwise.registry.base import (
+    CHALLENGER,
     CHAMPION,
     TAG_GATE,
     TAG_RUN,
@@ -82,33 +92,70 @@ def publish_run(
     """
     registry = open_registry(config)
     tracker = open_tracker(config, registry, run_dir.name)
+    crash_point("publish:tracker-started")
     try:
         tracker.log_params(flatten_params(config.model_dump(mode="json")))
         tracker.log_metrics(run_metrics(run_dir))
+        crash_point("publish:run-logged")
         version, new = registry.publish(
             bundle_dir, tags={TAG_RUN: run_dir.name}, tracked_run=tracker.mlflow_run_id
         )
+        crash_point("publish:registered")
         result = None
         if config.registry.enabled:
             result = gate(config, run_dir, registry, version, bundle_dir)
             _record_gate(run_dir, registry, tracker, version, result)
-        elif new:
+            crash_point("publish:gate-recorded")
+            _move_aliases(registry, version, result)
+        elif _newest_of_this_run(registry, version, new, run_dir):
             # no registry, no gate: the newest version is served, as before aliases
             registry.promote(version.version, "registry.enabled is false: newest version")
+        crash_point("publish:aliases-moved")
         version = registry.get(version.version)
         published = Published(
             version, new, result, tracker.mlflow_run_id, None, version.folder or bundle_dir
         )
         if before_report is not None:
             before_report(published)
+        crash_point("publish:run-recorded")
         report, warning = _write_report(run_dir)
         if report is not None:
             tracker.log_file(report)
+        crash_point("publish:report-written")
     except BaseException:
         tracker.finish("FAILED")
         raise
     tracker.finish()
+    crash_point("publish:finished")
     return replace(published, report=report, warnings=() if warning is None else (warning,))
+
+
+def _newest_of_this_run(
+    registry: Registry, version: ModelVersion, new: bool, run_dir: Path
+) -> bool:
+    """Without a gate: should `version` become champion? Yes when this run stored it
+    (now, or before a kill that came ahead of the promotion) and it is not champion."""
+    champion = registry.by_alias(CHAMPION)
+    if champion is not None and champion.version == version.version:
+        return False
+    return new or version.run_id == run_dir.name
+
+
+def _move_aliases(registry: Registry, version: ModelVersion, result: GateResult) -> None:
+    """Apply the gate's decision; a move that is already in place is not made again."""
+    champion, challenger = registry.by_alias(CHAMPION), registry.by_alias(CHALLENGER)
+    holders = {found.version for found in (champion, challenger) if found is not None}
+    if result.decision in ("first-champion", "promoted", "skipped"):
+        if champion is None or champion.version != version.version:
+            reason = (
+                "gate disabled (gate.enabled: false)"
+                if result.decision == "skipped"
+                else _summary(result)
+            )
+            registry.promote(version.version, reason)
+    elif result.decision in ("challenger", "refused"):
+        if version.version not in holders:
+            registry.mark_challenger(version.version, _summary(result))
 
 
 def _record_gate(
@@ -120,7 +167,9 @@ def _record_gate(
 ) -> None:
     """The gate's decision on the version and the run: `gate.json`, tags, numbers."""
     result.write(run_dir)
-    registry.set_tag(version.version, TAG_GATE, result.decision)
+    # "unchanged" keeps the decision that made the version what it is
+    if result.decision != "unchanged" or TAG_GATE not in version.tags:
+        registry.set_tag(version.version, TAG_GATE, result.decision)
     tracker.set_tag("shelfwise.model_version", version.version)
     tracker.set_tag(TAG_GATE, result.decision)
     gate_numbers = {
@@ -139,8 +188,21 @@ def gate(
     version: ModelVersion,
     bundle_dir: Path,
 ) -> GateResult:
-    """Score, decide, and move the aliases for one registered version."""
+    """The gate's decision on one registered version; the caller moves the aliases.
+
+    A decision this run recorded before it was killed is returned again, as long as the
+    champion it was taken against is still champion (or the version already is).
+    """
     champion = registry.by_alias(CHAMPION)
+    previous = read_gate(run_dir)
+    if (
+        previous is not None
+        and previous.decision != "unchanged"
+        and previous.challenger.get("version") == version.version
+        and (None if champion is None else champion.version)
+        in ((previous.champion or {}).get("version"), version.version)
+    ):
+        return previous
     ident = {"version": version.version, "run_id": version.run_id or run_dir.name}
     champion_ident = (
         None if champion is None else {"version": champion.version, "run_id": champion.run_id or ""}
@@ -152,7 +214,6 @@ def gate(
             {}, ks, {}, [f"this run rebuilt version {version.version}, the champion, unchanged"],
         )  # fmt: skip
     if not config.gate.enabled:
-        registry.promote(version.version, "gate disabled (gate.enabled: false)")
         return GateResult(
             "skipped", ident, champion_ident, [], {"challenger": None, "champion": None},
             {}, ks, {}, ["gate.enabled is false: promoted unchecked"],
@@ -194,11 +255,6 @@ def gate(
         },
         notes=notes,
     )
-    summary = _summary(result)
-    if decision in ("first-champion", "promoted"):
-        registry.promote(version.version, summary)
-    else:
-        registry.mark_challenger(version.version, summary)
     return result
 
 

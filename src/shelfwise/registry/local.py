@@ -10,7 +10,13 @@ existing version: reruns on unchanged data create none.
 aliases, the champion stack, the alias log and version tags live in
 `home/bundles/registry.json`, rewritten atomically on every move, with the same
 semantics as the MLflow store. A store written before that file existed reads as if
-its latest version were champion, which is what was served from it then.
+its latest version were champion, which is what was served from it then; the first
+publish writes the file before the new version appears, so a kill in between never
+makes an ungated version champion that way.
+
+Every read-modify-write of `registry.json` and every publish holds `bundles/.lock`
+(`file_lock`, released by the kernel when a process dies): two processes promoting at
+once both land, one after the other, instead of one overwriting the other.
 """
 
 from __future__ import annotations
@@ -27,7 +33,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from shelfwise._internal.artifacts import atomic_write_json, link_or_copy_tree
+import psutil
+
+from shelfwise._internal.artifacts import (
+    atomic_write_json,
+    crash_point,
+    file_lock,
+    link_or_copy_tree,
+)
 from shelfwise.errors import BundleNotFoundError, ManifestError, RegistryError
 from shelfwise.package.bundle import BundleManifest, read_bundle_manifest, verify_bundle
 from shelfwise.registry.base import (
@@ -44,6 +57,7 @@ from shelfwise.registry.base import (
 
 BUNDLES_DIR: Final = "bundles"
 REGISTRY_FILE: Final = "registry.json"
+LOCK_FILE: Final = ".lock"
 _MAX_PUBLISH_ATTEMPTS: Final = 20
 
 
@@ -108,13 +122,24 @@ class BundleStore:
     def publish_new(self, bundle_dir: Path) -> tuple[BundleInfo, bool]:
         """`publish`, also saying whether the version is new (False: content was stored)."""
         manifest = verify_bundle(bundle_dir)
+        with self.locked():
+            return self._publish_verified(bundle_dir, manifest)
+
+    def locked(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the store's lock (`bundles/.lock`) for a block of reads and writes."""
+        return file_lock(self.root / LOCK_FILE)
+
+    def _publish_verified(
+        self, bundle_dir: Path, manifest: BundleManifest
+    ) -> tuple[BundleInfo, bool]:
         existing = self._find_fingerprint(manifest.fingerprint)
         if existing is not None:
             return existing, False
-        self.root.mkdir(parents=True, exist_ok=True)
+        _remove_dead_stagings(self.root)
         staging = self.root / f".publish.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
             link_or_copy_tree(bundle_dir, staging)
+            crash_point("local-store:staged")
             for _ in range(_MAX_PUBLISH_ATTEMPTS):
                 version = max(self._versions(), default=0) + 1
                 final = self.root / str(version)
@@ -256,14 +281,20 @@ class LocalRegistry:
             The version, and True when it is new.
         """
         del tracked_run
-        # Read before the new folder appears: a store without registry.json reads as
-        # "latest is champion", and the latest must be the one served until now.
-        state = self._read_state()
-        info, new = self.store.publish_new(bundle_dir)
-        if new:
-            state.tags[str(info.version)] = dict(tags or {})
-            self._write_state(state)
-        return self.get(info.version), new
+        with self.store.locked():
+            # Read before the new folder appears: a store without registry.json reads as
+            # "latest is champion", and the latest must be the one served until now.
+            # Written now, so that a kill after the folder appears changes nothing.
+            state = self._read_state()
+            if not self.state_path.is_file():
+                self._write_state(state)
+            info, new = self.store.publish_new(bundle_dir)
+            crash_point("local-store:published")
+            # a publisher killed before it wrote the tags: the rerun writes them
+            if new or str(info.version) not in state.tags:
+                state.tags[str(info.version)] = dict(tags or {})
+                self._write_state(state)
+            return self.get(info.version), new
 
     def versions(self) -> list[ModelVersion]:
         """Every readable version, oldest first, with aliases and headline metrics."""
@@ -300,9 +331,10 @@ class LocalRegistry:
     def set_tag(self, version: str, key: str, value: str) -> None:
         """Tag a version (e.g. the gate's decision)."""
         number = self.get(version).version
-        state = self._read_state()
-        state.tags.setdefault(number, {})[key] = value
-        self._write_state(state)
+        with self.store.locked():
+            state = self._read_state()
+            state.tags.setdefault(number, {})[key] = value
+            self._write_state(state)
 
     def local_path(self, version: str | int) -> Path:
         """The version's folder.
@@ -328,28 +360,31 @@ class LocalRegistry:
         A promoted challenger loses the `challenger` alias.
         """
         target = self.get(version).version
-        state = self._read_state()
-        old = state.aliases.get(CHAMPION)
-        state.aliases[CHAMPION] = target
-        if state.aliases.get(CHALLENGER) == target:
-            del state.aliases[CHALLENGER]
-        if old != target:
-            state.champions = [*state.champions, target][-HISTORY_ENTRIES:]
-        return self._commit(state, AliasMove(CHAMPION, old, target, reason))
+        with self.store.locked():
+            state = self._read_state()
+            old = state.aliases.get(CHAMPION)
+            state.aliases[CHAMPION] = target
+            if state.aliases.get(CHALLENGER) == target:
+                del state.aliases[CHALLENGER]
+            if old != target:
+                state.champions = [*state.champions, target][-HISTORY_ENTRIES:]
+            return self._commit(state, AliasMove(CHAMPION, old, target, reason))
 
     def mark_challenger(self, version: str | int, reason: str) -> AliasMove:
         """Point `challenger` at `version` (the champion is left alone)."""
         target = self.get(version).version
-        state = self._read_state()
-        old = state.aliases.get(CHALLENGER)
-        state.aliases[CHALLENGER] = target
-        return self._commit(state, AliasMove(CHALLENGER, old, target, reason))
+        with self.store.locked():
+            state = self._read_state()
+            old = state.aliases.get(CHALLENGER)
+            state.aliases[CHALLENGER] = target
+            return self._commit(state, AliasMove(CHALLENGER, old, target, reason))
 
     def drop_challenger(self, reason: str) -> AliasMove:
         """Remove the `challenger` alias (a rolled-back canary); the version is kept."""
-        state = self._read_state()
-        old = state.aliases.pop(CHALLENGER, None)
-        return self._commit(state, AliasMove(CHALLENGER, old, None, reason))
+        with self.store.locked():
+            state = self._read_state()
+            old = state.aliases.pop(CHALLENGER, None)
+            return self._commit(state, AliasMove(CHALLENGER, old, None, reason))
 
     def rollback(self, reason: str = "rollback") -> AliasMove:
         """Champion back to the previous champion; the rolled-back version is kept.
@@ -357,22 +392,23 @@ class LocalRegistry:
         Raises:
             RegistryError: no champion, or no earlier champion to go back to.
         """
-        state = self._read_state()
-        current = state.aliases.get(CHAMPION)
-        if current is None:
-            raise RegistryError(f"model {self.model_name!r} has no champion to roll back")
-        stack = list(state.champions)
-        while stack and stack[-1] == current:
-            stack.pop()
-        if not stack:
-            raise RegistryError(
-                f"version {current} is the first champion of {self.model_name!r}: "
-                "there is no earlier one to roll back to (`shelfwise promote VERSION` picks one)"
-            )
-        target = self.get(stack[-1]).version
-        state.aliases[CHAMPION] = target
-        state.champions = stack
-        return self._commit(state, AliasMove(CHAMPION, current, target, reason))
+        with self.store.locked():
+            state = self._read_state()
+            current = state.aliases.get(CHAMPION)
+            if current is None:
+                raise RegistryError(f"model {self.model_name!r} has no champion to roll back")
+            stack = list(state.champions)
+            while stack and stack[-1] == current:
+                stack.pop()
+            if not stack:
+                raise RegistryError(
+                    f"version {current} is the first champion of {self.model_name!r}: there "
+                    "is no earlier one to roll back to (`shelfwise promote VERSION` picks one)"
+                )
+            target = self.get(stack[-1]).version
+            state.aliases[CHAMPION] = target
+            state.champions = stack
+            return self._commit(state, AliasMove(CHAMPION, current, target, reason))
 
     def champion_stack(self) -> list[str]:
         """Champion versions in the order they were promoted (the last is current)."""
@@ -439,6 +475,14 @@ class LocalRegistry:
         state.log = [*state.log, entry][-HISTORY_ENTRIES:]
         self._write_state(state)
         return move
+
+
+def _remove_dead_stagings(root: Path) -> None:
+    """Delete `.publish.tmp-<pid>-*` folders of publishers that are gone (killed)."""
+    for leftover in root.glob(".publish.tmp-*"):
+        pid = leftover.name.removeprefix(".publish.tmp-").split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not psutil.pid_exists(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def headline_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:

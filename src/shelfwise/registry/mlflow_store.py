@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote, urlparse
 
+from shelfwise._internal.artifacts import crash_point
 from shelfwise.errors import BundleNotFoundError, RegistryError
-from shelfwise.package.bundle import read_bundle_manifest
+from shelfwise.package.bundle import verify_bundle
 from shelfwise.registry.base import (
     CHALLENGER,
     CHAMPION,
@@ -44,6 +45,11 @@ from shelfwise.registry.base import (
     ModelVersion,
     check_version,
     manifest_tags,
+)
+from shelfwise.registry.mlflow_setup import (
+    fail_orphaned_runs,
+    prepare_sqlite_store,
+    process_tags,
 )
 
 if TYPE_CHECKING:
@@ -114,6 +120,9 @@ class ModelRegistry:
             with _mlflow_errors("connect to"):
                 from mlflow import MlflowClient
 
+                # an embedded sqlite store appears whole or not at all (mlflow_setup)
+                for uri in dict.fromkeys((self.tracking_uri, self.registry_uri)):
+                    prepare_sqlite_store(uri)
                 self._client = MlflowClient(
                     tracking_uri=self.tracking_uri, registry_uri=self.registry_uri
                 )
@@ -133,6 +142,24 @@ class ModelRegistry:
                 )
             )
 
+    def start_run(self, run_name: str, tags: Mapping[str, str] | None = None) -> str:
+        """Create a run in the experiment, recording this process (see `mlflow_setup`).
+
+        RUNNING runs of killed processes on this host are marked FAILED first.
+        """
+        with _mlflow_errors("start a run in"):
+            experiment_id = self.experiment_id()
+            fail_orphaned_runs(self.client, experiment_id)
+            run = self.client.create_run(
+                experiment_id, run_name=run_name, tags={**(tags or {}), **process_tags()}
+            )
+        return str(run.info.run_id)
+
+    def fail_orphaned_runs(self) -> list[str]:
+        """Mark FAILED the RUNNING runs of this host's killed processes; their ids."""
+        with _mlflow_errors("update the runs of"):
+            return fail_orphaned_runs(self.client, self.experiment_id())
+
     # --- versions -----------------------------------------------------------------
 
     @property
@@ -149,6 +176,10 @@ class ModelRegistry:
     ) -> tuple[ModelVersion, bool]:
         """Log a bundle folder as an MLflow run's `bundle/` artifacts and register it.
 
+        The bundle is verified first (`verify_bundle`: hashes, fields, signature when a
+        key is set). A bundle whose fingerprint is already a version is not uploaded
+        again: that version is returned (a rerun, or a run resumed after a kill).
+
         Args:
             bundle_dir: the bundle folder.
             tags: extra tags for a new version; the manifest's fingerprints and data
@@ -159,16 +190,17 @@ class ModelRegistry:
         Returns:
             The version, and True when it is new (see `register`).
         """
-        manifest = read_bundle_manifest(bundle_dir)
+        manifest = verify_bundle(bundle_dir)  # never store a damaged or unsigned bundle
+        for existing in self.versions(with_metrics=False):
+            if existing.fingerprint == manifest.fingerprint:
+                return existing, False  # a resumed or cached rerun: no second upload
         version_tags = {**manifest_tags(manifest), **(tags or {})}
         run_id = tracked_run
+        if run_id is None:
+            run_id = self.start_run(version_tags.get(TAG_RUN) or "publish")
         with _mlflow_errors("upload the bundle to"):
-            if run_id is None:
-                name = version_tags.get(TAG_RUN) or "publish"
-                run_id = str(
-                    self.client.create_run(self.experiment_id(), run_name=name).info.run_id
-                )
             self.client.log_artifacts(run_id, str(bundle_dir), BUNDLE_ARTIFACT)
+            crash_point("publish:bundle-uploaded")
             if tracked_run is None:
                 self.client.set_terminated(run_id)
         return self.register(run_id, manifest.fingerprint, version_tags)

@@ -141,15 +141,15 @@ def open_tracker(config: ShelfwiseConfig, registry: Registry, run_id: str) -> Ru
 
 
 class RunLogger:
-    """One MLflow run for one pipeline run (create, log, finish)."""
+    """One MLflow run for one pipeline run (create, log, finish).
+
+    The run records this process (`ModelRegistry.start_run`): when it is killed, the
+    next run started on this host marks the run FAILED instead of leaving it RUNNING.
+    """
 
     def __init__(self, registry: ModelRegistry, run_id: str) -> None:
         self.registry = registry
-        with _mlflow_errors("start a run in"):
-            run = registry.client.create_run(
-                registry.experiment_id(), run_name=run_id, tags={"shelfwise.run_id": run_id}
-            )
-        self.mlflow_run_id: str = run.info.run_id
+        self.mlflow_run_id: str = registry.start_run(run_id, tags={"shelfwise.run_id": run_id})
 
     def log_params(self, params: Mapping[str, str]) -> None:
         """Parameters, in MLflow-sized batches."""

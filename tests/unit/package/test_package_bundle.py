@@ -64,10 +64,12 @@ def test_no_pickle_anywhere(make_bundle: BundleFactory) -> None:
 def test_fingerprint_is_stable_across_writes(make_bundle: BundleFactory) -> None:
     first = verify_bundle(make_bundle("one"))
     time.sleep(1.1)  # zip and parquet timestamps, if any, would change
-    second = verify_bundle(make_bundle("two", lineage={"run_id": "run-2"}))
+    # another run, another time: the same content (when and by which run stay out)
+    second = verify_bundle(make_bundle("two", lineage={"run_id": "run-2", "config_hash": "c" * 64}))
     assert first.files == second.files
     assert first.fingerprint == second.fingerprint
     assert first.created_at != second.created_at
+    assert first.fields["lineage.run_id"] != second.fields["lineage.run_id"]
 
 
 def test_fingerprint_changes_with_content(make_bundle: BundleFactory) -> None:
@@ -76,6 +78,13 @@ def test_fingerprint_changes_with_content(make_bundle: BundleFactory) -> None:
         make_bundle("two", users=pl.DataFrame({"raw_user_id": ["u1", "u2", "x"]}))
     )
     assert first.fingerprint != other.fingerprint
+    # the manifest's meaning is content too (issue 14): lineage, project, metrics
+    for name, changes in {
+        "three": {"lineage": {"run_id": "run-1", "config_hash": "d" * 64}},
+        "four": {"project": "other"},
+        "five": {"metrics": {"item_knn": {"ndcg@10": 0.5}}},
+    }.items():
+        assert verify_bundle(make_bundle(name, **changes)).fingerprint != first.fingerprint
 
 
 @pytest.mark.parametrize(
@@ -84,7 +93,7 @@ def test_fingerprint_changes_with_content(make_bundle: BundleFactory) -> None:
         ("tamper", r"items\.parquet does not match"),
         ("delete", r"missing models/popularity/item_scores\.npy"),
         ("extra", r"not in its manifest: stray\.txt"),
-        ("manifest", "fingerprint"),
+        ("manifest", "components was changed"),
     ],
 )
 def test_verify_detects_changes(make_bundle: BundleFactory, change: str, match: str) -> None:
@@ -166,7 +175,7 @@ def test_all_matches_namespace() -> None:
         name
         for name in vars(shelfwise.package)
         if not name.startswith("_")
-        and name not in {"annotations", "TYPE_CHECKING", "bundle", "stage"}
+        and name not in {"annotations", "TYPE_CHECKING", "bundle", "integrity", "stage"}
     }
     assert public == set(shelfwise.package.__all__)
     assert list(shelfwise.package.__all__) == sorted(shelfwise.package.__all__)

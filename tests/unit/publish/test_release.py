@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from shelfwise.config import ShelfwiseConfig, load_config
-from shelfwise.publish import Published, publish_run
+from shelfwise.publish import GateResult, Published, publish_run, release
 from shelfwise.registry import CHAMPION, LocalRegistry
+from shelfwise.registry.base import TAG_RUN
 from shelfwise.report._collect import collect_run
 
 if TYPE_CHECKING:
@@ -110,3 +111,45 @@ def test_a_failing_report_warns_and_keeps_the_version(
     assert published.warnings == ("report not written: ValueError: plot exploded",)
     assert "plot exploded" in caplog.text
     assert published.version.version == "1"
+
+
+def test_a_version_stored_before_a_kill_is_promoted_by_the_rerun(
+    config: ShelfwiseConfig, run_dir: Path
+) -> None:
+    # killed between storing the version and moving the alias (issue 14): the rerun
+    # finds the version by its fingerprint and must still make it champion
+    bundle = run_dir / "package" / "bundle"
+    registry = LocalRegistry(config.state_dir())
+    registry.publish(bundle, tags={TAG_RUN: run_dir.name})
+    assert registry.by_alias(CHAMPION) is None
+    published = publish_run(config, run_dir, bundle)
+    assert (published.version.version, published.new) == ("1", False)
+    assert registry.by_alias(CHAMPION).version == "1"  # type: ignore[union-attr]
+
+
+def test_a_recorded_gate_decision_is_applied_once(
+    tmp_path: Path, run_dir: Path, make_bundle: BundleFactory
+) -> None:
+    # killed after gate.json was written, before the alias moved: the rerun applies the
+    # recorded decision instead of scoring again (this run folder has nothing to score)
+    config = load_config(
+        None,
+        environ={},
+        overrides={"home": str(tmp_path / "state"), "registry.tracking_uri": str(tmp_path / "reg")},
+    )
+    registry = LocalRegistry(tmp_path / "reg")
+    version, _ = registry.publish(run_dir / "package" / "bundle", tags={TAG_RUN: run_dir.name})
+    ident = {"version": "1", "run_id": run_dir.name}
+    recorded = GateResult("first-champion", ident, None, [], {}, {}, [10], {}, ["recorded"])
+    recorded.write(run_dir)
+    for _ in range(2):
+        result = release.gate(config, run_dir, registry, version, run_dir / "package" / "bundle")
+        assert result == recorded
+        release._move_aliases(registry, version, result)
+    assert registry.by_alias(CHAMPION).version == "1"  # type: ignore[union-attr]
+    assert len(registry.alias_log()) == 1
+    # a champion that moved since the decision: the recorded one no longer applies
+    registry.publish(make_bundle("other", project="other"))
+    registry.promote("2", "by hand")
+    with pytest.raises(FileNotFoundError, match="features"):
+        release.gate(config, run_dir, registry, version, run_dir / "package" / "bundle")

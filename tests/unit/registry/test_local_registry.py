@@ -18,7 +18,7 @@ from shelfwise.registry import (
     ModelRegistry,
     open_registry,
 )
-from shelfwise.registry.local import REGISTRY_FILE
+from shelfwise.registry.local import LOCK_FILE, REGISTRY_FILE
 
 if TYPE_CHECKING:
     from tests.unit.package.conftest import BundleFactory
@@ -72,7 +72,7 @@ def test_moves_leave_no_temporary_files(tmp_path: Path, make_bundle: BundleFacto
     version, _ = registry.publish(make_bundle())
     registry.promote(version.version, "first")
     names = sorted(p.name for p in registry.store.root.iterdir())
-    assert names == ["1", REGISTRY_FILE]
+    assert names == [LOCK_FILE, "1", REGISTRY_FILE]  # the lock file stays: it is empty
 
 
 def test_a_damaged_registry_file_is_named(tmp_path: Path, make_bundle: BundleFactory) -> None:

@@ -40,7 +40,9 @@ def test_publish_list_get_latest(make_bundle: BundleFactory, tmp_path: Path) -> 
 def test_same_content_is_not_published_twice(make_bundle: BundleFactory, tmp_path: Path) -> None:
     store = BundleStore(tmp_path / "home")
     first = store.publish(make_bundle("one"))
-    again = store.publish(make_bundle("rerun", lineage={"run_id": "run-2"}))
+    again = store.publish(
+        make_bundle("rerun", lineage={"run_id": "run-2", "config_hash": "c" * 64})
+    )
     assert again == first
     assert [info.version for info in store.list()] == [1]
 
