@@ -14,12 +14,20 @@ from a LightGBM teacher; quality = re-rank NDCG@10 on the ranking stage's held-o
 valid users, AUC must stay within the budget too) and the dense search vectors.
 
 Quality is the primary metric (NDCG@10) on the validation split with the train-only
-fits; latency is the median time to score one validation user; size is the bytes of
+fits; latency is the median time to score one validation user, each variant timed in
+turn with the uncompressed model ("latency ratio": variant / uncompressed, which
+`compress.max_latency_ratio` bounds); size is the bytes of
 the saved model folder (for the dense index: the serialized FAISS index, quality =
 recall@10 against exact search).
 
+`--sasrec-onnx` instead times SASRec's ONNX graphs against torch at Amazon Beauty's
+size (12,101 items, 256-d, 1 block; weights from one epoch on random sequences: only
+latency is measured), each graph timed in turn with torch on the same 200 one-user
+requests, and prints what the default latency budget decides.
+
 Usage:
     .venv/bin/python benchmarks/compress.py --dataset ml-100k [--json] [--set KEY=VALUE ...]
+    .venv/bin/python benchmarks/compress.py --sasrec-onnx [--json]
 With --json the output ends with one JSON line:
     {"dataset": ..., "selected": ..., "total_s": ..., "compression": {compression.json}}
 """
@@ -93,10 +101,10 @@ def _table(result: dict[str, Any]) -> list[str]:
             f"### {name} (chosen: {component['chosen']})",
             "",
             f"| variant | kind | size bytes | ratio | embeddings ratio | {metric} | rel. loss | "
-            "latency ms | within budget | notes |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "latency ms | latency ratio | within budget | notes |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
             f"| baseline | - | {base['size_bytes']:,} | 1.00 | 1.00 | {base['metric']:.4f} | 0 | "
-            f"{base['latency_ms']:.3f} | yes | |",
+            f"{base['latency_ms']:.3f} | 1.00 | yes | |",
         ]
         for v in component["variants"]:
             mark = "**" if v["name"] == component["chosen"] else ""
@@ -107,8 +115,11 @@ def _table(result: dict[str, Any]) -> list[str]:
                 f"{v['compression_ratio']:.2f} | "
                 f"{'-' if embeddings is None else f'{embeddings:.2f}'} | {v['metric']:.4f} | "
                 f"{v['relative_loss']:+.2%} | {v['latency_ms']:.3f} | "
+                f"{_ratio(v.get('latency_ratio'))} | "
                 f"{'yes' if v['within_budget'] else 'no'} | {_notes(v)} |"
             )
+        if component.get("reason"):
+            lines += ["", f"chosen {component['chosen']}: {component['reason']}"]
         lines += _component_lines(component)
         extra = {k: base[k] for k in ("auc", "retriever_metric", "model_file_bytes") if k in base}
         if extra:
@@ -116,6 +127,11 @@ def _table(result: dict[str, Any]) -> list[str]:
         if component.get("note"):
             lines += ["", f"note: {component['note']}"]
     return lines
+
+
+def _ratio(value: float | None) -> str:
+    """A variant's latency over the uncompressed model's, timed in turn ("-": unknown)."""
+    return "-" if value is None else f"{value:.2f}"
 
 
 def _notes(variant: dict[str, Any]) -> str:
@@ -157,22 +173,78 @@ def _component_lines(component: dict[str, Any]) -> list[str]:
     return lines
 
 
+def sasrec_onnx_latency(n_items: int = 12_101, hidden: int = 256) -> dict[str, Any]:
+    """Paired torch vs ONNX (float32, int8) latency of one SASRec, and the verdicts."""
+    import numpy as np
+
+    from shelfwise._internal.sequences import Sequences
+    from shelfwise.compress.measure import paired_median_ms
+    from shelfwise.compress.onnx_export import export_sasrec
+    from shelfwise.compress.select import LatencyBudget
+    from shelfwise.config import CompressConfig
+    from shelfwise.retrieval.sasrec import SASRecRecommender
+
+    rng = np.random.default_rng(0)
+    rows = [rng.integers(0, n_items, size=int(rng.integers(3, 30))) for _ in range(500)]
+    sequences = Sequences.from_rows(rows)
+    model = SASRecRecommender(hidden=hidden, blocks=1, epochs=1, negatives=64, num_threads=1)
+    model.fit_sequences(sequences, n_items)
+    folder = Path(tempfile.mkdtemp(prefix="shelfwise-sasrec-onnx-")) / "sasrec"
+    model.save(folder)
+    requests = [sequences.take(np.array([user])) for user in range(200)]
+    defaults = CompressConfig()
+    budget = LatencyBudget(
+        defaults.max_latency_ratio, defaults.max_latency_ms, defaults.latency_tolerance_ms
+    )
+    graphs: dict[str, Any] = {}
+    for name, quantize in (("onnx_float32", False), ("onnx_int8", True)):
+        graph = export_sasrec(model, folder, quantize=quantize)
+        torch_ms, onnx_ms = paired_median_ms(
+            lambda i: model.score_sequences(requests[i]),
+            lambda i, g=graph: g.score_sequences(requests[i]),
+            len(requests),
+        )
+        graphs[name] = {
+            "torch_ms": torch_ms,
+            "onnx_ms": onnx_ms,
+            "ratio": round(onnx_ms / torch_ms, 2),
+            "rejected": budget.why_not(onnx_ms, torch_ms),
+        }
+    return {"n_items": n_items, "hidden": hidden, "graphs": graphs}
+
+
 def main() -> None:
     """Parse arguments, run, print the variants table (and a JSON line)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", choices=("ml-100k", "shop"), default="ml-100k")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
+    parser.add_argument(
+        "--sasrec-onnx", action="store_true", help="time SASRec's ONNX graphs against torch"
+    )
     args = parser.parse_args()
     load = os.getloadavg()[0]
     machine = f"{platform.machine()}, {os.cpu_count()} cores, 1-min load {load:.1f} at start"
+    if args.sasrec_onnx:
+        timings = sasrec_onnx_latency()
+        print(f"\nSASRec {timings['n_items']} items x {timings['hidden']} ({machine})")
+        print("\n| graph | torch ms | onnx ms | ratio | latency budget |\n|---|---|---|---|---|")
+        for name, row in timings["graphs"].items():
+            verdict = row["rejected"] or "within"
+            print(
+                f"| {name} | {row['torch_ms']:.3f} | {row['onnx_ms']:.3f} | "
+                f"{row['ratio']:.2f} | {verdict} |"
+            )
+        if args.json:
+            print(json.dumps(timings))
+        return
     result = run(args.dataset, parse_overrides(args.set))
     report = result["compression"]
     print(
         f"\n{args.dataset}: served {result['selected']}; budget "
         f"{report['budget_relative']:.1%} relative loss of {report['primary_metric']} on "
-        f"valid; pipeline {result['total_s']} s, compress stage {result['compress_s']} s "
-        f"({machine})"
+        f"valid, latency {report.get('latency_budget')}; pipeline {result['total_s']} s, "
+        f"compress stage {result['compress_s']} s ({machine})"
     )
     print("\n".join(_table(result)))
     if args.json:

@@ -155,6 +155,12 @@ def main() -> None:
         f"{summary.best_epoch}, valid NDCG@{K} {summary.best_valid_ndcg:.4f}, stopped by "
         f"{summary.stopped_by}); test scoring {test_s:.1f} s"
     )
+    if summary.stopped_by == "time_budget":
+        # epochs and patience decide otherwise: only the safety cap depends on speed
+        print(
+            f"WARNING: the safety cap --time-budget-s {args.time_budget_s:g} ended training; "
+            "this result depends on the machine's speed and load (not reproducible)"
+        )
     if args.json:
         print(
             json.dumps(
@@ -165,6 +171,7 @@ def main() -> None:
                     "best_epoch": summary.best_epoch,
                     "epochs_run": summary.epochs_run,
                     "stopped_by": summary.stopped_by,
+                    "reproducible": summary.stopped_by != "time_budget",
                     "train_s": train_s,
                     "load_average": [load_before, load_after],
                     "test_s": test_s,

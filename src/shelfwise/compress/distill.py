@@ -9,7 +9,9 @@ on its held-out valid users like the other variants:
   a student is within budget when both lose at most the budget;
 * size: bytes of the saved click-model folder (the item and user tables included,
   which no student shrinks) and, in `details`, of the booster file alone;
-* latency: median milliseconds to score one user's candidate list.
+* latency: median milliseconds to score one user's candidate list, timed in turn
+  with the teacher on the same users; a student over the latency budget
+  (`shelfwise.compress.select.LatencyBudget`) is not chosen.
 
 The chosen student is saved as a complete click model (`ClickModel.load` reads it):
 the teacher's tables, its own decision threshold (best F1 on the held-out users) and
@@ -29,8 +31,16 @@ from typing import Any, Final
 
 import numpy as np
 
-from shelfwise.compress.measure import folder_bytes
-from shelfwise.compress.select import BASELINE, VariantResult, choose, relative_loss, result
+from shelfwise.compress.measure import folder_bytes, paired_median_ms
+from shelfwise.compress.select import (
+    BASELINE,
+    LatencyBudget,
+    VariantResult,
+    choose_with_reason,
+    reject,
+    relative_loss,
+    result,
+)
 from shelfwise.ranking.model import LIGHTGBM_FILE, MLP_FILE, ClickModel, LightGBMScorer
 
 COMPONENT: Final = "click_model"
@@ -74,10 +84,12 @@ def distill_click_model(
     seed: int,
     latency_users: int,
     students: tuple[StudentSpec, ...] = STUDENTS,
+    latency_budget: LatencyBudget | None = None,
 ) -> dict[str, Any] | None:
     """Train, measure and choose students of the click model; None without one.
 
-    The chosen student (if any is within budget and smaller) is saved to `out`.
+    The chosen student (if any is within the quality and latency budgets and
+    smaller) is saved to `out`.
     """
     from shelfwise.ranking.distill import fit_lightgbm_student, ranking_pairs
 
@@ -122,6 +134,7 @@ def distill_click_model(
         student = _as_served(teacher, scorer, pairs)
         probabilities = student.probabilities(pairs.holdout.features)
         scored = _score(student, pairs, probabilities, latency_users)
+        teacher_ms, student_ms = _paired_latency_ms(teacher, student, pairs.holdout, latency_users)
         trees = int(scorer.booster.num_trees())
         name = f"distill_{spec.num_leaves}leaves_{trees}trees"
         auc_loss = relative_loss(base.auc, scored.auc)
@@ -130,10 +143,12 @@ def distill_click_model(
             "distill",
             size_bytes=scored.size_bytes,
             metric=scored.ndcg,
-            latency_ms=scored.latency_ms,
+            latency_ms=student_ms,
             baseline_size=base.size_bytes,
             baseline_metric=base.ndcg,
             budget=budget,
+            baseline_latency_ms=teacher_ms,
+            latency_budget=latency_budget,
             notes=f"LightGBM student on the teacher's P(click), {trees} trees of "
             f"<= {spec.num_leaves} leaves (teacher {teacher_trees} trees)",
             details={
@@ -150,13 +165,17 @@ def distill_click_model(
             },
         )
         # AUC must hold too: the click model is also served as a probability
-        results.append(replace(variant, within_budget=variant.within_budget and auc_loss <= budget))
+        if auc_loss > budget:
+            variant = reject(
+                variant, f"auc loses {auc_loss:.2%} (compress.budget_relative {budget:.2%})"
+            )
+        results.append(variant)
         built[name] = student
-    chosen = choose(results, base.size_bytes)
+    chosen, reason = choose_with_reason(results, base.size_bytes)
     if chosen != BASELINE:
         built[chosen].save(out)
         ClickModel.load(out)  # it must load as served
-    return _component(teacher_folder, base, results, chosen)
+    return _component(teacher_folder, base, results, chosen, reason=reason)
 
 
 def _as_served(teacher: ClickModel, scorer: LightGBMScorer, pairs: Any) -> ClickModel:
@@ -201,6 +220,21 @@ def _score(
     )
 
 
+def _paired_latency_ms(
+    teacher: ClickModel, student: ClickModel, holdout: Any, users: int
+) -> tuple[float, float]:
+    """(teacher, student) median milliseconds per user's candidate rows, timed in turn."""
+    rows = [
+        holdout.features[holdout.rows == row]
+        for row in range(min(users, holdout.candidates.users.size))
+    ]
+    return paired_median_ms(
+        lambda i: teacher.probabilities(rows[i]),
+        lambda i: student.probabilities(rows[i]),
+        len(rows),
+    )
+
+
 def _latency_ms(model: ClickModel, holdout: Any, users: int) -> float:
     """Median milliseconds to score one user's candidate rows (features precomputed)."""
     times: list[float] = []
@@ -219,6 +253,7 @@ def _component(
     chosen: str,
     *,
     note: str = "",
+    reason: str = "",
 ) -> dict[str, Any]:
     baseline: dict[str, Any] = {
         "size_bytes": folder_bytes(teacher_folder),
@@ -234,6 +269,8 @@ def _component(
         "chosen": chosen,
         "variants": [vars(v) for v in results],
     }
+    if reason:
+        component["reason"] = reason
     if note:
         component["note"] = note
     return component

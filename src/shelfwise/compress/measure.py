@@ -3,9 +3,13 @@
 Quality is the primary metric on the validation split, from
 `shelfwise.evaluate.recommend.evaluate_recommender` (the same code, users and
 exclusions as the evaluate stage). Latency is the median time to score one user
-(histories of one row, as a served request). Size is the bytes of the saved folder;
-the bytes of its item embedding matrices (ALS / BPR item factors, GF-CF's singular
-vectors: `Family.embeddings`) and of each blend component are reported too.
+(histories of one row, as a served request), on the split's first `latency_users`
+users; given the uncompressed model, a variant is timed in turn with it, user by user
+(`paired_median_ms`), so a change of the machine's load during the stage slows both
+alike and their ratio, which the latency budget reads, stays fair. Size is the bytes
+of the saved folder; the bytes of its item embedding matrices (ALS / BPR item
+factors, GF-CF's singular vectors: `Family.embeddings`) and of each blend component
+are reported too.
 Batch role only.
 """
 
@@ -15,6 +19,7 @@ import json
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +41,8 @@ class Measurement:
         latency_ms: median milliseconds to score one user.
         embedding_bytes: bytes of the saved item embedding matrices (0: none).
         component_bytes: a blend's bytes per component folder (empty otherwise).
+        baseline_latency_ms: the uncompressed model's median, timed in turn with this
+            one (None when no baseline was given).
     """
 
     size_bytes: int
@@ -43,6 +50,7 @@ class Measurement:
     latency_ms: float
     embedding_bytes: int = 0
     component_bytes: dict[str, int] = field(default_factory=dict)
+    baseline_latency_ms: float | None = None
 
 
 def folder_bytes(folder: Path) -> int:
@@ -97,19 +105,57 @@ def saved_bytes(model: Recommender) -> int:
     return saved_sizes(model)[0]
 
 
-def median_latency_ms(model: Recommender, split: EvalSplit, users: int) -> float:
-    """Median milliseconds to score one user, over the split's first `users` users."""
-    sample = split.users[:users]
-    times: list[float] = []
-    for user in sample:
-        # one user's history, its order sliced before the clock starts
-        one = UserHistories(
+def _milliseconds(call: Callable[[int], object], request: int) -> float:
+    started = time.perf_counter()
+    call(request)
+    return (time.perf_counter() - started) * 1000.0
+
+
+def paired_median_ms(
+    first: Callable[[int], object], second: Callable[[int], object], requests: int
+) -> tuple[float, float]:
+    """Median milliseconds of two ways to answer requests 0..`requests`-1, timed in turn.
+
+    Request i is answered by both, back to back, with the order alternating (first
+    goes first on even i), so a change of load or a warm cache favours neither.
+    """
+    times: tuple[list[float], list[float]] = ([], [])
+    for request in range(requests):
+        order = (0, 1) if request % 2 == 0 else (1, 0)
+        for side in order:
+            times[side].append(_milliseconds((first, second)[side], request))
+    if not requests:
+        return 0.0, 0.0
+    return round(statistics.median(times[0]), 4), round(statistics.median(times[1]), 4)
+
+
+def _one_user_requests(split: EvalSplit, users: int) -> list[UserHistories]:
+    """One `UserHistories` per user (a served request), sliced before any clock starts."""
+    return [
+        UserHistories(
             split.history[int(user) : int(user) + 1], split.sequences.take(np.array([user]))
         )
-        started = time.perf_counter()
-        model.score(one)
-        times.append((time.perf_counter() - started) * 1000.0)
+        for user in split.users[:users]
+    ]
+
+
+def median_latency_ms(model: Recommender, split: EvalSplit, users: int) -> float:
+    """Median milliseconds to score one user, over the split's first `users` users."""
+    requests = _one_user_requests(split, users)
+    times = [_milliseconds(lambda i: model.score(requests[i]), i) for i in range(len(requests))]
     return round(statistics.median(times), 4) if times else 0.0
+
+
+def paired_latency_ms(
+    baseline: Recommender, variant: Recommender, split: EvalSplit, users: int
+) -> tuple[float, float]:
+    """(baseline, variant) median milliseconds to score one user, timed in turn."""
+    requests = _one_user_requests(split, users)
+    return paired_median_ms(
+        lambda i: baseline.score(requests[i]),
+        lambda i: variant.score(requests[i]),
+        len(requests),
+    )
 
 
 def measure(
@@ -121,18 +167,29 @@ def measure(
     item_popularity: np.ndarray[Any, np.dtype[np.float64]],
     latency_users: int,
     label: str,
+    latency_baseline: Recommender | None = None,
 ) -> Measurement:
-    """Size, primary metric on `split` and median one-user latency of `model`."""
+    """Size, primary metric on `split` and median one-user latency of `model`.
+
+    With `latency_baseline` (the uncompressed model), both are timed in turn on the
+    same users and the baseline's median is returned too.
+    """
     metrics, _ = evaluate_recommender(
         model, split, k_values, item_popularity=item_popularity, label=label
     )
     size, embeddings, parts = saved_sizes(model)
+    baseline_ms: float | None = None
+    if latency_baseline is None:
+        latency = median_latency_ms(model, split, latency_users)
+    else:
+        baseline_ms, latency = paired_latency_ms(latency_baseline, model, split, latency_users)
     return Measurement(
         size_bytes=size,
         metric=float(metrics.get(primary, 0.0)),
-        latency_ms=median_latency_ms(model, split, latency_users),
+        latency_ms=latency,
         embedding_bytes=embeddings,
         component_bytes=parts,
+        baseline_latency_ms=baseline_ms,
     )
 
 
@@ -143,6 +200,8 @@ __all__ = [
     "folder_bytes",
     "measure",
     "median_latency_ms",
+    "paired_latency_ms",
+    "paired_median_ms",
     "saved_bytes",
     "saved_sizes",
 ]

@@ -5,11 +5,22 @@ Stage inputs: `features`, `retrieval`, `evaluate`, `ranking`, `search`. Outputs:
 component that has one (the package stage bundles it instead of the original)::
 
     {"primary_metric": "ndcg@10", "budget_relative": 0.01,
+     "latency_budget": {"max_ratio": 1.2, "max_ms": null, "tolerance_ms": 0.1},
      "components": {name: {"baseline": {"size_bytes", "metric", "latency_ms"},
                            "chosen": variant name or "baseline",
+                           "reason": why that one,
                            "variants": [{"name", "kind", "size_bytes",
                                          "compression_ratio", "metric", "relative_loss",
-                                         "latency_ms", "within_budget", "notes"}]}}}
+                                         "latency_ms", "latency_ratio",
+                                         "within_latency_budget", "within_budget",
+                                         "rejected", "notes"}]}}}
+
+A variant is chosen only within both budgets: the quality budget (`budget_relative`)
+and the latency budget (`compress.max_latency_ratio`, `max_latency_ms`,
+`latency_tolerance_ms`; see `shelfwise.compress.select`). Each variant's latency is
+timed in turn with the uncompressed train-only fit on the same validation users, and
+`latency_ratio` divides the two medians; `rejected` says why a variant was not
+eligible, with the numbers.
 
 Quality is measured on the validation split with the train-only fits (as `evaluate`
 chose the model): each variant is built from the train-only fit, compared with that
@@ -37,7 +48,13 @@ from shelfwise._internal.stage import StageContext, StageResult
 from shelfwise.compress.faiss_index import faiss_component
 from shelfwise.compress.loading import load_recommender
 from shelfwise.compress.measure import Measurement, folder_bytes, measure
-from shelfwise.compress.select import BASELINE, VariantResult, choose, result
+from shelfwise.compress.select import (
+    BASELINE,
+    LatencyBudget,
+    VariantResult,
+    choose_with_reason,
+    result,
+)
 from shelfwise.compress.variants import (
     VariantSpec,
     active_items,
@@ -60,9 +77,15 @@ def run(ctx: StageContext) -> StageResult:
     config = ctx.config
     settings = config.compress
     primary = config.evaluate.primary_metric
+    budget = latency_budget(config)
     report: dict[str, Any] = {
         "primary_metric": primary,
         "budget_relative": settings.budget_relative,
+        "latency_budget": {
+            "max_ratio": budget.max_ratio,
+            "max_ms": budget.max_ms,
+            "tolerance_ms": budget.tolerance_ms,
+        },
         "components": {},
     }
     if settings.enabled:
@@ -74,6 +97,16 @@ def run(ctx: StageContext) -> StageResult:
         row_counts={"components": len(chosen)},
         extra={"chosen": chosen},
         summary=("; ".join(parts) if parts else "nothing to compress"),
+    )
+
+
+def latency_budget(config: ShelfwiseConfig) -> LatencyBudget:
+    """The latency budget of `compress.*`."""
+    settings = config.compress
+    return LatencyBudget(
+        max_ratio=settings.max_latency_ratio,
+        max_ms=settings.max_latency_ms,
+        tolerance_ms=settings.latency_tolerance_ms,
     )
 
 
@@ -113,13 +146,17 @@ def _compress_all(ctx: StageContext, config: ShelfwiseConfig) -> dict[str, Any]:
             budget=config.compress.budget_relative,
             seed=config.seed,
             latency_users=config.compress.latency_users,
+            latency_budget=latency_budget(config),
         )
         if click_model is not None:
             components[COMPONENT] = click_model
     dense = models_dir / "dense" / "vectors.npy"
     if "faiss" in config.compress.variants and dense.is_file():
         components["dense"] = faiss_component(
-            read_array(dense), budget=config.compress.budget_relative, seed=config.seed
+            read_array(dense),
+            budget=config.compress.budget_relative,
+            seed=config.seed,
+            latency_budget=latency_budget(config),
         )
     return components
 
@@ -153,7 +190,7 @@ def _compress_component(
     primary = config.evaluate.primary_metric
     popularity = np.asarray(split.history.sum(axis=0)).ravel().astype(np.float64)
 
-    def measured(model: Recommender, label: str) -> Measurement:
+    def measured(model: Recommender, label: str, baseline: Recommender | None) -> Measurement:
         return measure(
             model,
             split,
@@ -162,10 +199,11 @@ def _compress_component(
             item_popularity=popularity,
             latency_users=settings.latency_users,
             label=label,
+            latency_baseline=baseline,
         )
 
     base_model = load_recommender(name, train_only)
-    base = measured(base_model, f"{name} uncompressed on valid")
+    base = measured(base_model, f"{name} uncompressed on valid", None)
     base_size = folder_bytes(served)  # what the bundle would hold
     kept = _kept_items(features, settings.inactive_days, train_only != served, split)
     results: list[VariantResult] = []
@@ -173,7 +211,7 @@ def _compress_component(
         model = _build(base_model, train_only, spec, kept[0])
         if model is None:
             continue
-        value = measured(model, f"{name} {spec.name} on valid")
+        value = measured(model, f"{name} {spec.name} on valid", base_model)
         results.append(
             result(
                 spec.name,
@@ -185,10 +223,15 @@ def _compress_component(
                 baseline_metric=base.metric,
                 budget=settings.budget_relative,
                 notes=_notes(spec, kept[0], split.history.shape[1]),
-                details=_size_details(base, value),
+                details={
+                    **_size_details(base, value),
+                    "baseline_latency_ms": value.baseline_latency_ms,
+                },
+                baseline_latency_ms=value.baseline_latency_ms,
+                latency_budget=latency_budget(config),
             )
         )
-    chosen = choose(results, base.size_bytes)
+    chosen, reason = choose_with_reason(results, base.size_bytes)
     if chosen != BASELINE:
         spec = next(s for s in specs if s.name == chosen)
         served_model = load_recommender(name, served)
@@ -208,6 +251,7 @@ def _compress_component(
             "component_bytes": base.component_bytes,
         },
         "chosen": chosen,
+        "reason": reason,
         "variants": [vars(v) for v in results],
     }
 

@@ -31,6 +31,10 @@ NegativeSampling = Literal["uniform", "popularity"]
 _EVAL_BATCH = 1024
 _EVAL_K = 10
 _BUCKET_BATCHES = 32
+# The safety cap's clock, a module attribute so tests can replace it. Nothing but the
+# cap (and the reported seconds) reads it: epochs and patience decide when training
+# stops, so the same data and seed give the same model on a busy or an idle machine.
+_clock = time.perf_counter
 
 
 class _Block(nn.Module):
@@ -356,9 +360,12 @@ def train(
 ) -> TrainingSummary:
     """Fit `net` in place; with `valid`, the best epoch's weights are the ones kept.
 
-    Stops after `config.epochs`, after `config.patience` epochs without a better
-    validation NDCG@10, or once `config.time_budget_s` has passed (checked after every
-    batch; the epoch in progress ends there and is evaluated).
+    Stops after `config.epochs`, or after `config.patience` epochs without a better
+    validation NDCG@10: both count epochs, so a seed gives the same model whatever the
+    machine's speed or load. `config.time_budget_s` is only a safety cap against a
+    run that would never end: checked after every batch, it ends the epoch in progress
+    there (which is then evaluated) and logs a warning, since the result then depends
+    on the machine (`stopped_by == "time_budget"`).
     """
     rng = np.random.default_rng(seed)
     optimizer = torch.optim.AdamW(
@@ -375,7 +382,7 @@ def train(
         sampling_p = counts / counts.sum()
         log_q = torch.from_numpy(np.log(config.negatives * sampling_p).astype(np.float32))
 
-    started = time.perf_counter()
+    started = _clock()
     history: list[EpochReport] = []
     best_epoch, best_ndcg = 0, -math.inf
     best_state: dict[str, Tensor] | None = None
@@ -406,8 +413,7 @@ def train(
             optimizer.step()
             loss_sum += float(loss.detach())
             n_targets += int(lengths[batch].sum())
-            elapsed = time.perf_counter() - started
-            if config.time_budget_s is not None and elapsed >= config.time_budget_s:
+            if config.time_budget_s is not None and _clock() - started >= config.time_budget_s:
                 out_of_time = True
                 break
         valid_ndcg = evaluate_ndcg(net, valid) if valid is not None else None
@@ -422,7 +428,7 @@ def train(
             epoch=epoch,
             loss=loss_sum / max(n_targets, 1),
             valid_ndcg=valid_ndcg,
-            seconds=time.perf_counter() - started,
+            seconds=_clock() - started,
             best_epoch=best_epoch,
         )
         history.append(report)
@@ -438,6 +444,16 @@ def train(
             progress(report)
         if out_of_time:
             stopped_by = "time_budget"
+            logger.warning(
+                "sasrec: the safety cap time_budget_s=%s ended training in epoch %d of at "
+                "most %d (%.0f s); the kept model depends on this machine's speed and load, "
+                "so the same seed may give another one elsewhere. Raise time_budget_s (or "
+                "set it to null) and bound training with epochs and patience instead",
+                f"{config.time_budget_s:g}",
+                epoch,
+                config.epochs,
+                report.seconds,
+            )
             break
         if valid is not None and config.patience is not None:
             if epoch - best_epoch >= config.patience:
@@ -451,7 +467,7 @@ def train(
         best_valid_ndcg=None if valid is None else best_ndcg,
         epochs_run=len(history),
         stopped_by=stopped_by,
-        train_seconds=time.perf_counter() - started,
+        train_seconds=_clock() - started,
         history=tuple(history),
     )
 

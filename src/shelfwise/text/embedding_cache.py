@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ import numpy as np
 from shelfwise._internal import progress as progress_bars
 from shelfwise._internal.artifacts import atomic_write_json, read_array, write_array
 from shelfwise.contracts import BoolArray, FloatArray, IntArray
-from shelfwise.errors import ConfigError
+from shelfwise.errors import ConfigError, DataError
 from shelfwise.text.encoders import TextEncoder
 
 logger = logging.getLogger(__name__)
@@ -41,6 +41,37 @@ MAX_SHARDS = 16
 FLUSH_EVERY = 4096  # vectors encoded between two writes: an interrupted run keeps them
 _KEY_DTYPE = np.dtype("S32")
 KeyArray = np.ndarray[Any, np.dtype[np.bytes_]]
+
+
+FIELD_SEPARATOR = "\n"
+
+
+def clean_text(text: str | None) -> str:
+    """`text` with runs of whitespace collapsed to one space ("" for None)."""
+    return " ".join(text.split()) if text else ""
+
+
+def item_texts(
+    fields: Mapping[str, Sequence[str | None]], order: Sequence[str], max_chars: int
+) -> list[str | None]:
+    """One text per item: its non-empty `order` fields joined by newlines, cut to `max_chars`.
+
+    This is the text dense search encodes (and so the text the cache is keyed by).
+    Fields missing from `fields` are skipped; an item with no text at all gets None.
+
+    Raises:
+        DataError: the field lists differ in length.
+    """
+    used = [fields[name] for name in order if name in fields]
+    lengths = {name: len(texts) for name, texts in fields.items()}
+    if len(set(lengths.values())) > 1:
+        raise DataError(f"dense: every field needs one text per item; lengths differ: {lengths}")
+    n_items = next(iter(lengths.values()), 0)
+    texts: list[str | None] = []
+    for item_index in range(n_items):
+        parts = [part for column in used if (part := clean_text(column[item_index]))]
+        texts.append(FIELD_SEPARATOR.join(parts)[:max_chars] if parts else None)
+    return texts
 
 
 def text_key(model_id: str, text: str) -> bytes:
@@ -114,6 +145,19 @@ class EmbeddingCache:
 
     def _read_all(self) -> list[tuple[KeyArray, FloatArray]]:
         return [shard for name in self._shards() if (shard := self._read_shard(name))]
+
+    def contains(self, keys: Sequence[bytes]) -> BoolArray:
+        """Which keys are cached, reading only the shards' keys (no vectors)."""
+        wanted = np.asarray(keys, dtype=_KEY_DTYPE)
+        found = np.zeros(wanted.shape[0], dtype=np.bool_)
+        for name in self._shards():
+            try:
+                stored = read_array(self.folder / f"keys-{name}.npy")
+            except (FileNotFoundError, ValueError):
+                continue  # merged away meanwhile, or damaged: a miss
+            if stored.dtype == _KEY_DTYPE and stored.size:
+                found |= np.isin(wanted, stored)
+        return found
 
     def get(self, keys: Sequence[bytes]) -> tuple[BoolArray, FloatArray]:
         """Which keys are cached, and their vectors ((len(keys), dim), zeros if missing)."""
@@ -253,4 +297,13 @@ def _flush(
     pending.clear()
 
 
-__all__ = ["FLUSH_EVERY", "MAX_SHARDS", "EmbeddingCache", "encode_with_cache", "text_key"]
+__all__ = [
+    "FIELD_SEPARATOR",
+    "FLUSH_EVERY",
+    "MAX_SHARDS",
+    "EmbeddingCache",
+    "clean_text",
+    "encode_with_cache",
+    "item_texts",
+    "text_key",
+]

@@ -15,6 +15,14 @@ each string obtained by deleting up to 2 of its characters (1 for short tokens),
 query token looks up its own deletes. Two strings within distance d share such a
 delete, so the lookup is complete; candidates are then verified by the exact distance.
 
+Bounded work (issue 14: a 1 MiB title stalled training here for over 20 minutes and
+one 4,000-letter token took 18.8 GB, since a token of n letters has ~n²/2 2-deletes):
+tokens longer than `max_token_length` (24 letters, 300 deletes at most) are never
+corrected and never proposed, so no delete-neighbourhood is ever computed for them;
+the index holds at most `max_index_entries` deletes (5 million, 80 MB), given to the
+most frequent tokens first (the rest still count as known words); and a query token
+looks up at most 301 strings.
+
 Why not a library: `symspellpy` saves its dictionary with pickle (this project never
 loads pickles) and brings its own word-frequency files, and `rapidfuzz` would compare
 each query token with the whole vocabulary. The delete index is ~100 lines of plain
@@ -30,6 +38,7 @@ References:
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -48,7 +57,16 @@ SPELL_FORMAT_VERSION: Final = 1
 _LATIN_WORD: Final = re.compile(
     "^[a-z\u00df-\u00f6\u00f8-\u00ff\u0100-\u024f\u1e00-\u1eff]+$",
 )
+logger = logging.getLogger(__name__)
 _MAX_DISTANCE: Final = 2
+# The longest correctable token: long enough for real words ("waterproofing" has 13
+# letters, German compounds reach ~20), short enough that its 1- and 2-deletes stay
+# few (24 + 276). Longer tokens are part numbers, URLs or junk, never misspellings
+# worth a neighbourhood of n²/2 strings.
+MAX_CORRECTABLE_LENGTH: Final = 24
+# Delete entries in one index: 16 bytes each (hash + owner), 5M = 80 MB. A catalog
+# vocabulary of 150k tokens of ~7 letters needs about 4M.
+MAX_INDEX_ENTRIES: Final = 5_000_000
 
 
 def is_correctable(token: str) -> bool:
@@ -117,6 +135,8 @@ class SpellCorrector:
         *,
         min_token_length: int = 3,
         long_token_length: int = 8,
+        max_token_length: int = MAX_CORRECTABLE_LENGTH,
+        max_index_entries: int = MAX_INDEX_ENTRIES,
     ) -> None:
         """Build the delete index.
 
@@ -125,42 +145,103 @@ class SpellCorrector:
             min_token_length: shorter query tokens are never corrected (too many
                 neighbours at distance 1).
             long_token_length: query tokens at least this long may be 2 edits away.
+            max_token_length: longer tokens are never corrected nor proposed.
+            max_index_entries: most delete strings indexed; the most frequent tokens
+                are indexed first and the others, once it is full, only count as known
+                (`unindexed_tokens`).
 
         Raises:
-            ConfigError: lengths below 1, or `long_token_length < min_token_length`.
+            ConfigError: lengths below 1, `min_token_length <= long_token_length <=
+                max_token_length` not holding, or `max_index_entries < 0`.
         """
-        if min_token_length < 1 or long_token_length < min_token_length:
+        if not 1 <= min_token_length <= long_token_length <= max_token_length:
             raise ConfigError(
-                "spell: need 1 <= min_token_length <= long_token_length, got "
-                f"{min_token_length} and {long_token_length}"
+                "spell: need 1 <= min_token_length <= long_token_length <= max_token_length, "
+                f"got {min_token_length}, {long_token_length} and {max_token_length}"
             )
+        if max_index_entries < 0:
+            raise ConfigError(f"spell: max_index_entries must be >= 0, got {max_index_entries}")
         self.min_token_length = int(min_token_length)
         self.long_token_length = int(long_token_length)
+        self.max_token_length = int(max_token_length)
+        self.max_index_entries = int(max_index_entries)
         self.frequencies: dict[str, int] = {
             token: int(count) for token, count in sorted(frequencies.items()) if count > 0
         }
         self._tokens: list[str] = list(self.frequencies)
+        self._build_index()
+
+    def _build_index(self) -> None:
         # The delete index as two sorted arrays: the hash of each delete string and the
         # vocabulary token it came from. A dict of strings costs ~9x the memory (230 MB
         # instead of 25 MB for 50k tokens); a hash collision only adds a candidate that
-        # the exact distance then rejects. hash() is salted per process: the index is rebuilt on
-        # load, never saved.
-        hashes: list[int] = []
-        owners: list[int] = []
+        # the exact distance then rejects. hash() is salted per process: the index is
+        # rebuilt on load, never saved. Hashes gather in Python lists (the fastest way
+        # to build them) turned into arrays every million, so the lists' 36 bytes per
+        # entry never add up.
+        keys: list[np.ndarray[Any, np.dtype[np.int64]]] = []
+        owners: list[np.ndarray[Any, np.dtype[np.int64]]] = []
+        pending_keys: list[int] = []
+        pending_owners: list[int] = []
+
+        def flush() -> None:
+            keys.append(np.asarray(pending_keys, dtype=np.int64))
+            owners.append(np.asarray(pending_owners, dtype=np.int64))
+            pending_keys.clear()
+            pending_owners.clear()
+
+        entries, self._indexed = 0, np.zeros(len(self._tokens), dtype=bool)
         # A query token of length >= long_token_length may be 2 edits from a vocabulary
         # token 2 characters shorter, so those need their 2-deletes too.
         two_edits_from = self.long_token_length - _MAX_DISTANCE
-        for token_id, token in enumerate(self._tokens):
-            if not is_correctable(token):
+        # most frequent first, then a-z: the tokens worth proposing get the room
+        by_frequency = sorted(range(len(self._tokens)), key=lambda i: -self._frequency(i))
+        for token_id in by_frequency:
+            token = self._tokens[token_id]
+            if len(token) > self.max_token_length or not is_correctable(token):
                 continue
-            distance = _MAX_DISTANCE if len(token) >= two_edits_from else 1
-            variants = (token, *_deletes(token, distance))
-            hashes.extend(hash(variant) for variant in variants)
-            owners.extend([token_id] * len(variants))
-        keys = np.asarray(hashes, dtype=np.int64)
-        order = np.argsort(keys, kind="stable")
-        self._keys: np.ndarray[Any, np.dtype[np.int64]] = keys[order]
-        self._owners: np.ndarray[Any, np.dtype[np.int64]] = np.asarray(owners, np.int64)[order]
+            deletes = _deletes(token, _MAX_DISTANCE if len(token) >= two_edits_from else 1)
+            size = len(deletes) + 1  # the token itself is not among its deletes
+            if entries + size > self.max_index_entries:
+                logger.info(
+                    "spell: the delete index is full (%d of max_index_entries %d); %d rarer "
+                    "tokens are known words but never proposed as corrections",
+                    entries,
+                    self.max_index_entries,
+                    self.unindexed_tokens,
+                )
+                break
+            entries += size
+            self._indexed[token_id] = True
+            pending_keys.append(hash(token))
+            pending_keys.extend(map(hash, deletes))
+            pending_owners.extend([token_id] * size)
+            if len(pending_keys) >= 1 << 20:
+                flush()
+        flush()
+        flat = np.concatenate(keys)
+        order = np.argsort(flat, kind="stable")
+        self._keys: np.ndarray[Any, np.dtype[np.int64]] = flat[order]
+        self._owners: np.ndarray[Any, np.dtype[np.int64]] = np.concatenate(owners)[order]
+
+    def _frequency(self, token_id: int) -> int:
+        return self.frequencies[self._tokens[token_id]]
+
+    @property
+    def index_size(self) -> int:
+        """Delete strings in the index (at most `max_index_entries`)."""
+        return int(self._keys.size)
+
+    @property
+    def unindexed_tokens(self) -> int:
+        """Correctable tokens left out because the index was full (known, never proposed)."""
+        return sum(
+            1
+            for token_id, token in enumerate(self._tokens)
+            if not self._indexed[token_id]
+            and len(token) <= self.max_token_length
+            and is_correctable(token)
+        )
 
     @classmethod
     def from_token_lists(cls, token_lists: Iterable[list[str]], **options: int) -> Self:
@@ -179,19 +260,33 @@ class SpellCorrector:
         return len(self.frequencies)
 
     def max_distance(self, token: str) -> int:
-        """Edits allowed for a query token: 0 (never corrected), 1, or 2 for long ones."""
-        if len(token) < self.min_token_length or not is_correctable(token):
+        """Edits allowed for a query token: 0 (never corrected), 1, or 2 for long ones.
+
+        0 for tokens shorter than `min_token_length`, longer than `max_token_length`,
+        or not in Latin letters.
+        """
+        if not self.min_token_length <= len(token) <= self.max_token_length:
+            return 0
+        if not is_correctable(token):
             return 0
         return _MAX_DISTANCE if len(token) >= self.long_token_length else 1
 
-    def correct(self, token: str) -> str | None:
-        """The correction of an unknown token, or None (known, not Latin, or no match)."""
+    def neighbourhood(self, token: str) -> set[str]:
+        """The strings a query token looks up: itself and its deletes (empty when it is
+        known or never corrected); at most 1 + 24 + 276 strings."""
         limit = self.max_distance(token)
         if token in self.frequencies or limit == 0:
+            return set()
+        return {token, *_deletes(token, limit)}
+
+    def correct(self, token: str) -> str | None:
+        """The correction of an unknown token, or None (known, not Latin, too short or
+        too long, or no match)."""
+        variants = self.neighbourhood(token)
+        if not variants:
             return None
-        wanted = np.asarray(
-            [hash(variant) for variant in (token, *_deletes(token, limit))], dtype=np.int64
-        )
+        limit = self.max_distance(token)
+        wanted = np.fromiter(map(hash, variants), dtype=np.int64, count=len(variants))
         starts = np.searchsorted(self._keys, wanted, side="left")
         ends = np.searchsorted(self._keys, wanted, side="right")
         candidate_ids: set[int] = set()
@@ -226,6 +321,8 @@ class SpellCorrector:
                 "format_version": SPELL_FORMAT_VERSION,
                 "min_token_length": self.min_token_length,
                 "long_token_length": self.long_token_length,
+                "max_token_length": self.max_token_length,
+                "max_index_entries": self.max_index_entries,
                 "tokens": list(self.frequencies),
                 "frequencies": list(self.frequencies.values()),
             },
@@ -250,6 +347,9 @@ class SpellCorrector:
                 frequencies,
                 min_token_length=int(spec["min_token_length"]),
                 long_token_length=int(spec["long_token_length"]),
+                # files written before the limits existed get today's limits
+                max_token_length=int(spec.get("max_token_length", MAX_CORRECTABLE_LENGTH)),
+                max_index_entries=int(spec.get("max_index_entries", MAX_INDEX_ENTRIES)),
             )
         except FileNotFoundError:
             raise ArtifactError(f"{path} is missing; retrain the search index") from None
@@ -257,4 +357,10 @@ class SpellCorrector:
             raise ArtifactError(f"{path} is unreadable ({exc}); retrain the search index") from None
 
 
-__all__ = ["SpellCorrector", "is_correctable", "osa_distance"]
+__all__ = [
+    "MAX_CORRECTABLE_LENGTH",
+    "MAX_INDEX_ENTRIES",
+    "SpellCorrector",
+    "is_correctable",
+    "osa_distance",
+]

@@ -131,6 +131,70 @@ def test_same_seed_same_scores_other_seed_other_scores() -> None:
     assert not np.array_equal(runs[0], runs[2])
 
 
+class FakeClock:
+    """A clock that advances `step` seconds at every reading (a slow or busy machine)."""
+
+    def __init__(self, step: float) -> None:
+        self.now = 0.0
+        self.step = step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def _fit_with_clock(
+    monkeypatch: pytest.MonkeyPatch, step: float, **overrides: object
+) -> SASRecRecommender:
+    from shelfwise.retrieval import _sasrec_net
+
+    monkeypatch.setattr(_sasrec_net, "_clock", FakeClock(step))
+    train = cyclic(length=5)
+    valid_targets = np.array([(u + 5) % N_ITEMS for u in range(train.n_users)])
+    model = tiny(**{"epochs": 12, "patience": 2, "dropout": 0.2, "seed": 3, **overrides})
+    model.fit_sequences(train, N_ITEMS, valid=train, valid_targets=valid_targets)
+    return model
+
+
+def test_same_seed_same_model_on_a_fast_or_a_slow_machine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Issue 14: a wall-clock budget trained the same data and seed 7 or 12 epochs
+    # depending on load. Epochs and patience decide now: a machine whose clock says
+    # every batch took 5 minutes (an hour in all) trains the very same model.
+    fast = _fit_with_clock(monkeypatch, step=0.001)
+    slow = _fit_with_clock(monkeypatch, step=300.0)
+    assert fast.summary is not None
+    assert slow.summary is not None
+    assert slow.summary.train_seconds > 3600 > fast.summary.train_seconds
+    assert slow.summary.stopped_by == fast.summary.stopped_by != "time_budget"
+    assert slow.summary.epochs_run == fast.summary.epochs_run
+    assert slow.summary.best_epoch == fast.summary.best_epoch
+    for (key, left), right in zip(
+        fast._fitted()[0].state_dict().items(), slow._fitted()[0].state_dict().values(), strict=True
+    ):
+        assert torch.equal(left, right), key
+    batch = cyclic(n_users=7, length=4)
+    np.testing.assert_array_equal(fast.score_sequences(batch), slow.score_sequences(batch))
+
+
+def test_time_budget_is_a_reported_safety_cap(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    with caplog.at_level("WARNING", logger="shelfwise.retrieval.sasrec"):
+        model = _fit_with_clock(monkeypatch, step=300.0, epochs=10_000, time_budget_s=1000.0)
+    summary = model.summary
+    assert summary is not None
+    assert summary.stopped_by == "time_budget"
+    assert summary.epochs_run < 10_000
+    assert "safety cap time_budget_s=1000 ended training in epoch" in caplog.text
+    assert "depends on this machine's speed and load" in caplog.text
+    model.save(tmp_path / "model")
+    training = json.loads((tmp_path / "model" / "params.json").read_text())["training"]
+    assert training["stopped_by"] == "time_budget"
+    assert training["reproducible"] is False
+
+
 def test_time_budget_stops_training() -> None:
     model = tiny(epochs=10_000, time_budget_s=0.0)
     model.fit_sequences(cyclic(), N_ITEMS)

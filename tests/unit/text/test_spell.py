@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 from shelfwise.errors import ArtifactError, ConfigError
-from shelfwise.text.spell import SpellCorrector, is_correctable, osa_distance
+from shelfwise.text.spell import (
+    MAX_CORRECTABLE_LENGTH,
+    MAX_INDEX_ENTRIES,
+    SpellCorrector,
+    is_correctable,
+    osa_distance,
+)
 
 
 def reference_osa(left: str, right: str) -> int:
@@ -172,3 +178,68 @@ def test_empty_vocabulary_corrects_nothing() -> None:
     speller = SpellCorrector({})
     assert len(speller) == 0
     assert speller.correct(string.ascii_lowercase[:6]) is None
+
+
+# -- bounded work (issue 14: a 1 MiB title sat in `_deletes` for over 20 minutes and
+# a 4,000-letter token took 18.8 GB) -------------------------------------------------
+
+
+def test_over_long_tokens_get_no_delete_neighbourhood() -> None:
+    long_token = "abcdefghij" * 400  # 4,000 letters
+    speller = SpellCorrector({long_token: 3, "dress": 2})
+    assert speller.index_size == SpellCorrector({"dress": 2}).index_size  # only "dress"
+    assert speller.neighbourhood(long_token[:-1] + "x") == set()
+    assert speller.correct(long_token[:-1] + "x") is None
+    assert speller.max_distance("a" * (MAX_CORRECTABLE_LENGTH + 1)) == 0
+    assert long_token in speller  # still a known word
+
+
+def test_a_query_token_looks_up_a_bounded_neighbourhood() -> None:
+    speller = SpellCorrector({"waterproofing": 1})
+    longest = "abcdefghijklmnopqrstuvwx"  # MAX_CORRECTABLE_LENGTH distinct letters
+    assert len(longest) == MAX_CORRECTABLE_LENGTH
+    n = MAX_CORRECTABLE_LENGTH
+    assert len(speller.neighbourhood(longest)) == 1 + n + n * (n - 1) // 2
+    assert speller.neighbourhood("waterproofing") == set()  # known: nothing to look up
+    assert speller.correct("watreproofing") == "waterproofing"
+
+
+def test_the_index_has_a_budget_and_the_most_frequent_tokens_get_it() -> None:
+    vocabulary = {f"{letter}{'x' * 6}": 1 for letter in string.ascii_lowercase}
+    vocabulary["pillow"] = 100
+    full = SpellCorrector(vocabulary)
+    budget = SpellCorrector(vocabulary, max_index_entries=60)
+    assert budget.index_size <= 60 < full.index_size
+    assert budget.unindexed_tokens > 0
+    assert full.unindexed_tokens == 0
+    assert budget.correct("pilow") == "pillow"  # the most frequent token was indexed
+    assert budget.correct("zxxxxxx") is None  # known word
+    assert "qxxxxxx" in budget  # unindexed tokens are still known
+
+
+def test_a_one_mebibyte_title_builds_a_small_index() -> None:
+    from shelfwise.text.tokenize import tokenize
+
+    title = "Pillow case " + "z" * (2**20)  # one catalog row with a 1 MiB title
+    speller = SpellCorrector.from_token_lists([tokenize(title), tokenize("pillow dress")])
+    assert speller.index_size < 100  # "pillow", "case", "dress" and their deletes
+    assert speller.correct("pilow") == "pillow"
+
+
+def test_limits_are_saved_and_checked(tmp_path: Path) -> None:
+    speller = SpellCorrector({"dress": 2}, max_token_length=12, max_index_entries=1000)
+    speller.save(tmp_path / "spell.json")
+    loaded = SpellCorrector.load(tmp_path / "spell.json")
+    assert (loaded.max_token_length, loaded.max_index_entries) == (12, 1000)
+    spec = json.loads((tmp_path / "spell.json").read_text(encoding="utf-8"))
+    del spec["max_token_length"], spec["max_index_entries"]  # a file from before the limits
+    (tmp_path / "old.json").write_text(json.dumps(spec), encoding="utf-8")
+    old = SpellCorrector.load(tmp_path / "old.json")
+    assert (old.max_token_length, old.max_index_entries) == (
+        MAX_CORRECTABLE_LENGTH,
+        MAX_INDEX_ENTRIES,
+    )
+    with pytest.raises(ConfigError, match="max_token_length"):
+        SpellCorrector({}, long_token_length=8, max_token_length=6)
+    with pytest.raises(ConfigError, match="max_index_entries must be >= 0, got -1"):
+        SpellCorrector({}, max_index_entries=-1)

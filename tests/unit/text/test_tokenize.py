@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from shelfwise.text.tokenize import tokenize
+from shelfwise.text.tokenize import (
+    MAX_QUERY_CHARS,
+    MAX_QUERY_TOKENS,
+    MAX_TOKEN_CHARS,
+    bound_query,
+    tokenize,
+)
 
 
 def test_latin_words_are_lowercased_stemmed_and_filtered() -> None:
@@ -48,3 +54,70 @@ def test_nothing_to_index(text: str) -> None:
 def test_deterministic() -> None:
     text = "联想 ThinkPad X1 Carbon 轻薄笔记本电脑 14英寸"
     assert tokenize(text) == tokenize(text)
+
+
+# -- length limits (issue 14: a 1 MiB title stalled training, a 512-character query
+# cost 330-690 ms) ------------------------------------------------------------------
+
+
+def test_long_runs_are_cut_to_one_bounded_token() -> None:
+    tokens = tokenize("x" * 4_000)
+    assert tokens == ["x" * MAX_TOKEN_CHARS]
+    # the same cut at index and at query time: a long run still finds itself
+    assert tokenize("x" * 70) == tokens
+    assert all(len(token) <= MAX_TOKEN_CHARS for token in tokenize("笔" + "记" * 5_000))
+
+
+def test_a_one_mebibyte_title_gives_one_bounded_token_per_run() -> None:
+    title = ("y" * 4_000 + " ") * 263  # 1 MiB: 263 runs of 4,000 letters
+    assert len(title) >= 2**20
+    tokens = tokenize(title)
+    assert len(tokens) == 263
+    assert {len(token) for token in tokens} == {MAX_TOKEN_CHARS}
+
+
+def test_ordinary_tokens_are_unchanged_by_the_cut() -> None:
+    assert tokenize("Supercalifragilisticexpialidocious waterproofing") == [
+        "supercalifragilisticexpialidoci",
+        "waterproof",
+    ]
+
+
+def test_max_tokens_keeps_the_first_tokens() -> None:
+    text = "Lenovo ThinkPad 笔记本电脑 red dresses for running"
+    everything = tokenize(text)
+    for limit in (1, 2, 3, len(everything), len(everything) + 5):
+        assert tokenize(text, max_tokens=limit) == everything[:limit]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "red summer dress",
+        "笔记本电脑",
+        "Zara红色连衣裙 size M",
+        "ＩＰＨＯＮＥ１５ Ｐｒｏ",
+        "",
+        "!!!",
+    ],
+)
+def test_ordinary_queries_are_read_whole(query: str) -> None:
+    assert bound_query(query) == query
+
+
+def test_long_queries_are_bounded_in_tokens_and_characters() -> None:
+    many_words = "ab " * 40  # 120 characters, 40 tokens
+    assert bound_query(many_words) == " ".join(["ab"] * MAX_QUERY_TOKENS)
+    for query in (
+        "dress " * 100,  # 600 characters
+        "q" * 512,  # one 512-letter token
+        "笔记本电脑红色连衣裙手机" * 50,  # 600 Chinese characters, one run
+        "laptop " + "x" * 5_000 + " 笔记本电脑" * 100,
+    ):
+        bounded = bound_query(query)
+        tokens = tokenize(bounded)
+        assert len(bounded) <= MAX_QUERY_CHARS
+        assert 1 <= len(tokens) <= MAX_QUERY_TOKENS
+        assert bound_query(bounded) == bounded  # what search reads is a fixed point
+    assert bound_query("q" * 512) == "q" * MAX_TOKEN_CHARS
+    assert tokenize(bound_query("dress " * 100)) == ["dress"] * MAX_QUERY_TOKENS
