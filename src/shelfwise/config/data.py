@@ -11,6 +11,7 @@ from shelfwise.config._base import Section
 from shelfwise.contracts import EventType
 
 FileFormat = Literal["auto", "csv", "tsv", "parquet", "jsonl", "recbole", "sequence"]
+Encoding = Literal["utf-8", "utf-16", "gb18030", "cp1252", "latin-1", "auto"]
 
 
 class SourceConfig(Section):
@@ -39,6 +40,11 @@ class SourceConfig(Section):
         description="Build raw_item_id as a hash of these (your) columns, for files "
         "without an item id (e.g. products known only by title and description).",
     )
+    encoding: Encoding = Field(
+        default="utf-8",
+        description="Text encoding of csv/tsv/jsonl/sequence files. utf-16 finds the byte "
+        "order from the BOM; auto reads a BOM (UTF-8/16/32) and otherwise expects UTF-8.",
+    )
 
 
 class EventsConfig(SourceConfig):
@@ -56,6 +62,19 @@ class EventsConfig(SourceConfig):
         default="auto",
         description="auto: numbers above 1e11 are milliseconds, other numbers seconds, "
         "strings ISO-8601. ordinal: order only (sequence files).",
+    )
+
+
+class FieldLimits(Section):
+    """Longest accepted text values (characters); longer ones are quarantined."""
+
+    id_chars: int = Field(default=256, ge=1, description="raw_user_id, raw_item_id and session_id.")
+    title_chars: int = Field(
+        default=2048, ge=1, description="title, category and brand (catalog and events)."
+    )
+    query_chars: int = Field(default=2048, ge=1, description="query (events and queries).")
+    description_chars: int = Field(
+        default=65536, ge=1, description="description and attributes (catalog)."
     )
 
 
@@ -86,6 +105,35 @@ class DataConfig(Section):
         default=86400,
         ge=0,
         description="Events later than now + this many seconds are rejected.",
+    )
+    limits: FieldLimits = Field(
+        default_factory=FieldLimits,
+        description="Longest accepted text values; longer rows go to the quarantine.",
+    )
+    allow_partial_files: bool = Field(
+        default=False,
+        description="Keep the rows read before damage in a cut or corrupt file (gzip "
+        "CRC/truncation, cut Parquet) instead of stopping the run; warns and marks the run.",
+    )
+    max_row_drop_share: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="Stop before training when a source's accepted rows fall by more "
+        "than this share against the last complete run on the same path; 1 disables.",
+    )
+    dominant_id_share: float = Field(
+        default=0.25,
+        gt=0.0,
+        le=1.0,
+        description="Warn when one user or item holds more than this share of the "
+        "accepted events (e.g. a placeholder id such as 'unknown').",
+    )
+    batch_rows: int = Field(
+        default=250_000,
+        ge=1,
+        description="Rows per batch in ingest and validate: memory use follows this, "
+        "not the size of the input.",
     )
 
     @field_validator("events", "catalog", "queries")

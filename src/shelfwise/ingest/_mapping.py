@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import re
 from typing import Final, Literal
 
 import polars as pl
@@ -61,9 +62,17 @@ ALIASES: Final[dict[str, str]] = {
     "action": EVENT_TYPE,
     "timestamp": TIMESTAMP,
     "event_time": TIMESTAMP,
+    "event_timestamp": TIMESTAMP,
+    "eventtime": TIMESTAMP,
     "time": TIMESTAMP,
     "ts": TIMESTAMP,
     "datetime": TIMESTAMP,
+    "timeframe": TIMESTAMP,  # e.g. RetailRocket-style exports
+    "time_stamp": TIMESTAMP,
+    "created_at": TIMESTAMP,
+    "occurred_at": TIMESTAMP,
+    "event_date": TIMESTAMP,
+    "date": TIMESTAMP,
     "rating": VALUE,
     "session_id": SESSION_ID,
     "session": SESSION_ID,
@@ -97,6 +106,9 @@ REQUIRED_COLUMNS: Final[dict[SourceKind, tuple[str, ...]]] = {
     "events": REQUIRED_EVENT_COLUMNS,
     "queries": REQUIRED_QUERY_COLUMNS,
 }
+# A column whose name looks like a time (when no alias matched): `order_time`,
+# `clicked_at`, `visit_date`, `ts_ms`.
+_TIME_NAME: Final = re.compile(r"(time|date|(^|_)ts($|_)|_at$)", re.IGNORECASE)
 ID_HASH_CHARS: Final = 16
 _ID_SEPARATOR: Final = "\x1f"
 
@@ -140,6 +152,10 @@ def plan_renames(
         if found is not None and ours in allowed and ours not in taken:
             renames[found] = ours
             taken.add(ours)
+    if TIMESTAMP in allowed and TIMESTAMP not in taken:
+        guess = next((c for c in columns if c not in renames and _TIME_NAME.search(c)), None)
+        if guess is not None:
+            renames[guess] = TIMESTAMP
     return renames
 
 

@@ -1,9 +1,10 @@
-"""One reader per file format; each turns a file's bytes into a frame plus bad rows.
+"""One parser per text format, over one chunk of whole records; Parquet by row group.
 
-Readers keep values as read: every column is a string for delimited and sequence
+Parsers keep values as read: every column is a string for delimited and sequence
 files, native types for Parquet and JSON lines. They add the 1-based data row number
-(`_ROW`), counting rows they could not parse, so a quarantined row points back at
-its place in the file.
+(`_ROW`) within the file, counting the rows they could not parse, so a quarantined
+row points back at its place: each call is told how many records (or lines) of the
+file came before its chunk.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -22,10 +23,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from shelfwise.contracts import RAW_ITEM_ID, RAW_USER_ID, TIMESTAMP, QuarantineReason
-from shelfwise.errors import ConfigError, InputFileError
+from shelfwise.errors import InputFileError
 
-_ROW: Final = "__shelfwise_row"
-_NON_SPACE: Final = re.compile(rb"\S")  # internal: 1-based data row within its file
+_ROW: Final = "__shelfwise_row"  # internal: 1-based data row within its file
 
 
 @dataclass(frozen=True)
@@ -39,13 +39,13 @@ class BadRow:
 
 
 @dataclass
-class ParsedFile:
-    """What a reader got out of one file."""
+class ParsedChunk:
+    """What a parser got out of one chunk."""
 
     frame: pl.DataFrame  # the file's own columns plus _ROW
     bad_rows: list[BadRow] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    last_row_number: int = 0  # highest data row (or line) number consumed, parsed or not
+    records: int = 0  # data rows (or lines) consumed, parsed or not
+    replaced_utf8: bool = False  # invalid UTF-8 was replaced by U+FFFD
 
 
 @dataclass(frozen=True)
@@ -62,73 +62,16 @@ class DelimitedLayout:
 # --- delimited text (csv, tsv, RecBole atomic files) --------------------------------
 
 
-def read_delimited(data: bytes, path: Path, layout: DelimitedLayout) -> ParsedFile:
-    """Read CSV/TSV bytes with pyarrow, every column as a string.
-
-    Rows with the wrong number of fields go to the bad rows as `malformed-row`.
+def column_names(header: bytes, path: Path, layout: DelimitedLayout) -> list[str]:
+    """The column names: from the config, or parsed from the header line.
 
     Raises:
-        ConfigError: a header-less file without `column_names`.
-        InputFileError: the file cannot be parsed at all.
+        InputFileError: empty or repeated names.
     """
-    names = _column_names(data, path, layout)
-    header_lines = 1 if layout.has_header else 0
-    body_start = _first_line_end(data) + 1 if layout.has_header else 0
-    if not _has_content(data, body_start):
-        frame = pl.DataFrame(schema=dict.fromkeys(names, pl.String()))
-        return ParsedFile(frame.with_columns(pl.lit(None, pl.Int64).alias(_ROW)))
-    read_options = pacsv.ReadOptions(column_names=names, skip_rows=header_lines)
-    parse_kwargs: dict[str, Any] = {
-        "delimiter": layout.delimiter,
-        "quote_char": layout.quote if layout.quote is not None else False,
-        "newlines_in_values": layout.quote is not None,
-    }
-    convert_options = pacsv.ConvertOptions(
-        column_types=dict.fromkeys(names, pa.string()),
-        strings_can_be_null=True,
-        null_values=[""],
-    )
-    table, invalid, warnings = _arrow_read(
-        data, path, read_options=read_options, parse_kwargs=parse_kwargs, convert=convert_options
-    )
-    bad = [
-        BadRow(
-            row_number=row.number - header_lines,
-            reason=QuarantineReason.MALFORMED_ROW,
-            detail=f"expected {row.expected_columns} fields, found {row.actual_columns} "
-            f"(line {row.number})",
-            raw_text=row.text,
-        )
-        for row in invalid
-    ]
-    frame = _to_frame(table)
-    rows = _good_row_numbers(frame.height, [b.row_number for b in bad])
-    frame = frame.with_columns(pl.Series(_ROW, rows, dtype=pl.Int64))
-    return ParsedFile(frame, bad, warnings, last_row_number=frame.height + len(bad))
-
-
-def _first_line_end(data: bytes) -> int:
-    """Index of the first newline, or len(data) when there is none."""
-    end = data.find(b"\n")
-    return len(data) if end < 0 else end
-
-
-def _has_content(data: bytes, start: int) -> bool:
-    """Whether anything but whitespace follows `start` (without copying the data)."""
-    return _NON_SPACE.search(data, start) is not None
-
-
-def _column_names(data: bytes, path: Path, layout: DelimitedLayout) -> list[str]:
     if layout.column_names is not None:
         names = list(layout.column_names)
-    elif not layout.has_header:
-        raise ConfigError(
-            f"{path} is read without a header (has_header: false) but no column_names are "
-            f"set; add column_names: [your, columns, in, file, order] to its source config"
-        )
     else:
-        first = data[: _first_line_end(data)].rstrip(b"\r").decode("utf-8", errors="replace")
-        first = first.removeprefix("\ufeff")
+        first = header.rstrip(b"\r\n").decode("utf-8", errors="replace").removeprefix("\ufeff")
         if layout.quote is None:
             names = first.split(layout.delimiter)
         else:
@@ -145,56 +88,114 @@ def _column_names(data: bytes, path: Path, layout: DelimitedLayout) -> list[str]
     return names
 
 
-def _arrow_read(
-    data: bytes,
-    path: Path,
-    *,
-    read_options: pacsv.ReadOptions,
-    parse_kwargs: dict[str, Any],
-    convert: pacsv.ConvertOptions,
-) -> tuple[pa.Table, list[Any], list[str]]:
-    """pyarrow's CSV reader with the fallbacks that keep a bad file readable.
+def parse_delimited(
+    chunk: bytes, names: list[str], layout: DelimitedLayout, *, first_row: int, header_lines: int
+) -> ParsedChunk:
+    """Parse whole CSV/TSV records with pyarrow, every column as a string.
 
-    Invalid UTF-8 makes pyarrow refuse the whole file; the bytes are then decoded with
-    replacement characters (U+FFFD), which validate quarantines as `undecodable-text`.
-    Multi-threaded reading loses the line numbers of invalid rows, so a file that has
-    any is read again on one thread.
+    Rows with the wrong number of fields become `malformed-row` bad rows. When pyarrow
+    refuses the chunk itself, Python's csv module reads it row by row instead.
+
+    Args:
+        chunk: whole records (see `_chunks.record_chunks`), no header.
+        names: the column names.
+        layout: delimiter and quoting.
+        first_row: data rows of the file before this chunk.
+        header_lines: 1 when the file has a header line (line numbers in details).
     """
-    warnings: list[str] = []
-    for attempt in range(3):
+    replaced = False
+    for attempt in range(2):
         invalid: list[Any] = []
 
         def handler(row: Any, invalid: list[Any] = invalid) -> str:
             invalid.append(row)
             return "skip"
 
-        options = pacsv.ParseOptions(invalid_row_handler=handler, **parse_kwargs)
         try:
             table = pacsv.read_csv(
-                io.BytesIO(data),
-                read_options=read_options,
-                parse_options=options,
-                convert_options=convert,
+                io.BytesIO(chunk),
+                read_options=pacsv.ReadOptions(
+                    column_names=names, use_threads=False, block_size=max(len(chunk) + 1, 1 << 16)
+                ),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=layout.delimiter,
+                    quote_char=layout.quote if layout.quote is not None else False,
+                    newlines_in_values=layout.quote is not None,
+                    invalid_row_handler=handler,
+                ),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=dict.fromkeys(names, pa.string()),
+                    strings_can_be_null=True,
+                    null_values=[""],
+                ),
             )
         except pa.ArrowInvalid as exc:
             if "UTF8" in str(exc) and attempt == 0:
-                data = data.decode("utf-8", errors="replace").encode("utf-8")
-                warnings.append(
-                    f"{path}: invalid UTF-8 bytes replaced by U+FFFD; rows holding them "
-                    f"are quarantined as {QuarantineReason.UNDECODABLE_TEXT.value}"
-                )
+                chunk = chunk.decode("utf-8", errors="replace").encode("utf-8")
+                replaced = True
                 continue
-            raise InputFileError(
-                f"{path}: cannot parse as delimited text ({exc}); check the source's "
-                f"format, separator and has_header settings"
-            ) from None
-        if any(row.number is None for row in invalid) and read_options.use_threads:
-            read_options.use_threads = False
+            parsed = _python_delimited(chunk, names, layout, first_row, header_lines)
+            parsed.replaced_utf8 = replaced
+            return parsed
+        bad = [
+            _field_count_row(
+                first_row + row.number,
+                row.expected_columns,
+                row.actual_columns,
+                row.text,
+                line=first_row + row.number + header_lines,
+            )
+            for row in invalid
+        ]
+        frame = _to_frame(table)
+        rows = _good_row_numbers(first_row, frame.height, [b.row_number for b in bad])
+        frame = frame.with_columns(pl.Series(_ROW, rows, dtype=pl.Int64))
+        return ParsedChunk(frame, bad, frame.height + len(bad), replaced)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _field_count_row(number: int, expected: int, found: int, text: str, *, line: int) -> BadRow:
+    return BadRow(
+        number,
+        QuarantineReason.MALFORMED_ROW,
+        f"expected {expected} fields, found {found} (line {line})",
+        text,
+    )
+
+
+def _python_delimited(
+    chunk: bytes, names: list[str], layout: DelimitedLayout, first_row: int, header_lines: int
+) -> ParsedChunk:
+    """Row-tolerant reading of a chunk pyarrow refused: each bad record is one bad row."""
+    text = chunk.decode("utf-8", errors="replace")
+    source = io.StringIO(text, newline="")
+    if layout.quote is not None:
+        reader = csv.reader(source, delimiter=layout.delimiter, quotechar=layout.quote)
+    else:
+        reader = csv.reader(source, delimiter=layout.delimiter, quoting=csv.QUOTE_NONE)
+    good: list[list[str]] = []
+    numbers: list[int] = []
+    bad: list[BadRow] = []
+    record = 0
+    for values in reader:
+        if not values:  # a blank line is not a record (as for pyarrow)
             continue
-        return table, invalid, warnings
-    raise InputFileError(
-        f"{path}: could not be parsed after decoding fallbacks"
-    )  # pragma: no cover
+        record += 1
+        number = first_row + record
+        if len(values) != len(names):
+            raw = layout.delimiter.join(values)
+            bad.append(
+                _field_count_row(number, len(names), len(values), raw, line=number + header_lines)
+            )
+            continue
+        good.append(values)
+        numbers.append(number)
+    columns = {
+        name: pl.Series(name, [row[i] or None for row in good], dtype=pl.String)
+        for i, name in enumerate(names)
+    }
+    frame = pl.DataFrame(columns).with_columns(pl.Series(_ROW, numbers, dtype=pl.Int64))
+    return ParsedChunk(frame, bad, record)
 
 
 def _to_frame(table: pa.Table) -> pl.DataFrame:
@@ -204,67 +205,76 @@ def _to_frame(table: pa.Table) -> pl.DataFrame:
     return frame
 
 
-def _good_row_numbers(n_good: int, bad_numbers: list[int]) -> np.ndarray[Any, Any]:
-    """1-based data row numbers of the parsed rows, skipping those of bad rows."""
+def _good_row_numbers(first_row: int, n_good: int, bad_numbers: list[int]) -> np.ndarray[Any, Any]:
+    """Row numbers of the parsed rows of a chunk, skipping those of its bad rows."""
+    everything = np.arange(first_row + 1, first_row + n_good + len(bad_numbers) + 1, dtype=np.int64)
     if not bad_numbers:
-        return np.arange(1, n_good + 1, dtype=np.int64)
-    everything = np.arange(1, n_good + len(bad_numbers) + 1, dtype=np.int64)
+        return everything
     return np.setdiff1d(everything, np.asarray(bad_numbers, dtype=np.int64))[:n_good]
-
-
-# --- Parquet -------------------------------------------------------------------------
-
-
-def read_parquet(data: bytes, path: Path) -> ParsedFile:
-    """Read a Parquet file with its own column types.
-
-    Raises:
-        InputFileError: not a readable Parquet file.
-    """
-    try:
-        frame = pl.read_parquet(io.BytesIO(data))
-    except Exception as exc:  # polars raises several unrelated types for bad files
-        raise InputFileError(
-            f"{path}: not a readable Parquet file ({exc}); check the file or set the "
-            f"source's format"
-        ) from None
-    frame = frame.with_row_index(_ROW, offset=1).with_columns(pl.col(_ROW).cast(pl.Int64))
-    return ParsedFile(frame, last_row_number=frame.height)
 
 
 # --- JSON lines ----------------------------------------------------------------------
 
 
-def read_jsonl(data: bytes, path: Path) -> ParsedFile:
-    """Read JSON lines: polars first; if that fails, find the bad lines one by one."""
-    if not _has_content(data, 0):
-        return ParsedFile(pl.DataFrame(schema={_ROW: pl.Int64()}))
-    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+def parse_jsonl(chunk: bytes, *, first_line: int) -> ParsedChunk:
+    """Parse whole JSON lines: polars first; if that fails, line by line.
+
+    The line-by-line path quarantines each bad line (`malformed-row`, with the line
+    number): invalid JSON, a value that is not an object, and numbers no column type
+    can hold (`1e400`, `NaN`, `Infinity`), which would otherwise stop polars for the
+    whole file.
+    """
+    lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
+    if not chunk.strip():
+        return ParsedChunk(pl.DataFrame(schema={_ROW: pl.Int64()}), records=lines)
     try:
-        frame = pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
+        frame = pl.read_ndjson(io.BytesIO(chunk), infer_schema_length=None)
     except Exception:  # any failure sends us to the slow path that finds the culprit
-        return _read_jsonl_by_line(data, path)
+        return _jsonl_by_line(chunk, first_line, lines)
     if frame.height != lines:  # blank lines: row numbers need the line-by-line path
-        return _read_jsonl_by_line(data, path)
-    frame = frame.with_row_index(_ROW, offset=1).with_columns(pl.col(_ROW).cast(pl.Int64))
-    return ParsedFile(frame, last_row_number=lines)
+        return _jsonl_by_line(chunk, first_line, lines)
+    frame = frame.with_row_index(_ROW, offset=first_line + 1).with_columns(
+        pl.col(_ROW).cast(pl.Int64)
+    )
+    return ParsedChunk(frame, records=lines)
 
 
-def _read_jsonl_by_line(data: bytes, path: Path) -> ParsedFile:
+class _BadNumberError(ValueError):
+    pass
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _BadNumberError(f"number {text} is out of range")
+    return value
+
+
+def _no_constant(text: str) -> float:
+    raise _BadNumberError(f"{text} is not a JSON number")
+
+
+def _jsonl_by_line(chunk: bytes, first_line: int, lines: int) -> ParsedChunk:
     good_lines: list[bytes] = []
+    values: list[dict[str, Any]] = []
     good_numbers: list[int] = []
     bad: list[BadRow] = []
-    warnings: list[str] = []
-    undecodable = 0
-    for number, raw in enumerate(data.split(b"\n"), start=1):
+    replaced = False
+    for index, raw in enumerate(chunk.split(b"\n")[:lines]):
+        number = first_line + index + 1
         if not raw.strip():
             continue
         text = raw.decode("utf-8", errors="replace")
-        undecodable += "\ufffd" in text
+        replaced |= "\ufffd" in text
         try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            bad.append(_bad_json(number, f"invalid JSON: {exc.msg} at column {exc.colno}", text))
+            value = json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
+        except _BadNumberError as exc:
+            bad.append(_bad_json(number, f"invalid JSON: {exc}", text))
+            continue
+        except (json.JSONDecodeError, RecursionError) as exc:
+            message = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+            column = f" at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+            bad.append(_bad_json(number, f"invalid JSON: {message}{column}", text))
             continue
         if not isinstance(value, dict):
             bad.append(
@@ -272,18 +282,30 @@ def _read_jsonl_by_line(data: bytes, path: Path) -> ParsedFile:
             )
             continue
         good_lines.append(text.encode("utf-8"))
+        values.append(value)
         good_numbers.append(number)
-    if undecodable:
-        warnings.append(
-            f"{path}: invalid UTF-8 bytes on {undecodable} line(s) replaced by U+FFFD; "
-            f"those rows are quarantined as {QuarantineReason.UNDECODABLE_TEXT.value}"
-        )
-    if good_lines:
-        frame = pl.read_ndjson(io.BytesIO(b"\n".join(good_lines)), infer_schema_length=None)
-    else:
-        frame = pl.DataFrame()
+    frame = _frame_from_json(good_lines, values)
     frame = frame.with_columns(pl.Series(_ROW, good_numbers, dtype=pl.Int64))
-    return ParsedFile(frame, bad, warnings, last_row_number=frame.height + len(bad))
+    return ParsedChunk(frame, bad, lines, replaced)
+
+
+def _frame_from_json(lines: list[bytes], values: list[dict[str, Any]]) -> pl.DataFrame:
+    """The good lines as a frame: polars' reader, else from the parsed values (mixed
+    types across lines), else every value as text."""
+    if not lines:
+        return pl.DataFrame()
+    try:
+        return pl.read_ndjson(io.BytesIO(b"\n".join(lines)), infer_schema_length=None)
+    except Exception:  # mixed types polars' JSON reader cannot unify
+        pass
+    try:
+        return pl.from_dicts(values, infer_schema_length=None, strict=False)
+    except Exception:  # still mixed: keep them as JSON text, validate casts them
+        as_text = [
+            {k: v if isinstance(v, str) or v is None else json.dumps(v) for k, v in row.items()}
+            for row in values
+        ]
+        return pl.from_dicts(as_text, infer_schema_length=None)
 
 
 def _bad_json(number: int, detail: str, text: str) -> BadRow:
@@ -293,53 +315,39 @@ def _bad_json(number: int, detail: str, text: str) -> BadRow:
 # --- sequence files ------------------------------------------------------------------
 
 
-def read_sequence(data: bytes, path: Path, separator: str | None) -> ParsedFile:
-    """Read `user item1 item2 ...` lines into one event row per item.
+def parse_sequence(chunk: bytes, separator: str | None, *, first_line: int) -> ParsedChunk:
+    """Parse `user item1 item2 ...` lines into one event row per item.
 
     Items are in time order; TIMESTAMP is the position 0, 1, 2, ... within the line
     and the row number is the line number. Lines without any item are malformed.
     """
-    read_options = pacsv.ReadOptions(column_names=["line"])
-    parse_kwargs: dict[str, Any] = {
-        "delimiter": "\x01",
-        "quote_char": False,
-        "ignore_empty_lines": False,
-    }
-    convert = pacsv.ConvertOptions(
-        column_types={"line": pa.string()}, strings_can_be_null=True, null_values=[""]
+    text = chunk.decode("utf-8", errors="replace")
+    replaced = "\ufffd" in text
+    lines = pl.DataFrame({"line": text.split("\n")})
+    if text.endswith("\n"):
+        lines = lines.head(lines.height - 1)
+    lines = lines.with_row_index(_ROW, offset=first_line + 1).with_columns(
+        pl.col(_ROW).cast(pl.Int64)
     )
-    if not _has_content(data, 0):
-        return ParsedFile(_empty_sequence_frame())
-    table, invalid, warnings = _arrow_read(
-        data, path, read_options=read_options, parse_kwargs=parse_kwargs, convert=convert
-    )
-    bad = [
-        BadRow(
-            row.number, QuarantineReason.MALFORMED_ROW, "control character \\x01 in line", row.text
-        )
-        for row in invalid
-    ]
-    lines = _to_frame(table)
-    rows = _good_row_numbers(lines.height, [b.row_number for b in bad])
     tokens = pl.col("line").str.strip_chars()
     split = (
         tokens.str.split(separator)
         if separator
         else tokens.str.replace_all(r"\s+", " ").str.split(" ")
     )
-    lines = lines.with_columns(pl.Series(_ROW, rows, dtype=pl.Int64), split.alias("tokens")).filter(
+    lines = lines.with_columns(split.alias("tokens")).filter(
         pl.col("line").str.strip_chars().str.len_chars() > 0
     )
     short = lines.filter(pl.col("tokens").list.len() < 2)
-    bad.extend(
+    bad = [
         BadRow(
             int(number),
             QuarantineReason.MALFORMED_ROW,
             f"a sequence line needs a user and at least one item (line {number})",
-            str(text),
+            str(line),
         )
-        for number, text in zip(short[_ROW], short["line"], strict=True)
-    )
+        for number, line in zip(short[_ROW], short["line"], strict=True)
+    ]
     events = (
         lines.filter(pl.col("tokens").list.len() >= 2)
         .select(
@@ -350,11 +358,12 @@ def read_sequence(data: bytes, path: Path, separator: str | None) -> ParsedFile:
         )
         .explode([RAW_ITEM_ID, TIMESTAMP])
     )
-    bad.sort(key=lambda row: row.row_number)
-    return ParsedFile(events, bad, warnings, last_row_number=table.num_rows + len(invalid))
+    records = text.count("\n")
+    return ParsedChunk(events, bad, records, replaced)
 
 
-def _empty_sequence_frame() -> pl.DataFrame:
+def empty_sequence_frame() -> pl.DataFrame:
+    """The columns of a sequence file without any line."""
     return pl.DataFrame(
         schema={
             RAW_USER_ID: pl.String(),

@@ -1,51 +1,30 @@
-"""The ingest stage: read each configured source, map its columns, write Parquet."""
+"""The ingest stage: stream each configured source, map its columns, write Parquet parts."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 import polars as pl
 
-from shelfwise._internal.artifacts import atomic_write_json, write_parquet
+from shelfwise._internal.artifacts import atomic_write_json
 from shelfwise._internal.progress import track
 from shelfwise._internal.stage import StageContext, StageResult
-from shelfwise.config import EventsConfig, SourceConfig
-from shelfwise.contracts import (
-    DETAIL,
-    QUARANTINE_SCHEMA,
-    RAW_ROW,
-    REASON,
-    ROW_NUMBER,
-    SOURCE,
-    SOURCE_FILE,
-    QuarantineReason,
-)
-from shelfwise.errors import ConfigError, EmptyDataError, InputFileError
-from shelfwise.ingest._files import load_bytes, resolve_files, split_complete_lines
-from shelfwise.ingest._mapping import SourceKind, apply_mapping
-from shelfwise.ingest._readers import (
-    _ROW,
-    BadRow,
-    DelimitedLayout,
-    ParsedFile,
-    read_delimited,
-    read_jsonl,
-    read_parquet,
-    read_sequence,
-)
+from shelfwise.config import SourceConfig
+from shelfwise.contracts import QUARANTINE_SCHEMA, SOURCE_FILE
+from shelfwise.errors import EmptyDataError
+from shelfwise.ingest._mapping import SourceKind
+from shelfwise.ingest._source import FileDamage, SourceStream, timestamp_unit
+from shelfwise.ingest.parts import ParquetAppender, part_path
 
 INGEST_META: Final = "ingest.json"
-_FILE: Final = "__shelfwise_file"
-_DEFAULT_SEPARATORS: Final = {"csv": ",", "tsv": "\t", "recbole": "\t"}
-_LINE_NUMBERED: Final = ("jsonl", "sequence")  # row numbers are line numbers
+QUARANTINE_FILE: Final = "quarantine.parquet"
 
 
 @dataclass
 class SourceRead:
-    """Everything ingest learned from one source."""
+    """Everything ingest learned from one source (the whole source in memory)."""
 
     kind: SourceKind
     data: pl.DataFrame  # shelfwise columns + ROW_NUMBER + SOURCE_FILE
@@ -54,14 +33,18 @@ class SourceRead:
     files: list[Path]
     ignored_columns: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    damaged: list[FileDamage] = field(default_factory=list)
 
 
-def read_source(source: SourceConfig, kind: SourceKind) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Read one source into (data, parse quarantine).
+def read_source(
+    source: SourceConfig, kind: SourceKind, *, allow_partial: bool = False
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Read one source into (data, parse quarantine), in memory (small sources only).
 
     Args:
         source: where and how to read; events sources may be an `EventsConfig`.
         kind: "catalog", "events" or "queries".
+        allow_partial: keep the rows before damage in a damaged file.
 
     Returns:
         The rows with shelfwise column names plus ROW_NUMBER and SOURCE_FILE, values
@@ -69,127 +52,52 @@ def read_source(source: SourceConfig, kind: SourceKind) -> tuple[pl.DataFrame, p
         (QUARANTINE_SCHEMA).
 
     Raises:
-        InputFileError: missing or unreadable file, unsupported format.
+        InputFileError: missing or unreadable file, unsupported format or encoding.
+        DamagedFileError: a cut or corrupt file (unless `allow_partial`).
         SchemaError: required columns missing after the column mapping.
         ConfigError: inconsistent source settings (e.g. no column_names without header).
     """
-    read = read_source_detailed(source, kind)
+    read = read_source_detailed(source, kind, allow_partial=allow_partial)
     return read.data, read.quarantine
 
 
-def read_source_detailed(source: SourceConfig, kind: SourceKind) -> SourceRead:
-    """`read_source` plus format, files, ignored columns and warnings."""
-    config_key = f"data.{kind}"
-    files, file_format = resolve_files(source.path, source.format, config_key=config_key)
+def read_source_detailed(
+    source: SourceConfig, kind: SourceKind, *, allow_partial: bool = False
+) -> SourceRead:
+    """`read_source` plus format, files, ignored columns, warnings and damage."""
+    stream = SourceStream(source, kind, allow_partial=allow_partial)
     frames: list[pl.DataFrame] = []
-    bad_rows: list[tuple[Path, BadRow]] = []
-    warnings: list[str] = []
-    for file in files:
-        parsed = _read_file(file, file_format, source, config_key=config_key)
-        frames.append(parsed.frame.with_columns(pl.lit(str(file), pl.String).alias(_FILE)))
-        bad_rows.extend((file, row) for row in parsed.bad_rows)
-        warnings.extend(parsed.warnings)
-    data = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
-    if set(data.columns) <= {_ROW, _FILE} and not bad_rows:
-        raise EmptyDataError(
-            f"{config_key}: {source.path} holds no data (no columns, no rows); check the "
-            f"path, or remove {config_key} from the config"
-        )
-    mapped, ignored = apply_mapping(data, source, kind, config_key=config_key, keep=(_ROW, _FILE))
-    mapped = mapped.rename({_ROW: ROW_NUMBER, _FILE: SOURCE_FILE})
+    quarantines = [pl.DataFrame(schema=QUARANTINE_SCHEMA)]
+    for batch in stream:
+        if batch.data.columns:
+            frames.append(batch.data)
+        quarantines.append(batch.quarantine)
+    data = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+    if SOURCE_FILE in data.columns:
+        data = data.with_columns(pl.col(SOURCE_FILE).cast(pl.String))
     return SourceRead(
         kind=kind,
-        data=mapped,
-        quarantine=_quarantine_frame(kind, bad_rows),
-        file_format=file_format,
-        files=files,
-        ignored_columns=ignored,
-        warnings=warnings,
-    )
-
-
-def _read_file(
-    file: Path, file_format: str, source: SourceConfig, *, config_key: str
-) -> ParsedFile:
-    loaded = load_bytes(file)
-    if file_format == "parquet":
-        if not loaded.complete:
-            raise InputFileError(
-                f"{file}: {loaded.problem}; a cut-off Parquet file cannot be read, "
-                f"download it again"
-            )
-        return read_parquet(loaded.data, file)
-    separator = source.separator or _DEFAULT_SEPARATORS.get(file_format, " ")
-    if len(separator) != 1 and file_format != "sequence":
-        raise ConfigError(f"{config_key}.separator must be one character, got {separator!r}")
-    data, tail = loaded.data, b""
-    if not loaded.complete:
-        quote = b'"' if file_format == "csv" else None
-        data, tail = split_complete_lines(data, quote=quote, delimiter=separator.encode())
-    parsed = _parse(data, file, file_format, source, separator)
-    if not loaded.complete:
-        if file_format in _LINE_NUMBERED:
-            next_row = data.count(b"\n") + 1
-        else:
-            next_row = parsed.last_row_number + 1
-        message = f"{file}: {loaded.problem}; kept the {parsed.frame.height:,} rows read before it"
-        if tail.strip():
-            parsed.bad_rows.append(
-                BadRow(
-                    next_row,
-                    QuarantineReason.TRUNCATED_INPUT,
-                    f"the file ends inside this record ({loaded.problem})",
-                    tail.decode("utf-8", errors="replace"),
-                )
-            )
-            reason = QuarantineReason.TRUNCATED_INPUT.value
-            message += f" and quarantined the partial last record as {reason}"
-        parsed.warnings.append(message)
-    return parsed
-
-
-def _parse(
-    data: bytes, file: Path, file_format: str, source: SourceConfig, separator: str
-) -> ParsedFile:
-    if file_format == "jsonl":
-        return read_jsonl(data, file)
-    if file_format == "sequence":
-        return read_sequence(data, file, source.separator)
-    layout = DelimitedLayout(
-        delimiter=separator,
-        quote='"' if file_format == "csv" else None,
-        has_header=source.has_header,
-        column_names=source.column_names,
-        strip_type_suffix=file_format == "recbole",
-    )
-    return read_delimited(data, file, layout)
-
-
-def _quarantine_frame(kind: str, bad_rows: list[tuple[Path, BadRow]]) -> pl.DataFrame:
-    if not bad_rows:
-        return pl.DataFrame(schema=QUARANTINE_SCHEMA)
-    return pl.DataFrame(
-        {
-            SOURCE: [kind] * len(bad_rows),
-            SOURCE_FILE: [str(file) for file, _ in bad_rows],
-            ROW_NUMBER: [row.row_number for _, row in bad_rows],
-            REASON: [row.reason.value for _, row in bad_rows],
-            DETAIL: [row.detail for _, row in bad_rows],
-            RAW_ROW: [json.dumps(row.raw_text, ensure_ascii=False) for _, row in bad_rows],
-        },
-        schema=QUARANTINE_SCHEMA,
+        data=data,
+        quarantine=pl.concat(quarantines),
+        file_format=stream.file_format,
+        files=stream.files,
+        ignored_columns=stream.ignored_columns,
+        warnings=stream.warnings,
+        damaged=stream.damaged,
     )
 
 
 def run(ctx: StageContext) -> StageResult:
-    """Read the configured sources into `ctx.out`.
+    """Stream the configured sources into `ctx.out`, batch by batch.
 
-    Writes `catalog.parquet`, `events.parquet`, `queries.parquet` (those configured),
-    `quarantine.parquet` (rows that could not be parsed) and `ingest.json` (formats,
-    files, ignored columns, warnings and the resolved timestamp unit for validate).
+    Writes `<kind>/part-*.parquet` for `catalog`, `events` and `queries` (those
+    configured; see `ingest.parts`), `quarantine.parquet` (rows that could not be
+    parsed) and `ingest.json` (formats, files, ignored columns, warnings, damaged
+    files kept by `data.allow_partial_files`, the timestamp column and unit).
 
     Raises:
         EmptyDataError: neither events nor queries are configured.
+        DamagedFileError: a cut or corrupt file, unless `data.allow_partial_files`.
         InputFileError, SchemaError, ConfigError: see `read_source`.
     """
     data_config = ctx.config.data
@@ -205,38 +113,74 @@ def run(ctx: StageContext) -> StageResult:
     ]
     sources = [(kind, source) for kind, source in candidates if source is not None]
     row_counts: dict[str, int] = {}
-    meta: dict[str, Any] = {"sources": {}, "warnings": []}
-    quarantines: list[pl.DataFrame] = []
-    for kind, source in track(sources, "reading sources", total=len(sources)):
-        read = read_source_detailed(source, kind)
-        write_parquet(read.data, ctx.out / f"{kind}.parquet")
-        quarantines.append(read.quarantine)
-        row_counts[f"{kind}_rows"] = read.data.height
-        row_counts[f"{kind}_parse_rejected"] = read.quarantine.height
-        entry: dict[str, Any] = {
-            "format": read.file_format,
-            "files": [str(file) for file in read.files],
-            "rows": read.data.height,
-            "parse_rejected": read.quarantine.height,
-            "ignored_columns": read.ignored_columns,
-        }
-        if isinstance(source, EventsConfig):
-            unit = source.timestamp_unit
-            entry["timestamp_unit"] = (
-                "ordinal" if unit == "auto" and read.file_format == "sequence" else unit
+    meta: dict[str, Any] = {"sources": {}, "warnings": [], "partial_files": []}
+    with ParquetAppender(ctx.out / QUARANTINE_FILE, QUARANTINE_SCHEMA) as quarantine:
+        for kind, source in track(sources, "reading sources", total=len(sources)):
+            stream = SourceStream(
+                source,
+                kind,
+                allow_partial=data_config.allow_partial_files,
+                batch_rows=data_config.batch_rows,
             )
-        meta["sources"][kind] = entry
-        meta["warnings"].extend(read.warnings)
-    write_parquet(pl.concat(quarantines), ctx.out / "quarantine.parquet")
+            parts = _write_parts(stream, ctx.out / kind, quarantine)
+            row_counts[f"{kind}_rows"] = stream.rows
+            row_counts[f"{kind}_parse_rejected"] = stream.parse_rejected
+            entry: dict[str, Any] = {
+                "format": stream.file_format,
+                "files": [str(file) for file in stream.files],
+                "rows": stream.rows,
+                "parse_rejected": stream.parse_rejected,
+                "parts": parts,
+                "ignored_columns": stream.ignored_columns,
+                "encoding": source.encoding,
+            }
+            unit = timestamp_unit(source, stream.file_format)
+            if unit is not None:
+                entry["timestamp_unit"] = unit
+                entry["timestamp_column"] = stream.timestamp_column
+                entry["timestamp_chosen_by"] = stream.timestamp_chosen_by
+            meta["sources"][kind] = entry
+            meta["warnings"].extend(stream.warnings)
+            meta["partial_files"].extend(damage.as_dict() for damage in stream.damaged)
     atomic_write_json(ctx.out / INGEST_META, meta)
-    parts = [f"{row_counts[f'{kind}_rows']:,} {kind} rows" for kind, _ in sources]
+    parts_text = [f"{row_counts[f'{kind}_rows']:,} {kind} rows" for kind, _ in sources]
     rejected = sum(row_counts[f"{kind}_parse_rejected"] for kind, _ in sources)
+    summary = f"read {', '.join(parts_text)}; {rejected:,} unparsable rows quarantined"
+    if meta["partial_files"]:
+        summary += (
+            f"; WARNING: {len(meta['partial_files'])} damaged file(s) kept only up to the "
+            "damage (data.allow_partial_files)"
+        )
     return StageResult(
         row_counts=row_counts,
         extra={
             "ignored_columns": {k: v["ignored_columns"] for k, v in meta["sources"].items()},
             "formats": {k: v["format"] for k, v in meta["sources"].items()},
             "warnings": meta["warnings"],
+            "partial_files": meta["partial_files"],
         },
-        summary=f"read {', '.join(parts)}; {rejected:,} unparsable rows quarantined",
+        summary=summary,
     )
+
+
+def _write_parts(stream: SourceStream, folder: Path, quarantine: ParquetAppender) -> int:
+    """Write the stream's batches as parts; return how many. A source without rows
+    still gets one (empty) part, so validate sees its columns."""
+    written = 0
+    empty: pl.DataFrame | None = None
+    for batch in stream:
+        quarantine.write(batch.quarantine)
+        if not batch.data.columns:
+            continue
+        if batch.data.is_empty():
+            empty = batch.data if empty is None else empty
+            continue
+        path = part_path(folder, written)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        batch.data.write_parquet(path)
+        written += 1
+    if written == 0 and empty is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        empty.write_parquet(part_path(folder, 0))
+        written = 1
+    return written

@@ -71,10 +71,19 @@ class ShopperModel:
         return len(self.raw_user_ids)
 
 
+_BLOCK_USERS = 65_536  # users per block of the (users x categories) arrays
+
+
 def _preferences(
     n_users: int, active: NDArray[np.bool_], rng: np.random.Generator
 ) -> NDArray[np.float64]:
-    """Category preferences (users x categories), each row summing to one."""
+    """Category preferences (users x categories), each row summing to one.
+
+    The (users x categories) temporaries are built a block of users at a time: the
+    gamma draws come from the same stream in the same order, so the result is the
+    same as in one piece, with a fraction of the peak memory (2.25M users: ~0.5 GB
+    per array instead of ~2 GB of temporaries).
+    """
     shares = category_shares() * active
     shares /= shares.sum()
     department_traffic = np.bincount(CATEGORY_DEPARTMENT, weights=shares)
@@ -82,23 +91,28 @@ def _preferences(
     first = rng.choice(n_departments, size=n_users, p=department_traffic)
     second = rng.choice(n_departments, size=n_users, p=department_traffic)
     has_second = rng.random(n_users) < 0.5
-    home = CATEGORY_DEPARTMENT[None, :] == first[:, None]
-    home |= (CATEGORY_DEPARTMENT[None, :] == second[:, None]) & has_second[:, None]
-    alpha = np.where(home, _HOME_ALPHA, _AWAY_ALPHA) * active[None, :]
-    draws = rng.gamma(np.maximum(alpha, 1e-12)) * active[None, :]
-    draws /= np.maximum(draws.sum(axis=1, keepdims=True), 1e-300)
-    preference: NDArray[np.float64] = (1 - _BACKGROUND_SHARE) * draws + _BACKGROUND_SHARE * shares
+    preference = np.empty((n_users, len(active)), dtype=np.float64)
+    for start in range(0, n_users, _BLOCK_USERS):
+        block = slice(start, start + _BLOCK_USERS)
+        home = CATEGORY_DEPARTMENT[None, :] == first[block, None]
+        home |= (CATEGORY_DEPARTMENT[None, :] == second[block, None]) & has_second[block, None]
+        alpha = np.where(home, _HOME_ALPHA, _AWAY_ALPHA) * active[None, :]
+        draws = rng.gamma(np.maximum(alpha, 1e-12)) * active[None, :]
+        draws /= np.maximum(draws.sum(axis=1, keepdims=True), 1e-300)
+        preference[block] = (1 - _BACKGROUND_SHARE) * draws + _BACKGROUND_SHARE * shares
     return preference
 
 
 def _keys(preference: NDArray[np.float64]) -> NDArray[np.float64]:
-    cumulative = np.cumsum(preference, axis=1)
-    cumulative /= cumulative[:, -1:]
-    cumulative[:, -1] = 1.0
-    keys: NDArray[np.float64] = (
-        np.arange(len(preference), dtype=np.float64)[:, None] + cumulative
-    ).ravel()
-    return keys
+    """Row index + cumulative preference, flattened; built in place, block by block."""
+    n_users = len(preference)
+    for start in range(0, n_users, _BLOCK_USERS):
+        block = preference[start : start + _BLOCK_USERS]
+        np.cumsum(block, axis=1, out=block)
+        block /= block[:, -1:]
+        block[:, -1] = 1.0
+        block += np.arange(start, start + len(block), dtype=np.float64)[:, None]
+    return preference.ravel()
 
 
 def build_shoppers(n_users: int, catalog: CatalogModel, rng: np.random.Generator) -> ShopperModel:
@@ -114,7 +128,11 @@ def build_shoppers(n_users: int, catalog: CatalogModel, rng: np.random.Generator
     """
     active = catalog.active_categories
     early = _preferences(n_users, active, rng)
-    late = (1 - _DRIFT) * early + _DRIFT * _preferences(n_users, active, rng)
+    late = _preferences(n_users, active, rng)
+    for start in range(0, n_users, _BLOCK_USERS):  # late = (1 - d) early + d late, in place
+        block = slice(start, start + _BLOCK_USERS)
+        late[block] *= _DRIFT
+        late[block] += (1 - _DRIFT) * early[block]
     brand_reach = np.zeros(len(BRAND_NAMES))
     for category in CATEGORIES:
         for brand in category.brands:
@@ -125,7 +143,7 @@ def build_shoppers(n_users: int, catalog: CatalogModel, rng: np.random.Generator
     return ShopperModel(
         raw_user_ids=[f"U{n:0{width}d}" for n in range(1, n_users + 1)],
         activity=activity / activity.sum(),
-        early_keys=_keys(early),
+        early_keys=_keys(early),  # in place: `early` and `late` are not used after this
         late_keys=_keys(late),
         style=rng.standard_normal((n_users, STYLE_DIMENSIONS)),
         favourite_brand=rng.choice(len(BRAND_NAMES), size=n_users, p=brand_share),

@@ -4,6 +4,9 @@ The three files use the shelfwise column names from `contracts.py`, so a config 
 no column mapping. Everything is drawn from one seed: the same seed writes the same
 data, and the catalog does not depend on the number of users or events.
 
+Large shops (above ~1.3M events) are simulated and written in pieces of sessions, day
+by day, so memory does not grow with the number of events (see `_stream`).
+
 Events cover the 90 days before a fixed date derived from the seed (never "now"). There
 are no `search` rows: every row needs an item, so a query appears as the `query` of the
 `click` rows on its results page (and of the `cart` and `purchase` rows that follow).
@@ -12,7 +15,6 @@ Browsing produces `view` rows without a query.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -21,28 +23,26 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-from shelfwise.contracts import (
-    EVENT_TYPE,
-    POSITION,
-    QUERY,
-    RAW_ITEM_ID,
-    RAW_USER_ID,
-    SESSION_ID,
-    TIMESTAMP,
-    VALUE,
-    EventType,
-)
 from shelfwise.sample._catalog import CatalogModel, build_catalog
+from shelfwise.sample._events import (
+    FIRST_GUESS_ROWS_PER_SESSION,
+    SESSIONS_PER_CHUNK,
+    WINDOW_DAYS,
+    EventRows,
+    events_table,
+    example_user,
+    first_session_guess,
+    kept_sessions,
+    session_numbers,
+    user_counts,
+)
 from shelfwise.sample._labels import build_labels, label_count
-from shelfwise.sample._queries import render_query
-from shelfwise.sample._sessions import PURCHASE, Sessions, simulate
+from shelfwise.sample._sessions import Sessions, simulate
 from shelfwise.sample._shoppers import ShopperModel, build_shoppers
+from shelfwise.sample._stream import stream_events
 
 FileFormat = Literal["parquet", "csv", "jsonl"]
-WINDOW_DAYS = 90
 _LATEST_END = 1_735_603_200  # 2024-12-31 00:00:00 UTC; the window ends up to 60 days earlier
-_EVENT_KINDS = (EventType.VIEW, EventType.CLICK, EventType.CART, EventType.PURCHASE)
-_FIRST_GUESS_ROWS_PER_SESSION = 3.4
 _MAX_ATTEMPTS = 8
 
 
@@ -97,10 +97,10 @@ def _simulate_enough(
     end: int,
 ) -> tuple[Sessions, np.random.Generator]:
     """Simulate at least `n_events` rows, re-estimating the rows per session if short."""
-    rows_per_session = _FIRST_GUESS_ROWS_PER_SESSION
+    rows_per_session = FIRST_GUESS_ROWS_PER_SESSION
     for _ in range(_MAX_ATTEMPTS):
         rng = np.random.default_rng(seed_sequence.spawn(1)[0])
-        n_sessions = math.ceil(1.08 * n_events / rows_per_session) + 20
+        n_sessions = first_session_guess(n_events, rows_per_session)
         sessions = simulate(
             catalog,
             shoppers,
@@ -117,91 +117,21 @@ def _simulate_enough(
     )
 
 
-def _kept_sessions(
-    sessions: Sessions, n_events: int, rng: np.random.Generator
-) -> NDArray[np.bool_]:
-    """Whole sessions, in random order, adding up to exactly `n_events` rows if possible."""
-    n_sessions = len(sessions.session_start)
-    sizes = np.bincount(sessions.session, minlength=n_sessions)
-    order = rng.permutation(n_sessions)
-    total = np.cumsum(sizes[order])
-    n_prefix = int(np.searchsorted(total, n_events, side="right"))
-    keep = np.zeros(n_sessions, dtype=bool)
-    keep[order[:n_prefix]] = True
-    remaining = n_events - (int(total[n_prefix - 1]) if n_prefix else 0)
-    rest = order[n_prefix:]
-    rest_sizes = sizes[rest].copy()
-    while remaining > 0:
-        fitting = np.flatnonzero((rest_sizes > 0) & (rest_sizes <= remaining))
-        if len(fitting) == 0:
-            break
-        chosen = int(fitting[0])
-        keep[rest[chosen]] = True
-        remaining -= int(rest_sizes[chosen])
-        rest_sizes[chosen] = 0
-    return keep
-
-
 def _events_frame(
     sessions: Sessions, keep: NDArray[np.bool_], catalog: CatalogModel, shoppers: ShopperModel
 ) -> pl.DataFrame:
     rows = np.flatnonzero(keep[sessions.session])
-    kept_sessions = np.flatnonzero(keep)
-    chronological = kept_sessions[
-        np.lexsort((kept_sessions, sessions.session_start[kept_sessions]))
-    ]
-    session_number = np.full(len(keep), -1, dtype=np.int64)
-    session_number[chronological] = np.arange(1, len(chronological) + 1)
-    number = session_number[sessions.session[rows]]
-    kind = sessions.kind[rows]
-    timestamp = sessions.timestamp[rows]
-    order = np.lexsort((kind, number, timestamp))
-    rows, number, kind, timestamp = rows[order], number[order], kind[order], timestamp[order]
-    item = sessions.item[rows]
-
-    query = sessions.query[rows]
-    codes, query_index = np.unique(query, return_inverse=True)
-    texts: list[str | None] = [render_query(int(c)) if c >= 0 else None for c in codes.tolist()]
-    value = np.where(kind == PURCHASE, catalog.price[item], np.nan)
-    width = max(7, len(str(len(chronological))))
-    frame = pl.DataFrame(
-        {
-            RAW_USER_ID: pl.Series(shoppers.raw_user_ids, dtype=pl.String).gather(
-                sessions.user[rows]
-            ),
-            RAW_ITEM_ID: pl.Series(catalog.raw_item_ids, dtype=pl.String).gather(item),
-            EVENT_TYPE: pl.Series([k.value for k in _EVENT_KINDS], dtype=pl.String).gather(kind),
-            TIMESTAMP: pl.Series(timestamp, dtype=pl.Int64),
-            VALUE: pl.Series(value, dtype=pl.Float64, nan_to_null=True),
-            SESSION_ID: pl.Series(number, dtype=pl.Int64),
-            QUERY: pl.Series(texts, dtype=pl.String).gather(query_index.ravel()),
-            POSITION: pl.Series(sessions.position[rows], dtype=pl.Int64),
-        }
-    ).with_columns(pl.when(pl.col(POSITION) > 0).then(pl.col(POSITION)).alias(POSITION))
-    return frame.with_columns(
-        pl.concat_str(pl.lit("S"), pl.col(SESSION_ID).cast(pl.String).str.zfill(width)).alias(
-            SESSION_ID
-        )
+    session_number, width = session_numbers(sessions.session_start, keep)
+    ordered = EventRows.ordered(
+        sessions.user[rows],
+        sessions.item[rows],
+        sessions.kind[rows],
+        sessions.timestamp[rows],
+        sessions.query[rows],
+        sessions.position[rows],
+        session_number[sessions.session[rows]],
     )
-
-
-def _example_user(frame: pl.DataFrame) -> str:
-    """A user with a cart or purchase whose event count is near the 90th percentile."""
-    per_user = frame.group_by(RAW_USER_ID).agg(
-        pl.len().alias("events"),
-        pl.col(EVENT_TYPE)
-        .is_in([EventType.CART.value, EventType.PURCHASE.value])
-        .sum()
-        .alias("intent"),
-    )
-    target = per_user["events"].quantile(0.9, interpolation="nearest") or 0
-    candidates = per_user.filter(pl.col("intent") > 0)
-    if candidates.is_empty():
-        candidates = per_user
-    best = candidates.with_columns((pl.col("events") - target).abs().alias("distance")).sort(
-        ["distance", RAW_USER_ID]
-    )
-    return str(best[RAW_USER_ID][0])
+    return events_table(ordered, catalog, shoppers, width)
 
 
 def generate_shop(
@@ -212,6 +142,7 @@ def generate_shop(
     events: int = 100_000,
     seed: int = 42,
     file_format: FileFormat = "parquet",
+    sessions_per_chunk: int = SESSIONS_PER_CHUNK,
 ) -> ShopSummary:
     """Generate the sample shop and write `catalog`, `events` and `queries` files.
 
@@ -223,6 +154,8 @@ def generate_shop(
             up to it; always within 5% for more than a few hundred events).
         seed: Random seed (>= 0); the same seed writes the same data.
         file_format: parquet, csv or jsonl; files get the matching extension.
+        sessions_per_chunk: shops needing more sessions than this are simulated and
+            written in pieces of this many sessions (memory follows it, not `events`).
 
     Returns:
         Paths, counts and demo examples.
@@ -242,23 +175,35 @@ def generate_shop(
     catalog = build_catalog(items, np.random.default_rng(catalog_seed))
     shoppers = build_shoppers(users, catalog, np.random.default_rng(shopper_seed))
     labels = build_labels(catalog, label_count(items), np.random.default_rng(label_seed))
-    sessions, rng = _simulate_enough(catalog, shoppers, events, event_seed, window_end(seed))
-    keep = _kept_sessions(sessions, events, rng)
-    events_frame = _events_frame(sessions, keep, catalog, shoppers)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.{file_format}" for name in ("catalog", "events", "queries")]
-    for frame, path in zip((catalog.frame, events_frame, labels.frame), paths, strict=True):
-        _write(frame, path, file_format)
+    _write(catalog.frame, paths[0], file_format)
+    _write(labels.frame, paths[2], file_format)
+    end = window_end(seed)
+    if first_session_guess(events) <= sessions_per_chunk:
+        # One piece, as always: small shops keep their exact seeded output.
+        sessions, rng = _simulate_enough(catalog, shoppers, events, event_seed, end)
+        sizes = np.bincount(sessions.session, minlength=len(sessions.session_start))
+        keep = kept_sessions(sizes, events, rng)
+        events_frame = _events_frame(sessions, keep, catalog, shoppers)
+        _write(events_frame, paths[1], file_format)
+        kept = keep[sessions.session]
+        per_user, intent = user_counts(sessions.user[kept], sessions.kind[kept], users)
+        n_events = events_frame.height
+    else:
+        n_events, per_user, intent = stream_events(
+            catalog, shoppers, events, event_seed, end, paths[1], file_format, sessions_per_chunk
+        )
     return ShopSummary(
         catalog_path=paths[0],
         events_path=paths[1],
         queries_path=paths[2],
         n_items=catalog.frame.height,
-        n_users=events_frame[RAW_USER_ID].n_unique(),
-        n_events=events_frame.height,
+        n_users=int(np.count_nonzero(per_user)),
+        n_events=n_events,
         n_queries=labels.n_queries,
-        example_user_id=_example_user(events_frame),
+        example_user_id=example_user(shoppers.raw_user_ids, per_user, intent),
         example_query_en=labels.example_en,
         example_query_zh=labels.example_zh,
     )

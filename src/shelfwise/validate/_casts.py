@@ -22,6 +22,9 @@ _ISO_NAIVE: Final = (
     "%Y-%m-%dT%H:%M",
     "%Y-%m-%d %H:%M",
 )
+# Values that mean "no value" in exported ids (R, pandas, SQL, Excel); matched after
+# trimming, in any case. A literal NA user id once held 62% of a file's rows.
+MISSING_MARKERS: Final = ("na", "n/a", "#n/a", "<na>", "null", "none", "nan")
 _TRUE: Final = ("true", "t", "yes", "y", "1")
 _FALSE: Final = ("false", "f", "no", "n", "0")
 
@@ -50,6 +53,18 @@ def text(schema: pl.Schema, column: str) -> pl.Expr:
         value = source.cast(pl.String, strict=False)
     value = value.str.strip_chars()
     return pl.when(value.str.len_bytes() > 0).then(value)
+
+
+def identifier(schema: pl.Schema, column: str) -> pl.Expr:
+    """An id column as trimmed text; empty values and missing markers (NA, null, None,
+    N/A, nan, …) become null."""
+    value = text(schema, column)
+    return pl.when(~value.str.to_lowercase().is_in(MISSING_MARKERS)).then(value)
+
+
+def marker(schema: pl.Schema, column: str) -> pl.Expr:
+    """True where an id column holds a missing marker such as NA (not merely blank)."""
+    return text(schema, column).str.to_lowercase().is_in(MISSING_MARKERS).fill_null(False)
 
 
 def present(schema: pl.Schema, column: str) -> pl.Expr:
@@ -140,3 +155,34 @@ def _iso_seconds(raw: pl.Expr) -> pl.Expr:
     ]
     day = normal.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us")).dt.epoch("s")
     return pl.coalesce(*parsed, day)
+
+
+def timestamp_kinds(frame: pl.DataFrame, column: str, unit: TimestampUnit) -> dict[str, int]:
+    """How many values of a timestamp column are read as what (for the report).
+
+    Keys: "datetime" (native date/time values), "seconds", "milliseconds", "iso"
+    (text parsed as ISO-8601), "ordinal"; only non-zero counts are returned.
+    """
+    schema = frame.schema
+    dtype = dtype_of(schema, column)
+    if dtype is None or dtype == pl.Null:
+        return {}
+    if isinstance(dtype, pl.Datetime) or dtype == pl.Date:
+        return {"datetime": frame.height - frame[column].null_count()}
+    value = number(schema, column)
+    if unit == "ordinal":
+        kinds = {"ordinal": value.is_not_null().sum()}
+    elif unit == "iso":
+        kinds = {"iso": present(schema, column).sum()}
+    else:
+        as_ms = value > MILLISECONDS_ABOVE if unit == "auto" else pl.lit(unit == "ms")
+        kinds = {
+            "milliseconds": (value.is_not_null() & as_ms).sum(),
+            "seconds": (value.is_not_null() & ~as_ms).sum(),
+        }
+        if unit == "auto" and dtype == pl.String:
+            kinds["iso"] = (present(schema, column) & value.is_null()).sum()
+    counts = frame.select(**{name: expr.cast(pl.Int64) for name, expr in kinds.items()}).row(
+        0, named=True
+    )
+    return {name: int(count) for name, count in counts.items() if count}

@@ -1,9 +1,10 @@
 """Row checks for each source: catalog, events, labelled queries.
 
-Stage 1 holds the row-local checks (ids, values and types, ranges), stage 2 the
-duplicate checks (over rows that passed stage 1), stage 3 the unknown-item check.
+Stage 1 holds the row-local checks (ids, lengths, values and types, ranges), stage 2
+the duplicate checks (over rows that passed stage 1), stage 3 the unknown-item check.
 Within a stage the first failing check, in list order, gives the row's reason, so a
-row is quarantined once.
+row is quarantined once. Every source gets its stage 1 here, batch by batch, and
+stages 2 and 3 in `_engine` (partitioned on disk, so memory stays bounded).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Final
 import polars as pl
 
 from shelfwise.config import DataConfig, EventsConfig
+from shelfwise.config.data import FieldLimits
 from shelfwise.contracts import (
     ATTRIBUTES,
     BRAND,
@@ -43,6 +45,8 @@ from shelfwise.contracts import (
 from shelfwise.validate._casts import (
     TimestampUnit,
     boolean,
+    identifier,
+    marker,
     number,
     present,
     text,
@@ -50,14 +54,11 @@ from shelfwise.validate._casts import (
 )
 from shelfwise.validate._stages import (
     Check,
-    Checked,
-    apply_stages,
     first_row,
     iso_text,
     typed,
     typed_col,
     undecodable_checks,
-    with_provenance,
 )
 
 EVENT_TYPES: Final = tuple(member.value for member in EventType)
@@ -68,21 +69,27 @@ EVENT_ITEM_ATTRIBUTES: Final = (TITLE, CATEGORY, BRAND, PRICE)
 # --- catalog ---------------------------------------------------------------------------
 
 
-def check_catalog(raw: pl.DataFrame) -> Checked:
-    """Check catalog rows; exact duplicate rows are merged, other repeated ids rejected."""
-    raw = with_provenance(raw)
+def catalog_rows(
+    raw: pl.DataFrame, limits: FieldLimits | None = None
+) -> tuple[pl.DataFrame, list[Check]]:
+    """Typed columns and the stage-1 checks of a batch of catalog rows."""
     schema = raw.schema
     frame = raw.with_columns(
+        identifier(schema, RAW_ITEM_ID).alias(typed(RAW_ITEM_ID)),
         *[
             text(schema, c).alias(typed(c))
-            for c in (RAW_ITEM_ID, TITLE, DESCRIPTION, CATEGORY, BRAND, ATTRIBUTES)
+            for c in (TITLE, DESCRIPTION, CATEGORY, BRAND, ATTRIBUTES)
         ],
         number(schema, PRICE).alias(typed(PRICE)),
         boolean(schema, IN_STOCK).alias(typed(IN_STOCK)),
     )
-    item = typed_col(RAW_ITEM_ID)
     row_checks = [
-        Check(QuarantineReason.MISSING_ID, item.is_null(), pl.lit(f"{RAW_ITEM_ID} is empty")),
+        Check(
+            QuarantineReason.MISSING_ID,
+            typed_col(RAW_ITEM_ID).is_null(),
+            missing_id_detail(schema, RAW_ITEM_ID),
+        ),
+        *length_checks(raw.columns, limits or FieldLimits()),
         *undecodable_checks(raw),
         Check(
             QuarantineReason.BAD_TYPE,
@@ -100,38 +107,28 @@ def check_catalog(raw: pl.DataFrame) -> Checked:
             pl.format("price {} is negative", text(schema, PRICE)),
         ),
     ]
-    checked = apply_stages(frame, [row_checks])
-    # Rows identical in every catalog column (the same product listed twice, e.g. once
-    # per query in a relevance file) are folded into the first; not an error.
-    unique = checked.accepted.filter(
-        pl.struct([typed(c) for c in CATALOG_SCHEMA]).is_first_distinct()
-    )
-    checked.merged = checked.accepted.height - unique.height
-    duplicates = apply_stages(
-        unique,
-        [
-            [
-                Check(
-                    QuarantineReason.DUPLICATE_ITEM,
-                    ~item.is_first_distinct(),
-                    pl.format(
-                        "raw_item_id {} already described differently in row {} (first kept)",
-                        item,
-                        first_row(),
-                    ),
-                    first_row_of=(typed(RAW_ITEM_ID),),
-                )
-            ]
-        ],
-    )
-    checked.accepted = duplicates.accepted
-    checked.rejected.extend(duplicates.rejected)
-    return checked
+    return frame, row_checks
 
 
-def catalog_output(checked: Checked) -> pl.DataFrame:
+# Stage 2 of the catalog. Rows identical in every catalog column (the same product
+# listed twice, e.g. once per query in a relevance file) are merged into the first,
+# not rejected; a repeated id with other content is a duplicate-item.
+CATALOG_KEYS: Final = (typed(RAW_ITEM_ID),)
+CATALOG_CONTENT: Final = tuple(typed(c) for c in CATALOG_SCHEMA)
+
+
+def catalog_duplicate_detail() -> pl.Expr:
+    """Detail of an id described differently by an earlier row (needs `first_row()`)."""
+    return pl.format(
+        "raw_item_id {} already described differently in row {} (first kept)",
+        typed_col(RAW_ITEM_ID),
+        first_row(),
+    )
+
+
+def catalog_output(accepted: pl.DataFrame) -> pl.DataFrame:
     """Accepted catalog rows in CATALOG_SCHEMA."""
-    return checked.accepted.select(
+    return accepted.select(
         [typed_col(c).cast(dtype).alias(c) for c, dtype in CATALOG_SCHEMA.items()]
     )
 
@@ -148,6 +145,7 @@ class EventRules:
     unit: TimestampUnit
     min_timestamp: int
     max_timestamp: int
+    limits: FieldLimits
 
     @classmethod
     def from_config(cls, data: DataConfig, *, unit: TimestampUnit | None, now: float) -> EventRules:
@@ -162,27 +160,34 @@ class EventRules:
             unit=unit or events.timestamp_unit,
             min_timestamp=data.min_timestamp,
             max_timestamp=int(now) + data.max_future_seconds,
+            limits=data.limits,
         )
 
 
-def check_events(raw: pl.DataFrame, rules: EventRules, catalog_ids: pl.Series | None) -> Checked:
-    """Check event rows; `catalog_ids` None skips the unknown-item check."""
-    raw = with_provenance(raw)
+def event_rows(
+    raw: pl.DataFrame, rules: EventRules, *, first_seq: int = 0
+) -> tuple[pl.DataFrame, list[Check]]:
+    """Typed columns and the stage-1 checks of a batch of event rows.
+
+    Args:
+        raw: the batch as ingested (with ROW_NUMBER and SOURCE_FILE).
+        rules: event settings from the config.
+        first_seq: events of the source before this batch: without a timestamp
+            column, the position in the source stands in for time.
+    """
     schema = raw.schema
     ordinal = rules.unit == "ordinal" or TIMESTAMP not in raw.columns
     if TIMESTAMP in raw.columns:
         stamp = timestamp_seconds(raw, TIMESTAMP, rules.unit)
     else:  # file order stands in for time
-        stamp = pl.Series(values=range(raw.height), dtype=pl.Int64)
+        stamp = pl.Series(values=range(first_seq, first_seq + raw.height), dtype=pl.Int64)
     if EVENT_TYPE in raw.columns:
         event_type = text(schema, EVENT_TYPE).str.to_lowercase().replace(rules.event_type_values)
     else:
         event_type = pl.lit(rules.default_event_type, pl.String)
     frame = raw.with_columns(
-        *[
-            text(schema, c).alias(typed(c))
-            for c in (RAW_USER_ID, RAW_ITEM_ID, SESSION_ID, QUERY, TITLE, CATEGORY, BRAND)
-        ],
+        *[identifier(schema, c).alias(typed(c)) for c in (RAW_USER_ID, RAW_ITEM_ID, SESSION_ID)],
+        *[text(schema, c).alias(typed(c)) for c in (QUERY, TITLE, CATEGORY, BRAND)],
         text(schema, SPLIT).str.to_lowercase().alias(typed(SPLIT)),
         event_type.alias(typed(EVENT_TYPE)),
         stamp.alias(typed(TIMESTAMP)),
@@ -196,8 +201,8 @@ def check_events(raw: pl.DataFrame, rules: EventRules, catalog_ids: pl.Series | 
             QuarantineReason.MISSING_ID,
             user.is_null() | item.is_null(),
             pl.when(user.is_null())
-            .then(pl.lit(f"{RAW_USER_ID} is empty"))
-            .otherwise(pl.lit(f"{RAW_ITEM_ID} is empty")),
+            .then(missing_id_detail(schema, RAW_USER_ID))
+            .otherwise(missing_id_detail(schema, RAW_ITEM_ID)),
         ),
     ]
     row_checks += [
@@ -208,6 +213,7 @@ def check_events(raw: pl.DataFrame, rules: EventRules, catalog_ids: pl.Series | 
         if column in raw.columns
     ]
     row_checks += [
+        *length_checks(raw.columns, rules.limits),
         *undecodable_checks(raw),
         Check(
             QuarantineReason.BAD_TYPE,
@@ -261,21 +267,16 @@ def check_events(raw: pl.DataFrame, rules: EventRules, catalog_ids: pl.Series | 
                 ),
             )
         )
-    keys = [typed(c) for c in (RAW_USER_ID, RAW_ITEM_ID, EVENT_TYPE, TIMESTAMP)]
-    stages = [
-        row_checks,
-        [
-            Check(
-                QuarantineReason.DUPLICATE_EVENT,
-                ~pl.struct(keys).is_first_distinct(),
-                pl.format("same user, item, event type and timestamp as row {}", first_row()),
-                first_row_of=tuple(keys),
-            )
-        ],
-    ]
-    if catalog_ids is not None:
-        stages.append([_unknown_item(catalog_ids)])
-    return apply_stages(frame, stages)
+    return frame, row_checks
+
+
+# Stage 2 of events: the key of a duplicate, and what the quarantine says about one.
+EVENT_KEYS: Final = tuple(typed(c) for c in (RAW_USER_ID, RAW_ITEM_ID, EVENT_TYPE, TIMESTAMP))
+
+
+def event_duplicate_detail() -> pl.Expr:
+    """Detail of a duplicate event (needs `first_row()`)."""
+    return pl.format("same user, item, event type and timestamp as row {}", first_row())
 
 
 _UNIT_WORDS: Final[dict[str, str]] = {
@@ -287,72 +288,134 @@ _UNIT_WORDS: Final[dict[str, str]] = {
 }
 
 
-def _unknown_item(catalog_ids: pl.Series) -> Check:
-    item = typed_col(RAW_ITEM_ID)
-    return Check(
-        QuarantineReason.UNKNOWN_ITEM,
-        ~item.is_in(catalog_ids.implode()),
-        pl.format("raw_item_id {} is not in the catalog", item),
-    )
+def unknown_item_detail() -> pl.Expr:
+    """Detail of an event or label whose item is not in the catalog."""
+    return pl.format("raw_item_id {} is not in the catalog", typed_col(RAW_ITEM_ID))
 
 
-def events_output(checked: Checked) -> pl.DataFrame:
-    """Accepted events in EVENT_SCHEMA."""
-    return checked.accepted.select(
-        [typed_col(c).cast(dtype).alias(c) for c, dtype in EVENT_SCHEMA.items()]
-    )
-
-
-def derived_catalog(events: Checked | None, queries: Checked | None) -> pl.DataFrame:
-    """A catalog of the items in accepted events (then queries), in CATALOG_SCHEMA.
-
-    Item attributes the events carried (title, category, brand, price) are taken from
-    the first event that has them.
-    """
-    parts = [pl.DataFrame(schema={RAW_ITEM_ID: pl.String()})]
-    if events is not None:
-        parts.append(
-            events.accepted.select(
-                typed_col(RAW_ITEM_ID).alias(RAW_ITEM_ID),
-                *[typed_col(c).alias(c) for c in EVENT_ITEM_ATTRIBUTES],
+def missing_id_detail(schema: pl.Schema, column: str) -> pl.Expr:
+    """`<column> is empty`, or names the missing marker (NA, null, …) it holds."""
+    return (
+        pl.when(marker(schema, column))
+        .then(
+            pl.format(
+                "{} {} is a missing-value marker (NA, N/A, null, None, nan count as empty)",
+                pl.lit(column),
+                text(schema, column),
             )
         )
-    if queries is not None:
-        parts.append(queries.accepted.select(typed_col(RAW_ITEM_ID).alias(RAW_ITEM_ID)))
-    items = pl.concat(parts, how="diagonal_relaxed")
-    attributes = [c for c in EVENT_ITEM_ATTRIBUTES if c in items.columns]
-    described = items.group_by(RAW_ITEM_ID, maintain_order=True).agg(
-        pl.col(c).drop_nulls().first() for c in attributes
+        .otherwise(pl.lit(f"{column} is empty"))
     )
-    return described.select(
+
+
+# Text columns with a length limit: column -> the FieldLimits field that holds it.
+_LIMITED: Final = {
+    RAW_USER_ID: "id_chars",
+    RAW_ITEM_ID: "id_chars",
+    SESSION_ID: "id_chars",
+    TITLE: "title_chars",
+    CATEGORY: "title_chars",
+    BRAND: "title_chars",
+    QUERY: "query_chars",
+    DESCRIPTION: "description_chars",
+    ATTRIBUTES: "description_chars",
+}
+
+
+def length_checks(columns: list[str], limits: FieldLimits) -> list[Check]:
+    """One `field-too-long` check over the limited text columns a frame has.
+
+    Lengths are counted in characters of the typed (trimmed) text; the detail names
+    the first column over its limit, its length and the config key to raise.
+    """
+    limited = [(c, key) for c, key in _LIMITED.items() if c in columns]
+    if not limited:
+        return []
+    over = [typed_col(c).str.len_chars().fill_null(0) > getattr(limits, key) for c, key in limited]
+    detail = pl.coalesce(
         [
-            (pl.col(c) if c in described.columns else pl.lit(None)).cast(dtype).alias(c)
-            for c, dtype in CATALOG_SCHEMA.items()
+            pl.when(hit).then(
+                pl.format(
+                    "{} is {} characters long, over data.limits.{} = {}",
+                    pl.lit(c),
+                    typed_col(c).str.len_chars(),
+                    pl.lit(key),
+                    pl.lit(getattr(limits, key)),
+                )
+            )
+            for hit, (c, key) in zip(over, limited, strict=True)
         ]
     )
+    return [Check(QuarantineReason.FIELD_TOO_LONG, pl.any_horizontal(over), detail)]
+
+
+def events_output(accepted: pl.DataFrame) -> pl.DataFrame:
+    """Accepted events in EVENT_SCHEMA."""
+    return accepted.select([typed_col(c).cast(dtype).alias(c) for c, dtype in EVENT_SCHEMA.items()])
+
+
+class DerivedCatalog:
+    """The catalog of the items in accepted events (then queries), built batch by batch.
+
+    Items come in order of first appearance; the attributes the events carried (title,
+    category, brand, price) are taken from the first event that has them. Memory
+    follows the number of items, not of events.
+    """
+
+    def __init__(self) -> None:
+        self._items = pl.DataFrame(
+            schema={RAW_ITEM_ID: pl.String()}
+            | {c: CATALOG_SCHEMA[c] for c in EVENT_ITEM_ATTRIBUTES}
+        )
+
+    def add(self, accepted: pl.DataFrame) -> None:
+        """Add the items of a batch of accepted (typed) event or query rows."""
+        columns = [c for c in EVENT_ITEM_ATTRIBUTES if typed(c) in accepted.columns]
+        new = accepted.select(
+            typed_col(RAW_ITEM_ID).alias(RAW_ITEM_ID),
+            *[typed_col(c).cast(CATALOG_SCHEMA[c]).alias(c) for c in columns],
+        )
+        combined = pl.concat([self._items, new], how="diagonal_relaxed")
+        self._items = combined.group_by(RAW_ITEM_ID, maintain_order=True).agg(
+            pl.col(c).drop_nulls().first() for c in EVENT_ITEM_ATTRIBUTES
+        )
+
+    @property
+    def height(self) -> int:
+        """Items so far."""
+        return self._items.height
+
+    def frame(self) -> pl.DataFrame:
+        """The items in CATALOG_SCHEMA."""
+        return self._items.select(
+            [
+                (pl.col(c) if c in self._items.columns else pl.lit(None)).cast(dtype).alias(c)
+                for c, dtype in CATALOG_SCHEMA.items()
+            ]
+        )
 
 
 # --- queries ---------------------------------------------------------------------------
 
 
-def check_queries(raw: pl.DataFrame, catalog_ids: pl.Series | None) -> Checked:
-    """Check labelled query rows; `catalog_ids` None skips the unknown-item check."""
-    raw = with_provenance(raw)
+def query_rows(raw: pl.DataFrame, limits: FieldLimits) -> tuple[pl.DataFrame, list[Check]]:
+    """Typed columns and the stage-1 checks of a batch of labelled query rows."""
     schema = raw.schema
     frame = raw.with_columns(
         text(schema, QUERY).alias(typed(QUERY)),
-        text(schema, RAW_ITEM_ID).alias(typed(RAW_ITEM_ID)),
+        identifier(schema, RAW_ITEM_ID).alias(typed(RAW_ITEM_ID)),
         number(schema, RELEVANCE).alias(typed(RELEVANCE)),
     )
     item, query = typed_col(RAW_ITEM_ID), typed_col(QUERY)
     row_checks = [
-        Check(QuarantineReason.MISSING_ID, item.is_null(), pl.lit(f"{RAW_ITEM_ID} is empty")),
+        Check(QuarantineReason.MISSING_ID, item.is_null(), missing_id_detail(schema, RAW_ITEM_ID)),
         Check(QuarantineReason.MISSING_VALUE, query.is_null(), pl.lit("query is empty")),
         Check(
             QuarantineReason.MISSING_VALUE,
             ~present(schema, RELEVANCE),
             pl.lit("relevance is empty"),
         ),
+        *length_checks(raw.columns, limits),
         *undecodable_checks(raw),
         Check(
             QuarantineReason.BAD_TYPE,
@@ -360,27 +423,22 @@ def check_queries(raw: pl.DataFrame, catalog_ids: pl.Series | None) -> Checked:
             pl.format("relevance {} is not a number", text(schema, RELEVANCE)),
         ),
     ]
-    keys = [typed(QUERY), typed(RAW_ITEM_ID)]
-    stages = [
-        row_checks,
-        [
-            Check(
-                QuarantineReason.DUPLICATE_QUERY_LABEL,
-                ~pl.struct(keys).is_first_distinct(),
-                pl.format(
-                    "query {} and item {} already labelled in row {}", query, item, first_row()
-                ),
-                first_row_of=tuple(keys),
-            )
-        ],
-    ]
-    if catalog_ids is not None:
-        stages.append([_unknown_item(catalog_ids)])
-    return apply_stages(frame, stages)
+    return frame, row_checks
 
 
-def queries_output(checked: Checked) -> pl.DataFrame:
-    """Accepted labels in QUERY_SCHEMA."""
-    return checked.accepted.select(
-        [typed_col(c).cast(dtype).alias(c) for c, dtype in QUERY_SCHEMA.items()]
+QUERY_KEYS: Final = (typed(QUERY), typed(RAW_ITEM_ID))
+
+
+def query_duplicate_detail() -> pl.Expr:
+    """Detail of a repeated (query, item) label (needs `first_row()`)."""
+    return pl.format(
+        "query {} and item {} already labelled in row {}",
+        typed_col(QUERY),
+        typed_col(RAW_ITEM_ID),
+        first_row(),
     )
+
+
+def queries_output(accepted: pl.DataFrame) -> pl.DataFrame:
+    """Accepted labels in QUERY_SCHEMA."""
+    return accepted.select([typed_col(c).cast(dtype).alias(c) for c, dtype in QUERY_SCHEMA.items()])

@@ -125,9 +125,11 @@ def with_provenance(frame: pl.DataFrame) -> pl.DataFrame:
         frame = frame.with_row_index(ROW_NUMBER, offset=1)
     if SOURCE_FILE not in frame.columns:
         frame = frame.with_columns(pl.lit(None, pl.String).alias(SOURCE_FILE))
-    return frame.with_columns(
-        pl.col(ROW_NUMBER).cast(pl.Int64), pl.col(SOURCE_FILE).cast(pl.String)
-    )
+    # A categorical file name (ingest's parts) stays one: it becomes text only in
+    # the quarantine rows.
+    keep = frame.schema[SOURCE_FILE] in (pl.String, pl.Categorical)
+    source_file = pl.col(SOURCE_FILE) if keep else pl.col(SOURCE_FILE).cast(pl.String)
+    return frame.with_columns(pl.col(ROW_NUMBER).cast(pl.Int64), source_file)
 
 
 def raw_columns(frame: pl.DataFrame) -> list[str]:
@@ -150,7 +152,7 @@ def to_quarantine(checked: Checked, kind: str, columns: list[str]) -> pl.DataFra
         frames.append(
             rejected.select(
                 pl.lit(kind, pl.String).alias(SOURCE),
-                pl.col(SOURCE_FILE),
+                pl.col(SOURCE_FILE).cast(pl.String),
                 pl.col(ROW_NUMBER),
                 pl.col(_REASON).alias(REASON),
                 pl.col(_DETAIL).alias(DETAIL),

@@ -1,86 +1,156 @@
-"""The validate stage: read ingest's folder, validate, write the contract tables."""
+"""The validate stage: stream ingest's parts through the checks into the contract tables."""
 
 from __future__ import annotations
 
 import json
+import math
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final, cast
 
 import polars as pl
+import pyarrow.parquet as pq
 
-from shelfwise._internal.artifacts import atomic_write_json, write_parquet
+from shelfwise._internal.artifacts import atomic_write_json
 from shelfwise._internal.stage import StageContext, StageResult
+from shelfwise.contracts import CATALOG_SCHEMA, EVENT_SCHEMA, QUARANTINE_SCHEMA, QUERY_SCHEMA
 from shelfwise.errors import EmptyDataError, PipelineError, RejectedShareError
+from shelfwise.ingest.parts import ParquetAppender, read_parts
 from shelfwise.validate._casts import TimestampUnit
-from shelfwise.validate._core import SOURCE_ORDER, ValidationResult, validate_frames
+from shelfwise.validate._core import SOURCE_ORDER, Sinks, Sources, quarantine_order
+from shelfwise.validate._core import validate_sources as _validate_sources
+from shelfwise.validate._history import check_row_drop
 from shelfwise.validate._report import threshold_message
 
 REPORT_FILE: Final = "report.json"
 QUARANTINE_FILE: Final = "quarantine.parquet"
 REJECTED_DIR: Final = "rejected"
 _INGEST_META: Final = "ingest.json"  # written by ingest; read as plain JSON
+_WORK: Final = "_work"  # bucket and spool files, removed before the stage ends
+# In-memory size of one batch as read. Typed copies and checks take about 3x more:
+# at 64 MiB, 30M events validated in 596 MB peak, but the widest catalog batches set
+# the peak (measured: benchmarks/ingest_memory.py, RESULTS.md).
+_BATCH_BYTES: Final = 32 << 20
 
 
 def run(ctx: StageContext) -> StageResult:
-    """Validate ingest's tables into `ctx.out`.
+    """Validate ingest's parts into `ctx.out`, batch by batch.
 
-    Writes `catalog.parquet`, `events.parquet`, `queries.parquet` (contract schemas),
-    `quarantine.parquet` (every rejected row, parse rejects included) and
-    `report.json`.
+    Writes `catalog.parquet`, `events.parquet`, `queries.parquet` (contract schemas,
+    one row group per batch), `quarantine.parquet` (every rejected row, parse rejects
+    included) and `report.json`.
 
     Raises:
         RejectedShareError: a source rejected more than `data.max_rejected_share` of
             its rows; the report and quarantine are then written to
             `<run_dir>/rejected/` for inspection.
+        RowDropError: a source's accepted rows fell by more than
+            `data.max_row_drop_share` against the last complete run on the same path.
         EmptyDataError: no event and no labelled query was accepted.
         PipelineError: ingest's folder is missing or lacks a configured source.
     """
     folder = _ingest_folder(ctx)
     data = ctx.config.data
+    meta = _read_meta(folder / _INGEST_META)
+    described = meta.get("sources", {})
     configured = {"catalog": data.catalog, "events": data.events, "queries": data.queries}
-    frames: dict[str, pl.DataFrame | None] = {}
     for kind in SOURCE_ORDER:
-        path = folder / f"{kind}.parquet"
-        if configured[kind] is not None and not path.is_file():
+        if configured[kind] is not None and kind not in described:
             raise PipelineError(
-                f"data.{kind} is configured but ingest wrote no {path.name} in {folder}; "
+                f"data.{kind} is configured but ingest wrote no {kind} parts in {folder}; "
                 f"rerun from the ingest stage"
             )
-        frames[kind] = pl.read_parquet(path) if configured[kind] is not None else None
-    quarantine_path = folder / QUARANTINE_FILE
-    parse_quarantine = pl.read_parquet(quarantine_path) if quarantine_path.is_file() else None
-    meta = _read_meta(folder / _INGEST_META)
-    unit = meta.get("sources", {}).get("events", {}).get("timestamp_unit")
-    result = validate_frames(
-        ctx.config,
-        catalog=frames["catalog"],
-        events=frames["events"],
-        queries=frames["queries"],
-        parse_quarantine=parse_quarantine,
-        warnings=list(meta.get("warnings", [])),
-        timestamp_unit=cast(TimestampUnit | None, unit),
-    )
-    report = result.report
-    if report["over_threshold"]:
-        rejected = ctx.run_dir / REJECTED_DIR
-        write_parquet(result.quarantine, rejected / QUARANTINE_FILE)
-        atomic_write_json(rejected / REPORT_FILE, report)
-        raise RejectedShareError(threshold_message(report, rejected / QUARANTINE_FILE))
-    if result.events.is_empty() and result.queries.is_empty():
-        raise EmptyDataError(
-            "validation accepted no events and no labelled queries, so there is nothing to "
-            "train or evaluate on; check that the configured files hold data rows"
-        )
-    _write(ctx.out, result)
+    work = ctx.out / _WORK
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        report = _validate(ctx, folder, meta, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report["partial_files"] = meta.get("partial_files", [])
+    atomic_write_json(ctx.out / REPORT_FILE, report)
+    summary = _summary(report)
+    if report["partial_files"]:
+        summary += f"; WARNING: {len(report['partial_files'])} damaged input file(s) kept partially"
     return StageResult(
         row_counts=_row_counts(report),
         extra={
             "catalog_derived": report["catalog_derived"],
             "warnings": report["warnings"],
+            "notes": report["notes"],
+            "partial_files": report["partial_files"],
             "by_reason": {k: v["by_reason"] for k, v in report["sources"].items()},
         },
-        summary=_summary(report),
+        summary=summary,
     )
+
+
+def _validate(ctx: StageContext, folder: Path, meta: dict[str, Any], work: Path) -> dict[str, Any]:
+    data = ctx.config.data
+    described = meta.get("sources", {})
+    events_meta = described.get("events", {})
+    sources = Sources(
+        catalog=_parts(folder / "catalog") if data.catalog is not None else None,
+        events=_parts(folder / "events") if data.events is not None else None,
+        queries=_parts(folder / "queries") if data.queries is not None else None,
+        parse_quarantine=lambda: _batches(folder / QUARANTINE_FILE),
+        expected_rows={kind: int(described.get(kind, {}).get("rows", 0)) for kind in described},
+        time_column=events_meta.get("timestamp_column"),
+        time_chosen_by=events_meta.get("timestamp_chosen_by", ""),
+    )
+    spool = work / "quarantine-unsorted.parquet"
+    with (
+        ParquetAppender(ctx.out / "catalog.parquet", CATALOG_SCHEMA) as catalog_out,
+        ParquetAppender(ctx.out / "events.parquet", EVENT_SCHEMA) as events_out,
+        ParquetAppender(ctx.out / "queries.parquet", QUERY_SCHEMA) as queries_out,
+        ParquetAppender(spool, QUARANTINE_SCHEMA) as quarantine,
+    ):
+        report = _validate_sources(
+            ctx.config,
+            sources,
+            Sinks(catalog_out, events_out, queries_out, quarantine),
+            work=work,
+            warnings=list(meta.get("warnings", [])),
+            timestamp_unit=cast(TimestampUnit | None, events_meta.get("timestamp_unit")),
+        )
+    if report["over_threshold"]:
+        rejected = ctx.run_dir / REJECTED_DIR
+        rejected.mkdir(parents=True, exist_ok=True)
+        quarantine_order(pl.scan_parquet(spool)).sink_parquet(rejected / QUARANTINE_FILE)
+        atomic_write_json(rejected / REPORT_FILE, report)
+        raise RejectedShareError(threshold_message(report, rejected / QUARANTINE_FILE))
+    if report["events"] == 0 and report["queries"] == 0:
+        raise EmptyDataError(
+            "validation accepted no events and no labelled queries, so there is nothing to "
+            "train or evaluate on; check that the configured files hold data rows"
+        )
+    check_row_drop(ctx.config, ctx.run_dir, report)
+    quarantine_order(pl.scan_parquet(spool)).sink_parquet(ctx.out / QUARANTINE_FILE)
+    return report
+
+
+def _parts(folder: Path) -> Any:
+    return lambda: _sliced(read_parts(folder))
+
+
+def _sliced(parts: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    """Parts cut to about `_BATCH_BYTES` in memory: a part of wide rows (catalog
+    descriptions) is checked in slices, whatever batch size ingest wrote it with."""
+    for part in parts:
+        pieces = max(1, math.ceil(part.estimated_size() / _BATCH_BYTES))
+        step = max(1, math.ceil(part.height / pieces))
+        for start in range(0, max(part.height, 1), step):
+            yield part.slice(start, step)
+
+
+def _batches(path: Path, rows: int = 200_000) -> Iterator[pl.DataFrame]:
+    """A Parquet file's rows in batches (the parse quarantine can be large)."""
+    if not path.is_file():
+        return
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
+        frame = pl.from_arrow(batch)
+        assert isinstance(frame, pl.DataFrame)
+        yield frame
 
 
 def _ingest_folder(ctx: StageContext) -> Path:
@@ -97,14 +167,6 @@ def _read_meta(path: Path) -> dict[str, Any]:
         return {}
     loaded = json.loads(path.read_text(encoding="utf-8"))
     return loaded if isinstance(loaded, dict) else {}
-
-
-def _write(out: Path, result: ValidationResult) -> None:
-    write_parquet(result.catalog, out / "catalog.parquet")
-    write_parquet(result.events, out / "events.parquet")
-    write_parquet(result.queries, out / "queries.parquet")
-    write_parquet(result.quarantine, out / QUARANTINE_FILE)
-    atomic_write_json(out / REPORT_FILE, result.report)
 
 
 def _row_counts(report: dict[str, Any]) -> dict[str, int]:

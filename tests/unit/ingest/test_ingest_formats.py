@@ -198,7 +198,7 @@ def test_truncated_gzip_keeps_complete_lines(tmp_path: Path) -> None:
     complete_rows = recoverable.count(b"\n") - 1  # minus the header line
     partial_line = recoverable.rsplit(b"\n", 1)[1].decode()
 
-    read = read_source_detailed(EventsConfig(path=path), "events")
+    read = read_source_detailed(EventsConfig(path=path), "events", allow_partial=True)
 
     assert read.data.height == complete_rows
     assert read.data[ROW_NUMBER].to_list() == list(range(1, complete_rows + 1))
@@ -215,7 +215,7 @@ def test_truncated_gzip_inside_quoted_multiline_field(tmp_path: Path) -> None:
     path = tmp_path / "catalog.csv.gz"
     whole = gzip.compress(text.encode())
     path.write_bytes(whole[:-8])  # the gzip trailer is missing: the stream never ends
-    read = read_source_detailed(SourceConfig(path=path), "catalog")
+    read = read_source_detailed(SourceConfig(path=path), "catalog", allow_partial=True)
     assert read.data["description"].to_list() == ["one\ntwo"]
     assert read.quarantine[REASON].to_list() == ["truncated-input"]
     assert json.loads(read.quarantine["raw_row"][0]).startswith('i2,"three\nfour')
@@ -285,7 +285,7 @@ def test_truncated_gzip_jsonl_quarantines_the_partial_line(tmp_path: Path) -> No
     )
     path = tmp_path / "events.jsonl.gz"
     path.write_bytes(gzip.compress(text.encode())[:-8])
-    read = read_source_detailed(EventsConfig(path=path), "events")
+    read = read_source_detailed(EventsConfig(path=path), "events", allow_partial=True)
     assert read.data[RAW_USER_ID].to_list() == ["u1", "u2"]
     assert read.quarantine.select(ROW_NUMBER, REASON).rows() == [(4, "truncated-input")]
 

@@ -153,11 +153,12 @@ def test_run_writes_configured_sources_and_counts(write, tmp_path: Path) -> None
     result = ingest.run(_context(config, tmp_path))
     out = tmp_path / "ingest"
     assert sorted(p.name for p in out.iterdir()) == [
-        "catalog.parquet",
-        "events.parquet",
+        "catalog",
+        "events",
         "ingest.json",
         "quarantine.parquet",
     ]
+    assert [p.name for p in (out / "events").iterdir()] == ["part-000000.parquet"]
     assert result.row_counts == {
         "catalog_rows": 1,
         "catalog_parse_rejected": 0,
@@ -183,3 +184,59 @@ def test_run_needs_events_or_queries(write, tmp_path: Path) -> None:
     config = load_config(overrides={"data.catalog": {"path": str(catalog)}}, environ={})
     with pytest.raises(EmptyDataError, match=r"configure data\.events .* or data\.queries"):
         ingest.run(_context(config, tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("time_column", "chosen_by"),
+    [
+        ("timeframe", "a known name for event times"),  # read as file order before
+        ("created_at", "a known name for event times"),
+        ("order_time_utc", "its name looks like a time"),
+        ("clicked_at", "its name looks like a time"),
+        ("timestamp", "its name"),
+    ],
+)
+def test_time_columns_are_recognised_and_reported(
+    write, tmp_path: Path, time_column: str, chosen_by: str
+) -> None:
+    events = write("e.csv", f"visitorid,itemid,{time_column}\nu1,i1,1433221332117\n")
+    config = load_config(overrides={"data.events": {"path": str(events)}}, environ={})
+    ingest.run(_context(config, tmp_path))
+    meta = json.loads((tmp_path / "ingest" / "ingest.json").read_text())["sources"]["events"]
+    assert meta["timestamp_column"] == time_column
+    assert meta["timestamp_chosen_by"].startswith(chosen_by)
+    data, _ = read_source(EventsConfig(path=events), "events")
+    assert data[TIMESTAMP].to_list() == ["1433221332117"]
+
+
+def test_a_mapped_time_column_wins_and_none_is_reported_when_absent(write, tmp_path: Path) -> None:
+    events = write("e.csv", "user_id,item_id,when,time\nu1,i1,5,6\n")
+    source = {"path": str(events), "mapping": {"when": "timestamp"}}
+    config = load_config(overrides={"data.events": source}, environ={})
+    ingest.run(_context(config, tmp_path))
+    meta = json.loads((tmp_path / "ingest" / "ingest.json").read_text())["sources"]["events"]
+    assert (meta["timestamp_column"], meta["timestamp_chosen_by"]) == (
+        "when",
+        "named in data.events.mapping",
+    )
+    bare = write("b.csv", "user_id,item_id\nu1,i1\n")
+    config = load_config(overrides={"data.events": {"path": str(bare)}}, environ={})
+    ingest.run(_context(config, tmp_path / "other"))
+    meta = json.loads((tmp_path / "other" / "ingest" / "ingest.json").read_text())
+    assert meta["sources"]["events"]["timestamp_column"] is None
+
+
+def test_small_batches_split_a_source_into_parts(write, tmp_path: Path) -> None:
+    rows = "".join(f"u{n},i{n}\n" for n in range(10))
+    events = write("e.csv", "user_id,item_id\n" + rows)
+    config = load_config(
+        overrides={"data.events": {"path": str(events)}, "data.batch_rows": 3}, environ={}
+    )
+    result = ingest.run(_context(config, tmp_path))
+    parts = sorted((tmp_path / "ingest" / "events").iterdir())
+    assert [p.name for p in parts] == [f"part-00000{n}.parquet" for n in range(4)]
+    assert [pl.read_parquet(p).height for p in parts] == [3, 3, 3, 1]
+    assert pl.concat([pl.read_parquet(p) for p in parts])["row_number"].to_list() == list(
+        range(1, 11)
+    )
+    assert result.row_counts["events_rows"] == 10

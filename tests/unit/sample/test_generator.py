@@ -260,3 +260,49 @@ def test_one_million_events(tmp_path: Path) -> None:
     # Speed is measured in benchmarks/pipeline.py (shop-1m), never asserted here.
     summary = generate_shop(tmp_path, users=20_000, items=10_000, events=1_000_000)
     assert abs(summary.n_events - 1_000_000) <= 50_000
+
+
+# --- large shops: simulated and written in pieces (issue 13, "the generator streams") --
+
+
+@pytest.fixture(scope="module")
+def pieces(tmp_path_factory: pytest.TempPathFactory) -> ShopSummary:
+    # 400 sessions a piece: 5 pieces for this shop (30M events take ~24 by default)
+    return generate_shop(tmp_path_factory.mktemp("pieces"), seed=7, sessions_per_chunk=400, **SIZE)
+
+
+def test_pieces_write_exactly_the_events_asked_for_in_time_order(pieces: ShopSummary) -> None:
+    events = pl.read_parquet(pieces.events_path)
+    assert pieces.n_events == events.height == SIZE["events"]
+    assert events.schema == pl.Schema(RAW_EVENT_SCHEMA)
+    assert events[TIMESTAMP].is_sorted()
+    assert events[SESSION_ID].str.contains(r"^S\d{7}$").all()
+    assert pieces.n_users == events[RAW_USER_ID].n_unique()
+    assert pieces.example_user_id in set(events[RAW_USER_ID])
+    assert not list(pieces.events_path.parent.glob("shelfwise-shop-*"))  # spill removed
+
+
+def test_pieces_keep_the_shop_realistic(
+    pieces: ShopSummary, frames: dict[str, pl.DataFrame]
+) -> None:
+    events = pl.read_parquet(pieces.events_path)
+    counts = dict(events[EVENT_TYPE].value_counts().iter_rows())
+    assert counts["purchase"] < counts["cart"] < counts["view"]
+    assert pl.read_parquet(pieces.catalog_path).equals(frames["catalog"])
+    steps = events.select(pl.col(TIMESTAMP).diff().over(SESSION_ID).alias("step"))["step"]
+    assert (steps.drop_nulls() >= 0).all()
+
+
+@pytest.mark.parametrize("file_format", ["csv", "jsonl"])
+def test_pieces_are_deterministic_and_alike_in_every_format(
+    tmp_path: Path, pieces: ShopSummary, file_format: str
+) -> None:
+    again = generate_shop(
+        tmp_path,
+        seed=7,
+        sessions_per_chunk=400,
+        file_format=file_format,
+        **SIZE,  # type: ignore[arg-type]
+    )
+    assert _read(again)["events"].equals(pl.read_parquet(pieces.events_path))
+    assert again.example_user_id == pieces.example_user_id

@@ -57,6 +57,7 @@ def _config(tmp_path: Path, **overrides: Any) -> ShelfwiseConfig:
         overrides={
             "data.catalog": {"path": str(catalog)},
             "data.events": {"path": str(events), "event_type_values": {"buy": "purchase"}},
+            "data.allow_partial_files": True,  # keep the rows before the cut (row 9)
             **overrides,
         },
         environ={},
