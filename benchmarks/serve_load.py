@@ -30,10 +30,17 @@ under `.shelfwise/bench-serve-load-<items>/`. Memory: RSS, PSS and peak RSS of e
 worker after the load; CPU: the server's CPU milliseconds per answered probe request.
 The bundle built there is reused until `--rebuild`.
 
+With `--swaps N` it measures model swaps instead (`_serve_swaps.py`): `/v1/recommend`
+at `--swap-rate` rps through a baseline of `--duration` seconds, N admin reloads and
+`--promotions` registry promotions; failed requests, p99 against the baseline, RSS
+after one and after N swaps, seconds from a promotion until the server serves it.
+
 Usage:
     .venv/bin/python benchmarks/serve_load.py [--workers N] [--duration S]
         [--rates 10,50,100,200,400] [--connections 32] [--endpoints recommend,search,...]
         [--no-pin] [--rebuild] [--json]
+    .venv/bin/python benchmarks/serve_load.py --swaps 10 [--promotions 6]
+        [--swap-rate 100] [--duration 30] [--json]
 With --json the output ends with one JSON line: {"recommend": {"max_rps": ..., "rates":
 {"200": {"p50_ms", "p95_ms", "p99_ms", "achieved_rps", "errors"}, ...}}, "search": ...,
 "similar": ..., "events": ... (null when absent), "empty": ..., "workers": N,
@@ -557,6 +564,9 @@ def main() -> None:
     parser.add_argument("--no-pin", action="store_true", help="do not pin CPUs")
     parser.add_argument("--rebuild", action="store_true", help="run the pipeline again")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
+    parser.add_argument("--swaps", type=int, default=0, help="measure N admin reloads")
+    parser.add_argument("--promotions", type=int, default=6, help="registry promotions")
+    parser.add_argument("--swap-rate", type=float, default=100.0, help="rps during swaps")
     args = parser.parse_args()
     rates = [int(value) for value in args.rates.split(",") if value]
     endpoints = [value for value in args.endpoints.split(",") if value]
@@ -568,6 +578,9 @@ def main() -> None:
     built = f"pipeline {shop.pipeline_s} s" if shop.pipeline_s else "reused"
     print(f"bundle {shop.bundle}: {shop.components} ({built})", flush=True)
     pools = request_pools(shop)
+    if args.swaps > 0:
+        measure_swaps(shop, pools, args)
+        return
     n_cpus = os.cpu_count() or 1
     pin = not args.no_pin and args.workers == 1 and n_cpus >= 2
     server_cpus = [n_cpus - 1] if pin else None
@@ -616,6 +629,62 @@ def main() -> None:
         }
     )
     print_table(result, rates, endpoints)
+    if args.json:
+        print(json.dumps(result, default=float))
+
+
+def measure_swaps(shop: Shop, pools: dict[str, list[bytes]], args: argparse.Namespace) -> None:
+    """`--swaps N`: reloads and promotions under a fixed rate (see `_serve_swaps.py`)."""
+    import _serve_swaps as swaps
+
+    work = ROOT / ".shelfwise" / f"bench-serve-load-{args.items}"
+    copy = swaps.hard_linked_copy(shop.bundle, work / "swap-copy" / "bundle")
+    uri, one, two = swaps.register_two_versions(work, shop.bundle, copy)
+    token = swaps.new_token()
+    n_cpus = os.cpu_count() or 1
+    pin = not args.no_pin and n_cpus >= 2
+    if pin:
+        os.sched_setaffinity(0, set(range(n_cpus - 1)))
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    port = free_port()
+    server = start_server(
+        shop.bundle,
+        port=port,
+        workers=1,
+        cpus=[n_cpus - 1] if pin else None,
+        log=work / "server-swaps.log",
+        env_overrides=swaps.server_environment(work, uri, token),
+    )
+    load_start = os.getloadavg()[0]
+    gc.collect()
+    gc.freeze()
+    try:
+        result = asyncio.run(
+            swaps.run_phases(
+                port,
+                server.pid,
+                pools["recommend"],
+                token=token,
+                paths=(shop.bundle, copy),
+                versions=(one, two),
+                uri=uri,
+                swaps=args.swaps,
+                promotions=args.promotions,
+                rate=args.swap_rate,
+                duration=args.duration,
+                connections=args.connections,
+                connection_factory=_Connection,
+            )
+        )
+    finally:
+        stop_server(server)
+    load_end = os.getloadavg()[0]
+    result["machine"] = (
+        f"{platform.machine()}, {n_cpus} cores, 1-min load {load_start:.2f} at start, "
+        f"{load_end:.2f} at end"
+    )
+    result["date"] = dt.date.today().isoformat()
+    print(json.dumps(result["targets"]), flush=True)
     if args.json:
         print(json.dumps(result, default=float))
 

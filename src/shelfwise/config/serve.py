@@ -8,6 +8,9 @@ served, never what a run produces, so it is left out of the config fingerprint.
 
 from __future__ import annotations
 
+import math
+import re
+from collections import Counter
 from pathlib import Path
 from typing import Final, Literal, Self
 
@@ -16,11 +19,69 @@ from pydantic import Field, SecretStr, model_validator
 from shelfwise.config._base import Section
 
 SERVE_ENV_PREFIX: Final = "SHELFWISE_SERVE_"
-MIN_TOKEN_CHARS: Final = 16
-PLACEHOLDER_TOKENS: Final = frozenset(
-    {"changeme", "change-me", "change_me", "secret", "password", "token", "admin", "todo",
-     "<token>", "xxx", "placeholder", "replace-me", "your-token-here"}
+MIN_TOKEN_CHARS: Final = 32
+# Shannon entropy of the token's own characters, per character. `openssl rand -hex 32`
+# scores 3.3-4.0 (64 characters), `secrets.token_urlsafe(32)` 4.5-5.2; 2.5 leaves a
+# wide margin for random tokens while "changemechangeme..." (2.75, also a repeat),
+# "Password1Password1..." (2.9, a repeat) and single characters (0) fail.
+MIN_TOKEN_BITS_PER_CHAR: Final = 2.5
+# Share of neighbouring characters one code point apart or equal: "abcdef...",
+# "0123456789..." score 0.9-1.0; random hex stays below 0.45 (10,000 draws).
+MAX_TOKEN_SEQUENCE_SHARE: Final = 0.6
+# Words of templates and docs, looked for in the lower-case letters and digits of a
+# token (at least 7 letters each, so a random token practically never contains one).
+PLACEHOLDER_WORDS: Final = (
+    "changeme", "replaceme", "yourtoken", "tokenhere", "secrethere", "placeholder",
+    "example", "redacted", "insertyour", "yoursecret", "yourpassword",
 )  # fmt: skip
+_TEMPLATE_SHAPES: Final = re.compile(r"^(<.*>|\$\{.*\}|\{\{.*\}\}|%.*%|\[.*\])$", re.DOTALL)
+_WHITESPACE_OR_CONTROL: Final = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
+def admin_token_problem(token: str) -> str | None:
+    """Why `token` is not a usable admin token, or None when it is.
+
+    The rule (issue 14): at least `MIN_TOKEN_CHARS` characters of random-looking
+    content. Refused: whitespace or control characters; a string repeated
+    ("changemechangeme", "0000..."); a run like "abcdef..." or "123456..."; template
+    shapes and placeholder words ("<your-token-here>", "${TOKEN}", "changeme"); fewer
+    than `MIN_TOKEN_BITS_PER_CHAR` bits of entropy per character. Hand-written rather
+    than a password-strength library (zxcvbn): those score human passwords against
+    dictionaries, while a bearer token only has to be long and machine-random; this
+    needs no dependency on the serving image.
+
+    Returns:
+        A short reason (never the token itself), e.g. "is 16 characters long".
+    """
+    if not token:
+        return "is empty"
+    if _WHITESPACE_OR_CONTROL.search(token):
+        return "contains whitespace or control characters"
+    if len(token) < MIN_TOKEN_CHARS:
+        return f"is {len(token)} characters long, fewer than {MIN_TOKEN_CHARS}"
+    letters = re.sub(r"[^a-z0-9]", "", token.lower())
+    if _TEMPLATE_SHAPES.match(token) or any(word in letters for word in PLACEHOLDER_WORDS):
+        return "is a placeholder"
+    period = _repeat_period(token)
+    if period is not None:
+        return f"is one {period}-character string repeated"
+    steps = sum(abs(ord(b) - ord(a)) <= 1 for a, b in zip(token, token[1:], strict=False))
+    if steps / (len(token) - 1) >= MAX_TOKEN_SEQUENCE_SHARE:
+        return "is a run of neighbouring characters (like abcdef or 123456)"
+    counts = Counter(token).values()
+    bits = -sum(count / len(token) * math.log2(count / len(token)) for count in counts)
+    if bits < MIN_TOKEN_BITS_PER_CHAR:
+        needed = MIN_TOKEN_BITS_PER_CHAR
+        return f"is not random enough ({bits:.1f} bits per character, {needed} needed)"
+    return None
+
+
+def _repeat_period(text: str) -> int | None:
+    """The shortest unit that `text` repeats (the last copy may be cut short), if any."""
+    for period in range(1, len(text) // 2 + 1):
+        if all(text[i] == text[i - period] for i in range(period, len(text))):
+            return period
+    return None
 
 
 class ServeSettings(Section):
@@ -38,6 +99,15 @@ class ServeSettings(Section):
     )
     host: str = Field(default="127.0.0.1", min_length=1, description="Interface to listen on.")
     port: int = Field(default=8000, ge=1, le=65535, description="TCP port.")
+    keep_alive_s: int = Field(
+        default=75,
+        ge=1,
+        le=3600,
+        description="Seconds an idle keep-alive connection stays open (uvicorn's default is "
+        "5). Longer than a load balancer's idle timeout (60 s on AWS ALB): when the server "
+        "closes an idle connection first, a request the client sends on it at that moment "
+        "fails (ReadError, or a 502 from the proxy).",
+    )
     max_k: int = Field(default=100, ge=1, le=10_000, description="Largest k a request may ask.")
     default_k: int = Field(default=10, ge=1, description="k when a request gives none.")
     exclude_seen: bool = Field(default=True, description="Never recommend a user's own items.")
@@ -106,7 +176,7 @@ class ServeSettings(Section):
     max_events_per_batch: int = Field(
         default=500, ge=1, le=10_000, description="Largest batch /v1/events accepts."
     )
-    # --- model lifecycle (serve/holder.py, routes/admin.py, serve/watcher.py) ---------
+    # --- model lifecycle (serve/holder.py, serve/loader.py, serve/watcher.py) ----------
     challenger_path: Path | None = Field(
         default=None, description="A second bundle for canary / shadow traffic."
     )
@@ -125,8 +195,9 @@ class ServeSettings(Section):
     )
     bundle_root: Path | None = Field(
         default=None,
-        description="Admin reloads may only load bundles under this folder (default: the "
-        "folder holding bundle_path).",
+        description="Admin reloads by bundle_path may only load bundles under this folder "
+        "(None: reloads by path are refused); registry downloads go to its "
+        "registry-downloads/ (None: ./.shelfwise/registry-downloads).",
     )
     registry_uri: str | None = Field(
         default=None,
@@ -135,7 +206,27 @@ class ServeSettings(Section):
     )
     registry_model: str | None = Field(default=None, description="Registered model to follow.")
     watch_interval_s: float = Field(
-        default=30.0, ge=1.0, description="How often the registry aliases are polled."
+        default=30.0,
+        ge=1.0,
+        description="How often the registry aliases are read whatever happens; a remote "
+        "(http) registry's promotions reach the server within this.",
+    )
+    reload_drain_s: float = Field(
+        default=30.0,
+        ge=0.0,
+        le=600.0,
+        description="After a swap, how long the old model may stay in use (requests in "
+        "flight, a drift computation) before the loader stops waiting to release its "
+        "memory; it is then freed by whoever lets go of it last. A reload answers once "
+        "the old model is released.",
+    )
+    watch_check_s: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=60.0,
+        description="How often the files of a registry on this disk (sqlite: MLflow, the "
+        "file: store) are checked for a change, which reads the aliases at once: a "
+        "promotion starts loading within this.",
     )
     drift_interval_s: float = Field(
         default=300.0,
@@ -167,11 +258,13 @@ class ServeSettings(Section):
         if not self.admin_enabled:
             return self
         token = self.admin_token.get_secret_value() if self.admin_token is not None else ""
-        if len(token) < MIN_TOKEN_CHARS or token.strip().lower() in PLACEHOLDER_TOKENS:
+        problem = admin_token_problem(token)
+        if problem is not None:
+            # one line, and never the token: the loader prints this message as it is
             raise ValueError(
-                f"admin endpoints are enabled but {SERVE_ENV_PREFIX}ADMIN_TOKEN is empty, a "
-                f"placeholder or shorter than {MIN_TOKEN_CHARS} characters; set a random "
-                "token (e.g. `openssl rand -hex 32`) or SHELFWISE_SERVE_ADMIN_ENABLED=false"
+                f"admin endpoints are enabled but {SERVE_ENV_PREFIX}ADMIN_TOKEN {problem}; set "
+                f"a random token of at least {MIN_TOKEN_CHARS} characters (e.g. `openssl rand "
+                f"-hex 32`) or {SERVE_ENV_PREFIX}ADMIN_ENABLED=false"
             )
         return self
 

@@ -68,6 +68,17 @@ from shelfwise.runtime.results import PredictResult, RecommendResult, SearchResu
 from shelfwise.runtime.searching import SearchJob
 from shelfwise.runtime.similar_items import SimilarJob
 
+# What `Engine.release` drops: everything but the labels (path, manifest, version).
+_LOADED_PARTS = (
+    "catalog",
+    "user_index",
+    "event_weights",
+    "_recommending",
+    "_searching",
+    "_similar",
+    "_predicting",
+)
+
 
 class Engine:
     """Recommend, search, similar items and click predictions over one bundle.
@@ -132,6 +143,18 @@ class Engine:
             version=version,
         )
         self._has_ranker = ranker is not None
+
+    def release(self) -> None:
+        """Drop the loaded parts: arrays, indexes, precomputed lists, query caches.
+
+        For a server after a swap, once no request uses this engine any more
+        (`serve/loader.py` waits for that): reference counting then frees the memory at
+        once, the search index's query cache included. `path`, `manifest` and `version`
+        stay for logs; anything else raises AttributeError afterwards.
+        """
+        self._searching.set_query_cache(0)
+        for name in _LOADED_PARTS:
+            vars(self).pop(name, None)
 
     @property
     def has_ranker(self) -> bool:

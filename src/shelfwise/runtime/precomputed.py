@@ -59,6 +59,10 @@ RerankBatch = Callable[[IndexArray, sp.csr_matrix, FloatArray, IndexArray], Floa
 depth; -1 pads) -> click probabilities shaped like the items."""
 
 DEFAULT_BATCH: Final = 256
+# Cells of one batch's dense (users x items) scores: 256 users of a 200k-item catalog
+# would hold 205 MB of scores plus about four times that in the ranking's temporaries
+# (copy, argpartition indices) per thread, so large catalogs get smaller batches.
+MAX_BATCH_CELLS: Final = 16_000_000
 DEPTH_MARGIN: Final = 50  # entries beyond the largest list a request can need
 
 
@@ -141,7 +145,7 @@ def precompute(
         rerank: the click model's probabilities, when it re-ranks the recommender.
         pool: the click model's re-ranking pool (`candidates`); with `rerank`.
         batch_size: users scored at once (memory: batch_size x n_items float32 per
-            thread).
+            thread), lowered to keep a batch within `MAX_BATCH_CELLS` cells.
         threads: batches scored at once.
     """
     n_users, n_items = histories.shape
@@ -168,6 +172,7 @@ def precompute(
         length[batch] = np.minimum(allowed, depth)
         complete[batch] = allowed <= depth
 
+    batch_size = max(1, min(batch_size, MAX_BATCH_CELLS // max(n_items, 1)))
     batches = [chosen[start : start + batch_size] for start in range(0, chosen.size, batch_size)]
     # numpy's products and partitions and LightGBM release the GIL: threads overlap
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool_:

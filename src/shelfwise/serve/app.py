@@ -9,6 +9,7 @@ Until an engine is installed, `/readyz` and the model routes answer 503 `not-rea
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -18,22 +19,19 @@ from fastapi import FastAPI
 
 from shelfwise._version import __version__
 from shelfwise.config import ShelfwiseConfig, load_config
-from shelfwise.errors import ShelfwiseError
+from shelfwise.errors import EXIT_CONFIG, ConfigError, ShelfwiseError
 from shelfwise.runtime.engine import Engine
 from shelfwise.serve.drift_monitor import DriftMonitor
 from shelfwise.serve.errors import install_error_handlers
 from shelfwise.serve.holder import CHALLENGER, CHAMPION, ModelHolder, Role
-from shelfwise.serve.lifecycle import (
-    RegistryWatcher,
-    freeze_heap,
-    load_for_serving,
-    load_into,
-    serve_engine,
-)
+from shelfwise.serve.lifecycle import freeze_heap, load_for_serving, serve_engine
+from shelfwise.serve.loader import BundleLoader
 from shelfwise.serve.metrics import ServeMetrics
 from shelfwise.serve.middleware import RequestContextMiddleware
+from shelfwise.serve.openapi import install_contract
 from shelfwise.serve.routes import ROUTERS
 from shelfwise.serve.settings import ServeSettings
+from shelfwise.serve.watcher import RegistryWatcher
 from shelfwise.stores import EventLog, open_store
 from shelfwise.stores.event_log import event_log_dir
 
@@ -46,8 +44,13 @@ Search and recommendations from a shelfwise model bundle.
   header; send your own to correlate logs).
 * Every error is `{"code": ..., "message": ...}` with a stable code: `invalid-request`
   (422), `unknown-item` (404), `model-not-available` (404), `not-found` (404),
-  `payload-too-large` (413), `not-ready` (503), `event-log-unavailable` (503),
-  `internal` (500).
+  `method-not-allowed` (405), `payload-too-large` (413), `not-ready` (503),
+  `event-log-unavailable` (503, nothing of the batch was kept: send it again),
+  `internal` (500); admin routes add `unauthorized` (401), `bundle-not-found` and
+  `not-configured` (404), `reload-in-progress` (409).
+* The limits are in this schema and enforced as written: `k` at most the server's
+  `max_k`, a search query at most 256 characters, strict JSON types (`0` is not
+  `false`, `"5"` is not `5`).
 * When the personalised model cannot answer, responses say `"fallback": "popular"`.
 """
 
@@ -74,17 +77,19 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
         The app, with its own metrics registry in `app.state.metrics`.
 
     Raises:
-        ConfigError: (settings=None) a `SHELFWISE_*` variable is unknown or invalid.
+        SystemExit: (settings=None) a `SHELFWISE_*` variable is unknown or invalid; the
+            reason is printed as one line on stderr (exit code 3, as the CLI's).
     """
     # Given settings stand for a config with nothing else set: the event log is then
     # theirs, or $SHELFWISE_HOME's, as for any config without `home`.
-    config = load_config() if settings is None else ShelfwiseConfig(serve=settings)
+    config = ShelfwiseConfig(serve=settings) if settings is not None else _config_or_exit()
     resolved = config.serve
     _log_like_uvicorn(resolved.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         holder: ModelHolder = app.state.holder
+        loader: BundleLoader = app.state.loader
         if not holder.ready and resolved.bundle_path is not None:
             load = partial(load_for_serving, resolved.bundle_path, resolved)
             try:
@@ -94,19 +99,17 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
                 raise
             install_engine(app, loaded)
             logger.info("serving bundle %s (version %s)", loaded.path, loaded.version)
-        if holder.models.challenger is None and resolved.challenger_path is not None:
-            challenger = partial(
-                load_into,
-                holder,
-                app.state.metrics,
-                resolved.challenger_path,
-                CHALLENGER,
-                resolved,
+            # this frame lives as long as the server: only the holder may keep the engine,
+            # or a swap could never release it
+            del loaded
+        challenger_path = resolved.challenger_path
+        if holder.models.challenger is None and challenger_path is not None:
+            await anyio.to_thread.run_sync(
+                partial(loader.load, lambda: challenger_path, CHALLENGER, source="startup")
             )
-            await anyio.to_thread.run_sync(challenger)
         watcher = None
         if resolved.registry_uri is not None:
-            watcher = RegistryWatcher(holder, app.state.metrics, resolved)
+            watcher = app.state.watcher = RegistryWatcher(loader)
             try:  # the first poll before serving, so the champion is there at once
                 await anyio.to_thread.run_sync(watcher.poll_once)
             except ShelfwiseError as exc:
@@ -125,6 +128,7 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
                 watcher.stop()
             if drift is not None:
                 drift.stop()
+            loader.close()
             app.state.event_log.close()
             app.state.store.close()
 
@@ -146,6 +150,8 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
     app.state.holder = ModelHolder(
         canary_fraction=resolved.canary_fraction, shadow_fraction=resolved.shadow_fraction
     )
+    app.state.loader = BundleLoader(app.state.holder, app.state.metrics, resolved)
+    app.state.watcher = None
     if engine is not None:
         install_engine(app, engine)
     install_error_handlers(app)
@@ -160,7 +166,22 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
         from shelfwise.serve.routes import admin
 
         app.include_router(admin.router)
+    install_contract(app, resolved)
     return app
+
+
+def _config_or_exit() -> ShelfwiseConfig:
+    """The config from the environment; a config error ends the process with one line.
+
+    `uvicorn --factory` calls `create_app()`: a raised ConfigError would print a
+    40-line traceback around the one line that matters (issue 14).
+    """
+    try:
+        return load_config()
+    except ConfigError as exc:
+        message = " ".join(line.strip() for line in exc.message.splitlines())
+        print(f"error[{exc.code}]: {message}", file=sys.stderr)  # noqa: T201 - before logging
+        raise SystemExit(EXIT_CONFIG) from None
 
 
 def _log_like_uvicorn(level: str) -> None:
@@ -199,9 +220,12 @@ def run_server(settings: ServeSettings) -> None:
         if settings.bundle_path is not None
         else None
     )
+    app = create_app(settings, engine=engine)
+    del engine  # the holder's reference only: a swap can then release it
     uvicorn.run(
-        create_app(settings, engine=engine),
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        timeout_keep_alive=settings.keep_alive_s,
     )

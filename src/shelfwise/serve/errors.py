@@ -4,7 +4,9 @@
   (5xx) messages are replaced by a generic one, as they may name files.
 * Request validation: 422 `invalid-request`, the message naming each field
   (`body.k: Input should be less than or equal to 100`), never echoing the input.
-* Routing errors: 404 `not-found`, 405 `method-not-allowed`.
+* Routing errors: 404 `not-found`, 405 `method-not-allowed`; a body FastAPI cannot
+  parse (not UTF-8 JSON) is 422 `invalid-request` like every other invalid body, not
+  the undocumented 400 it raises.
 * Anything else is caught by the request middleware (`serve/middleware.py`): 500
   `internal`, no stack trace, the request id in the message for the logs.
 """
@@ -27,7 +29,10 @@ logger = logging.getLogger("shelfwise.serve")
 INTERNAL_CODE: Final = "internal"
 PAYLOAD_TOO_LARGE_CODE: Final = "payload-too-large"
 _MAX_ERRORS_SHOWN: Final = 5
-_UNION_TAG: Final = re.compile(r"[\[\-]")
+# loc parts naming a union member ("str", "list[str]", "constrained-str"), not a field
+_UNION_TAG: Final = re.compile(r"[\[\-]|^(str|int|float|bool|none|bytes)$")
+# 503 (not ready, event log full) and 409 (a model loading): seconds before a retry
+_RETRY_AFTER_S: Final = {503: 5, 409: 5}
 _HTTP_CODES: Final = {
     404: "not-found",
     405: "method-not-allowed",
@@ -82,7 +87,10 @@ async def _shelfwise_error(request: Request, exc: Exception) -> JSONResponse:
     if status >= 500 and status != 503:
         logger.error("request %s failed: %s: %s", request_id_of(request), exc.code, exc.message)
         return error_response(status, exc.code, internal_message(request_id_of(request)))
-    return error_response(status, exc.code, exc.message)
+    response = error_response(status, exc.code, exc.message)
+    if status in _RETRY_AFTER_S:  # nothing was done: the same request may be sent again
+        response.headers["Retry-After"] = str(_RETRY_AFTER_S[status])
+    return response
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -95,6 +103,13 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, StarletteHTTPException):  # registered for this class only
         raise exc
     status = exc.status_code
+    if status == 400:  # FastAPI: "There was an error parsing the body"
+        return error_response(
+            422,
+            RequestError.code,
+            "body: the request body cannot be parsed; send UTF-8 JSON with "
+            "Content-Type: application/json",
+        )
     code = _HTTP_CODES.get(status, INTERNAL_CODE if status >= 500 else RequestError.code)
     if status == 404:
         message = "no such route; see /docs for the API"

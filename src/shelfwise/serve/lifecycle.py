@@ -1,13 +1,9 @@
-"""Loading bundles into a running server: admin reloads and the registry watcher.
+"""Bundles into a running server: loading for serving, path checks, the heap freeze.
 
-`load_into` loads and verifies a bundle off the request path, then swaps it into the
-holder; until the new engine is complete, requests keep the old one, and a bundle that
-fails to load or verify changes nothing (the error is returned to the caller, and the
-`shelfwise_serve_reloads_total{outcome="failed"}` counter moves).
-
-`RegistryWatcher` polls the MLflow registry's `champion` / `challenger` aliases every
-`watch_interval_s` and loads a version as soon as an alias points at it (the same
-swap). MLflow is imported only when a registry is configured.
+`load_for_serving` loads, verifies, precomputes and warms a bundle the way the server
+serves it; `BundleLoader` (`serve/loader.py`) runs it on its own thread and swaps the
+result in; `RegistryWatcher` (`serve/watcher.py`) follows the registry's aliases with
+it. `allowed_bundle` keeps admin reloads under the bundle root.
 """
 
 from __future__ import annotations
@@ -15,21 +11,23 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import threading
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Final
 
-from shelfwise.errors import RequestError, ShelfwiseError
+from shelfwise.errors import BundleNotFoundError, NotConfiguredError, RequestError
 from shelfwise.runtime.engine import Engine, load_engine
-from shelfwise.serve.holder import CHALLENGER, CHAMPION, ModelHolder, Role
+from shelfwise.serve.holder import ModelHolder, Role
 from shelfwise.serve.metrics import ServeMetrics
 from shelfwise.serve.settings import ServeSettings
 
-if TYPE_CHECKING:
-    from shelfwise.registry.base import Registry
-
 logger = logging.getLogger("shelfwise.serve")
+
+MAX_PATH_BYTES: Final = 4096  # Linux PATH_MAX
+MAX_NAME_BYTES: Final = 255  # Linux NAME_MAX: one path component
+NO_CONTROL_CHARACTERS: Final = r"^[^\x00-\x1f\x7f]+$"
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -41,33 +39,78 @@ class Swapped:
     previous_version: str | None
 
 
+def check_path_text(text: str) -> None:
+    """Refuse a path no file can have, before the file system sees it.
+
+    A NUL byte made `Path.resolve` raise ValueError and a 300-character name OSError
+    (ENAMETOOLONG): both were 500s (issue 14).
+
+    Raises:
+        RequestError: a NUL or another control character (the schema's pattern too).
+        BundleNotFoundError: a name over 255 bytes or a path over 4096: nothing is there.
+    """
+    if _CONTROL.search(text):
+        raise RequestError("body.bundle_path contains a NUL or another control character")
+    longest = max(
+        (len(name.encode("utf-8", "surrogatepass")) for name in text.split("/")), default=0
+    )
+    if longest > MAX_NAME_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
+        raise BundleNotFoundError(
+            f"no bundle can be at bundle_path: a file or folder name has at most "
+            f"{MAX_NAME_BYTES} bytes (this one {longest}) and a path {MAX_PATH_BYTES}"
+        )
+
+
 def allowed_bundle(path: Path, settings: ServeSettings) -> Path:
     """`path` resolved, refused unless it lies under the bundle root.
 
     Raises:
-        RequestError: no `settings.bundle_root` is set, or the path leaves it.
+        NotConfiguredError: no `settings.bundle_root` is set.
+        RequestError: the path holds a NUL or another control character.
+        BundleNotFoundError: the path leaves the root (no bundle the server may load),
+            or has a name no file can have (over 255 bytes).
     """
     root = settings.bundle_root
     if root is None:
-        raise RequestError(
+        raise NotConfiguredError(
             "reloads by bundle_path need SHELFWISE_SERVE_BUNDLE_ROOT (the folder bundles "
             "may be loaded from); or reload by model_version with a registry"
         )
-    resolved = path.resolve()
-    if not resolved.is_relative_to(root.resolve()):
+    check_path_text(str(path))
+    try:
+        resolved = path.resolve()
+        inside = resolved.is_relative_to(root.resolve())
+    except (OSError, ValueError, RuntimeError) as exc:  # a symlink loop, a file system error
         raise RequestError(
-            "bundle_path must lie under the server's bundle root (SHELFWISE_SERVE_BUNDLE_ROOT)"
+            f"body.bundle_path cannot be resolved ({type(exc).__name__}); give a bundle "
+            "folder under the server's bundle root"
+        ) from None
+    if not inside:
+        raise BundleNotFoundError(
+            "no bundle the server may load: bundle_path must lie under the server's bundle "
+            "root (SHELFWISE_SERVE_BUNDLE_ROOT)"
         )
     return resolved
 
 
-def load_for_serving(path: Path, settings: ServeSettings, *, version: str | None = None) -> Engine:
+def load_for_serving(
+    path: Path,
+    settings: ServeSettings,
+    *,
+    version: str | None = None,
+    precompute_threads: int | None = None,
+) -> Engine:
     """Load a bundle as the server does: OpenMP threads set (`settings.omp_threads`),
     hashes verified (`settings.verify_bundle`), the query-vector cache sized
-    (`settings.query_cache_size`), then the most active users' lists precomputed
-    (`settings.precompute_users`).
+    (`settings.query_cache_size`), the most active users' lists precomputed
+    (`settings.precompute_users`, on `precompute_threads` threads; default one per
+    core), then every job called once (`warm_up`).
 
     Blocking (seconds for a large catalog): call it from a worker thread.
+
+    Raises:
+        BundleNotFoundError, IntegrityError, ManifestError, ArtifactError: the bundle
+            cannot be served; any other exception of a model's code while warming.
     """
     if settings.omp_threads:
         # read by each OpenMP runtime when its library loads: the query encoder loads on
@@ -77,50 +120,40 @@ def load_for_serving(path: Path, settings: ServeSettings, *, version: str | None
     if settings.query_cache_size is not None:
         engine.set_query_cache(settings.query_cache_size)
     engine.precompute(
-        settings.precompute_users, max_k=settings.max_k, depth=settings.precompute_depth
+        settings.precompute_users,
+        max_k=settings.max_k,
+        depth=settings.precompute_depth,
+        threads=precompute_threads,
     )
+    warm_up(engine)
     return engine
 
 
-def load_into(
-    holder: ModelHolder,
-    metrics: ServeMetrics,
-    path: Path,
-    role: Role,
-    settings: ServeSettings,
-    *,
-    version: str | None = None,
-) -> Swapped:
-    """Load `path` fully (`load_for_serving`), then serve it as `role`.
-
-    Blocking: call it from a worker thread. On any error the holder is unchanged.
-
-    Raises:
-        ShelfwiseError: the bundle is missing, damaged or unloadable.
+def warm_up(engine: Engine) -> None:
+    """Call each of the engine's jobs once, so what loads lazily (the query encoder,
+    FAISS search parameters, the click model's first prediction) loads now, off the
+    request path, and a bundle that cannot answer fails here instead of in requests.
     """
-    try:
-        engine = load_for_serving(path, settings, version=version)
-    except ShelfwiseError:
-        metrics.reloads.labels(role, "failed").inc()
-        raise
-    previous = serve_engine(holder, metrics, engine, role)
-    metrics.reloads.labels(role, "swapped").inc()
-    logger.info("serving %s as %s (was %s)", engine.version, role, _version(previous))
-    swapped = Swapped(role, engine.version, _version(previous))
-    del previous
-    if settings.freeze_heap:
-        freeze_heap()
-    return swapped
+    user = next(iter(engine.user_index), None)
+    engine.recommend(user, 1)
+    if engine.has_search:
+        engine.search("warm up", 1)
+    if len(engine.catalog):
+        item = engine.catalog.raw_item_ids[0]
+        engine.similar(item, 1)
+        if engine.has_ranker:
+            engine.predict(user, [item])
 
 
 def freeze_heap() -> None:
-    """Keep the loaded models out of the garbage collector's full passes.
+    """Keep the loaded models out of the garbage collector's full passes (at start).
 
     A full collection walks every tracked object: with a 50k-item engine loaded that is
     about half a million objects and 80-160 ms, a pause that every request in flight
-    waits for (the p99). After a load, collect once and `gc.freeze()` the survivors, so
-    later passes walk only objects made since. Unfreezing first lets a swapped-out
-    engine's reference cycles be collected (Instagram's recipe for long-lived servers).
+    waits for (the p99). After the first load, collect once and `gc.freeze()` the
+    survivors, so later passes walk only objects made since. Reloads freeze their
+    engine without this full collection (`BundleLoader`): it would stall every request
+    for as long while the server is serving.
     """
     gc.unfreeze()
     gc.collect()
@@ -148,77 +181,6 @@ def data_cutoff(engine: Engine) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def _version(engine: Engine | None) -> str | None:
+def version_of(engine: Engine | None) -> str | None:
+    """The version label of an engine, None for none."""
     return None if engine is None else engine.version
-
-
-class RegistryWatcher:
-    """A daemon thread that follows the registry's aliases into the holder."""
-
-    def __init__(self, holder: ModelHolder, metrics: ServeMetrics, settings: ServeSettings) -> None:
-        self.holder = holder
-        self.metrics = metrics
-        self.settings = settings
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="registry-watcher", daemon=True)
-        self._registry: Registry | None = None
-
-    def start(self) -> None:
-        """Poll in the background until `stop`."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop polling (waits for the current poll)."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=self.settings.watch_interval_s + 5)
-
-    def poll_once(self) -> list[Swapped]:
-        """Load any version an alias points at that is not served yet."""
-        registry = self._open()
-        swapped: list[Swapped] = []
-        models = self.holder.models
-        for alias, served in ((CHAMPION, models.champion), (CHALLENGER, models.challenger)):
-            version = registry.by_alias(alias)
-            if version is None:
-                if alias == CHALLENGER and served is not None:
-                    self.holder.drop_challenger()
-                    self.metrics.clear_model(CHALLENGER)
-                continue
-            if served is not None and served.version == version.version:
-                continue
-            path = registry.local_path(version.version)
-            role: Role = CHAMPION if alias == CHAMPION else CHALLENGER
-            swapped.append(
-                load_into(
-                    self.holder,
-                    self.metrics,
-                    path,
-                    role,
-                    self.settings,
-                    version=version.version,
-                )
-            )
-        return swapped
-
-    def _open(self) -> Registry:
-        if self._registry is None:
-            from shelfwise.registry import registry_at
-
-            uri = self.settings.registry_uri
-            model = self.settings.registry_model
-            assert uri is not None
-            assert model is not None
-            cache = (self.settings.bundle_root or Path(".shelfwise")) / "registry-downloads"
-            self._registry = registry_at(uri, model, cache_dir=cache)
-        return self._registry
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.poll_once()
-            except ShelfwiseError as exc:  # keep serving what is loaded; try again later
-                logger.warning("registry watch: %s", exc.message)
-            except Exception:  # never let the watcher die silently
-                logger.exception("registry watch failed")
-            self._stop.wait(self.settings.watch_interval_s)

@@ -1,19 +1,33 @@
 """Request and response bodies of the HTTP API (the OpenAPI schema comes from here).
 
-Requests forbid unknown fields. `k` has a static lower bound only: its upper bound is
-`max_k` from the settings, checked in the routes so it can change without code.
+Requests forbid unknown fields, take text as sent (no stripping), and booleans,
+integers and numbers are strict: `0` is not `false` and `"5"` is not `5`, as the
+schema says (issue 14: schemathesis found the lax ones accepted). `k` has a static
+lower bound here; its upper bound is `max_k` from the settings, checked in the routes
+and written into the served schema (`serve/openapi.py`). Text has documented length
+limits: a query at most `MAX_QUERY_CHARS` characters (422 above; a 512-character query
+cost 330-690 ms).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from shelfwise.contracts import EventType
 from shelfwise.runtime.catalog import Filters, ScoredItem
 
-MAX_QUERY_CHARS = 512
+MAX_QUERY_CHARS = 256  # Amazon's and Google's boxes take less; ~40 words of any script
 MAX_ID_CHARS = 256
 MAX_EXCLUDE = 1000
 MAX_FILTER_VALUES = 100
@@ -21,19 +35,39 @@ MAX_PREDICT_ITEMS = 1000
 MAX_EVENTS = 10_000  # static bound; the served limit is max_events_per_batch
 MAX_REQUEST_ID_CHARS = 128
 
+
+def _json_integer(value: Any) -> Any:
+    """A JSON number only: pydantic's lax mode would turn "5" and true into integers,
+    which the schema's `integer` does not allow; 5.0 stays valid (it is an integer to
+    JSON Schema)."""
+    if isinstance(value, str | bytes | bool):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+# bounds inside the type: on a `... | None` field pydantic would write them as "ge"
+Count = Annotated[int, Field(ge=1), BeforeValidator(_json_integer)]
+UnixSeconds = Annotated[int, Field(ge=0, le=4_102_444_800), BeforeValidator(_json_integer)]
+
 _K_DESCRIPTION = "How many items to return (1..max_k, default default_k from the settings)."
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # Text is taken as sent: stripping it first made "\x1c" (whitespace to Python, not
+    # to the schema's regex flavour) fail `minLength` after passing the schema's check.
+    model_config = ConfigDict(extra="forbid")
 
 
 class FiltersIn(_Request):
-    """Restrictions applied before ranking; every given filter must hold."""
+    """Restrictions applied before ranking; every given filter must hold.
+
+    A `price_min` above `price_max` matches no item (an empty list), as any other pair
+    of filters that no item meets: the schema cannot state an order between two fields,
+    so refusing it would refuse requests the schema allows.
+    """
 
     model_config = ConfigDict(
         extra="forbid",
-        str_strip_whitespace=True,
         json_schema_extra={"examples": [{"category": "electronics", "price_max": 6000}]},
     )
 
@@ -47,24 +81,16 @@ class FiltersIn(_Request):
         max_length=MAX_FILTER_VALUES,
         description="A brand, or a list of brands (any of them); case-insensitive.",
     )
-    price_min: float | None = Field(default=None, ge=0, description="Lowest price, inclusive.")
-    price_max: float | None = Field(default=None, ge=0, description="Highest price, inclusive.")
-    in_stock: bool | None = Field(
+    price_min: StrictFloat | None = Field(
+        default=None, ge=0, description="Lowest price, inclusive."
+    )
+    price_max: StrictFloat | None = Field(
+        default=None, ge=0, description="Highest price, inclusive."
+    )
+    in_stock: StrictBool | None = Field(
         default=None,
         description="true: in stock (or unknown stock) only; false: out of stock only.",
     )
-
-    @model_validator(mode="after")
-    def _price_range(self) -> Self:
-        if (
-            self.price_min is not None
-            and self.price_max is not None
-            and self.price_min > self.price_max
-        ):
-            raise ValueError(
-                f"price_min ({self.price_min}) is greater than price_max ({self.price_max})"
-            )
-        return self
 
     def to_filters(self) -> Filters:
         """The engine's filter record."""
@@ -82,7 +108,6 @@ class RecommendRequest(_Request):
 
     model_config = ConfigDict(
         extra="forbid",
-        str_strip_whitespace=True,
         json_schema_extra={
             "examples": [
                 {"user_id": "u42", "k": 5, "exclude": ["sku-123"], "filters": {"in_stock": True}}
@@ -96,14 +121,14 @@ class RecommendRequest(_Request):
         description="The shop's user id. Unknown or missing users get popular items "
         '(the response then says `"fallback": "popular"`).',
     )
-    k: int | None = Field(default=None, ge=1, description=_K_DESCRIPTION)
+    k: Count | None = Field(default=None, description=_K_DESCRIPTION)
     exclude: list[str] = Field(
         default_factory=list,
         max_length=MAX_EXCLUDE,
         description="Item ids never to return, e.g. what is already in the cart.",
     )
     filters: FiltersIn | None = None
-    exclude_purchased: bool = Field(
+    exclude_purchased: StrictBool = Field(
         default=True,
         description="Leave out the items the user purchased (events sent to /v1/events).",
     )
@@ -114,7 +139,6 @@ class SearchRequest(_Request):
 
     model_config = ConfigDict(
         extra="forbid",
-        str_strip_whitespace=True,
         json_schema_extra={
             "examples": [
                 {"query": "laptop", "k": 10},
@@ -123,15 +147,20 @@ class SearchRequest(_Request):
         },
     )
 
-    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="The search text.")
+    query: str = Field(
+        min_length=1,
+        max_length=MAX_QUERY_CHARS,
+        description=f"The search text, 1 to {MAX_QUERY_CHARS} characters (longer: 422 "
+        "invalid-request); of a very long query only the first words are searched.",
+    )
     user_id: str | None = Field(
         default=None,
         max_length=MAX_ID_CHARS,
         description="The shop's user id; personalises the ranking for known shoppers.",
     )
-    k: int | None = Field(default=None, ge=1, description=_K_DESCRIPTION)
+    k: Count | None = Field(default=None, description=_K_DESCRIPTION)
     filters: FiltersIn | None = None
-    explain: bool = Field(
+    explain: StrictBool = Field(
         default=False,
         description="Attach to each item the ranking features that moved its score most "
         "(LambdaMART contributions); null when the model has no re-ranker.",
@@ -260,7 +289,6 @@ class PredictRequest(_Request):
 
     model_config = ConfigDict(
         extra="forbid",
-        str_strip_whitespace=True,
         json_schema_extra={"examples": [{"user_id": "u42", "item_ids": ["sku-1", "sku-2"]}]},
     )
 
@@ -300,15 +328,17 @@ class PredictResponse(BaseModel):
 
 
 class EventIn(_Request):
-    """One thing a shopper did."""
+    """One thing a shopper did (a search event carries its query)."""
 
     model_config = ConfigDict(
         extra="forbid",
-        str_strip_whitespace=True,
         json_schema_extra={
             "examples": [
                 {"user_id": "u42", "item_id": "sku-1", "event_type": "click", "request_id": "a1b2"}
-            ]
+            ],
+            # the rule of `_search_needs_query`, in the schema (JSON Schema if/then)
+            "if": {"properties": {"event_type": {"const": "search"}}, "required": ["event_type"]},
+            "then": {"properties": {"query": {"type": "string"}}, "required": ["query"]},
         },
     )
 
@@ -319,10 +349,8 @@ class EventIn(_Request):
         description="The shop's item id; ids the model does not know are accepted (and counted).",
     )
     event_type: EventType = Field(description="view, click, cart, purchase, search or rating.")
-    timestamp: int | None = Field(
+    timestamp: UnixSeconds | None = Field(
         default=None,
-        ge=0,
-        le=4_102_444_800,
         description="When it happened, UTC unix seconds; default: when the server received it.",
     )
     query: str | None = Field(
@@ -331,8 +359,8 @@ class EventIn(_Request):
         max_length=MAX_QUERY_CHARS,
         description="The search text that led to the event; required for search events.",
     )
-    position: int | None = Field(
-        default=None, ge=1, description="1-based rank the item was shown at, if known."
+    position: Count | None = Field(
+        default=None, description="1-based rank the item was shown at, if known."
     )
     request_id: str | None = Field(
         default=None,

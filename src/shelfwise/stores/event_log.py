@@ -14,13 +14,24 @@ seconds, query, position, request_id; absent values are null). Point `data.event
 at `<root>` and ingest reads every partition (`format: jsonl`); it ignores
 `request_id`, which is kept for attribution analyses.
 
-Durability: `append` writes a whole batch, flushes and fsyncs it (and the folder entry
-of a new file) under one lock before returning, so the route answers 202 only for
-events that are on disk. Each `EventLog` writes its own files (the process id and a
-random token are in the name), so several workers or replicas can share a folder. A
-file is closed and a new one started when the hour changes or the file would pass
-`max_file_bytes`, and after a failed write (a torn last line stays alone in its file;
-ingest quarantines it as malformed).
+Durability: `append` writes a whole batch, fsyncs it (and the folder entry of a new
+file) under one lock before returning, so the route answers 202 only for events that
+are on disk. A batch is all or nothing: it goes to the end of the current file in one
+positioned write, and when any write or fsync fails (ENOSPC, EIO, ...) the file is
+truncated back to its size before the batch and fsync'd, so neither a partial batch
+nor a torn line stays for a client's retry to duplicate. Truncating keeps an append
+one write and one fsync; writing each batch to its own file and renaming it would
+cost two more fsyncs (file and folder) and a file per batch.
+
+Privacy: the log holds raw user ids and search queries, so files are created with
+mode 0600 and the folders this writer creates with 0700 (owner only; the monitor and
+retrain jobs run as the same user).
+
+Each `EventLog` writes its own files (the process id and a random token are in the
+name), so several workers or replicas can share a folder. A file is closed and a new
+one started when the hour changes or the file would pass `max_file_bytes`, and after
+a failed write whose truncation failed too (then the torn tail stays alone in its
+file, and ingest quarantines it as malformed).
 """
 
 from __future__ import annotations
@@ -35,7 +46,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from shelfwise._internal.artifacts import fsync_path
 from shelfwise.contracts import (
@@ -68,6 +79,9 @@ EVENT_LOG_COLUMNS: Final = (
 EVENT_LOG_SUFFIX: Final = ".jsonl"
 MAX_FILE_BYTES: Final = 64 * 1024 * 1024
 
+
+FILE_MODE: Final = 0o600  # raw user ids and queries: owner only
+FOLDER_MODE: Final = 0o700
 
 EVENTS_FOLDER: Final = "events"
 # Every file of the log, relative to its root (see the layout in the module docstring).
@@ -126,7 +140,7 @@ class EventLog:
         self._clock = clock
         self._lock = threading.Lock()
         self._token = f"{os.getpid()}-{secrets.token_hex(3)}"
-        self._file: IO[bytes] | None = None
+        self._fd: int | None = None
         self._partition: Path | None = None
         self._size = 0
         self._sequence = 0
@@ -137,24 +151,27 @@ class EventLog:
 
         Raises:
             EventLogError: the batch could not be written (disk full, read-only folder,
-                ...); none of it counts as accepted. The server log has the cause.
+                ...); none of it is in the log and none counts as accepted, so the
+                client may send the same batch again. The server log has the cause.
         """
         if not records:
             return 0
         data = b"".join(_line(record) for record in records)
         with self._lock:
+            fd: int | None = None
             try:
-                handle = self._writable(len(data))
-                handle.write(data)
-                handle.flush()
+                fd = self._writable(len(data))
+                _write_at(fd, data, self._size)
                 if self.fsync:
-                    os.fsync(handle.fileno())
+                    os.fsync(fd)
             except OSError as exc:
                 logger.error("event log: cannot write to %s: %s", self.root, exc)
-                self._close_file()  # the next batch starts a fresh file
+                if fd is not None:
+                    self._take_back(fd)
                 raise EventLogError(
-                    "the event log cannot be written right now, so no event of this batch "
-                    "was accepted; retry later"
+                    "the event log cannot be written right now (the server log says why), "
+                    "so no event of this batch was accepted or kept; send the same batch "
+                    "again later"
                 ) from None
             self._size += len(data)
             self.lines_written += len(records)
@@ -165,38 +182,56 @@ class EventLog:
         with self._lock:
             self._close_file()
 
-    def _writable(self, incoming: int) -> IO[bytes]:
+    def _take_back(self, fd: int) -> None:
+        """Truncate the file to its size before the failed batch (all or nothing)."""
+        try:
+            os.ftruncate(fd, self._size)
+            if self.fsync:
+                os.fsync(fd)
+        except OSError as exc:  # the torn tail stays, alone: the next batch starts a file
+            logger.error("event log: cannot truncate a failed batch away: %s", exc)
+            self._close_file()
+
+    def _writable(self, incoming: int) -> int:
         now = self._clock()
         partition = partition_of(now)
         if (
-            self._file is not None
+            self._fd is not None
             and partition == self._partition
             and (self._size == 0 or self._size + incoming <= self.max_file_bytes)
         ):
-            return self._file
+            return self._fd
         self._close_file()
         folder = self.root / partition
-        created = not folder.is_dir()
-        folder.mkdir(parents=True, exist_ok=True)
+        created = [p for p in (self.root, folder.parent, folder) if not p.is_dir()]
+        for path in created:
+            path.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
         stamp = datetime.fromtimestamp(now, tz=UTC).strftime("%Y%m%dT%H%M%S")
         path = folder / f"events-{stamp}-{self._token}-{self._sequence:04d}{EVENT_LOG_SUFFIX}"
         self._sequence += 1
-        self._file = path.open("xb")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        self._fd = os.open(path, flags, FILE_MODE)
         self._partition, self._size = partition, 0
         if self.fsync:  # make the new names themselves durable
-            fsync_path(folder)
-            if created:
-                fsync_path(folder.parent)
-                fsync_path(self.root)
-        return self._file
+            for parent in {folder, *(p.parent for p in created)}:
+                fsync_path(parent)
+        return self._fd
 
     def _close_file(self) -> None:
-        if self._file is not None:
+        if self._fd is not None:
             try:
-                self._file.close()
+                os.close(self._fd)
             except OSError as exc:
                 logger.error("event log: closing a file failed: %s", exc)
-            self._file, self._partition, self._size = None, None, 0
+            self._fd, self._partition, self._size = None, None, 0
+
+
+def _write_at(fd: int, data: bytes, offset: int) -> None:
+    """Write all of `data` at `offset` (a short write continues; errors raise OSError)."""
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
 
 
 def read_event_log(root: Path, *, since: int, until: int | None = None) -> pl.DataFrame:

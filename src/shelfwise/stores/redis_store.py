@@ -151,6 +151,14 @@ class RedisStore:
         value = json.dumps({"model_version": model_version, "items": raw_item_ids})
         self._client.set(self._key("served", request_id), value, ex=self.served_ttl)
 
+    def remember_served_many(self, lists: Sequence[tuple[str, str, list[str]]]) -> None:
+        """`remember_served` for many (request id, model version, item ids) in one round trip."""
+        pipe = self._client.pipeline(transaction=False)
+        for request_id, model_version, raw_item_ids in lists:
+            value = json.dumps({"model_version": model_version, "items": raw_item_ids})
+            pipe.set(self._key("served", request_id), value, ex=self.served_ttl)
+        pipe.execute()
+
     def attribute(self, claims: Sequence[Attribution]) -> list[str | None]:
         """The model version of each claim that counts (two round trips)."""
         if not claims:

@@ -28,7 +28,7 @@ def test_the_old_serve_namespace_names_the_variable_to_use() -> None:
 
 
 def test_text_keys_take_the_text_as_written() -> None:
-    token = "1234567890123456789012"  # digits: YAML would read an int
+    token = "83920174650192837465019283746501"  # digits: YAML would read an int
     environ = {
         "SHELFWISE_SERVE_ADMIN_ENABLED": "true",
         "SHELFWISE_SERVE_ADMIN_TOKEN": token,

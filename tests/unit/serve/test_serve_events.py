@@ -199,7 +199,38 @@ def test_event_log_failure_is_503_and_accepts_nothing(
     body = response.json()
     assert body["code"] == "event-log-unavailable"
     assert str(tmp_path) not in body["message"]  # no internal paths
+    assert response.headers["retry-after"] == "5"
     assert client.app.state.store.state("u1").is_empty  # type: ignore[attr-defined]
+
+
+def test_a_batch_refused_by_a_full_disk_is_kept_whole_by_its_retry(
+    make_client: ClientFactory, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 14: a refused batch left 40 events and a torn line in the log; the client's
+    # retry then duplicated them
+    import errno
+    import os
+
+    from shelfwise.stores import event_log
+
+    client = make_client(settings_for(tmp_path), engine=engine)
+    assert post(client, ev("early", "sku-tea")).status_code == 202
+    real_pwrite = os.pwrite
+
+    def full_after_a_few_bytes(fd: int, data: Any, offset: int) -> int:
+        view = memoryview(data)
+        if len(view) > 64:
+            return real_pwrite(fd, view[:64], offset)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(event_log.os, "pwrite", full_after_a_few_bytes)
+    batch = [ev(f"u{n}", "sku-tea", "purchase") for n in range(40)]
+    refused = post(client, *batch)
+    assert refused.status_code == 503
+    monkeypatch.setattr(event_log.os, "pwrite", real_pwrite)
+    assert post(client, *batch).status_code == 202
+    users = [record["raw_user_id"] for record in iter_event_records(tmp_path / "events")]
+    assert users == ["early"] + [f"u{n}" for n in range(40)]
 
 
 # --- real-time recommendations -------------------------------------------------------------

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from tests.unit.conftest import ShopFacts
     from tests.unit.serve.conftest import ClientFactory
 
-TOKEN = "s3cr3t-admin-token-for-tests"
+TOKEN = "lifecycle-4Tz9Qm2Xv7Lp3Rk8Wn5Bj1Hc6Gd0Fs"  # noqa: S105 - a test-only token
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -128,7 +128,8 @@ def test_reload_swaps_a_verified_bundle_and_refuses_a_damaged_one(
         engine=engine,
     )
     outside = client.post("/v1/admin/reload", json={"bundle_path": "/etc"}, headers=AUTH)
-    assert outside.status_code == 422
+    assert outside.status_code == 404
+    assert outside.json()["code"] == "bundle-not-found"
     assert "bundle root" in outside.json()["message"]
 
     damaged = root / "damaged"

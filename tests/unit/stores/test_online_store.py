@@ -240,7 +240,8 @@ def _start_redis(port: int) -> subprocess.Popen[bytes]:
     pytest.skip("a private redis-server did not answer")
 
 
-def test_redis_stopped_then_back(redis_server_url: str) -> None:
+def test_redis_stopped_then_back_gets_what_it_missed(redis_server_url: str) -> None:
+    # issue 14: a purchase sent while Redis was down was forgotten when it came back
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not on PATH")
     port = _free_port()
@@ -258,17 +259,35 @@ def test_redis_stopped_then_back(redis_server_url: str) -> None:
         assert not store.degraded
         server.terminate()
         server.wait(timeout=10)
-        store.append(events("u1", ("b", VIEW)))
+        store.append(events("u1", ("b", VIEW), ("sku-bought", PURCHASE)))
         assert store.degraded
-        assert [e.raw_item_id for e in store.state("u1").recent] == ["b"]  # memory's view
+        store.remember_served("req-during-outage", "v7", ["sku-x", "sku-y"])
+        assert [e.raw_item_id for e in store.state("u1").recent] == ["sku-bought", "b"]
         assert metric(metrics, "shelfwise_serve_online_store_degraded") == 1
+        assert store.pending_replays == 2
         server = _start_redis(port)  # back, empty (no persistence)
         now[0] = 10.0
         store.append(events("u1", ("c", VIEW)))
         assert not store.degraded
+        assert store.pending_replays == 0
         assert metric(metrics, "shelfwise_serve_online_store_degraded") == 0
-        assert [e.raw_item_id for e in store.state("u1").recent] == ["c"]
+        fresh = RedisStore(f"redis://127.0.0.1:{port}/0", timeout=0.5)  # what replicas see
+        state = fresh.state("u1")
+        assert [e.raw_item_id for e in state.recent] == ["c", "sku-bought", "b"]
+        assert state.purchased == frozenset({"sku-bought"})
+        claim = Attribution("req-during-outage", "sku-y", PURCHASE)
+        assert fresh.attribute([claim]) == ["v7"]
+        fresh.close()
     finally:
         store.close()
         server.kill()
         server.wait(timeout=10)
+
+
+def test_replay_queue_is_bounded_and_counts_what_it_drops(closed_redis_url: str) -> None:
+    store = DegradingStore(RedisStore(closed_redis_url), replay_limit=3, clock=lambda: 0.0)
+    for n in range(5):
+        store.append(events("u1", (f"i{n}", VIEW)))
+    assert store.degraded
+    assert (store.pending_replays, store.dropped_replays) == (3, 2)
+    assert len(store.state("u1").recent) == 5  # this replica's memory keeps them all
