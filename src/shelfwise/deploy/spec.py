@@ -82,6 +82,32 @@ class DeploySpec(BaseModel):
     state_storage: str = Field(
         default="20Gi", pattern=_QUANTITY, description="Size of the state volume (PVC)."
     )
+    ray_workers: int = Field(
+        default=2, ge=1, le=1000, description="Worker pods of a RayJob's cluster (ray overlay)."
+    )
+    ray_worker_cpu: str = Field(
+        default="4", pattern=_QUANTITY, description="CPU of each Ray worker pod (request = limit)."
+    )
+    ray_worker_memory: str = Field(
+        default="8Gi", pattern=_QUANTITY, description="Memory of each Ray worker pod."
+    )
+    ray_object_store_mb: int = Field(
+        default=2048,
+        ge=64,
+        description="Ray object store of each pod, in MiB: shared memory counted in the "
+        "pod's memory limit (the fitted models the tasks share live there).",
+    )
+    ray_version: str = Field(
+        default="2.60.0",
+        pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$",
+        description="Ray in the batch image (constraints.txt); KubeRay picks its job "
+        "submission command by it.",
+    )
+    ray_ttl_seconds: int = Field(
+        default=600,
+        ge=0,
+        description="Seconds a RayJob's cluster stays after the job ends (to read its logs).",
+    )
     retrain_schedule: str = Field(
         default="0 3 * * *", description="Cron schedule of the retraining CronJob (UTC)."
     )
@@ -130,6 +156,7 @@ class DeploySpec(BaseModel):
         """The template values: every field as text, plus derived names."""
         values = {name: _text(value) for name, value in self.model_dump().items()}
         values["batch_image"] = f"{self.image}-batch"
+        values["ray_object_store_bytes"] = str(self.ray_object_store_mb * 1024 * 1024)
         values["version"] = __version__
         return values
 

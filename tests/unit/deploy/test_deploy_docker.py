@@ -11,7 +11,7 @@ from shelfwise.deploy import DeploySpec
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 # Never in the serving image: training, tuning, tracking UI, plotting.
-TRAINING_STACK = ("optuna", "implicit", "matplotlib", "mlflow", "onnxscript", "onnx")
+TRAINING_STACK = ("optuna", "implicit", "matplotlib", "mlflow", "onnxscript", "onnx", "ray")
 
 
 def _stages(text: str) -> dict[str, str]:
@@ -76,7 +76,7 @@ def test_serving_image_has_no_training_stack(rendered: Path) -> None:
     serve_install = stages["build-serve"]
     assert '".[serve]"' in serve_install
     assert ".[train" not in serve_install
-    assert '".[train]"' in stages["build-batch"]
+    assert '".[train,cluster]"' in stages["build-batch"]  # Ray for the KubeRay pods
     assert "COPY --from=build-serve /opt/venv /opt/venv" in stages["serve"]
     assert "build-batch" not in stages["serve"]
     # what `.[serve]` pulls in is the serve extra: it must stay free of the training stack
