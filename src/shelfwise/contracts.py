@@ -101,6 +101,7 @@ class QuarantineReason(StrEnum):
     UNDECODABLE_TEXT = "undecodable-text"
     MALFORMED_ROW = "malformed-row"  # wrong field count, unparsable JSON line
     TRUNCATED_INPUT = "truncated-input"  # the last, partial record of a cut-off file
+    FIELD_TOO_LONG = "field-too-long"  # a text value over its data.limits length
 
 
 CATALOG_SCHEMA: Final[dict[str, pl.DataType]] = {

@@ -5,9 +5,11 @@ ShelfwiseError                              code                 HTTP
 ├── ConfigError(ValueError)                 config-invalid       500
 ├── DataError(ValueError)
 │   ├── InputFileError                      input-file           400
+│   │   └── DamagedFileError                input-damaged        400
 │   ├── SchemaError                         schema-mismatch      400
 │   ├── RejectedShareError                  too-many-rejected    400
-│   └── EmptyDataError                      empty-data           400
+│   ├── EmptyDataError                      empty-data           400
+│   └── RowDropError                        row-count-drop       400
 ├── PipelineError(RuntimeError)
 │   ├── StageError                          stage-failed         500
 │   └── ResumeError                         resume-impossible    400
@@ -19,11 +21,16 @@ ShelfwiseError                              code                 HTTP
 │   └── UnknownItemError                    unknown-item         404
 ├── BundleNotFoundError(LookupError)        bundle-not-found     404
 ├── ModelNotAvailableError(LookupError)     model-not-available  404
+├── NotConfiguredError(LookupError)         not-configured       404
 ├── NotReadyError(RuntimeError)             not-ready            503
 ├── EventLogError(RuntimeError)             event-log-unavailable 503
+├── ReloadInProgressError(RuntimeError)      reload-in-progress   409
 ├── UnauthorizedError(PermissionError)      unauthorized         401
 ├── MetricsUnavailableError(RuntimeError)   metrics-unavailable  503
 ├── KubernetesApiError(RuntimeError)        kubernetes-api       502
+├── ComputeError(RuntimeError)              compute              500
+│   ├── ComputeUnavailableError             compute-unavailable  503
+│   └── ComputeTaskError                    compute-task-failed  500
 ├── RegistryError(RuntimeError)             registry             500
 │   └── GateRefusedError                    gate-refused         500
 └── RequestError(ValueError)                invalid-request      422
@@ -68,6 +75,12 @@ class InputFileError(DataError):
     code = "input-file"
 
 
+class DamagedFileError(InputFileError):
+    """A compressed or Parquet file is cut off or corrupt (named with the byte offset)."""
+
+    code = "input-damaged"
+
+
 class SchemaError(DataError):
     """Required columns are missing after the column mapping."""
 
@@ -84,6 +97,12 @@ class EmptyDataError(DataError):
     """Nothing is left to train or evaluate on."""
 
     code = "empty-data"
+
+
+class RowDropError(DataError):
+    """A source's accepted rows fell sharply against the previous complete run."""
+
+    code = "row-count-drop"
 
 
 class PipelineError(ShelfwiseError, RuntimeError):
@@ -152,6 +171,12 @@ class ModelNotAvailableError(ShelfwiseError, LookupError):
     code = "model-not-available"
 
 
+class NotConfiguredError(ShelfwiseError, LookupError):
+    """The server is not set up for the request (no registry, no retrain command)."""
+
+    code = "not-configured"
+
+
 class NotReadyError(ShelfwiseError, RuntimeError):
     """The service has no model loaded yet."""
 
@@ -170,6 +195,12 @@ class EventLogError(ShelfwiseError, RuntimeError):
     code = "event-log-unavailable"
 
 
+class ReloadInProgressError(ShelfwiseError, RuntimeError):
+    """A model bundle is being loaded: the server loads one at a time (retry later)."""
+
+    code = "reload-in-progress"
+
+
 class MetricsUnavailableError(ShelfwiseError, RuntimeError):
     """Live KPIs cannot be read (Prometheus, or a server's /metrics)."""
 
@@ -180,6 +211,24 @@ class KubernetesApiError(ShelfwiseError, RuntimeError):
     """The Kubernetes API refused or could not be reached (RBAC, network, not in a pod)."""
 
     code = "kubernetes-api"
+
+
+class ComputeError(ShelfwiseError, RuntimeError):
+    """The compute engine (`compute:`, e.g. Ray) failed."""
+
+    code = "compute"
+
+
+class ComputeUnavailableError(ComputeError):
+    """The configured engine cannot be used: Ray is not installed or unreachable."""
+
+    code = "compute-unavailable"
+
+
+class ComputeTaskError(ComputeError):
+    """A block of work was lost (its worker or node died) more often than retries allow."""
+
+    code = "compute-task-failed"
 
 
 class RegistryError(ShelfwiseError, RuntimeError):
@@ -205,9 +254,11 @@ ERROR_CODE_TO_HTTP_STATUS: Final[dict[str, int]] = {
     ConfigError.code: 500,
     DataError.code: 400,
     InputFileError.code: 400,
+    DamagedFileError.code: 400,
     SchemaError.code: 400,
     RejectedShareError.code: 400,
     EmptyDataError.code: 400,
+    RowDropError.code: 400,
     PipelineError.code: 500,
     StageError.code: 500,
     ResumeError.code: 400,
@@ -219,11 +270,16 @@ ERROR_CODE_TO_HTTP_STATUS: Final[dict[str, int]] = {
     UnknownItemError.code: 404,
     BundleNotFoundError.code: 404,
     ModelNotAvailableError.code: 404,
+    NotConfiguredError.code: 404,
     NotReadyError.code: 503,
     EventLogError.code: 503,
+    ReloadInProgressError.code: 409,
     UnauthorizedError.code: 401,
     MetricsUnavailableError.code: 503,
     KubernetesApiError.code: 502,
+    ComputeError.code: 500,
+    ComputeUnavailableError.code: 503,
+    ComputeTaskError.code: 500,
     RegistryError.code: 500,
     GateRefusedError.code: 500,
     RequestError.code: 422,

@@ -1,7 +1,11 @@
 """The pipeline: the one place where the order of stages is written (`STAGES`).
 
-    ingest → validate → features → tune → retrieval → evaluate → ranking → search
-    → compress → package → (publish: the bundle becomes a version, gated, reported)
+    ingest → validate → features → plan → tune → retrieval → evaluate → ranking
+    → search → compress → package → (publish: the bundle becomes a version, gated, reported)
+
+The plan stage chooses what fits the data and the machine (`shelfwise.plan`); the
+stages marked `planned` run on the config with its settings applied, and their cache
+keys include the plan's decisions.
 
 Each stage writes `runs/<run_id>/<stage>/` with a `manifest.json`, through a
 temporary folder renamed into place, so a killed run never leaves a folder that looks
@@ -42,6 +46,7 @@ from shelfwise._internal.memory import PeakMemory
 from shelfwise._internal.stage import StageContext, StageResult
 from shelfwise.config import ShelfwiseConfig, hash_jsonable
 from shelfwise.errors import ManifestError, ResumeError, ShelfwiseError, StageError
+from shelfwise.package.integrity import key_id, signing_key
 
 if TYPE_CHECKING:
     from shelfwise.publish.gate import GateResult
@@ -56,6 +61,7 @@ class Stage:
     name: str
     needs: tuple[str, ...]
     config_keys: tuple[str, ...]  # the config sections this stage's output depends on
+    planned: bool = False  # runs on the config with the plan's settings applied
 
     def function(self) -> StageFunction:
         """The stage's entry, `shelfwise.<name>.stage.run`, imported now (fast CLI start)."""
@@ -73,24 +79,42 @@ STAGES: tuple[Stage, ...] = (
         ("split", "seed", "models.event_weights", "models.time_decay_half_life_days"),
     ),
     Stage(
+        "plan",
+        ("ingest", "validate", "features"),
+        (
+            "models",
+            "tune",
+            "evaluate.max_eval_users",
+            "evaluate.refit_on_train_valid",
+            "ranking",
+            "search.max_queries",
+            "compress.enabled",
+            "plan",
+        ),
+    ),
+    Stage(
         "tune",
-        ("features",),
+        ("features", "plan"),
         ("models", "tune", "evaluate.primary_metric", "seed"),
+        planned=True,
     ),
     Stage(
         "retrieval",
-        ("features", "tune"),
+        ("features", "tune", "plan"),
         ("models", "evaluate.refit_on_train_valid"),  # the refit happens here
+        planned=True,
     ),
     Stage(
         "evaluate",
         ("features", "retrieval"),
         ("evaluate", "seed", "models.blend"),
+        planned=True,
     ),
     Stage(
         "ranking",
         ("features", "retrieval", "evaluate"),
         ("ranking", "seed", "evaluate.k_values"),
+        planned=True,
     ),
     Stage(
         "search",
@@ -102,11 +126,13 @@ STAGES: tuple[Stage, ...] = (
             "evaluate.relevance_offset",
             "models.dense.candidates",
         ),
+        planned=True,
     ),
     Stage(
         "compress",
         ("features", "retrieval", "evaluate", "ranking", "search"),
         ("compress", "seed", "evaluate.primary_metric", "evaluate.k_values"),
+        planned=True,
     ),
     Stage(
         "package",
@@ -188,10 +214,10 @@ def run_pipeline(
     _write_run_record(run_dir, config, status="running")
     try:
         for stage in STAGES:
-            keys[stage.name] = _cache_key(stage, config, keys)
+            keys[stage.name] = _cache_key(stage, config, keys, _plan_decisions(stage, run_dir))
             manifest = _run_stage(
                 stage,
-                config,
+                _stage_config(stage, config, run_dir),
                 run_dir,
                 keys[stage.name],
                 root,
@@ -253,6 +279,15 @@ def _write_run_record(
     atomic_write_json(path, record)
 
 
+def _stage_config(stage: Stage, config: ShelfwiseConfig, run_dir: Path) -> ShelfwiseConfig:
+    """The config a stage runs on: with the plan's settings for the `planned` stages."""
+    if not stage.planned or not is_complete(run_dir / "plan"):
+        return config
+    from shelfwise.plan.record import apply_plan, load_plan
+
+    return apply_plan(config, load_plan(run_dir / "plan"))
+
+
 def _config_section(config: ShelfwiseConfig, dotted: str) -> Any:
     value: Any = config.model_dump(mode="json")
     for part in dotted.split("."):
@@ -271,16 +306,43 @@ def _input_files(config: ShelfwiseConfig) -> Iterable[Path]:
             yield path
 
 
-def _cache_key(stage: Stage, config: ShelfwiseConfig, upstream: dict[str, str]) -> str:
+def _plan_decisions(stage: Stage, run_dir: Path) -> dict[str, Any] | None:
+    """What a planned stage's output depends on in the plan (None for other stages)."""
+    if not stage.planned or not is_complete(run_dir / "plan"):
+        return None
+    from shelfwise.plan.record import load_plan
+
+    return load_plan(run_dir / "plan").decisions()
+
+
+def _cache_key(
+    stage: Stage,
+    config: ShelfwiseConfig,
+    upstream: dict[str, str],
+    plan: dict[str, Any] | None = None,
+) -> str:
+    # A planned stage depends on the plan's decisions, not on its cache key: a plan
+    # recomputed with the same decisions (say, after evaluate.k_values changed) keeps
+    # the stages after it cached.
     parts: dict[str, Any] = {
         "stage": stage.name,
         "schema": SCHEMA_VERSION,
         "code": code_version(),
         "config": {key: _config_section(config, key) for key in stage.config_keys},
-        "upstream": {name: upstream[name] for name in stage.needs},
+        "upstream": {name: upstream[name] for name in stage.needs if not (plan and name == "plan")},
     }
     if stage.name == "ingest":
         parts["files"] = {str(p): sha256_file(p) for p in _input_files(config)}
+    if stage.name == "plan":  # the plan fits the data to this machine's memory and cores
+        from shelfwise.plan.shape import detect_resources
+
+        parts["resources"] = detect_resources(config).to_json()
+    if plan is not None:
+        parts["plan"] = plan
+    if stage.name == "package":
+        # a bundle signed with another key (or none) is another bundle: never reuse it
+        key = signing_key()
+        parts["signing_key"] = None if key is None else key_id(key)
     return hash_jsonable(parts)
 
 

@@ -9,6 +9,7 @@ Markdown.
 | variable | type | default | meaning |
 |---|---|---|---|
 | `SHELFWISE_HOME` | path | `./.shelfwise` | state folder: runs, bundles, event log (unless `home:` is set in the config) |
+| `SHELFWISE_BUNDLE_SIGNING_KEY` | secret | (none) | HMAC-SHA256 key: `package` signs bundles, loading requires the signature |
 | `SHELFWISE_SERVE_<KEY>` | per key | see `environment_table()` | `serve.<key>`: the online role's settings, one underscore after `SERVE` |
 | `SHELFWISE_<SECTION>__<KEY>` | YAML scalar | – | any other config key, e.g. `SHELFWISE_EVALUATE__K_VALUES="[5, 10]"` |
 | `SHELFWISE_<KEY>` | YAML scalar | – | a top-level config key, e.g. `SHELFWISE_PROJECT=my-shop` |
@@ -31,6 +32,7 @@ from pydantic.fields import FieldInfo
 from shelfwise.config import ENV_PREFIX, SERVE_ENV_PREFIX, ServeSettings
 
 __all__ = [
+    "BUNDLE_SIGNING_KEY",
     "CONFIG_PATTERNS",
     "ENV_PREFIX",
     "PROCESS",
@@ -40,6 +42,10 @@ __all__ = [
     "environment_variables",
     "serve_variables",
 ]
+
+
+# Read by `shelfwise.package.integrity` (signing at package time, checking at load).
+BUNDLE_SIGNING_KEY: Final = "SHELFWISE_BUNDLE_SIGNING_KEY"
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,14 @@ PROCESS: Final = (
         "path",
         "./.shelfwise",
         "State folder: runs, bundles, MLflow store, event log (a config's `home:` wins).",
+    ),
+    EnvironmentVariable(
+        BUNDLE_SIGNING_KEY,
+        "secret",
+        "(none)",
+        "HMAC-SHA256 key (at least 32 random bytes) that signs bundles: the package stage "
+        "writes a `signature` over the manifest and loading refuses a bundle without a "
+        "valid one. Unset: bundles are neither signed nor checked for a signature.",
     ),
 )
 CONFIG_PATTERNS: Final = (
@@ -79,6 +93,7 @@ CONFIG_PATTERNS: Final = (
 # `shelfwise.config.PROCESS_VARIABLES`; tests/unit/config checks that they agree).
 SKIPPED: Final = {
     "SHELFWISE_HOME": "read as the state folder (above)",
+    BUNDLE_SIGNING_KEY: "the bundle signing key (above), a secret kept out of the config",
     "SHELFWISE_CONFIG": "the config path the rendered CI pipelines pass to --config",
     "SHELFWISE_LOG_LEVEL": "reserved; not a config key",
     "SHELFWISE_RETRAIN_TRIGGER": "set by the server for SHELFWISE_SERVE_RETRAIN_COMMAND",

@@ -15,7 +15,7 @@ import pytest
 from shelfwise._internal.artifacts import read_manifest
 from shelfwise.config import ShelfwiseConfig
 from shelfwise.errors import ResumeError
-from shelfwise.pipeline import STAGE_NAMES, StageEvent, run_pipeline
+from shelfwise.pipeline import STAGE_NAMES, STAGES, StageEvent, _cache_key, run_pipeline
 from shelfwise.report._collect import RunInfo, collect_run
 
 
@@ -167,3 +167,18 @@ def test_resume_refuses_a_changed_config(tiny_config: ShelfwiseConfig) -> None:
     changed = tiny_config.model_copy(update={"seed": 1})
     with pytest.raises(ResumeError, match="different configuration"):
         run_pipeline(changed, resume="latest")
+
+
+def test_the_signing_key_is_part_of_the_package_stage_key(
+    tiny_config: ShelfwiseConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a bundle packaged unsigned (or with another key) is never reused once a key is set
+    package = next(stage for stage in STAGES if stage.name == "package")
+    upstream = dict.fromkeys(package.needs, "k")
+    monkeypatch.delenv("SHELFWISE_BUNDLE_SIGNING_KEY", raising=False)
+    unsigned = _cache_key(package, tiny_config, upstream)
+    monkeypatch.setenv("SHELFWISE_BUNDLE_SIGNING_KEY", "a-signing-key-of-at-least-32-bytes")
+    signed = _cache_key(package, tiny_config, upstream)
+    monkeypatch.setenv("SHELFWISE_BUNDLE_SIGNING_KEY", "another-key-of-at-least-32-bytes!")
+    other = _cache_key(package, tiny_config, upstream)
+    assert len({unsigned, signed, other}) == 3

@@ -4,6 +4,10 @@ A stage writes into a hidden temporary folder next to its final place and rename
 into place only after every file and the `manifest.json` are written, so a killed
 process never leaves a folder that looks complete. A folder is complete exactly when
 it holds a `manifest.json`.
+
+State that several processes rewrite (the local registry's `registry.json`, the first
+creation of the MLflow database) is changed under `file_lock`. `crash_point` names the
+steps of such changes, so that a test can kill the process at each one in turn.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -27,7 +32,7 @@ import polars as pl
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 
-from shelfwise.errors import ManifestError
+from shelfwise.errors import ArtifactError, ManifestError
 
 MANIFEST = "manifest.json"
 SCHEMA_VERSION = 1
@@ -189,8 +194,19 @@ def write_array(path: Path, array: np.ndarray[Any, Any]) -> None:
 
 
 def read_array(path: Path) -> np.ndarray[Any, Any]:
-    """Read a `.npy` file written by `write_array` (pickle refused)."""
-    return np.load(path, allow_pickle=False)  # type: ignore[no-any-return]
+    """Read a `.npy` file written by `write_array` (pickle refused).
+
+    Raises:
+        ArtifactError: the file holds an object array (only pickle could load it) or is
+            not a `.npy` file; numpy's own ValueError would reach a server as a 500.
+    """
+    try:
+        return np.load(path, allow_pickle=False)  # type: ignore[no-any-return]
+    except ValueError as exc:
+        raise ArtifactError(
+            f"{path} cannot be read without pickle ({exc}); shelfwise never loads pickled "
+            "arrays: rebuild the artifact"
+        ) from None
 
 
 def write_csr(path: Path, matrix: sp.csr_matrix | sp.csr_array) -> None:
@@ -263,3 +279,94 @@ def link_or_copy_tree(source: Path, target: Path) -> None:
         return dst
 
     shutil.copytree(source, target, copy_function=link)
+
+
+# --- locks and crash points ----------------------------------------------------------
+
+# (lock file, thread) -> depth: a thread that holds a lock may take it again (a store's
+# method calling another); other threads and processes wait.
+_HELD: dict[tuple[str, int], int] = {}
+_HELD_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created when missing) for the block.
+
+    Written here rather than taken from `filelock`, which is no core dependency: on
+    POSIX it is this same `flock` call. The kernel drops a `flock` lock when its
+    process dies, so a kill -9 never leaves a stale lock behind (a lock *file* with a
+    pid in it would). Reentrant within one thread; other threads and processes block.
+    """
+    key = (str(path.resolve()), threading.get_ident())
+    with _HELD_GUARD:
+        depth = _HELD.get(key, 0)
+        if depth:
+            _HELD[key] = depth + 1
+    if depth:
+        try:
+            yield
+        finally:
+            with _HELD_GUARD:
+                _HELD[key] -= 1
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        _lock_fd(fd)
+        with _HELD_GUARD:
+            _HELD[key] = 1
+        try:
+            yield
+        finally:
+            with _HELD_GUARD:
+                del _HELD[key]
+            _unlock_fd(fd)
+    finally:
+        os.close(fd)
+
+
+if sys.platform == "win32":  # pragma: no cover - CI runs on Linux
+    import msvcrt
+
+    def _lock_fd(fd: int) -> None:
+        while True:
+            try:
+                msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+                return
+            except OSError:  # LK_LOCK gives up after 10 s; keep waiting
+                continue
+
+    def _unlock_fd(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _lock_fd(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+    def _unlock_fd(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+CrashHook = Callable[[str], None]
+_crash_hook: CrashHook | None = None
+
+
+def crash_point(step: str) -> None:
+    """Mark a step of a multi-step state change (publish, registry setup).
+
+    A no-op unless a test installed a hook (`set_crash_hook`): the kill-at-every-step
+    tests run the pipeline in a child process whose hook SIGKILLs it at one named step,
+    then check that a fresh process finishes the job with the same result.
+    """
+    if _crash_hook is not None:
+        _crash_hook(step)
+
+
+def set_crash_hook(hook: CrashHook | None) -> None:
+    """Install (or remove, with None) the function `crash_point` calls with each step."""
+    global _crash_hook
+    _crash_hook = hook

@@ -30,7 +30,16 @@ def weighted_matrix(
     age measured back from the newest event in these splits, so a matrix never sees
     the future of the splits it leaves out.
     """
-    rows = interactions.filter(pl.col(SPLIT).is_in(list(splits)) & (pl.col(WEIGHT) > 0))
+    # lazily: the filter copies only the columns used, not every column of the frame
+    columns = [USER_INDEX, ITEM_INDEX, WEIGHT, SPLIT]
+    if half_life_days is not None:
+        columns.append(TIMESTAMP)
+    rows = (
+        interactions.lazy()
+        .select(columns)
+        .filter(pl.col(SPLIT).is_in(list(splits)) & (pl.col(WEIGHT) > 0))
+        .collect()
+    )
     weights = rows[WEIGHT].to_numpy().astype(np.float64)
     if half_life_days is not None and rows.height:
         stamps = rows[TIMESTAMP].to_numpy().astype(np.float64)
@@ -52,7 +61,12 @@ def target_matrix(
     interactions: pl.DataFrame, history: sp.csr_matrix, *, split: str
 ) -> sp.csr_matrix:
     """Binary (user, item) targets of one split, minus items already in `history`."""
-    rows = interactions.filter((pl.col(SPLIT) == split) & (pl.col(WEIGHT) > 0))
+    rows = (
+        interactions.lazy()
+        .select(USER_INDEX, ITEM_INDEX, WEIGHT, SPLIT)
+        .filter((pl.col(SPLIT) == split) & (pl.col(WEIGHT) > 0))
+        .collect()
+    )
     targets = sp.csr_matrix(
         (
             np.ones(rows.height, dtype=np.float32),
@@ -77,7 +91,12 @@ def sequences(interactions: pl.DataFrame, n_users: int, *, splits: tuple[str, ..
 
     `interactions` must already be ordered by user, then time, then input order.
     """
-    rows = interactions.filter(pl.col(SPLIT).is_in(list(splits)) & (pl.col(WEIGHT) > 0))
+    rows = (
+        interactions.lazy()
+        .select(USER_INDEX, ITEM_INDEX, WEIGHT, SPLIT)
+        .filter(pl.col(SPLIT).is_in(list(splits)) & (pl.col(WEIGHT) > 0))
+        .collect()
+    )
     return Sequences.from_sorted(
         rows[USER_INDEX].to_numpy().astype(np.int64),
         rows[ITEM_INDEX].to_numpy().astype(np.int64),

@@ -24,8 +24,8 @@ DEFAULT_CONFIG = Path("shelfwise.yaml")
 # imported, because importing the pipeline (polars, scipy) would slow `shelfwise --help`
 # by 0.4 s. tests/unit/cli checks that they agree.
 DATA_FLOW = (
-    "ingest → validate → features → tune → retrieval → evaluate → ranking → search → "
-    "compress → package → serve"
+    "ingest → validate → features → plan → tune → retrieval → evaluate → ranking → "
+    "search → compress → package → serve"
 )
 
 app = typer.Typer(

@@ -30,8 +30,9 @@ def deploy_render(
         typer.Option(
             "--target",
             "-t",
-            help="k8s: Dockerfile + Kustomize base and overlays dev/prod/canary (docker/, "
-            "k8s/). compose: Dockerfile + docker-compose with Redis, Prometheus, Grafana "
+            help="k8s: Dockerfile + Kustomize base and overlays dev/prod/canary/ray (ray: "
+            "run and retrain as KubeRay RayJobs) (docker/, k8s/). compose: Dockerfile + "
+            "docker-compose with Redis, Prometheus, Grafana "
             "(docker/, compose/). ci: GitHub Actions, GitLab CI, Jenkinsfile (ci/). all.",
         ),
     ],

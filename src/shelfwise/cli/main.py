@@ -9,13 +9,14 @@ from __future__ import annotations
 import shutil
 import sys
 
-from shelfwise.cli import deploy, loop, models, monitor, pipeline, serve
+from shelfwise.cli import deploy, loop, models, monitor, pipeline, plan, serve
 from shelfwise.cli.app import app, console, err_console
 
 for command in (
     pipeline.init,
     pipeline.generate,
     pipeline.validate,
+    plan.plan,
     pipeline.run,
     models.models,
     models.promote,

@@ -96,6 +96,7 @@ def validate(config: ConfigOption = None, sets: SetOption = None) -> None:
         folder = outcome.run_dir / "validate"
         report = json.loads((folder / "report.json").read_text())
         console.print(report_table(report))
+        print_data_notes(report.get("partial_files", []), report.get("notes", []))
         console.print(f"quarantined rows: {folder / 'quarantine.parquet'}")
 
     guard(body)
@@ -153,6 +154,11 @@ def run_and_report(
         use_cache=use_cache,
         on_event=stage_printer(),
     )
+    ingest, checked = outcome.manifests.get("ingest"), outcome.manifests.get("validate")
+    print_data_notes(
+        ingest.extra.get("partial_files", []) if ingest else [],
+        checked.extra.get("notes", []) if checked else [],
+    )
     metrics = json.loads((outcome.run_dir / "evaluate" / "metrics.json").read_text())
     recommendation = metrics.get("recommendation", {})
     if recommendation.get("test") and not recommendation.get("users", {}).get("test"):
@@ -182,6 +188,20 @@ def run_and_report(
     for warning in outcome.warnings:
         console.print(f"[yellow]{escape(warning)}[/yellow]", highlight=False)
     return outcome
+
+
+def print_data_notes(partial_files: list[dict[str, Any]], notes: list[str]) -> None:
+    """Damaged files kept partially (a yellow warning each) and how time was read."""
+    for damaged in partial_files:
+        console.print(
+            f"[bold yellow]warning: {escape(str(damaged['file']))} is damaged at byte "
+            f"{damaged['offset']:,} ({escape(str(damaged['problem']))}); only the "
+            f"{damaged['rows_kept']:,} rows before it were used "
+            "(data.allow_partial_files: true) and the run is marked partial[/bold yellow]",
+            highlight=False,
+        )
+    for note in notes:
+        console.print(escape(note), style="dim", highlight=False)
 
 
 def write_demo_config(directory: Path) -> Path:

@@ -11,6 +11,7 @@ Modules, in the order the file reads:
 - `evaluation`: metrics, click model, search ranking, compression
 - `serve`: the online role's settings (`serve:`, `ServeSettings`)
 - `lifecycle`: registry, promotion gate, retraining, canary
+- `compute`: where the batch role's work runs, in-process or on Ray (`compute:`)
 - `root`: `ShelfwiseConfig`, the whole file
 - `loader`: `load_config`, `parse_overrides`, the environment
 - `template`: the commented file `shelfwise init` writes
@@ -19,6 +20,7 @@ Modules, in the order the file reads:
 from __future__ import annotations
 
 from shelfwise.config._base import hash_jsonable
+from shelfwise.config.compute import ComputeConfig
 from shelfwise.config.data import DataConfig, EventsConfig, FileFormat, SourceConfig, SplitConfig
 from shelfwise.config.evaluation import (
     COMPRESS_VARIANTS,
@@ -49,6 +51,7 @@ from shelfwise.config.models import (
     DenseConfig,
     ModelConfig,
     ModelsConfig,
+    PlanConfig,
     TuneConfig,
 )
 from shelfwise.config.root import ShelfwiseConfig
@@ -61,6 +64,7 @@ __all__ = [
     "CanaryConfig",
     "CompressConfig",
     "CompressVariant",
+    "ComputeConfig",
     "DataConfig",
     "DenseConfig",
     "ENV_PREFIX",
@@ -73,6 +77,7 @@ __all__ = [
     "ModelConfig",
     "ModelsConfig",
     "PROCESS_VARIABLES",
+    "PlanConfig",
     "RankingConfig",
     "RegistryConfig",
     "RetrainConfig",

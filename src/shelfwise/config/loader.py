@@ -40,6 +40,7 @@ ENV_PREFIX: Final = "SHELFWISE_"
 PROCESS_VARIABLES: Final = frozenset(
     {
         "SHELFWISE_HOME",
+        "SHELFWISE_BUNDLE_SIGNING_KEY",  # a secret: never a config value (shelfwise.settings)
         "SHELFWISE_LOG_LEVEL",
         "SHELFWISE_CONFIG",
         "SHELFWISE_RETRAIN_TRIGGER",

@@ -72,6 +72,11 @@ class DenseConfig(Section):
         description="Largest catalog searched exactly under index: auto. On 50k items "
         "HNSW answers in 0.3 ms at recall@10 0.997, exact in 5-27 ms (benchmarks/RESULTS.md).",
     )
+    title_vectors: bool = Field(
+        default=True,
+        description="Also encode titles alone: a feature of the search re-ranker (titles "
+        "carry the product's name; the joined text blurs it). Doubles the encoding work.",
+    )
     cache: bool = Field(
         default=True,
         description="Keep item vectors by content hash under <home>/cache so unchanged "
@@ -134,6 +139,77 @@ class TuneConfig(Section):
     )
 
 
+# The recommender families, in training order (cheapest first).
+FAMILY_NAMES: tuple[str, ...] = (
+    "popularity",
+    "item_knn",
+    "user_knn",
+    "ease",
+    "gfcf",
+    "rp3beta",
+    "als",
+    "bpr",
+    "content",
+    "sasrec",
+)
+
+
+class PlanConfig(Section):
+    """The plan step: fit the defaults to the data's shape and this machine (`shelfwise plan`).
+
+    Only settings left at their defaults are adapted; a value you write that differs
+    from the default always wins (see docs/scaling.md).
+    """
+
+    enabled: bool = Field(
+        default=True,
+        description="Adapt default settings to the data (families, their limits, sample "
+        "sizes, dense search, the tune budget); false = the config as written.",
+    )
+    keep: list[str] = Field(
+        default_factory=list,
+        description="Families (user_knn, ease, ...) and `dense` the plan must keep even "
+        "where it would leave them out; one that cannot fit stops the run with the limit "
+        "it hit and what to change.",
+    )
+    memory_gb: float | None = Field(
+        default=None,
+        gt=0.0,
+        description="Memory the run may use; null = this machine's (its cgroup limit or RAM).",
+    )
+    cores: int | None = Field(
+        default=None, ge=1, description="CPU cores the run may use; null = this process's."
+    )
+    memory_share: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=1.0,
+        description="Largest share of the memory one model's fit may take (the rest holds "
+        "the data, the process and the models already fitted).",
+    )
+    max_fit_seconds: float = Field(
+        default=60.0,
+        gt=0.0,
+        description="Longest estimated fit of one default family: iterative ones (ALS, "
+        "BPR) get fewer iterations to fit it, the others are left out above it.",
+    )
+    max_encode_seconds: float = Field(
+        default=300.0,
+        gt=0.0,
+        description="Longest estimated encoding of the catalog for dense search (vectors "
+        "already in the embedding cache are free); above it dense search is left out.",
+    )
+
+    @field_validator("keep")
+    @classmethod
+    def _known_parts(cls, value: list[str]) -> list[str]:
+        known = (*FAMILY_NAMES, "dense")
+        unknown = [name for name in value if name not in known]
+        if unknown:
+            raise ValueError(f"unknown part(s) {unknown}; plan.keep takes: {', '.join(known)}")
+        return value
+
+
 class ModelsConfig(Section):
     """Which models to train and the weights of event types."""
 
@@ -170,16 +246,4 @@ class ModelsConfig(Section):
 
     def families(self) -> dict[str, ModelConfig]:
         """The recommender families in training order (cheapest first)."""
-        names = (
-            "popularity",
-            "item_knn",
-            "user_knn",
-            "ease",
-            "gfcf",
-            "rp3beta",
-            "als",
-            "bpr",
-            "content",
-            "sasrec",
-        )
-        return {name: getattr(self, name) for name in names}
+        return {name: getattr(self, name) for name in FAMILY_NAMES}

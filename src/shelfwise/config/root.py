@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field
 
 from shelfwise.config._base import Section, hash_jsonable
+from shelfwise.config.compute import ComputeConfig
 from shelfwise.config.data import DataConfig, SplitConfig
 from shelfwise.config.evaluation import (
     CompressConfig,
@@ -16,12 +17,13 @@ from shelfwise.config.evaluation import (
     SearchRankingConfig,
 )
 from shelfwise.config.lifecycle import CanaryConfig, GateConfig, RegistryConfig, RetrainConfig
-from shelfwise.config.models import ModelsConfig, TuneConfig
+from shelfwise.config.models import ModelsConfig, PlanConfig, TuneConfig
 from shelfwise.config.serve import ServeSettings
 
-# Sections that change how a bundle is served, never what a run produces: left out of the
-# fingerprint, so that a run resumes and its stages are reused whatever they say.
-_NOT_FINGERPRINTED = frozenset({"serve"})
+# Sections that change how a bundle is served, or where a run's work runs, never what a
+# run produces: left out of the fingerprint, so that a run resumes and its stages are
+# reused whatever they say (a run that failed on Ray resumes locally, and back).
+_NOT_FINGERPRINTED = frozenset({"serve", "compute"})
 
 
 class ShelfwiseConfig(Section):
@@ -37,6 +39,7 @@ class ShelfwiseConfig(Section):
     split: SplitConfig = SplitConfig()
     models: ModelsConfig = ModelsConfig()
     tune: TuneConfig = TuneConfig()
+    plan: PlanConfig = PlanConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     ranking: RankingConfig = RankingConfig()
     search: SearchRankingConfig = SearchRankingConfig()
@@ -46,6 +49,7 @@ class ShelfwiseConfig(Section):
     gate: GateConfig = GateConfig()
     retrain: RetrainConfig = RetrainConfig()
     canary: CanaryConfig = CanaryConfig()
+    compute: ComputeConfig = ComputeConfig()
 
     def state_dir(self) -> Path:
         """The state folder: `home`, else $SHELFWISE_HOME, else ./.shelfwise."""
@@ -56,6 +60,7 @@ class ShelfwiseConfig(Section):
     def fingerprint(self) -> str:
         """sha256 of the canonical JSON form, for manifests and caching.
 
-        The `serve` section is left out: it does not change what a run produces.
+        The `serve` and `compute` sections are left out: they do not change what a run
+        produces.
         """
         return hash_jsonable(self.model_dump(mode="json", exclude=set(_NOT_FINGERPRINTED)))

@@ -61,18 +61,35 @@ def evaluation_users(
     return rng.permutation(users).astype(np.int64)
 
 
-def rank_users(model: Recommender, split: EvalSplit, k: int, *, label: str) -> IntArray:
-    """Top-`k` item indices for each user of the split, seen items excluded."""
-    n_items = split.history.shape[1]
-    batch = max(1, min(4096, _MAX_BATCH_CELLS // max(n_items, 1)))
+def block_size(n_items: int, max_cells: int = _MAX_BATCH_CELLS) -> int:
+    """Users scored at once so that a block of dense scores holds at most `max_cells`."""
+    return max(1, min(4096, max_cells // max(n_items, 1)))
+
+
+def rank_block(model: Recommender, split: EvalSplit, users: IntArray, k: int) -> IntArray:
+    """Top-`k` item indices of one block of users (a plain unit of work: one block of
+    users in, their lists out, so blocks can run anywhere and in any order)."""
+    histories = UserHistories.select(split.history, split.sequences, users)
+    items, _ = recommend_top_k(model, histories, k, seen=split.excluded[users])
+    return items
+
+
+def rank_users(
+    model: Recommender, split: EvalSplit, k: int, *, label: str, block_users: int | None = None
+) -> IntArray:
+    """Top-`k` item indices for each user of the split, seen items excluded.
+
+    Users are scored a block at a time (`block_users`, default: as many as keep a dense
+    score block near 100 MB), so memory does not grow with the number of users. A
+    user's list does not depend on the block it was scored in (for models scoring
+    through dense BLAS products, up to float rounding, which can swap near-ties).
+    """
+    batch = block_users or block_size(split.history.shape[1])
     users = split.users
     starts = range(0, users.size, batch)
     ranked = np.full((users.size, k), -1, dtype=np.int64)
     for start in progress.track(starts, label, total=len(starts)):
-        chunk = users[start : start + batch]
-        histories = UserHistories.select(split.history, split.sequences, chunk)
-        items, _ = recommend_top_k(model, histories, k, seen=split.excluded[chunk])
-        ranked[start : start + batch] = items
+        ranked[start : start + batch] = rank_block(model, split, users[start : start + batch], k)
     return ranked
 
 

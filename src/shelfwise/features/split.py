@@ -23,6 +23,15 @@ from shelfwise.config import SplitConfig
 from shelfwise.contracts import ROW_NUMBER, SPLIT, TIMESTAMP, USER_INDEX, SplitName
 from shelfwise.errors import DataError
 
+# The split as a category (a small code a row instead of a string): the features stage
+# holds it for every event. Compares equal to the SplitName strings, and its categories
+# are in alphabetical order so that it sorts as those strings do.
+SPLIT_DTYPE = pl.Enum(sorted(name.value for name in SplitName))
+
+
+def _split(name: SplitName) -> pl.Expr:
+    return pl.lit(name.value, dtype=SPLIT_DTYPE)
+
 
 @dataclass(frozen=True)
 class SplitInfo:
@@ -49,7 +58,7 @@ def assign_split(
     """
     valid_cutoff = test_cutoff = None
     if config.method == "given":
-        result = _given(events)
+        result = _given(events).with_columns(pl.col(SPLIT).cast(SPLIT_DTYPE))
     else:
         events = events.drop(SPLIT, strict=False)
         if config.method == "time":
@@ -68,7 +77,7 @@ def _time_split(
     events: pl.DataFrame, config: SplitConfig
 ) -> tuple[pl.DataFrame, int | None, int | None]:
     if events.is_empty():
-        return events.with_columns(pl.lit(SplitName.TRAIN.value).alias(SPLIT)), None, None
+        return events.with_columns(_split(SplitName.TRAIN).alias(SPLIT)), None, None
     timestamps = events[TIMESTAMP]
     # Quantiles with "lower" interpolation are real timestamps; strict ">" keeps ties
     # on the earlier side, so test is strictly after train.
@@ -79,10 +88,10 @@ def _time_split(
         valid_cutoff = int(timestamps.quantile(max(share, 0.0), "lower") or 0)
     split_expr = (
         pl.when(pl.col(TIMESTAMP) > test_cutoff)
-        .then(pl.lit(SplitName.TEST.value))
+        .then(_split(SplitName.TEST))
         .when(pl.lit(valid_cutoff is not None) & (pl.col(TIMESTAMP) > (valid_cutoff or 0)))
-        .then(pl.lit(SplitName.VALID.value))
-        .otherwise(pl.lit(SplitName.TRAIN.value))
+        .then(_split(SplitName.VALID))
+        .otherwise(_split(SplitName.TRAIN))
     )
     return events.with_columns(split_expr.alias(SPLIT)), valid_cutoff, test_cutoff
 
@@ -96,10 +105,10 @@ def _leave_last_out(events: pl.DataFrame, config: SplitConfig) -> pl.DataFrame:
     eligible = user_size >= config.min_user_events
     split_expr = (
         pl.when(eligible & (position_from_end == 0))
-        .then(pl.lit(SplitName.TEST.value))
+        .then(_split(SplitName.TEST))
         .when(eligible & (position_from_end == 1) & pl.lit(config.valid_fraction > 0))
-        .then(pl.lit(SplitName.VALID.value))
-        .otherwise(pl.lit(SplitName.TRAIN.value))
+        .then(_split(SplitName.VALID))
+        .otherwise(_split(SplitName.TRAIN))
     )
     return ordered.with_columns(split_expr.alias(SPLIT))
 
@@ -143,9 +152,9 @@ def _random_split(events: pl.DataFrame, config: SplitConfig, seed: int) -> pl.Da
     n_train = n - n_valid - n_test
     split_expr = (
         pl.when(position < n_train)
-        .then(pl.lit(SplitName.TRAIN.value))
+        .then(_split(SplitName.TRAIN))
         .when(position < n_train + n_valid)
-        .then(pl.lit(SplitName.VALID.value))
-        .otherwise(pl.lit(SplitName.TEST.value))
+        .then(_split(SplitName.VALID))
+        .otherwise(_split(SplitName.TEST))
     )
     return keyed.with_columns(split_expr.alias(SPLIT)).drop("__key").sort(ROW_NUMBER)

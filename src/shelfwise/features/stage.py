@@ -1,21 +1,35 @@
-"""The features stage (see the package docstring for its outputs)."""
+"""The features stage (see the package docstring for its outputs).
+
+Memory: events are read a record batch at a time into compact numeric columns
+(`_stream`); the peak holds those columns (about 30 bytes an event), one sorted copy,
+and the matrices being built, so it grows with the outputs rather than with the input's
+strings (10M generated events: 4.5 GB before, see benchmarks/RESULTS.md for after).
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
+from typing import Final
 
 import polars as pl
+import pyarrow.parquet as pq
 
-from shelfwise._internal.artifacts import atomic_write_json, write_csr, write_parquet
+from shelfwise._internal.artifacts import (
+    atomic_write_json,
+    fsync_path,
+    write_csr,
+    write_parquet,
+)
 from shelfwise._internal.matrices import sequences, target_matrix, weighted_matrix
 from shelfwise._internal.stage import StageContext, StageResult
+from shelfwise.config import ShelfwiseConfig
 from shelfwise.contracts import (
     EVENT_TYPE,
     ITEM_INDEX,
     POSITION,
     QUERY,
     RAW_ITEM_ID,
-    RAW_USER_ID,
     RELEVANCE,
     ROW_NUMBER,
     SPLIT,
@@ -24,83 +38,102 @@ from shelfwise.contracts import (
     WEIGHT,
     SplitName,
 )
+from shelfwise.features._stream import BATCH_ROWS, read_compact, user_ids
 from shelfwise.features.split import assign_split
+
+WRITE_ROWS: Final = 1_000_000  # interactions written a slice (one row group) at a time
 
 
 def run(ctx: StageContext) -> StageResult:
     """Build id maps, the split and the matrices from the validated snapshot."""
-    source = ctx.inputs["validate"]
-    catalog = pl.read_parquet(source / "catalog.parquet")
-    events = pl.read_parquet(source / "events.parquet")
-    queries = pl.read_parquet(source / "queries.parquet")
+    return build_features(ctx.config, ctx.inputs["validate"], ctx.out)
 
+
+def build_features(
+    config: ShelfwiseConfig, source: Path, out: Path, *, batch_rows: int = BATCH_ROWS
+) -> StageResult:
+    """Write the features of validate's folder `source` into `out`.
+
+    Args:
+        config: the run's config (split, seed, event weights, time decay).
+        source: validate's folder.
+        out: the folder to write into.
+        batch_rows: events read at once; any value gives the same files.
+    """
+    catalog = pl.read_parquet(source / "catalog.parquet")
+    queries = pl.read_parquet(source / "queries.parquet")
     items = catalog.with_row_index(ITEM_INDEX).with_columns(pl.col(ITEM_INDEX).cast(pl.Int64))
     item_ids = items.select(RAW_ITEM_ID, ITEM_INDEX)
-    users = (
-        events.select(RAW_USER_ID)
-        .unique()
-        .sort(RAW_USER_ID)
-        .with_row_index(USER_INDEX)
-        .with_columns(pl.col(USER_INDEX).cast(pl.Int64))
-        .select(USER_INDEX, RAW_USER_ID)
+    users = user_ids(source / "events.parquet")
+    weights = {str(kind): float(w) for kind, w in config.models.event_weights.items()}
+    compact = read_compact(
+        source / "events.parquet",
+        users,
+        item_ids,
+        weights,
+        keep_split=config.split.method == "given",
+        batch_rows=batch_rows,
     )
-    weights = {str(kind): float(w) for kind, w in ctx.config.models.event_weights.items()}
-    interactions = (
-        events.with_row_index(ROW_NUMBER)
-        .join(users, on=RAW_USER_ID, how="left")
-        .join(item_ids, on=RAW_ITEM_ID, how="left")
-        .with_columns(
-            pl.col(EVENT_TYPE).replace_strict(weights, default=0.0).cast(pl.Float32).alias(WEIGHT)
+    interactions, split_info = assign_split(compact.frame, config.split, seed=config.seed)
+    search_events = (
+        compact.search.join(interactions.select(ROW_NUMBER, SPLIT), on=ROW_NUMBER, how="left")
+        .sort(TIMESTAMP, ROW_NUMBER)
+        .select(
+            USER_INDEX,
+            ITEM_INDEX,
+            EVENT_TYPE,
+            TIMESTAMP,
+            QUERY,
+            POSITION,
+            pl.col(SPLIT).cast(pl.String),
         )
     )
-    interactions, split_info = assign_split(interactions, ctx.config.split, seed=ctx.config.seed)
-    search_events = _search_events(interactions)
+    del compact
     # user, then time, then input order: the order sequences are read in
     interactions = interactions.sort(USER_INDEX, TIMESTAMP, ROW_NUMBER).select(
         USER_INDEX, ITEM_INDEX, EVENT_TYPE, TIMESTAMP, WEIGHT, SPLIT
     )
 
     n_users, n_items = users.height, items.height
-    half_life = ctx.config.models.time_decay_half_life_days
+    half_life = config.models.time_decay_half_life_days
     split_sets = {
         "train": (SplitName.TRAIN.value,),
         "train_valid": (SplitName.TRAIN.value, SplitName.VALID.value),
         "full": tuple(name.value for name in SplitName),
     }
-    matrices = {
-        name: weighted_matrix(
+    # One matrix in memory at a time: written as soon as it is built, then only the two
+    # the targets subtract are kept.
+    for name, chosen in split_sets.items():
+        sequences(interactions, n_users, splits=chosen).save(out / f"{name}_seq.npz")
+    histories = {}
+    for name, chosen in split_sets.items():
+        matrix = weighted_matrix(
             interactions, n_users, n_items, splits=chosen, half_life_days=half_life
         )
-        for name, chosen in split_sets.items()
+        write_csr(out / f"{name}.npz", matrix)
+        if name != "full":
+            histories[name] = matrix
+    targets = {
+        "valid": target_matrix(interactions, histories["train"], split=SplitName.VALID.value),
+        "test": target_matrix(interactions, histories["train_valid"], split=SplitName.TEST.value),
     }
-    for name, chosen in split_sets.items():
-        sequences(interactions, n_users, splits=chosen).save(ctx.out / f"{name}_seq.npz")
-    matrices["valid_targets"] = target_matrix(
-        interactions, matrices["train"], split=SplitName.VALID.value
-    )
-    matrices["test_targets"] = target_matrix(
-        interactions, matrices["train_valid"], split=SplitName.TEST.value
-    )
+    del histories
+    for name, matrix in targets.items():
+        write_csr(out / f"{name}_targets.npz", matrix)
 
     labelled = (
         queries.join(item_ids, on=RAW_ITEM_ID, how="inner")
         .select(QUERY, ITEM_INDEX, RELEVANCE)
         .sort(QUERY, ITEM_INDEX)
     )
+    write_parquet(items, out / "items.parquet")
+    write_parquet(users, out / "users.parquet")
+    _write_interactions(interactions, out / "interactions.parquet")
+    write_parquet(labelled, out / "queries.parquet")
+    write_parquet(search_events, out / "search_events.parquet")
+    atomic_write_json(out / "split.json", asdict(split_info))
 
-    write_parquet(items, ctx.out / "items.parquet")
-    write_parquet(users, ctx.out / "users.parquet")
-    write_parquet(interactions, ctx.out / "interactions.parquet")
-    write_parquet(labelled, ctx.out / "queries.parquet")
-    write_parquet(search_events, ctx.out / "search_events.parquet")
-    for name, matrix in matrices.items():
-        write_csr(ctx.out / f"{name}.npz", matrix)
-    atomic_write_json(ctx.out / "split.json", asdict(split_info))
-
-    eval_users = {
-        name: int((matrices[f"{name}_targets"].getnnz(axis=1) > 0).sum())
-        for name in ("valid", "test")
-    }
+    eval_users = {name: int((matrix.getnnz(axis=1) > 0).sum()) for name, matrix in targets.items()}
     counts = split_info.counts
     return StageResult(
         row_counts={
@@ -120,27 +153,27 @@ def run(ctx: StageContext) -> StageResult:
     )
 
 
-def _search_events(interactions: pl.DataFrame) -> pl.DataFrame:
-    """Events that came from a search (non-empty query): the search re-ranker's labels."""
-    position = (
-        pl.col(POSITION).cast(pl.Int64)
-        if POSITION in interactions.columns
-        else pl.lit(None, dtype=pl.Int64).alias(POSITION)
-    )
-    if QUERY not in interactions.columns:
-        return pl.DataFrame(
-            schema={
-                USER_INDEX: pl.Int64,
-                ITEM_INDEX: pl.Int64,
-                EVENT_TYPE: pl.String,
-                TIMESTAMP: pl.Int64,
-                QUERY: pl.String,
-                POSITION: pl.Int64,
-                SPLIT: pl.String,
-            }
-        )
-    return (
-        interactions.filter(pl.col(QUERY).str.strip_chars().str.len_chars() > 0)
-        .sort(TIMESTAMP, ROW_NUMBER)
-        .select(USER_INDEX, ITEM_INDEX, EVENT_TYPE, TIMESTAMP, QUERY, position, SPLIT)
-    )
+def _write_interactions(interactions: pl.DataFrame, path: Path) -> None:
+    """Write the sorted interactions a slice at a time, in the published dtypes.
+
+    Indices as Int64 and types and splits as strings are what readers of
+    `interactions.parquet` get; converting a slice at a time keeps those wide columns
+    out of memory for all events at once.
+    """
+    published = [
+        pl.col(USER_INDEX).cast(pl.Int64),
+        pl.col(ITEM_INDEX).cast(pl.Int64),
+        pl.col(EVENT_TYPE).cast(pl.String),
+        pl.col(TIMESTAMP),
+        pl.col(WEIGHT),
+        pl.col(SPLIT).cast(pl.String),
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    first = interactions.head(0).select(published).to_arrow()
+    with pq.ParquetWriter(tmp, first.schema, compression="zstd") as writer:
+        for start in range(0, max(interactions.height, 1), WRITE_ROWS):
+            part = interactions.slice(start, WRITE_ROWS).select(published).to_arrow()
+            writer.write_table(part.cast(first.schema))
+    fsync_path(tmp)
+    tmp.replace(path)

@@ -11,6 +11,7 @@ from shelfwise.errors import ArtifactError, ShelfwiseError
 from shelfwise.report import _collect, _release, _training
 from shelfwise.report._bundle import collect_bundle
 from shelfwise.report._html import Markup, Section, not_run, page, paragraph
+from shelfwise.report._plan import render_plan
 from shelfwise.report._search import collect_search
 
 REPORT_FILE: Final = "report.html"
@@ -21,6 +22,7 @@ _SECTIONS: Final[tuple[tuple[str, str, Callable[[Path], Markup]], ...]] = (
     ("run", "Run", lambda d: _training.render_run(_collect.collect_run(d))),
     ("data", "Data summary", lambda d: _training.render_data(_collect.collect_data(d))),
     ("validation", "Validation", lambda d: _training.render_validation(_collect.collect_data(d))),
+    ("plan", "Plan: what ran, where and why", render_plan),
     (
         "metrics",
         "Recommendation metrics",

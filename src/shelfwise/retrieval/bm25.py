@@ -16,7 +16,7 @@ from shelfwise.contracts import FloatArray, IntArray
 from shelfwise.errors import ArtifactError, ConfigError, DataError, EmptyDataError, NotReadyError
 from shelfwise.retrieval.shared import read_params, write_params
 from shelfwise.text.spell import SpellCorrector
-from shelfwise.text.tokenize import tokenize
+from shelfwise.text.tokenize import MAX_QUERY_TOKENS, bound_query, tokenize
 
 DEFAULT_FIELD_WEIGHTS: Mapping[str, float] = {
     "title": 2.0,
@@ -49,7 +49,9 @@ class BM25Search:
     with tf the count of t in field f of d, and N_f, df_f, avgdl_f taken over the items
     whose field f has at least one token (as Lucene counts only documents that have the
     field). Items without text in a field score 0 for it. Text goes through
-    `shelfwise.text.tokenize.tokenize` at index and at query time alike.
+    `shelfwise.text.tokenize.tokenize` at index and at query time alike (tokens cut to
+    64 characters); a query is read through `bound_query`: at most its first 32
+    tokens and 200 characters, so one request's work has a ceiling.
 
     With `typo_tolerance`, a Latin query token that no indexed field contains is
     corrected to the most frequent catalog token within 1 edit (2 for long tokens),
@@ -199,7 +201,7 @@ class BM25Search:
 
         For "did you mean" hints; tokens are stemmed, as the index holds them.
         """
-        tokens = tokenize(query)
+        tokens = _query_tokens(query)
         if self._speller is None or not tokens:
             return {}
         return self._speller.corrections(tokens)
@@ -210,7 +212,7 @@ class BM25Search:
         Ranking features that compare the query with item text should use these, so
         they see the typo-corrected query the scores were computed from.
         """
-        tokens = tokenize(query)
+        tokens = _query_tokens(query)
         if self._speller is None or not tokens:
             return tokens
         return tokens + [
@@ -319,6 +321,11 @@ class BM25Search:
             model._fields[field] = _FieldIndex(retriever=retriever, doc_items=doc_items)
         model._n_items = n_items
         return model
+
+
+def _query_tokens(query: str) -> list[str]:
+    """The tokens of the part of `query` search reads (`bound_query`)."""
+    return tokenize(bound_query(query), max_tokens=MAX_QUERY_TOKENS)
 
 
 __all__ = ["BM25Search", "DEFAULT_FIELD_WEIGHTS"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
@@ -16,42 +17,23 @@ from shelfwise.contracts import FloatArray, IntArray
 from shelfwise.errors import ArtifactError, ConfigError, DataError, EmptyDataError, NotReadyError
 from shelfwise.retrieval.ann import INDEX_KINDS, VectorIndex
 from shelfwise.retrieval.shared import read_params, write_params
-from shelfwise.text.embedding_cache import encode_with_cache
+from shelfwise.text.embedding_cache import clean_text, encode_with_cache, item_texts
 from shelfwise.text.encoders import DEFAULT_ENCODER, TextEncoder, build_encoder
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_FIELDS: tuple[str, ...] = ("title", "brand", "category", "description")
-FIELD_SEPARATOR = "\n"
 _VECTORS_FILE = "vectors.npy"
 _TEXT_ITEMS_FILE = "text_items.npy"
 _ANN_DIR = "ann"
 
 
-def item_texts(
-    fields: Mapping[str, Sequence[str | None]], order: Sequence[str], max_chars: int
-) -> list[str | None]:
-    """One text per item: its non-empty `order` fields joined by newlines, cut to `max_chars`.
-
-    Fields missing from `fields` are skipped; an item with no text at all gets None.
-
-    Raises:
-        DataError: the field lists differ in length.
-    """
-    used = [fields[name] for name in order if name in fields]
-    lengths = {name: len(texts) for name, texts in fields.items()}
-    if len(set(lengths.values())) > 1:
-        raise DataError(f"dense: every field needs one text per item; lengths differ: {lengths}")
-    n_items = next(iter(lengths.values()), 0)
-    texts: list[str | None] = []
-    for item_index in range(n_items):
-        parts = [part for column in used if (part := _clean(column[item_index]))]
-        texts.append(FIELD_SEPARATOR.join(parts)[:max_chars] if parts else None)
-    return texts
-
-
-def _clean(text: str | None) -> str:
-    return " ".join(text.split()) if text else ""
+def _encode_query_of(index: weakref.ref[DenseSearch], query: str) -> FloatArray:
+    """`index`'s query vector; what its query cache wraps (see `set_query_cache`)."""
+    alive = index()
+    if alive is None:
+        raise NotReadyError("this dense index was released; load the bundle again")
+    return alive._encode_query_uncached(query)
 
 
 @dataclass(frozen=True)
@@ -161,10 +143,14 @@ class DenseSearch:
         if size < 0:
             raise ConfigError(f"query_cache_size must be >= 0, got {size}")
         self.query_cache_size = size
-        self._encode_query: Callable[[str], FloatArray] = self._encode_query_uncached
-        if size:
-            # Per instance (not on the method): the cache dies with the index.
-            self._encode_query = functools.lru_cache(maxsize=size)(self._encode_query_uncached)
+        # Per instance (not on the method): the cache dies with the index. It reaches the
+        # index through a weak reference: a bound method kept on the instance is a
+        # reference cycle, which a server that freezes loaded models out of the garbage
+        # collector (gc.freeze) could never free after a swap (issue 14).
+        encode: Callable[[str], FloatArray] = functools.partial(_encode_query_of, weakref.ref(self))
+        self._encode_query: Callable[[str], FloatArray] = (
+            functools.lru_cache(maxsize=size)(encode) if size else encode
+        )
 
     @property
     def encoder(self) -> TextEncoder:
@@ -228,7 +214,7 @@ class DenseSearch:
         self.clear_query_cache()
 
     def _encode_query_uncached(self, query: str) -> FloatArray:
-        text = _clean(query)[: self.max_chars]
+        text = clean_text(query)[: self.max_chars]
         if not text:
             vector = np.zeros(self.encoder.dim, dtype=np.float32)
         else:

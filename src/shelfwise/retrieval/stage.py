@@ -22,7 +22,7 @@ from typing import Any, Final
 import polars as pl
 
 from shelfwise._internal import progress
-from shelfwise._internal.artifacts import atomic_write_json
+from shelfwise._internal.artifacts import atomic_write_json, link_or_copy_tree
 from shelfwise._internal.memory import PeakMemory
 from shelfwise._internal.stage import StageContext, StageResult
 from shelfwise.config import ShelfwiseConfig
@@ -30,6 +30,9 @@ from shelfwise.retrieval.bm25 import BM25Search
 from shelfwise.retrieval.fitting import TrainingData, build_model, fit_model, stops_early, why_not
 
 TRAIN_FIT: Final = "train_fit"
+# The tune stage's folder of its baseline trials' fitted models (one per family): a fit
+# on train with the configured parameters, which this stage reuses when tuning kept them.
+BASELINE_FITS: Final = "baseline_fits"
 
 
 def train_only_folder(stage_dir: Path, name: str) -> Path:
@@ -51,7 +54,7 @@ def run(ctx: StageContext) -> StageResult:
     data = TrainingData.load(features)
     refit_data = _refit_data(ctx.config, features, data)
     report: dict[str, dict[str, Any]] = {}
-    skipped: dict[str, str] = {}
+    skipped = _left_out_by_plan(ctx)
     families = {n: f for n, f in ctx.config.models.families().items() if f.enabled}
     for name, family in progress.track(families.items(), "fitting models", total=len(families)):
         reason = why_not(name, data)
@@ -59,19 +62,12 @@ def run(ctx: StageContext) -> StageResult:
             skipped[name] = reason
             continue
         params = tuned[name]["params"] if name in tuned else dict(family.params)
+        reused = _baseline_fit(ctx, name, params, family.params)
         started = time.perf_counter()
         with PeakMemory() as memory:
-            model = build_model(name, params)
-            fit_model(model, data, half_life_days=family.half_life_days)
-            fit_on = "train"
-            # Models that early-stop on valid events (SASRec) stay train-only: a refit
-            # on those events would have nothing left to stop on.
-            if refit_data is not None and not stops_early(model):
-                model.save(ctx.out / TRAIN_FIT / name)
-                model = build_model(name, params)
-                fit_model(model, refit_data, half_life_days=family.half_life_days)
-                fit_on = "train_valid"
-        model.save(ctx.out / name)
+            fit_on = _fit_family(
+                ctx.out, name, params, family.half_life_days, data, refit_data, reused
+            )
         report[name] = {
             "kind": "recommender",
             "fit_s": round(time.perf_counter() - started, 3),  # both fits when refitted
@@ -79,6 +75,7 @@ def run(ctx: StageContext) -> StageResult:
             "params": params,
             "tuned": name in tuned,
             "fit_on": fit_on,
+            "train_fit_from_tune": reused is not None,
         }
     report.update(_fit_search(ctx.config, features, ctx.out))
     atomic_write_json(ctx.out / "models.json", report)
@@ -88,6 +85,69 @@ def run(ctx: StageContext) -> StageResult:
         extra={"models": report, "skipped": skipped},
         summary=f"fitted {names}" if report else "no model enabled",
     )
+
+
+def _fit_family(
+    out: Path,
+    name: str,
+    params: dict[str, Any],
+    half_life_days: float | None,
+    data: TrainingData,
+    refit_data: TrainingData | None,
+    reused: Path | None,
+) -> str:
+    """Fit `name` on train (or reuse the tune stage's fit) and refit it on train + valid.
+
+    Returns:
+        The split the served model in `out/<name>` was fitted on.
+    """
+    if reused is not None:  # tuning kept the configured parameters: its fit is this one
+        if refit_data is None:
+            link_or_copy_tree(reused, out / name)
+            return "train"
+        link_or_copy_tree(reused, out / TRAIN_FIT / name)
+        model = build_model(name, params)
+        fit_model(model, refit_data, half_life_days=half_life_days)
+        model.save(out / name)
+        return "train_valid"
+    model = build_model(name, params)
+    fit_model(model, data, half_life_days=half_life_days)
+    fit_on = "train"
+    # Models that early-stop on valid events (SASRec) stay train-only: a refit on those
+    # events would have nothing left to stop on.
+    if refit_data is not None and not stops_early(model):
+        model.save(out / TRAIN_FIT / name)
+        model = build_model(name, params)
+        fit_model(model, refit_data, half_life_days=half_life_days)
+        fit_on = "train_valid"
+    model.save(out / name)
+    return fit_on
+
+
+def _baseline_fit(
+    ctx: StageContext, name: str, params: dict[str, Any], configured: dict[str, Any]
+) -> Path | None:
+    """The tune stage's fit of `name` on train, when it used these very parameters."""
+    folder = ctx.inputs["tune"] / BASELINE_FITS / name
+    if params != dict(configured) or not (folder / "params.json").is_file():
+        return None
+    return folder
+
+
+def _left_out_by_plan(ctx: StageContext) -> dict[str, str]:
+    """Families the plan left out, with its reasons (none without a plan)."""
+    folder = ctx.inputs.get("plan")
+    if folder is None or not (folder / "plan.json").is_file():
+        return {}
+    from shelfwise.plan import load_plan
+
+    plan = load_plan(folder)
+    families = ctx.config.models.families()
+    return {
+        name: reason
+        for name, reason in plan.left_out().items()
+        if name in families and not reason.startswith("off")  # off in the config: not news
+    }
 
 
 def _refit_data(config: ShelfwiseConfig, features: Path, data: TrainingData) -> TrainingData | None:
@@ -169,7 +229,7 @@ def _fit_search(config: ShelfwiseConfig, features: Path, out: Path) -> dict[str,
                 "index": dense.index_kind,
             },
         }
-        if "title" in fields and len(dense.fields) > 1:
+        if semantic.title_vectors and "title" in fields and len(dense.fields) > 1:
             # Title-only vectors: a re-ranker feature (titles carry the product's name;
             # the joined text blurs it). Same encoder, so one query vector serves both.
             started = time.perf_counter()

@@ -86,7 +86,7 @@ from shelfwise.contracts import (
     IntArray,
 )
 from shelfwise.errors import DataError
-from shelfwise.text.tokenize import tokenize
+from shelfwise.text.tokenize import MAX_QUERY_TOKENS, bound_query, tokenize
 
 BM25_FIELDS: Final[tuple[str, ...]] = ("title", "brand", "category", "description")
 SIGNAL_NAMES: Final[tuple[str, ...]] = (
@@ -411,7 +411,11 @@ def _text_columns(
     items: list[int],
     table: SearchItemTable,
 ) -> list[FloatArray]:
-    tokens = tuple(corrections.get(token, token) for token in tokenize(query))
+    # the part of the query search reads, as `HybridSearch.view` passes it: bounded work
+    query = bound_query(query)
+    tokens = tuple(
+        corrections.get(token, token) for token in tokenize(query, max_tokens=MAX_QUERY_TOKENS)
+    )
     distinct = frozenset(tokens)
     query_text = normalise_text(query)
     n_candidates = len(items)

@@ -51,6 +51,7 @@ from shelfwise.search.features import (
 )
 from shelfwise.search.fusion import reciprocal_rank_fusion
 from shelfwise.search.lambdamart import SearchReranker
+from shelfwise.text.tokenize import bound_query
 
 if TYPE_CHECKING:
     from shelfwise.retrieval.dense import DenseSearch
@@ -99,7 +100,8 @@ class QueryView:
     """What the retrievers say about one query, computed once and reused.
 
     Attributes:
-        query: the query text.
+        query: the query text as search reads it (`bound_query`: at most 32 tokens
+            and 200 characters; ordinary queries whole).
         field_scores: BM25 score per field over every item (empty without BM25).
         bm25: field-weighted BM25 over every item (None without BM25).
         query_vector: the encoder's query vector (None without dense search).
@@ -241,7 +243,14 @@ class HybridSearch:
     # -- one query ----------------------------------------------------------------
 
     def view(self, query: str, allowed: BoolArray | None = None) -> QueryView:
-        """Run both retrievers and the fusion for one query."""
+        """Run both retrievers and the fusion for one query.
+
+        Both retrievers and the features read `bound_query(query)`: at most 32 tokens
+        and 200 characters (issue 14: a 512-character query cost 330-690 ms, most of
+        it in the spelling neighbourhood of one long token and in the encoder).
+        Ordinary queries are within the bound and read whole.
+        """
+        query = bound_query(query)
         field_scores: dict[str, FloatArray] = {}
         bm25: FloatArray | None = None
         corrections: dict[str, str] = {}

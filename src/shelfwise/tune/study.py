@@ -20,6 +20,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -54,10 +55,18 @@ def score_params(
     valid: EvalSplit,
     metric: str,
     trial: optuna.Trial | None = None,
+    keep: Path | None = None,
 ) -> float:
-    """Fit `name` with `params` and return the metric on the validation users."""
+    """Fit `name` with `params` and return the metric on the validation users.
+
+    Args:
+        keep: save the fitted model into this folder (the baseline's fit, which the
+            retrieval stage reuses when tuning keeps the configured parameters).
+    """
     model = build_model(name, params)
     fit_model(model, data, half_life_days=config.half_life_days)
+    if keep is not None:
+        model.save(keep)
     _, k = parse_metric(metric)
     steps = [max(100, valid.users.size // 4), valid.users.size] if trial else [valid.users.size]
     value = 0.0
@@ -83,26 +92,31 @@ def tune_family(
     n_trials: int,
     budget_seconds: float,
     seed: int,
+    baseline: tuple[float, float] | None = None,
 ) -> FamilyResult:
     """Search `space` for `name` within `n_trials` and `budget_seconds`.
 
     A trial starts only while the time left is at least the duration of the family's
     last complete trial (the baseline's at first).
+
+    Args:
+        baseline: the configured parameters' (value, seconds) when already scored
+            (`baseline_trial`); None scores them first, within the budget.
     """
     # threadpoolctl comes with scikit-learn (the train extra), as optuna does.
     from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
     started = _clock()
-    threads = 1 if data.n_items <= ONE_BLAS_THREAD_MAX_ITEMS else None
-    with threadpool_limits(threads, "blas"):
-        baseline = score_params(name, dict(config.params), config, data, valid, metric)
-        last_complete = _clock() - started
+    with threadpool_limits(_blas_threads(data), "blas"):
+        if baseline is None:
+            baseline = baseline_trial(name, config, data, valid, metric)
+        baseline_value, last_complete = baseline
         trials: list[dict[str, Any]] = [
             {
                 "family": name,
                 "number": "baseline",
                 "params": dict(config.params),
-                "value": baseline,
+                "value": baseline_value,
                 "seconds": round(last_complete, 3),
                 "state": "COMPLETE",
             }
@@ -137,7 +151,7 @@ def tune_family(
                 catch=(MemoryError,),
                 callbacks=[stop_when_short],
             )
-    best_params, best_value = dict(config.params), baseline
+    best_params, best_value = dict(config.params), baseline_value
     for trial in study.trials:
         value = trial.value if trial.value is not None else math.nan
         trials.append(
@@ -153,5 +167,32 @@ def tune_family(
         if trial.state == optuna.trial.TrialState.COMPLETE and value > best_value:
             best_params, best_value = {**config.params, **trial.params}, value
     seconds = _clock() - started
-    logger.info("%s: %s %.4f -> %.4f in %.1fs", name, metric, baseline, best_value, seconds)
-    return FamilyResult(name, best_params, best_value, baseline, seconds, trials)
+    logger.info("%s: %s %.4f -> %.4f in %.1fs", name, metric, baseline_value, best_value, seconds)
+    return FamilyResult(name, best_params, best_value, baseline_value, seconds, trials)
+
+
+def baseline_trial(
+    name: str,
+    config: ModelConfig,
+    data: TrainingData,
+    valid: EvalSplit,
+    metric: str,
+    *,
+    keep: Path | None = None,
+) -> tuple[float, float]:
+    """Score the configured parameters once: (value, seconds).
+
+    A plain function over plain data, so one family's baseline is one unit of work
+    (the tune stage runs every family's before any family's second trial). With
+    `keep`, the fitted model is saved there.
+    """
+    from threadpoolctl import threadpool_limits
+
+    started = _clock()
+    with threadpool_limits(_blas_threads(data), "blas"):
+        value = score_params(name, dict(config.params), config, data, valid, metric, keep=keep)
+    return value, _clock() - started
+
+
+def _blas_threads(data: TrainingData) -> int | None:
+    return 1 if data.n_items <= ONE_BLAS_THREAD_MAX_ITEMS else None

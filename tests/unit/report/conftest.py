@@ -8,16 +8,47 @@ a mathtext-breaking `$` in a model name.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
 
+from shelfwise.config import ShelfwiseConfig
+from shelfwise.plan import Choice, DataShape, Resources, make_plan
+
 HOSTILE_MODEL = "<script>alert('model')</script>"
 HOSTILE_QUERY = "<script>alert('query')</script>"
 MATHTEXT_MODEL = r"x$\frac{$y"
 K_VALUES = (5, 10, 20)
+
+
+def _write_plan(run: Path) -> None:
+    """A plan for a 10M-event shop that left user_knn out (as `shelfwise plan` writes it)."""
+    shape = DataShape(
+        n_users=747_768,
+        n_items=200_000,
+        n_events=10_000_000,
+        train_events=8_000_000,
+        train_nnz=6_500_000,
+        train_users=700_000,
+        pair_count=120_000_000,
+        max_sequence=300,
+        mean_sequence=12.0,
+        users_with_two=600_000,
+        valid_users=90_000,
+        test_users=90_000,
+        text_items=200_000,
+        distinct_texts=200_000,
+        text_bytes=38_000_000,
+        title_bytes=6_000_000,
+        labelled_queries=300,
+        search_events=1_800_000,
+    )
+    plan = make_plan(ShelfwiseConfig(), shape, Resources(24 * 2**30, 2))
+    stages = [Choice("features", "stage", True, "done", seconds=60.0, measured=True)]
+    replace(plan, stages=stages).save(run / "plan")
 
 
 def _write(path: Path, value: Any) -> None:
@@ -265,6 +296,7 @@ def build_fake_run(root: Path) -> Path:
             },
         },
     )
+    _write_plan(run)
     trials = [
         {
             "family": family,

@@ -56,6 +56,9 @@ def test_section_contents(fake_report: str) -> None:
     assert "ndcg@10 fell by 0.0200" in gate
     assert "-0.0200" in gate  # side-by-side delta of ndcg@10
     assert "p99" in sections["Latency"]
+    plan = sections["Plan: what ran, where and why"]
+    assert "747,768 users × 200,000 items" in plan
+    assert "more than max_users=50,000" in plan  # user_knn left out, with the reason
     assert "★ hybrid+lambdamart" in sections["Search relevance"]
     for bucket in ("zh", "en", "mixed", "head", "tail", "unseen", "3+ terms"):
         assert f"<td>{bucket}</td>" in sections["Search relevance"], bucket

