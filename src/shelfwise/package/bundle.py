@@ -378,6 +378,30 @@ def verify_bundle(
     return manifest
 
 
+def check_unhashed_bundle(
+    path: Path, *, key: bytes | None | Literal["environment"] = "environment"
+) -> BundleManifest:
+    """The checks that stay on when file hashing is off (`serve.verify_bundle: false`).
+
+    Re-hashing a large bundle costs seconds at every load, so a server may skip it; it
+    still refuses what could run code or was not signed: the signature is checked when a
+    key is configured, and every `.npy` header is read to refuse object arrays and
+    pickles (headers only: milliseconds).
+
+    Raises:
+        IntegrityError: a wrong or missing signature (with a key), a pickle or an object
+            array.
+        BundleNotFoundError, ManifestError: as for `read_bundle_manifest`.
+        ConfigError: the configured signing key is too weak.
+    """
+    manifest, data = _read_manifest(path)
+    secret = signing_key() if key == "environment" else key
+    if secret is not None:
+        check_signature(path, data, secret)
+    check_arrays(path, manifest.files)
+    return manifest
+
+
 def read_event_weights(path: Path) -> dict[EventType, float] | None:
     """The event weights a bundle's histories were built with; None when it has none.
 

@@ -309,8 +309,7 @@ def render_compression(report: CompressionReport) -> Markup:
                 "notes",
             ),
             rows,
-            caption=f"budget: at most {report.budget_relative:.1%} relative loss of {metric} "
-            "on the validation split; the smallest variant within it is kept",
+            caption=_budget_caption(report, metric),
         )
     ]
     if points:
@@ -331,3 +330,19 @@ __all__ = [
     "render_latency",
     "render_search",
 ]
+
+
+def _budget_caption(report: CompressionReport, metric: str) -> str:
+    """Both budgets a kept variant meets: quality and latency (compress.max_latency_*)."""
+    text = (
+        f"budgets: at most {report.budget_relative:.1%} relative loss of {metric} on the "
+        "validation split"
+    )
+    latency = report.latency_budget
+    if latency.get("max_ratio") is not None:
+        text += f", latency at most {latency['max_ratio']:g}× the baseline's"
+        if latency.get("tolerance_ms"):
+            text += f" (+{latency['tolerance_ms']:g} ms tolerance)"
+    if latency.get("max_ms") is not None:
+        text += f" and at most {latency['max_ms']:g} ms"
+    return text + "; the smallest variant within both is kept"

@@ -96,6 +96,7 @@ class CompressionReport(_Lenient):
 
     primary_metric: str = "ndcg@10"
     budget_relative: float = 0.01
+    latency_budget: dict[str, float | None] = Field(default_factory=dict)
     components: dict[str, CompressedComponent] = Field(default_factory=dict)
 
 

@@ -35,8 +35,8 @@ from shelfwise.package.bundle import (
     SEQUENCES_FILE,
     USERS_FILE,
     BundleManifest,
+    check_unhashed_bundle,
     model_folder,
-    read_bundle_manifest,
     read_event_weights,
     verify_bundle,
 )
@@ -94,7 +94,7 @@ def read_bundle(path: Path, *, verify: bool = True, version: str | None = None) 
         IntegrityError, ManifestError, ArtifactError: a damaged bundle.
     """
     path = resolve_bundle_path(path)
-    manifest = verify_bundle(path) if verify else read_bundle_manifest(path)
+    manifest = verify_bundle(path) if verify else check_unhashed_bundle(path)
     _one_thread_per_request()
     if version is None:
         stored = path.name.isdigit() and path.parent.name == BUNDLES_DIR

@@ -14,6 +14,7 @@ import pytest
 from shelfwise._internal.artifacts import read_array, sha256_file
 from shelfwise.errors import ArtifactError, ConfigError, IntegrityError, ManifestError
 from shelfwise.package import verify_bundle, write_bundle
+from shelfwise.package.bundle import check_unhashed_bundle
 from shelfwise.package.integrity import (
     SIGNATURE_FILE,
     field_digests,
@@ -219,3 +220,24 @@ def test_an_unknown_schema_is_named(make_bundle: BundleFactory) -> None:
     _edit(path, {"schema_version": 7})
     with pytest.raises(ManifestError, match="bundle schema 7 is not one this shelfwise reads"):
         verify_bundle(path, key=None)
+
+
+def test_without_hashing_object_arrays_and_signatures_are_still_checked(
+    make_bundle: BundleFactory, make_spec: SpecFactory, tmp_path: Path
+) -> None:
+    # serve.verify_bundle: false skips re-hashing, not the checks that keep code from running
+    path = make_bundle()
+    marker = tmp_path / "pickle-ran"
+    np.save(
+        path / "models" / "popularity" / "item_scores.npy",
+        _object_array(marker),
+        allow_pickle=True,
+    )
+    with pytest.raises(IntegrityError, match=r"item_scores\.npy holds an object array"):
+        check_unhashed_bundle(path, key=None)
+    assert not marker.exists()
+    signed = tmp_path / "signed"
+    write_bundle(make_spec(lineage=LINEAGE), signed, key=KEY)
+    assert check_unhashed_bundle(signed, key=KEY).project == "tiny"
+    with pytest.raises(IntegrityError, match="not the configured key"):
+        check_unhashed_bundle(signed, key=OTHER_KEY)
