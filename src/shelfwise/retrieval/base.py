@@ -26,6 +26,7 @@ import scipy.sparse as sp
 from shelfwise._internal.sequences import Sequences
 from shelfwise.contracts import BoolArray, FloatArray, IntArray
 from shelfwise.errors import DataError
+from shelfwise.retrieval._select import select_top_k
 
 
 class UserHistories:
@@ -353,7 +354,8 @@ def top_k_unseen(
     k_eff = min(k, n_items)
     if k_eff <= 0:
         return np.full((batch, k), -1, dtype=np.int64), np.full((batch, k), -np.inf, np.float32)
-    part = np.argpartition(-values, k_eff - 1, axis=1)[:, :k_eff]
+    values[np.isnan(values)] = -np.inf  # NaN is never listed (numpy sorts it highest)
+    part = select_top_k(values, k_eff)
     part_scores = np.take_along_axis(values, part, axis=1)
     order = np.lexsort((part, -part_scores), axis=1)
     ranked = np.take_along_axis(part, order, axis=1).astype(np.int64)
