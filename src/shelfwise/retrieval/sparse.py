@@ -24,14 +24,22 @@ def keep_top_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
         return result
     rows = np.repeat(np.arange(n_rows), counts)
     long_rows = np.flatnonzero(counts > k)
-    slot = np.full(n_rows, -1)
-    slot[long_rows] = np.arange(long_rows.size)
-    in_long = slot[rows] >= 0
-    table = np.full((long_rows.size, int(counts.max())), -np.inf, dtype=result.data.dtype)
-    position = np.arange(result.nnz) - result.indptr[rows]
-    table[slot[rows[in_long]], position[in_long]] = result.data[in_long]
     threshold = np.full(n_rows, -np.inf)
-    threshold[long_rows] = -np.partition(-table, k - 1, axis=1)[:, k - 1]
+    # The k-th largest stored value of each long row, by partitioning a table of rows
+    # padded to a common width. Rows are grouped by length (powers of two) so a few
+    # very long rows (popular items in an item-item block) do not pad every other row
+    # to their length: on the 10M-event shop one table padded 200,000 rows to ~150k.
+    widths = np.ceil(np.log2(counts[long_rows])).astype(np.int64)
+    for width_class in np.unique(widths):
+        group = long_rows[widths == width_class]
+        lengths = counts[group]
+        width = int(lengths.max())
+        slot = np.repeat(np.arange(group.size), lengths)
+        position = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        source = np.repeat(result.indptr[group], lengths) + position
+        table = np.full((group.size, width), -np.inf, dtype=result.data.dtype)
+        table[slot, position] = result.data[source]
+        threshold[group] = np.partition(table, width - k, axis=1)[:, width - k]
     above = result.data > threshold[rows]
     tied = result.data == threshold[rows]
     room = k - np.bincount(rows[above], minlength=n_rows)

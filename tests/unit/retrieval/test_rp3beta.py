@@ -140,3 +140,20 @@ def test_keep_top_per_row_matches_a_sort_with_ties(seed: int) -> None:
         expected[row, columns] = dense[row, columns]
     np.testing.assert_array_equal(kept.toarray(), expected)
     assert kept.has_sorted_indices
+
+
+def test_keep_top_per_row_with_rows_of_very_different_lengths() -> None:
+    # rows from 1 to 1,500 stored entries: several length classes in one matrix
+    rng = np.random.default_rng(11)
+    lengths = np.unique(np.geomspace(1, 1500, 40).astype(int))
+    dense = np.zeros((lengths.size, 1600), dtype=np.float32)
+    for row, length in enumerate(lengths):
+        columns = rng.choice(1600, size=length, replace=False)
+        dense[row, columns] = rng.integers(1, 6, size=length)  # ties everywhere
+    kept = keep_top_per_row(sp.csr_matrix(dense), 20)
+    expected = np.zeros_like(dense)
+    for row in range(dense.shape[0]):
+        order = np.lexsort((np.arange(1600), -dense[row]))
+        columns = [c for c in order if dense[row, c] > 0][:20]
+        expected[row, columns] = dense[row, columns]
+    np.testing.assert_array_equal(kept.toarray(), expected)
