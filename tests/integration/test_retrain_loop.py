@@ -64,9 +64,9 @@ def test_retrain_on_new_events_then_the_canary_is_promoted(
     assert registry.by_alias(CHAMPION).version == "1"  # type: ignore[union-attr]
     assert registry.by_alias(CHALLENGER).version == "2"  # type: ignore[union-attr]
 
-    # live KPIs as the server exports them: the challenger is no worse → promote
+    # live KPIs as the server exports them: the challenger's CTR is significantly higher
     metrics = ServeMetrics()
-    for version, lists, clicks in (("1", 500, 50), ("2", 300, 33)):
+    for version, lists, clicks in (("1", 5000, 500), ("2", 3000, 420)):
         metrics.served_lists.labels("recommend", version).inc(lists)
         metrics.attributed_events.labels("click", version).inc(clicks)
         metrics.model_requests.labels("recommend", version, "champion").inc(lists)

@@ -11,10 +11,13 @@ and latency (`shelfwise_serve_model_duration_seconds`). Two sources:
 - one server's `/metrics` (`--metrics-url`): its counters since each version was loaded.
 
 Verdict (`canary.*` settings): `wait` until each side served `min_lists` lists;
-`rollback` when the challenger's CTR or conversion is below the champion's by more
-than `ctr_tolerance` (relative), its error rate is higher by more than
-`max_error_rate_delta`, or its p99 latency is above `max_p99_ratio` × the champion's;
-`promote` otherwise. Promote moves `champion` (servers following the registry swap);
+`rollback` when the challenger's CTR or conversion is significantly lower than the
+champion's (the mixture SPRT of `shelfwise.experiments`: valid however often the
+CronJob looks, wrong at most `alpha` of the time), its error rate is higher by more
+than `max_error_rate_delta`, or its p99 latency is above `max_p99_ratio` × the
+champion's; `promote` once the primary KPI (`primary_metric`) is significantly better
+(or, with `non_inferiority_margin`, significantly no worse than that margin); `wait`
+while neither is significant. Promote moves `champion` (servers following the registry swap);
 rollback removes the `challenger` alias. Every verdict is recorded with its numbers:
 the challenger's `shelfwise.canary` tag, the registry's alias history, and
 `<home>/canary/decisions.jsonl`.
@@ -32,6 +35,7 @@ from typing import Any, Final
 
 from shelfwise.config import CanaryConfig, ShelfwiseConfig
 from shelfwise.errors import MetricsUnavailableError, RegistryError
+from shelfwise.experiments.sequential import SequentialResult, compare_rates
 
 _LISTS: Final = "shelfwise_serve_served_lists"
 _ATTRIBUTED: Final = "shelfwise_serve_attributed_events"
@@ -166,17 +170,68 @@ def fetch_text(url: str) -> str:
 
 
 def judge(champion: Kpis, challenger: Kpis, rules: CanaryConfig) -> tuple[str, list[str]]:
-    """The verdict for two versions' KPIs (see the module docstring)."""
+    """The verdict for two versions' KPIs (see the module docstring).
+
+    The primary KPI (`canary.primary_metric`) and the other rate are compared by the
+    mixture SPRT (`shelfwise.experiments.sequential`), whose verdicts stay valid however
+    often this runs; error rate and p99 are guardrails with fixed limits.
+    """
     if champion.lists < rules.min_lists or challenger.lists < rules.min_lists:
         return "wait", [
             f"served lists: champion {champion.lists:.0f}, challenger {challenger.lists:.0f}; "
             f"each side needs {rules.min_lists}"
         ]
+    reasons = _guardrails(champion, challenger, rules)
+    tests = {name: _compare(champion, challenger, name, rules) for name in ("ctr", "conversion")}
+    for name, result in tests.items():
+        if result is not None and result.high < 0:  # significantly worse
+            reasons.append(
+                f"{name} {result.rate_b:.4f} < champion {result.rate_a:.4f}: lift "
+                f"{_lift(result)} (always-valid p = {result.p_value:.3g}, α = {rules.alpha:g})"
+            )
+    if reasons:
+        return "rollback", reasons
+    primary = tests[rules.primary_metric]
+    if primary is None:
+        return "wait", [f"no {rules.primary_metric} on the champion yet: nothing to compare"]
+    margin = rules.non_inferiority_margin * primary.rate_a
+    if primary.low > -margin:
+        kind = "better" if margin == 0 else f"no worse than −{rules.non_inferiority_margin:.1%}"
+        return "promote", [
+            f"{rules.primary_metric} significantly {kind}: {primary.rate_b:.4f} vs "
+            f"{primary.rate_a:.4f}, lift {_lift(primary)} (always-valid p = "
+            f"{primary.p_value:.3g}, α = {rules.alpha:g}); guardrails hold"
+        ]
+    return "wait", [
+        f"{rules.primary_metric} {primary.rate_b:.4f} vs {primary.rate_a:.4f}: lift "
+        f"{_lift(primary)}, not yet significant at α = {rules.alpha:g} after "
+        f"{primary.n:,} lists per side"
+    ]
+
+
+def _compare(
+    champion: Kpis, challenger: Kpis, name: str, rules: CanaryConfig
+) -> SequentialResult | None:
+    """The sequential comparison of one rate (None when the champion has none yet)."""
+    successes = {"ctr": "clicks", "conversion": "purchases"}[name]
+    base, new = getattr(champion, successes), getattr(challenger, successes)
+    if base <= 0 and new <= 0:
+        return None
+    rate = max(base / champion.lists, 1.0 / champion.lists)
+    return compare_rates(
+        base, champion.lists, new, challenger.lists, mde=rules.mde * rate, alpha=rules.alpha
+    )
+
+
+def _lift(result: SequentialResult) -> str:
+    low, high = result.relative_low, result.relative_high
+    if low is None or high is None:
+        return f"{result.difference:+.4f} [{result.low:+.4f}, {result.high:+.4f}]"
+    return f"{result.difference / result.rate_a:+.1%} [{low:+.1%}, {high:+.1%}]"
+
+
+def _guardrails(champion: Kpis, challenger: Kpis, rules: CanaryConfig) -> list[str]:
     reasons: list[str] = []
-    for name in ("ctr", "conversion"):
-        old, new = getattr(champion, name), getattr(challenger, name)
-        if old is not None and new is not None and new < old * (1.0 - rules.ctr_tolerance):
-            reasons.append(f"{name} {new:.4f} < champion {old:.4f} × (1 − {rules.ctr_tolerance:g})")
     old_errors, new_errors = champion.error_rate or 0.0, challenger.error_rate or 0.0
     if new_errors > old_errors + rules.max_error_rate_delta:
         reasons.append(
@@ -192,9 +247,7 @@ def judge(champion: Kpis, challenger: Kpis, rules: CanaryConfig) -> tuple[str, l
             f"p99 {challenger.p99_seconds * 1000:.1f} ms > {rules.max_p99_ratio:g} × champion "
             f"{champion.p99_seconds * 1000:.1f} ms"
         )
-    if reasons:
-        return "rollback", reasons
-    return "promote", ["no KPI worse than the tolerances"]
+    return reasons
 
 
 def judge_canary(

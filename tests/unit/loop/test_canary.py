@@ -8,10 +8,10 @@ from shelfwise.config import CanaryConfig
 from shelfwise.loop.canary import Kpis, _quantile, judge, kpis_from_text
 from shelfwise.serve.metrics import ServeMetrics
 
-RULES = CanaryConfig(
-    min_lists=100, ctr_tolerance=0.05, max_error_rate_delta=0.01, max_p99_ratio=1.5
+RULES = CanaryConfig(min_lists=100, max_error_rate_delta=0.01, max_p99_ratio=1.5)
+CHAMPION = Kpis(
+    lists=10_000, clicks=1000, purchases=200, requests=10_000, errors=10, p99_seconds=0.010
 )
-CHAMPION = Kpis(lists=1000, clicks=100, purchases=20, requests=1000, errors=1, p99_seconds=0.010)
 
 
 def test_wait_until_both_sides_have_traffic() -> None:
@@ -20,21 +20,49 @@ def test_wait_until_both_sides_have_traffic() -> None:
     assert "needs 100" in reasons[0]
 
 
-def test_promote_when_no_kpi_is_worse_than_the_tolerances() -> None:
-    close = Kpis(lists=1000, clicks=96, purchases=19.5, requests=1000, errors=2, p99_seconds=0.012)
-    assert judge(CHAMPION, close, RULES)[0] == "promote"
+def test_promote_only_on_a_significant_lift() -> None:
+    better = Kpis(lists=10_000, clicks=1200, purchases=210, requests=10_000, p99_seconds=0.011)
+    decision, reasons = judge(CHAMPION, better, RULES)
+    assert decision == "promote"
+    assert "ctr significantly better" in reasons[0]
+    # the same lift on few lists is noise: wait, do not promote
+    small = Kpis(lists=300, clicks=36, purchases=6, requests=300, p99_seconds=0.011)
+    few = Kpis(lists=300, clicks=30, purchases=6, requests=300, errors=0, p99_seconds=0.01)
+    decision, reasons = judge(few, small, RULES)
+    assert decision == "wait"
+    assert "not yet significant" in reasons[0]
+
+
+def test_non_inferiority_promotes_an_equal_challenger() -> None:
+    equal = Kpis(lists=40_000, clicks=4000, purchases=800, requests=40_000, p99_seconds=0.01)
+    champion = Kpis(lists=40_000, clicks=4000, purchases=800, requests=40_000, p99_seconds=0.01)
+    assert judge(champion, equal, RULES)[0] == "wait"  # superiority: no reason to switch
+    margin = RULES.model_copy(update={"non_inferiority_margin": 0.1})
+    decision, reasons = judge(champion, equal, margin)
+    assert decision == "promote"
+    assert "no worse than" in reasons[0]
 
 
 @pytest.mark.parametrize(
     ("challenger", "reason"),
     [
-        (Kpis(lists=1000, clicks=90, purchases=20, requests=1000, p99_seconds=0.01), "ctr"),
-        (Kpis(lists=1000, clicks=100, purchases=10, requests=1000, p99_seconds=0.01), "conversion"),
+        (Kpis(lists=10_000, clicks=800, purchases=200, requests=10_000, p99_seconds=0.01), "ctr"),
         (
-            Kpis(lists=1000, clicks=100, purchases=20, requests=950, errors=50, p99_seconds=0.01),
+            Kpis(lists=10_000, clicks=1000, purchases=100, requests=10_000, p99_seconds=0.01),
+            "conversion",
+        ),
+        (
+            Kpis(
+                lists=10_000,
+                clicks=1000,
+                purchases=200,
+                requests=9500,
+                errors=500,
+                p99_seconds=0.01,
+            ),
             "error rate",
         ),
-        (Kpis(lists=1000, clicks=100, purchases=20, requests=1000, p99_seconds=0.02), "p99"),
+        (Kpis(lists=10_000, clicks=1000, purchases=200, requests=10_000, p99_seconds=0.02), "p99"),
     ],
 )
 def test_rollback_names_the_kpi_that_got_worse(challenger: Kpis, reason: str) -> None:
