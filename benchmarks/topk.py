@@ -44,9 +44,13 @@ def main() -> None:
     for items in (int(x) for x in args.items.split(",")):
         values = rng.standard_normal((args.rows, items)).astype(np.float32)
         for k in (int(x) for x in args.k.split(",")):
-            old = best_ms(lambda: np.argpartition(-values, k - 1, axis=1)[:, :k], args.repeats)
-            new_np = best_ms(lambda: select_top_k(values, k, use_torch=False), args.repeats)
-            new_t = best_ms(lambda: select_top_k(values, k, use_torch=True), args.repeats)
+            old = best_ms(
+                lambda v=values, k=k: np.argpartition(-v, k - 1, axis=1)[:, :k], args.repeats
+            )
+            new_np = best_ms(
+                lambda v=values, k=k: select_top_k(v, k, use_torch=False), args.repeats
+            )
+            new_t = best_ms(lambda v=values, k=k: select_top_k(v, k, use_torch=True), args.repeats)
             print(f"| {args.rows} × {items:,} | {k} | {old:.0f} | {new_np:.0f} | {new_t:.0f} |")
 
 

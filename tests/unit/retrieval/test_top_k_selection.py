@@ -45,7 +45,8 @@ def test_both_paths_give_the_same_lists_with_masks_nan_and_short_rows() -> None:
     oracle[~np.isfinite(np.take_along_axis(values, oracle, axis=1))] = -1
     assert np.array_equal(expected_items, oracle)
     assert (expected_items[0] == -1).all()
-    assert (expected_items[1, 5:] == -1).all() and (expected_items[1, :5] >= 0).all()
+    assert (expected_items[1, 5:] == -1).all()
+    assert (expected_items[1, :5] >= 0).all()
     torch_items = select_top_k(values, 20, use_torch=True)
     assert [set(r) for r in torch_items[2:].tolist()] == [set(r) for r in oracle[2:].tolist()]
 
