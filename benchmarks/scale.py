@@ -20,6 +20,11 @@ Usage:
     .venv/bin/python benchmarks/scale.py                     # 1m,10m,30m
     .venv/bin/python benchmarks/scale.py --sizes 1m,10m --work /tmp/scale
     .venv/bin/python benchmarks/scale.py --engine ray        # the Ray engine (issue 13.3)
+
+With `--engine ray` each size runs on `scripts/ray_cluster.sh`'s two-node loopback
+cluster (head + worker raylet, one CPU each, on this machine's cores), started before
+the run and stopped after it (its start time is recorded apart, not in the wall time);
+the peak RSS adds the nodes' process trees (Ray's workers do the run's work there).
 """
 
 from __future__ import annotations
@@ -52,21 +57,76 @@ TARGET_PEAK_GB_10M = 8.0
 TARGET_SLOPE = 1.1
 
 
-def monitored(command: list[str], log: Path) -> tuple[float, float, int]:
-    """Run `command`, output to `log`; (wall seconds, peak RSS MB of its process tree, rc)."""
+def monitored(
+    command: list[str], log: Path, also: list[int] | None = None, env: dict[str, str] | None = None
+) -> tuple[float, float, int]:
+    """Run `command`, output to `log`; (wall seconds, peak RSS MB of its process tree, rc).
+
+    `also`: more process trees counted in the peak (the Ray nodes, whose workers do the
+    work of a run with engine ray: their RSS is memory the run uses).
+    """
     started = time.perf_counter()
     peak = 0.0
     with log.open("w") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-        parent = psutil.Process(process.pid)
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        roots = [process.pid, *(also or [])]
         while process.poll() is None:
-            try:
-                rss = sum(p.memory_info().rss for p in [parent, *parent.children(recursive=True)])
-                peak = max(peak, rss / 2**20)
-            except psutil.Error:
-                pass
+            rss = 0
+            for root in roots:
+                try:
+                    parent = psutil.Process(root)
+                    tree = [parent, *parent.children(recursive=True)]
+                except psutil.Error:
+                    continue
+                for member in tree:
+                    try:
+                        rss += member.memory_info().rss
+                    except psutil.Error:
+                        pass
+            peak = max(peak, rss / 2**20)
             time.sleep(0.05)
     return time.perf_counter() - started, peak, process.returncode
+
+
+class LoopbackCluster:
+    """`scripts/ray_cluster.sh`'s two-node cluster (one CPU a node) for a run on Ray.
+
+    Token authentication off: the nodes listen on loopback addresses only here, and the
+    run's process must not need the token (see the script's header).
+    """
+
+    SCRIPT = ROOT / "scripts" / "ray_cluster.sh"
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.env = {**os.environ, "RAY_AUTH_MODE": "disabled",
+                    "RAY": str(Path(sys.executable).parent / "ray")}  # fmt: skip
+        # object stores that hold a fitted model at shop size (the script's 300 MB is
+        # for tests); Ray spills to disk beyond it, which would be measured too
+        self.env.setdefault("RAY_CLUSTER_OBJECT_STORE_MB", "2048")
+        self.address = ""
+        self.start_s = 0.0
+
+    def __enter__(self) -> LoopbackCluster:
+        started = time.perf_counter()
+        done = subprocess.run(
+            ["bash", str(self.SCRIPT), "start", str(self.folder)],
+            capture_output=True, text=True, check=False, env=self.env,
+        )  # fmt: skip
+        if done.returncode:
+            raise SystemExit(f"the Ray cluster did not start: {done.stderr[-2000:]}")
+        self.address = done.stdout.strip().splitlines()[-1]
+        self.start_s = time.perf_counter() - started
+        return self
+
+    def node_pids(self) -> list[int]:
+        """The pids of the two `ray start --block` processes (their trees hold the nodes)."""
+        pids = (self.folder / f"{node}.pid" for node in ("head", "worker"))
+        return [int(path.read_text()) for path in pids if path.is_file()]
+
+    def __exit__(self, *exc: object) -> None:
+        subprocess.run(["bash", str(self.SCRIPT), "stop", str(self.folder)],
+                       capture_output=True, check=False, env=self.env)  # fmt: skip
 
 
 def generate(size: str, work: Path) -> dict[str, Any]:
@@ -105,11 +165,19 @@ def run_size(size: str, work: Path, engine: str, sets: list[str]) -> dict[str, A
     path = folder / "shelfwise.yaml"
     path.write_text(yaml.safe_dump(config))
     command = [str(SHELFWISE), "run", "-c", str(path), "--no-cache"]
-    if engine != "local":  # the compute section (issue 13, point 3)
-        command += ["--set", f"compute.engine={engine}"]
     for item in sets:
         command += ["--set", item]
-    seconds, peak, code = monitored(command, folder / f"run-{engine}.log")
+    cluster: dict[str, Any] = {}
+    if engine == "local":
+        seconds, peak, code = monitored(command, folder / f"run-{engine}.log")
+    else:  # the compute section (issue 13, point 3) on the two-node loopback cluster
+        with LoopbackCluster(work / "ray") as nodes:
+            command += ["--set", f"compute.engine={engine}", "--set",
+                        f"compute.address={nodes.address}"]  # fmt: skip
+            seconds, peak, code = monitored(
+                command, folder / f"run-{engine}.log", also=nodes.node_pids(), env=nodes.env
+            )
+            cluster = {"nodes": 2, "cpus_per_node": 1, "start_s": round(nodes.start_s, 1)}
     runs = sorted((run_home / "runs").glob("*/"))
     result: dict[str, Any] = {
         "size": size,
@@ -119,6 +187,7 @@ def run_size(size: str, work: Path, engine: str, sets: list[str]) -> dict[str, A
         "wall_s": round(seconds, 1),
         "peak_rss_mb": round(peak),
         "log": str(folder / f"run-{engine}.log"),
+        **({"cluster": cluster} if cluster else {}),
     }
     if runs:
         result.update(read_run(runs[-1]))
@@ -262,7 +331,9 @@ def main() -> None:
                 f"{psutil.virtual_memory().total / 2**30:.0f} GB"
             )
             print(f"{size}: {result['wall_s']} s, peak {result['peak_rss_mb']} MB", flush=True)
-            # one entry per (size, engine): a rerun replaces the earlier numbers
+            # one entry per (size, engine): a rerun replaces the earlier numbers; read
+            # again first, as another engine's run may have saved since this one began
+            saved = json.loads(out.read_text()) if out.is_file() else {"results": []}
             saved["results"] = [
                 r for r in saved["results"] if (r["size"], r["engine"]) != (size, args.engine)
             ] + [result]

@@ -35,10 +35,17 @@ at `--swap-rate` rps through a baseline of `--duration` seconds, N admin reloads
 `--promotions` registry promotions; failed requests, p99 against the baseline, RSS
 after one and after N swaps, seconds from a promotion until the server serves it.
 
+With `--item-updates-per-s N` it sends catalog updates (`PUT /v1/items`) at N per
+second during the whole load, half of them new products, and measures how long a new
+product takes to show in `/v1/search` (`_serve_catalog.py`); with `--redis-url` the
+search runs on a second replica that hears of it only through Redis.
+
 Usage:
     .venv/bin/python benchmarks/serve_load.py [--workers N] [--duration S]
         [--rates 10,50,100,200,400] [--connections 32] [--endpoints recommend,search,...]
         [--no-pin] [--rebuild] [--json]
+    .venv/bin/python benchmarks/serve_load.py ... --item-updates-per-s 5
+        [--redis-url redis://127.0.0.1:6379/0]
     .venv/bin/python benchmarks/serve_load.py --swaps 10 [--promotions 6]
         [--swap-rate 100] [--duration 30] [--json]
 With --json the output ends with one JSON line: {"recommend": {"max_rps": ..., "rates":
@@ -567,6 +574,23 @@ def main() -> None:
     parser.add_argument("--swaps", type=int, default=0, help="measure N admin reloads")
     parser.add_argument("--promotions", type=int, default=6, help="registry promotions")
     parser.add_argument("--swap-rate", type=float, default=100.0, help="rps during swaps")
+    parser.add_argument(
+        "--item-updates-per-s",
+        type=float,
+        default=0.0,
+        help="PUT /v1/items at this rate during the load (_serve_catalog.py)",
+    )
+    parser.add_argument(
+        "--bundle",
+        default=None,
+        help="serve this bundle (its shop's events in ../data/events.parquet, as "
+        "benchmarks/live_catalog.py writes) instead of building one with the pipeline",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=None,
+        help="with item updates: a second replica on this Redis, where visibility is measured",
+    )
     args = parser.parse_args()
     rates = [int(value) for value in args.rates.split(",") if value]
     endpoints = [value for value in args.endpoints.split(",") if value]
@@ -574,7 +598,7 @@ def main() -> None:
     if unknown or args.workers < 1:
         parser.error(f"unknown endpoints {unknown} (choose from {ENDPOINTS}) or workers < 1")
 
-    shop = build_bundle(args.items, rebuild=args.rebuild)
+    shop = build_bundle(args.items, rebuild=args.rebuild) if not args.bundle else _given(args)
     built = f"pipeline {shop.pipeline_s} s" if shop.pipeline_s else "reused"
     print(f"bundle {shop.bundle}: {shop.components} ({built})", flush=True)
     pools = request_pools(shop)
@@ -590,25 +614,34 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     port = free_port()
     log = ROOT / ".shelfwise" / f"bench-serve-load-{args.items}" / "server.log"
-    server = start_server(shop.bundle, port=port, workers=args.workers, cpus=server_cpus, log=log)
+    updates = _ItemUpdates.start(shop, args, log.parent, server_cpus, n_cpus)
+    server = start_server(
+        shop.bundle,
+        port=port,
+        workers=args.workers,
+        cpus=server_cpus,
+        log=log,
+        env_overrides=updates.environment("main") if updates else None,
+    )
     load_start = os.getloadavg()[0]
     gc.collect()
     gc.freeze()  # the built frames stay; no collector pauses inside the client
     try:
-        results = asyncio.run(
-            drive(
-                port,
-                pools,
-                endpoints=endpoints,
-                rates=rates,
-                duration=args.duration,
-                connections=args.connections,
-                server=server,
-            )
+        reading = drive(
+            port,
+            pools,
+            endpoints=endpoints,
+            rates=rates,
+            duration=args.duration,
+            connections=args.connections,
+            server=server,
         )
+        results = asyncio.run(updates.during(reading, port) if updates else reading)
         memory = worker_memory(server)
     finally:
         stop_server(server)
+        if updates:
+            updates.close()
     load_end = os.getloadavg()[0]
     result: dict[str, Any] = {name: results.get(name) for name in ENDPOINTS}
     result.update(
@@ -628,9 +661,98 @@ def main() -> None:
             "date": dt.date.today().isoformat(),
         }
     )
+    if updates:
+        result["item_updates"] = updates.result
+        print(f"\nitem updates during the load: {json.dumps(updates.result)}")
     print_table(result, rates, endpoints)
     if args.json:
         print(json.dumps(result, default=float))
+
+
+def _given(args: argparse.Namespace) -> Shop:
+    """`--bundle`: an existing bundle and its shop's events."""
+    bundle = Path(args.bundle).resolve()
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    events = bundle.parent / "data" / "events.parquet"
+    return Shop(bundle, events, dict(manifest["components"]), 0.0)
+
+
+class _ItemUpdates:
+    """`--item-updates-per-s`: catalog updates during the load (see `_serve_catalog.py`)."""
+
+    def __init__(self, shop: Shop, args: argparse.Namespace, work: Path) -> None:
+        import _serve_catalog as catalog
+        import polars as pl
+
+        self.catalog = catalog
+        self.rate = float(args.item_updates_per_s)
+        self.redis_url: str | None = args.redis_url
+        self.token = catalog.new_token()
+        self.work = work
+        frame = pl.read_parquet(shop.bundle / "items.parquet", columns=["raw_item_id", "category"])
+        self.items = list(
+            zip(frame["raw_item_id"].to_list(), frame["category"].to_list(), strict=True)
+        )
+        self.replica: subprocess.Popen[bytes] | None = None
+        self.replica_port: int | None = None
+        self.result: dict[str, Any] = {}
+
+    @classmethod
+    def start(
+        cls,
+        shop: Shop,
+        args: argparse.Namespace,
+        work: Path,
+        server_cpus: list[int] | None,
+        n_cpus: int,
+    ) -> _ItemUpdates | None:
+        """None without `--item-updates-per-s`; with `--redis-url`, the replica started."""
+        if args.item_updates_per_s <= 0:
+            return None
+        updates = cls(shop, args, work)
+        if updates.redis_url:
+            updates.replica_port = free_port()
+            # the replica shares the client's CPUs: it answers only the visibility polls
+            client_cpus = [c for c in range(n_cpus) if server_cpus is None or c not in server_cpus]
+            updates.replica = start_server(
+                shop.bundle,
+                port=updates.replica_port,
+                workers=1,
+                cpus=client_cpus or None,
+                log=work / "replica.log",
+                env_overrides=updates.environment("replica"),
+            )
+        return updates
+
+    def environment(self, name: str) -> dict[str, str]:
+        """The server's environment: admin routes, its own catalog log, Redis."""
+        return self.catalog.server_environment(self.work, self.token, self.redis_url, name)
+
+    async def during(self, reading: Any, port: int) -> dict[str, Any]:
+        """Run the read load and the updates together; keep the updates' numbers."""
+        stop = asyncio.Event()
+        task = asyncio.create_task(
+            self.catalog.update_loop(
+                port,
+                self.replica_port or port,
+                token=self.token,
+                rate=self.rate,
+                items=self.items,
+                stop=stop,
+            )
+        )
+        try:
+            results: dict[str, Any] = await reading
+        finally:
+            stop.set()
+            self.result = await task
+        self.result["read_on"] = "replica (through Redis)" if self.replica else "same server"
+        return results
+
+    def close(self) -> None:
+        """Stop the replica."""
+        if self.replica is not None:
+            stop_server(self.replica)
 
 
 def measure_swaps(shop: Shop, pools: dict[str, list[bytes]], args: argparse.Namespace) -> None:

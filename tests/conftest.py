@@ -44,6 +44,8 @@ def shop_config(shop: ShopSummary, home: Path, **overrides: object) -> Shelfwise
         "tune.budget_seconds": 4,
         "tune.trials_per_model": 2,
         "models.blend.trials": 5,
+        # the search stage times each variant for its tie-break: a few queries suffice here
+        "search.latency_queries": 3,
         # one embedding cache for the whole session: each catalog text is encoded once
         "models.dense.cache_dir": str(EMBEDDING_CACHE),
     }

@@ -102,6 +102,8 @@ class QuarantineReason(StrEnum):
     MALFORMED_ROW = "malformed-row"  # wrong field count, unparsable JSON line
     TRUNCATED_INPUT = "truncated-input"  # the last, partial record of a cut-off file
     FIELD_TOO_LONG = "field-too-long"  # a text value over its data.limits length
+    SUSPECTED_BOT = "suspected-bot"  # a user whose events no human makes (data.fake_traffic)
+    SUSPECTED_FAKE_ORDER = "suspected-fake-order"  # fake-order ring or purchases never viewed
 
 
 CATALOG_SCHEMA: Final[dict[str, pl.DataType]] = {

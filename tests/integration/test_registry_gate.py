@@ -32,7 +32,18 @@ if TYPE_CHECKING:
 FAST = {"search.enabled": False, "compress.enabled": False}
 ONLY_POPULARITY = {
     f"models.{name}.enabled": False
-    for name in ("item_knn", "user_knn", "ease", "gfcf", "rp3beta", "als", "bpr", "content")
+    for name in (
+        "item_knn",
+        "user_knn",
+        "ease",
+        "gfcf",
+        "rp3beta",
+        "als",
+        "bpr",
+        "content",
+        "buy_again",
+        "tifu_knn",
+    )
 }
 
 

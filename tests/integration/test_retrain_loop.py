@@ -66,7 +66,7 @@ def test_retrain_on_new_events_then_the_canary_is_promoted(
 
     # live KPIs as the server exports them: the challenger's CTR is significantly higher
     metrics = ServeMetrics()
-    for version, lists, clicks in (("1", 5000, 500), ("2", 3000, 420)):
+    for version, lists, clicks in (("1", 20_000, 2000), ("2", 12_000, 1680)):
         metrics.served_lists.labels("recommend", version).inc(lists)
         metrics.attributed_events.labels("click", version).inc(clicks)
         metrics.model_requests.labels("recommend", version, "champion").inc(lists)

@@ -14,6 +14,7 @@ from shelfwise.cli.main import app
 from shelfwise.config import load_config
 from shelfwise.registry import CHAMPION, ModelRegistry
 from shelfwise.sample import ShopSummary, generate_shop
+from shelfwise.search.selection import served_record
 from shelfwise.serve import ServeSettings, create_app
 
 EMBEDDING_CACHE = Path(tempfile.gettempdir()) / "shelfwise-test-embeddings"  # as in conftest
@@ -53,6 +54,16 @@ def test_generate_run_models_serve(tmp_path: Path) -> None:
 
     assert "gate: first-champion" in result.output
     assert "report: " in result.output
+    # one truth (issue 16): the search stage's pick is what the package line and the
+    # final summary say, and the evaluate line claims no served search variant
+    flat = " ".join(result.output.split())
+    search_dir = next(tmp_path.rglob("search/search.json")).parent
+    record = served_record(search_dir)
+    assert record is not None
+    assert record.served is not None
+    assert f"search={record.served}" in flat
+    assert f"search: {record.line()}" in flat
+    assert "served: bm25" not in flat
 
     result = runner.invoke(app, ["models", "-c", str(config), "--set", "home=state"])
     assert result.exit_code == 0, result.output
@@ -72,7 +83,13 @@ def test_generate_run_models_serve(tmp_path: Path) -> None:
         assert len(body["items"]) == 5
         assert body["model_version"]
         seen = set(events.filter(pl.col("raw_user_id") == user)["raw_item_id"].to_list())
-        assert not seen & {item["item_id"] for item in body["items"]}
+        listed = {item["item_id"] for item in body["items"]}
+        # the bundle's repeat policy (learned on valid) decides whether the user's own
+        # items may be listed (`serve.exclude_seen` overrides it for a server)
+        policy = json.loads((bundle / "repeat_policy.json").read_text())["policy"]
+        assert policy in ("exclude", "allow")
+        if policy == "exclude":
+            assert not seen & listed
 
         for query in ("笔记本电脑", "laptop"):
             found = client.post("/v1/search", json={"query": query, "k": 5}).json()

@@ -275,3 +275,64 @@ def hand_set_click_model(
         candidates=candidates,
         retriever=retriever,
     )
+
+
+# --- audiences (issue 15): the tiny shop plus a tea with no events -------------------
+
+COLD_TEA = "sku-tea-gift"
+
+
+def build_audience_bundle(root: Path) -> Path:
+    """The tiny shop with one more product, a green tea no one has touched yet, and the
+    bundle's `audience/` files (text vectors, user profiles, last activity)."""
+    from shelfwise.package.audience import write_audience
+
+    items = pl.concat(
+        [
+            ITEMS,
+            pl.DataFrame(
+                {
+                    "raw_item_id": [COLD_TEA],
+                    "title": ["Longjing Green Tea Gift Box 龙井绿茶礼盒"],
+                    "category": ["grocery"],
+                    "brand": ["Xihu"],
+                    "price": [168.0],
+                    "in_stock": [True],
+                }
+            ),
+        ]
+    )
+    histories = sp.hstack([history_matrix(), sp.csr_matrix((len(USERS), 1))]).tocsr()
+    models = root / "models"
+    popularity = PopularityRecommender()
+    popularity.fit(histories)
+    popularity.save(models / "popularity")
+    knn = ItemKNNRecommender(neighbours=10, num_threads=1)
+    knn.fit(histories)
+    knn.save(models / "item_knn")
+    day = 86_400
+    # u1 and u2 were active on the last day, the others two days before, u-empty never
+    last = np.array([100 * day, 100 * day, 98 * day, 98 * day, 98 * day, np.iinfo(np.int64).min])
+    spec = BundleSpec(
+        items=items,
+        users=pl.DataFrame({"raw_user_id": USERS}),
+        histories=histories,
+        components={
+            "recommender": ("item_knn", models / "item_knn"),
+            "popular": ("popularity", models / "popularity"),
+            "similar": ("item_knn", models / "item_knn"),
+        },
+        project="tiny",
+        audience=write_audience(
+            root / "audience", items=items, histories=histories, last_event=last
+        ),
+    )
+    out = root / "bundle"
+    write_bundle(spec, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def audience_bundle_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny audience bundle (read-only)."""
+    return build_audience_bundle(tmp_path_factory.mktemp("audience-bundle"))

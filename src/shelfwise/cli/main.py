@@ -9,7 +9,17 @@ from __future__ import annotations
 import shutil
 import sys
 
-from shelfwise.cli import deploy, loop, models, monitor, pipeline, plan, serve
+from shelfwise.cli import (
+    audience,
+    deploy,
+    experiment,
+    loop,
+    models,
+    monitor,
+    pipeline,
+    plan,
+    serve,
+)
 from shelfwise.cli.app import app, console, err_console
 
 for command in (
@@ -22,11 +32,13 @@ for command in (
     models.promote,
     models.rollback,
     serve.serve,
+    audience.audience,
     pipeline.demo,
     loop.retrain,
 ):
     app.command()(command)
 app.add_typer(loop.canary_app, name="canary")
+app.add_typer(experiment.experiment_app, name="experiment")
 app.add_typer(monitor.monitor_app, name="monitor")
 app.add_typer(deploy.deploy_app, name="deploy")
 

@@ -23,7 +23,10 @@ from shelfwise.config import ShelfwiseConfig, load_config
 from shelfwise.errors import ConfigError
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from shelfwise.pipeline import RunOutcome
+    from shelfwise.search.selection import ServedSearch
 
 # What the demo writes into its shelfwise.yaml beside every default: its own project (so
 # `shelfwise serve` / `models` in the demo folder find what it registered), its state
@@ -62,6 +65,22 @@ def generate(
     file_format: Annotated[
         str, typer.Option("--format", help="parquet, csv or jsonl.")
     ] = "parquet",
+    bots: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=0.9,
+            help="Share of fake events to add (scrapers, click farms, fake-order rings), "
+            "labelled in bots.<format>.",
+        ),
+    ] = 0.0,
+    domain: Annotated[
+        str,
+        typer.Option(
+            help="general (the default shop) or grocery (orders of staples bought again "
+            "on item-specific cycles; --events is then set by --users).",
+        ),
+    ] = "general",
 ) -> None:
     """Generate the built-in bilingual (Chinese/English) sample shop."""
     from shelfwise.sample import generate_shop
@@ -69,6 +88,25 @@ def generate(
     if file_format not in ("parquet", "csv", "jsonl"):
         err_console.print(f"error: --format must be parquet, csv or jsonl, not {file_format!r}")
         raise typer.Exit(2)
+    if domain not in ("general", "grocery"):
+        err_console.print(f"error: --domain must be general or grocery, not {domain!r}")
+        raise typer.Exit(2)
+    if domain == "grocery":
+        from shelfwise.sample.grocery import generate_grocery
+
+        with console.status("generating the grocery shop…"):
+            shop = generate_grocery(
+                out,
+                users=users,
+                items=items,
+                seed=seed,
+                file_format=file_format,  # type: ignore[arg-type]
+            )
+        console.print(
+            f"wrote {shop.n_items:,} products, {shop.n_users:,} shoppers, {shop.n_events:,} "
+            f"purchases in orders to {out}/ (try split.method: last_basket)"
+        )
+        return
     with console.status("generating the sample shop…"):
         summary = generate_shop(
             out,
@@ -77,11 +115,17 @@ def generate(
             events=events,
             seed=seed,
             file_format=file_format,  # type: ignore[arg-type]
+            bots=bots,
         )
     console.print(
         f"wrote {summary.n_items:,} products, {summary.n_users:,} shoppers, "
         f"{summary.n_events:,} events, {summary.n_queries:,} labelled queries to {out}/"
     )
+    if summary.bots_path is not None:
+        console.print(
+            f"{summary.n_bot_users:,} of the shoppers are fake (scrapers, click farms, "
+            f"fake-order rings): the truth is in {summary.bots_path}"
+        )
 
 
 def validate(config: ConfigOption = None, sets: SetOption = None) -> None:
@@ -144,6 +188,7 @@ def run_and_report(
     """Run the pipeline with progress lines, then print its metrics, version and gate."""
     from shelfwise.cli.render import gate_table, metrics_table, search_table
     from shelfwise.pipeline import run_pipeline
+    from shelfwise.search.selection import served_record
 
     progress.enable(console.is_terminal)
     console.print(f"[bold]shelfwise run[/bold] · project {cfg.project} · state {cfg.state_dir()}")
@@ -166,12 +211,16 @@ def run_and_report(
             "[yellow]no user has events in the test split, so there are no recommendation "
             "metrics: add data or change split.*[/yellow]"
         )
+    searched = served_record(outcome.run_dir / "search")
     for table in (
         metrics_table(metrics, cfg.evaluate.k_values),
-        search_table(metrics, cfg.evaluate.k_values),
+        search_variants_table(outcome.run_dir / "search")
+        or search_table(metrics, cfg.evaluate.k_values),
     ):
         if table is not None:
             console.print(table)
+    for line in served_lines(metrics, outcome.manifests, searched):
+        console.print(line, highlight=False)
     console.print(f"run {outcome.run_id}: {outcome.run_dir}")
     console.print(
         f"[bold green]model version {outcome.bundle_version}[/bold green] → {outcome.bundle_path}"
@@ -188,6 +237,63 @@ def run_and_report(
     for warning in outcome.warnings:
         console.print(f"[yellow]{escape(warning)}[/yellow]", highlight=False)
     return outcome
+
+
+def served_lines(
+    metrics: dict[str, Any], manifests: dict[str, Any], searched: ServedSearch | None
+) -> list[str]:
+    """What the bundle serves, one line per job, from the one record of each choice.
+
+    Recommendations: the package stage's components (the evaluate stage's pick and the
+    click model when kept); search: the search stage's `search.json` (`served_record`),
+    which the search stage's line, the package line and the report print as well.
+    """
+    package = manifests.get("package")
+    components: dict[str, str] = dict(package.extra.get("components", {})) if package else {}
+    recommender = components.get("recommender") or metrics.get("selected", {}).get("recommender")
+    lines = ["[bold]served[/bold]"]
+    if recommender:
+        ranker = " + click model" if components.get("ranker") else ""
+        lines.append(f"  recommendations: {escape(str(recommender))}{ranker}")
+    else:
+        lines.append("  recommendations: none (no events to learn from)")
+    if searched is not None:
+        lines.append(f"  search: {escape(searched.line())}")
+    elif components.get("search"):
+        lines.append(f"  search: {escape(components['search'])}")
+    return lines
+
+
+def search_variants_table(search_dir: Path) -> Table | None:
+    """The search stage's variants (full-catalog and rerank NDCG@10, ms/query), served starred."""
+    from rich.table import Table
+
+    path = search_dir / "search.json"
+    if not path.is_file():
+        return None
+    report: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    variants: dict[str, Any] = report.get("variants") or {}
+    if report.get("status") != "evaluated" or not variants:
+        return None
+    latency: dict[str, float] = report.get("latency_p50_ms") or {}
+    what = "queries" if report.get("labels") == "labelled_queries" else "query groups"
+    table = Table(
+        title=f"Search · {report.get('groups', 0):,} {what}, picked by "
+        f"{report.get('select_metric')}",
+        title_justify="left",
+    )
+    for column in ("variant", "full ndcg@10", "full recall@10", "rerank ndcg@10", "ms/query"):
+        table.add_column(column, justify="left" if column == "variant" else "right")
+    for name, values in variants.items():
+        full, rerank = values.get("full", {}), values.get("rerank", {})
+        table.add_row(
+            f"★ {name}" if name == report.get("served") else name,
+            f"{full.get('ndcg@10', float('nan')):.4f}",
+            f"{full.get('recall@10', float('nan')):.4f}",
+            f"{rerank.get('ndcg@10', float('nan')):.4f}",
+            f"{latency[name]:.1f}" if name in latency else "–",
+        )
+    return table
 
 
 def print_data_notes(partial_files: list[dict[str, Any]], notes: list[str]) -> None:

@@ -54,6 +54,15 @@ class ComputeConfig(Section):
         "work itself are never retried.",
     )
 
+    tune_concurrent_trials: int | None = Field(
+        default=None,
+        ge=1,
+        description="With engine ray: tuning trials run at once (Ray Tune); null = the "
+        "cluster's CPUs. 1 gives exactly the local study's proposals and choice; more "
+        "runs faster, and TPE's proposals after its seeded start-up trials then depend "
+        "on which trials finished first.",
+    )
+
     @field_validator("address")
     @classmethod
     def _known_address(cls, value: str) -> str:

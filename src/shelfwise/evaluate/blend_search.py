@@ -103,7 +103,7 @@ def search_blend(
         max(1, min(valid.users.size, _MAX_CACHE_CELLS // (n_items * len(models))))
     )
     histories = UserHistories.select(sample.history, sample.sequences, sample.users)
-    excluded = sample.excluded[sample.users]
+    excluded = sample.excluded_rows(sample.users)
     targets = sample.targets[sample.users]
     cached: list[FloatArray] = [normalise_rows(model.score(histories)) for model in models.values()]
     names = list(models)

@@ -12,6 +12,7 @@ Stage input: the `validate` folder. Outputs:
 | `full.npz` | every event (serving-time history) |
 | `*_seq.npz` | train, train_valid, full: the same events as time-ordered sequences |
 | `valid_targets.npz`, `test_targets.npz` | binary targets, minus already-seen items |
+| `valid_targets_all.npz`, `test_targets_all.npz` | the same with repeats kept (repeat policy) |
 | `queries.parquet` | QUERY, ITEM_INDEX, RELEVANCE |
 | `search_events.parquet` | events with a QUERY (user, item, type, query, position, split) |
 | `split.json` | the split protocol, cutoffs and counts |

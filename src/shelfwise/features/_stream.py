@@ -27,6 +27,7 @@ from shelfwise.contracts import (
     RAW_ITEM_ID,
     RAW_USER_ID,
     ROW_NUMBER,
+    SESSION_ID,
     SPLIT,
     TIMESTAMP,
     USER_INDEX,
@@ -84,6 +85,7 @@ def read_compact(
     weights: dict[str, float],
     *,
     keep_split: bool,
+    keep_sessions: bool = False,
     batch_rows: int = BATCH_ROWS,
 ) -> CompactEvents:
     """Read `events` a batch at a time into `CompactEvents`.
@@ -94,6 +96,8 @@ def read_compact(
         items: ITEM_INDEX and RAW_ITEM_ID of the catalog.
         weights: event type -> weight (types not listed weigh 0).
         keep_split: keep the data's SPLIT column (`split.method: given`).
+        keep_sessions: keep the data's SESSION_ID column, when it has one (a category;
+            the session and last_basket splits read it).
         batch_rows: events per batch (the test proves any size gives the same result).
     """
     user_map = users.select(RAW_USER_ID, pl.col(USER_INDEX).cast(INDEX_DTYPE))
@@ -107,6 +111,8 @@ def read_compact(
         wanted = [RAW_USER_ID, RAW_ITEM_ID, EVENT_TYPE, TIMESTAMP, QUERY, POSITION]
         if keep_split:
             wanted.append(SPLIT)
+        if keep_sessions:
+            wanted.append(SESSION_ID)
         columns = [name for name in wanted if name in names]
         for batch in source.iter_batches(batch_size=batch_rows, columns=columns):
             chunk = cast(pl.DataFrame, pl.from_arrow(batch))  # a record batch is a frame
@@ -144,6 +150,8 @@ def _compact(
     ]
     if keep_split and SPLIT in indexed.columns:
         columns.append(pl.col(SPLIT))
+    if SESSION_ID in indexed.columns:  # read only when asked for (`keep_sessions`)
+        columns.append(pl.col(SESSION_ID).cast(pl.String).cast(pl.Categorical))
     compact = indexed.select(columns)
     search = None
     if QUERY in indexed.columns:

@@ -1,6 +1,6 @@
 """Assign every interaction to train / valid / test, frozen in the run's artifacts.
 
-Four protocols:
+Six protocols:
 - time (default, production-like): one global cutoff; every test event is strictly
   later than every train and valid event, every valid event strictly later than
   every train event. Events at a cutoff's exact second stay on the earlier side.
@@ -10,6 +10,10 @@ Four protocols:
 - random (RecBole's default "RO + RS 8:1:1, group by user"): per user, events in a
   seeded random order, cut by the fractions with RecBole's rounding.
 - given: the events' own SPLIT column (a published split, e.g. RecBole's file).
+- last_basket (next-basket protocol): per user, the last order is test and the one
+  before it valid (`_last_basket`).
+- session (anonymous sessions): whole sessions, the last by start time test and the
+  ones before valid (`shelfwise.features.sessions`).
 """
 
 from __future__ import annotations
@@ -20,8 +24,18 @@ import numpy as np
 import polars as pl
 
 from shelfwise.config import SplitConfig
-from shelfwise.contracts import ROW_NUMBER, SPLIT, TIMESTAMP, USER_INDEX, SplitName
+from shelfwise.contracts import (
+    EVENT_TYPE,
+    ROW_NUMBER,
+    SESSION_ID,
+    SPLIT,
+    TIMESTAMP,
+    USER_INDEX,
+    EventType,
+    SplitName,
+)
 from shelfwise.errors import DataError
+from shelfwise.features.sessions import assign_sessions, session_split
 
 # The split as a category (a small code a row instead of a string): the features stage
 # holds it for every event. Compares equal to the SplitName strings, and its categories
@@ -65,6 +79,10 @@ def assign_split(
             result, valid_cutoff, test_cutoff = _time_split(events, config)
         elif config.method == "random":
             result = _random_split(events, config, seed)
+        elif config.method == "last_basket":
+            result = _last_basket(events, config)
+        elif config.method == "session":
+            result = _session(events, config)
         else:
             result = _leave_last_out(events, config)
     counts = {name.value: 0 for name in SplitName}
@@ -113,6 +131,61 @@ def _leave_last_out(events: pl.DataFrame, config: SplitConfig) -> pl.DataFrame:
     return ordered.with_columns(split_expr.alias(SPLIT))
 
 
+def _last_basket(events: pl.DataFrame, config: SplitConfig) -> pl.DataFrame:
+    """Next-basket protocol: each user's last order is test, the order before it valid.
+
+    Orders are the purchases (every event when the data has no purchase): one order per
+    `session_id` when the events carry one, else a user's purchases less than
+    `basket_gap_minutes` apart. An order starts at its first event; a user's events
+    from the last order's start on are test, from the second-to-last order's start on
+    valid (with `valid_fraction` > 0), the rest train. Users with fewer orders than
+    that plus one stay in train, so every evaluated user has a training history.
+    """
+    if events.is_empty():
+        return events.with_columns(_split(SplitName.TRAIN).alias(SPLIT))
+    purchase = pl.col(EVENT_TYPE).cast(pl.String) == EventType.PURCHASE.value
+    has_purchases = bool(events.select(purchase.any()).item())
+    orders = events.filter(purchase) if has_purchases else events
+    with_session = SESSION_ID in orders.columns and orders[SESSION_ID].null_count() < orders.height
+    if with_session:
+        starts = (
+            orders.filter(pl.col(SESSION_ID).is_not_null())
+            .group_by(USER_INDEX, SESSION_ID)
+            .agg(pl.col(TIMESTAMP).min().alias("__start"))
+        )
+    else:
+        gap = int(config.basket_gap_minutes * 60)
+        starts = (
+            orders.select(USER_INDEX, TIMESTAMP)
+            .sort(USER_INDEX, TIMESTAMP)
+            .filter(
+                (pl.col(TIMESTAMP) - pl.col(TIMESTAMP).shift(1).over(USER_INDEX)).fill_null(gap + 1)
+                > gap
+            )
+            .select(USER_INDEX, pl.col(TIMESTAMP).alias("__start"))
+        )
+    with_valid = config.valid_fraction > 0
+    cutoffs = starts.group_by(USER_INDEX).agg(
+        pl.col("__start").sort(descending=True).get(0).alias("__test"),
+        pl.col("__start").sort(descending=True).get(1, null_on_oob=True).alias("__valid"),
+        pl.len().alias("__orders"),
+    )
+    eligible = pl.col("__orders").fill_null(0) >= (3 if with_valid else 2)
+    split_expr = (
+        pl.when(eligible & (pl.col(TIMESTAMP) >= pl.col("__test")))
+        .then(_split(SplitName.TEST))
+        .when(eligible & pl.lit(with_valid) & (pl.col(TIMESTAMP) >= pl.col("__valid")))
+        .then(_split(SplitName.VALID))
+        .otherwise(_split(SplitName.TRAIN))
+    )
+    return (
+        events.join(cutoffs, on=USER_INDEX, how="left")
+        .with_columns(split_expr.alias(SPLIT))
+        .drop("__test", "__valid", "__orders")
+        .sort(ROW_NUMBER)
+    )
+
+
 def _given(events: pl.DataFrame) -> pl.DataFrame:
     names = [name.value for name in SplitName]
     if SPLIT not in events.columns:
@@ -158,3 +231,16 @@ def _random_split(events: pl.DataFrame, config: SplitConfig, seed: int) -> pl.Da
         .otherwise(_split(SplitName.TEST))
     )
     return keyed.with_columns(split_expr.alias(SPLIT)).drop("__key").sort(ROW_NUMBER)
+
+
+def _session(events: pl.DataFrame, config: SplitConfig) -> pl.DataFrame:
+    """Session protocol: the last sessions by start time are test, those before valid.
+
+    Sessions and their numbering are `shelfwise.features.sessions`'s (SESSION_INDEX is
+    kept on the events, so the stage can write each split's sessions).
+    """
+    sessions = assign_sessions(events, gap_seconds=round(config.session_gap_minutes * 60))
+    split = session_split(
+        sessions, test_fraction=config.test_fraction, valid_fraction=config.valid_fraction
+    )
+    return split.with_columns(pl.col(SPLIT).cast(SPLIT_DTYPE))

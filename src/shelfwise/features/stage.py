@@ -12,8 +12,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Final
 
+import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
+import scipy.sparse as sp
 
 from shelfwise._internal.artifacts import (
     atomic_write_json,
@@ -39,9 +41,12 @@ from shelfwise.contracts import (
     SplitName,
 )
 from shelfwise.features._stream import BATCH_ROWS, read_compact, user_ids
+from shelfwise.features.sessions import write_session_files
 from shelfwise.features.split import assign_split
 
 WRITE_ROWS: Final = 1_000_000  # interactions written a slice (one row group) at a time
+# `<split>_targets_all.npz`: targets with items already in the history kept (repeats)
+ALL_TARGETS_SUFFIX: Final = "_all"
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -72,9 +77,12 @@ def build_features(
         item_ids,
         weights,
         keep_split=config.split.method == "given",
+        keep_sessions=config.split.method in ("session", "last_basket"),
         batch_rows=batch_rows,
     )
     interactions, split_info = assign_split(compact.frame, config.split, seed=config.seed)
+    if config.split.method == "session":  # each split's sessions, one row each
+        write_session_files(interactions, out)
     search_events = (
         compact.search.join(interactions.select(ROW_NUMBER, SPLIT), on=ROW_NUMBER, how="left")
         .sort(TIMESTAMP, ROW_NUMBER)
@@ -117,6 +125,16 @@ def build_features(
         "valid": target_matrix(interactions, histories["train"], split=SplitName.VALID.value),
         "test": target_matrix(interactions, histories["train_valid"], split=SplitName.TEST.value),
     }
+    # The same targets with repeats kept (items the user already has): what evaluation
+    # counts when the repeat policy lets lists hold them (issue 15). Never dropped
+    # silently: how many the repeat-free targets leave out is in the manifest.
+    nothing_seen = sp.csr_matrix((n_users, n_items), dtype=np.float32)
+    repeat_targets: dict[str, int] = {}
+    for name in ("valid", "test"):
+        split_name = SplitName.VALID.value if name == "valid" else SplitName.TEST.value
+        every = target_matrix(interactions, nothing_seen, split=split_name)
+        write_csr(out / f"{name}_targets{ALL_TARGETS_SUFFIX}.npz", every)
+        repeat_targets[name] = int(every.nnz - targets[name].nnz)
     del histories
     for name, matrix in targets.items():
         write_csr(out / f"{name}_targets.npz", matrix)
@@ -144,7 +162,11 @@ def build_features(
             "queries": labelled.height,
             "search_events": search_events.height,
         },
-        extra={"split": asdict(split_info), "eval_users": eval_users},
+        extra={
+            "split": asdict(split_info),
+            "eval_users": eval_users,
+            "repeat_targets": repeat_targets,
+        },
         summary=(
             f"{n_users:,} users × {n_items:,} items; split {split_info.method}: "
             f"train {counts['train']:,} / valid {counts['valid']:,} / "

@@ -12,6 +12,7 @@ from shelfwise.package.bundle import (
     BundleSpec,
     read_bundle_manifest,
     read_event_weights,
+    read_repeat_policy,
     verify_bundle,
     write_bundle,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "BundleSpec",
     "read_bundle_manifest",
     "read_event_weights",
+    "read_repeat_policy",
     "verify_bundle",
     "write_bundle",
 ]

@@ -12,6 +12,13 @@ Layout::
     event_weights.json event type -> weight the histories were built with (config
                        `models.event_weights`); the online role weighs live events
                        with it. Bundles written before it existed lack the file.
+    repeat_policy.json {"policy": "exclude" | "allow"}: whether lists may hold items
+                       the user already has (config `models.repeat_policy`, resolved by
+                       evaluation); serving applies it. Absent in older bundles:
+                       "exclude", what they always did.
+    audience/          text vectors, user profiles and last-activity times for
+                       audiences of a product (`package.audience`); absent in older
+                       bundles, which then rank by co-occurrence alone
     models/<name>/     one saved model per registered model name; a model used by two
                        roles (item_knn as recommender and similar) is stored once
     signature          HMAC-SHA256 of manifest.json, when SHELFWISE_BUNDLE_SIGNING_KEY
@@ -85,6 +92,9 @@ USERS_FILE: Final = "users.parquet"
 HISTORIES_FILE: Final = "histories.npz"
 SEQUENCES_FILE: Final = "sequences.npz"
 EVENT_WEIGHTS_FILE: Final = "event_weights.json"
+REPEAT_POLICY_FILE: Final = "repeat_policy.json"
+# What a bundle's lists do with the user's own items; resolved (never "learn").
+SERVED_REPEAT_POLICIES: Final = ("exclude", "allow")
 MODELS_DIR: Final = "models"
 
 ROLE_RECOMMENDER: Final = "recommender"
@@ -186,6 +196,10 @@ class BundleSpec:
         event_weights: the weight of each event type in `histories` (config
             `models.event_weights`), so that serving weighs live events as training
             weighed past ones; None writes no file (serving then uses the defaults).
+        repeat_policy: "exclude" or "allow" (the evaluate stage's resolved policy);
+            None writes no file (serving then excludes seen items).
+        audience: a folder written by `package.audience.write_audience`, copied in as
+            `audience/` (audiences for a product); None writes none.
     """
 
     items: pl.DataFrame
@@ -198,6 +212,8 @@ class BundleSpec:
     project: str = "shop"
     sequences: Sequences | None = None
     event_weights: Mapping[EventType, float] | None = None
+    repeat_policy: str | None = None
+    audience: Path | None = None
 
 
 def write_bundle(spec: BundleSpec, out: Path, *, key: bytes | None = None) -> BundleManifest:
@@ -236,6 +252,12 @@ def write_bundle(spec: BundleSpec, out: Path, *, key: bytes | None = None) -> Bu
         None if spec.event_weights is None else _checked_event_weights(spec.event_weights)
     )
 
+    if spec.repeat_policy is not None and spec.repeat_policy not in SERVED_REPEAT_POLICIES:
+        raise ArtifactError(
+            f"repeat policy {spec.repeat_policy!r} is not one a bundle serves "
+            f"({', '.join(SERVED_REPEAT_POLICIES)}); resolve `learn` before packaging"
+        )
+
     out.mkdir(parents=True, exist_ok=True)
     write_parquet(items, out / ITEMS_FILE)
     write_parquet(users, out / USERS_FILE)
@@ -245,8 +267,12 @@ def write_bundle(spec: BundleSpec, out: Path, *, key: bytes | None = None) -> Bu
     if event_weights is not None:
         weights = {kind.value: weight for kind, weight in event_weights.items()}
         atomic_write_json(out / EVENT_WEIGHTS_FILE, weights)
+    if spec.repeat_policy is not None:
+        atomic_write_json(out / REPEAT_POLICY_FILE, {"policy": spec.repeat_policy})
     for name, folder in sorted(models.items()):
         shutil.copytree(folder, out / MODELS_DIR / name)
+    if spec.audience is not None:
+        shutil.copytree(spec.audience, out / "audience")  # package.audience.AUDIENCE_DIR
 
     files = bundle_files(out)
     manifest = BundleManifest(
@@ -418,6 +444,28 @@ def read_event_weights(path: Path) -> dict[EventType, float] | None:
     if not isinstance(raw, dict):
         raise ArtifactError(f"{file} holds no object of event type -> weight; rebuild the bundle")
     return _checked_event_weights(raw, source=str(file))
+
+
+def read_repeat_policy(path: Path) -> str:
+    """The bundle's repeat policy: "allow" or "exclude" ("exclude" without the file).
+
+    Raises:
+        ArtifactError: the file holds no known policy.
+    """
+    file = path / REPEAT_POLICY_FILE
+    if not file.is_file():
+        return "exclude"
+    try:
+        raw = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{file} is not readable JSON ({exc}); rebuild the bundle") from None
+    policy = raw.get("policy") if isinstance(raw, dict) else None
+    if policy not in SERVED_REPEAT_POLICIES:
+        raise ArtifactError(
+            f"{file} names repeat policy {policy!r}, not one of "
+            f"{', '.join(SERVED_REPEAT_POLICIES)}; rebuild the bundle"
+        )
+    return str(policy)
 
 
 def model_folder(bundle: Path, manifest: BundleManifest, role: str) -> tuple[str, Path] | None:

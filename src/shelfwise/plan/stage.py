@@ -74,9 +74,12 @@ def dense_probe(
     """
     dense, limit = config.models.dense, config.plan.max_encode_seconds
     tokens = shape.text_tokens + (int(shape.title_bytes / 4) if dense.title_vectors else 0)
-    wanted = dense.enabled and shape.text_items > 0
+    wanted = dense.enabled is not False and shape.text_items > 0
     wanted = wanted and (
-        shape.labelled_queries > 0 or shape.search_events > 0 or "dense" in config.plan.keep
+        shape.labelled_queries > 0
+        or shape.search_events > 0
+        or "dense" in config.plan.keep
+        or dense.enabled is True
     )
     if not wanted or encode_seconds(dense.encoder, tokens, resources.cores) <= limit / 4:
         return {}, {}

@@ -5,16 +5,23 @@ are re-scored side by side on the run's frozen test split (`bundle_score`), and 
 rules of `gate.rules` are checked:
 
 - `min_delta: d`  challenger - champion >= d (skipped without a champion: no baseline);
+- `max_delta: d`  challenger - champion <= d (the same, for lower-is-better metrics);
 - `max: m`        challenger <= m;
 - `min: m`        challenger >= m.
 
 Latency rules (`p50_latency_ms`, `p99_latency_ms`) are checked like any other metric;
-lower is better for them, so write them with `max`. Decisions:
+lower is better for them, so write them with `max`. The default rules also check search
+when labelled queries exist: `search.full.ndcg@10` (full-catalog retrieval through the
+served search, the same number as `search.ndcg@10`) and `search.p99_latency_ms`
+(at most 50 ms above the champion's, both timed side by side).
+Decisions:
 
 ============== ===================================================================
 first-champion no champion yet; the absolute rules pass → the version becomes champion
 promoted       every rule passes → champion (`gate.on_pass: champion`, the default)
-challenger     every rule passes → challenger only (`gate.on_pass: challenger`)
+challenger     every rule passes → challenger only (`gate.on_pass: challenger`), or
+               with a champion no quality rule could be checked (only size or latency
+               measured): never promoted on those alone
 refused        a rule fails → challenger alias, the champion stays; `shelfwise run`
                exits with `EXIT_GATE` (5)
 unchanged      the run produced the champion's exact bundle (same fingerprint)
@@ -39,6 +46,16 @@ from shelfwise.errors import ShelfwiseError
 _log = logging.getLogger(__name__)
 GATE_DIR: Final = "gate"
 GATE_FILE: Final = "gate.json"
+QUALITY_GUARD: Final = "quality"  # the outcome added when no quality rule was checked
+NOT_QUALITY: Final = frozenset(
+    {
+        "bundle_mb",
+        "p50_latency_ms",
+        "p99_latency_ms",
+        "search.p50_latency_ms",
+        "search.p99_latency_ms",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -46,7 +63,7 @@ class RuleOutcome:
     """One rule checked on one metric."""
 
     metric: str
-    rule: str  # "min_delta" | "max" | "min"
+    rule: str  # "min_delta" | "max_delta" | "max" | "min" | "measured"
     threshold: float
     challenger: float | None
     champion: float | None
@@ -117,17 +134,58 @@ def check_rules(
     challenger: dict[str, float],
     champion: dict[str, float] | None,
 ) -> list[RuleOutcome]:
-    """Check every bound of every rule; a metric that was not measured is skipped."""
+    """Check every bound of every rule; a metric that was not measured is skipped.
+
+    With a champion, when no quality rule (anything but size and latency) could be
+    checked, a `QUALITY_GUARD` outcome is added: such a version is never promoted on
+    size or latency alone (`decide` makes it a challenger). A search-only shop without
+    events used to be promoted on `bundle_mb` alone (issue 16).
+    """
+    challenger = _with_aliases(challenger)
+    champion = None if champion is None else _with_aliases(champion)
     outcomes: list[RuleOutcome] = []
     for metric, rule in sorted(rules.items()):
         bounds = [
             (kind, value)
-            for kind, value in (("min_delta", rule.min_delta), ("max", rule.max), ("min", rule.min))
+            for kind, value in (
+                ("min_delta", rule.min_delta),
+                ("max_delta", rule.max_delta),
+                ("max", rule.max),
+                ("min", rule.min),
+            )
             if value is not None
         ]
         for kind, threshold in bounds:
             outcomes.append(_check(metric, kind, threshold, challenger, champion))
+    quality = [o for o in outcomes if o.metric not in NOT_QUALITY]
+    if champion is not None and not any(not o.skipped for o in quality):
+        outcomes.append(
+            RuleOutcome(
+                QUALITY_GUARD,
+                "measured",
+                1.0,
+                None,
+                None,
+                None,
+                passed=True,
+                skipped=True,
+                message="no quality rule could be checked on this run ("
+                + (", ".join(sorted({o.metric for o in quality})) or "none configured")
+                + " not measured): not promoted on size or latency alone, kept as "
+                "challenger; add labelled queries or events with a test period",
+            )
+        )
     return outcomes
+
+
+def _with_aliases(metrics: dict[str, float]) -> dict[str, float]:
+    """`search.full.<m>` for every `search.<m>` quality metric (re-scored full-catalog)."""
+    aliases = {
+        "search.full." + name.removeprefix("search."): value
+        for name, value in metrics.items()
+        if name.startswith("search.") and name not in NOT_QUALITY
+    }
+    return {**aliases, **metrics}
 
 
 def _check(
@@ -159,11 +217,12 @@ def _check(
             True, f"the champion has no {metric} on this split: rule skipped", skipped=True
         )
     delta = new - old
-    ok = delta >= threshold
+    ok = delta >= threshold if kind == "min_delta" else delta <= threshold
+    sign = (">=" if ok else "<") if kind == "min_delta" else ("<=" if ok else ">")
     return outcome(
         ok,
         f"{metric}: challenger {new:.4f} vs champion {old:.4f}, delta {delta:+.4f} "
-        f"{'>=' if ok else '<'} min_delta {threshold:+g}",
+        f"{sign} {kind} {threshold:+g}",
     )
 
 
@@ -187,6 +246,8 @@ def decide(
         return "refused"
     if not has_champion:
         return "first-champion"
+    if any(rule.metric == QUALITY_GUARD for rule in rules):
+        return "challenger"  # nothing but size or latency was checked
     return "promoted" if config.gate.on_pass == "champion" else "challenger"
 
 
@@ -202,6 +263,8 @@ def score_versions(
         ({"metrics", "latencies", "curves"} of the challenger, the same for the champion
         or None, notes on anything that could not be scored).
     """
+    from shelfwise.compute import open_executor
+    from shelfwise.package import read_repeat_policy
     from shelfwise.publish.rescore import folder_bytes, load_frozen_test, score_bundle
     from shelfwise.runtime.engine import load_engine
 
@@ -213,14 +276,24 @@ def score_versions(
         max_queries=config.gate.max_queries,
         seed=config.seed,
         relevance_offset=config.evaluate.relevance_offset,
+        # either bundle listing seen items: both are scored with repeat targets counted
+        repeats=any(
+            read_repeat_policy(path) == "allow"
+            for path in (challenger_path, champion_path)
+            if path is not None
+        ),
     )
     if not test.users and not test.queries:
         notes.append("the run has no test users or labelled queries: quality rules skipped")
     ks = gate_k_values(config)
 
+    executor = open_executor(config.compute)  # user blocks as Ray tasks with engine ray
+
     def scored(path: Path) -> dict[str, Any]:
         engine = load_engine(path, verify=True)
-        score = score_bundle(engine, test, ks, bundle_bytes=folder_bytes(path))
+        score = score_bundle(
+            engine, test, ks, bundle_bytes=folder_bytes(path), executor=executor, bundle_path=path
+        )
         return {"metrics": score.metrics, "latencies": score.latencies_ms, "curves": score.curves}
 
     challenger = scored(challenger_path)

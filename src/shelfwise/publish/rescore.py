@@ -26,6 +26,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from shelfwise._internal.artifacts import read_csr
+from shelfwise.compute import Executor, LocalExecutor
 from shelfwise.contracts import (
     ITEM_INDEX,
     QUERY,
@@ -80,9 +81,16 @@ def load_frozen_test(
     max_queries: int,
     seed: int,
     relevance_offset: float = 0.0,
+    repeats: bool = False,
 ) -> FrozenTest:
-    """Read the features stage's test split (a seeded sample of users and queries)."""
-    targets = read_csr(features / "test_targets.npz")
+    """Read the features stage's test split (a seeded sample of users and queries).
+
+    With `repeats` (a bundle scored lets lists hold seen items: repeat policy "allow")
+    the targets keep the items users already had (`test_targets_all.npz`), as the
+    evaluate stage counts them (issue 15).
+    """
+    every = features / "test_targets_all.npz"
+    targets = read_csr(every if repeats and every.is_file() else features / "test_targets.npz")
     users = evaluation_users(targets, max_users=max_users, seed=seed)
     raw_items = pl.read_parquet(features / "items.parquet", columns=[RAW_ITEM_ID])[RAW_ITEM_ID]
     raw_users = pl.read_parquet(features / "users.parquet", columns=[RAW_USER_ID])[RAW_USER_ID]
@@ -175,13 +183,53 @@ def recommend_block(
     return lists, latencies
 
 
+# The engines a worker process loaded for `recommend_block_task`, by bundle folder: a
+# worker answers many blocks of the same bundle and loads it once (one or two bundles
+# per gate, so the cache stays small).
+_worker_engines: dict[str, Engine] = {}
+
+
+def recommend_block_task(
+    rows: tuple[int, int], shared: tuple[Engine | str, FrozenTest, int]
+) -> tuple[list[list[str]], list[float]]:
+    """`recommend_block` as an executor's unit of work over plain data.
+
+    `shared` is (the engine, or its bundle folder, the frozen test, k). A folder is
+    loaded once per worker process (hash-verified, as the gate's own load): an engine
+    holds threads and caches that do not travel, the bundle's files do.
+    """
+    source, test, k = shared
+    if isinstance(source, str):
+        if source not in _worker_engines:
+            from shelfwise.runtime.engine import load_engine
+
+            _worker_engines[source] = load_engine(Path(source), verify=True)
+            _warm_up(_worker_engines[source], test)
+        source = _worker_engines[source]
+    return recommend_block(source, test, rows[0], rows[1], k)
+
+
 def score_bundle(
-    engine: Engine, test: FrozenTest, k_values: list[int], *, bundle_bytes: int
+    engine: Engine,
+    test: FrozenTest,
+    k_values: list[int],
+    *,
+    bundle_bytes: int,
+    executor: Executor | None = None,
+    bundle_path: Path | None = None,
 ) -> BundleScore:
     """The gate metrics of one loaded bundle on a frozen test split.
 
     Users are answered a block of `BLOCK_USERS` at a time (`recommend_block`); only
     their ranked ids are kept, so memory grows with the sample, never with the shop.
+
+    Args:
+        executor: where the user blocks are answered (`shelfwise.compute`); None or the
+            local one = here, with `engine`. On Ray each worker loads the bundle from
+            `bundle_path` once (the folder must be readable where the workers run: the
+            run folder on shared storage, as on the loopback cluster), and latencies
+            are measured in the workers, one request at a time each.
+        bundle_path: the bundle's folder; needed with a Ray executor.
     """
     k_max = max(k_values)
     vocabulary: dict[str, int] = {}
@@ -190,8 +238,20 @@ def score_bundle(
     columns: list[int] = []
     latencies: list[float] = []
     _warm_up(engine, test)
-    for start in range(0, len(test.users), BLOCK_USERS):
-        lists, block_latencies = recommend_block(engine, test, start, start + BLOCK_USERS, k_max)
+    executor = executor or LocalExecutor()
+    source: Engine | str = engine
+    if executor.name != "local":
+        if bundle_path is None:
+            raise ValueError("score_bundle on a cluster needs bundle_path (workers load it)")
+        source = str(bundle_path.resolve())
+    starts = range(0, len(test.users), BLOCK_USERS)
+    answered = executor.imap(
+        recommend_block_task,
+        [(start, start + BLOCK_USERS) for start in starts],
+        (source, test, k_max),
+        what="gate user block",
+    )
+    for start, (lists, block_latencies) in zip(starts, answered, strict=True):
         latencies.extend(block_latencies)
         for row, items in enumerate(lists, start):
             for position, raw_item_id in enumerate(items):

@@ -39,8 +39,9 @@ def render_search(search: SearchSummary) -> Markup:
         return paragraph(f"Search not evaluated: {search.reason or search.status}.", "muted")
     parts: list[Markup] = [
         paragraph(
-            f"Labels: {search.labels or '?'}; served {search.served or '?'} "
-            f"(best {search.select_metric or '?'}).",
+            f"Labels: {search.labels or '?'}; served {search.served or '?'} by "
+            f"{search.select_metric or '?'}"
+            + (f": {search.selection_reason}." if search.selection_reason else "."),
             "muted",
         )
     ]
@@ -51,17 +52,19 @@ def render_search(search: SearchSummary) -> Markup:
             key=lambda n: (n != "mrr", n.partition("@")[0], int(n.partition("@")[2] or 0)),
         )
         columns.extend((mode, name) for name in names)
+    latency = search.latency_ms or {}
     rows = [
         (
             f"★ {variant}" if variant == search.served else variant,
             values.get("queries"),
             *((values.get(mode) or {}).get(name) for mode, name in columns),
+            latency.get(variant),
         )
         for variant, values in search.variants.items()
     ]
     parts.append(
         table(
-            ("variant", "queries", *(f"{mode} {name}" for mode, name in columns)),
+            ("variant", "queries", *(f"{mode} {name}" for mode, name in columns), "ms/query"),
             rows,
             caption="rerank: order each query's judged items; full: retrieve from the catalog",
         )

@@ -52,6 +52,8 @@ class SearchSummary:
     buckets: list[BucketRow]
     buckets_note: str | None  # why buckets (or the frequency dimension) are missing
     worst: list[tuple[str, float]]  # served variant's lowest-scoring queries
+    selection_reason: str | None = None  # why the served variant was picked
+    latency_ms: dict[str, float] | None = None  # variant -> median ms per query (stage)
 
 
 def collect_search(run_dir: Path) -> SearchSummary:
@@ -95,6 +97,8 @@ def collect_search(run_dir: Path) -> SearchSummary:
         buckets=buckets,
         buckets_note=note,
         worst=worst,
+        selection_reason=report.get("selection_reason"),
+        latency_ms=report.get("latency_p50_ms"),
     )
 
 

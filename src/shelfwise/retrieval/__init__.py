@@ -51,8 +51,18 @@ RECOMMENDERS: dict[str, str] = {
     "bpr": "shelfwise.retrieval.bpr:BPRRecommender",
     "content": "shelfwise.retrieval.content:ContentRecommender",
     "sasrec": "shelfwise.retrieval.sasrec:SASRecRecommender",
+    # session-based kNN over training sessions (rows = sessions, in start order)
+    "sknn": "shelfwise.retrieval.session_knn:SKNNRecommender",
+    "vsknn": "shelfwise.retrieval.session_knn:VSKNNRecommender",
+    "stan": "shelfwise.retrieval.session_knn:STANRecommender",
     "blend": "shelfwise.retrieval.blend:BlendRecommender",
+    "buy_again": "shelfwise.retrieval.buy_again:BuyAgainRecommender",
+    "tifu_knn": "shelfwise.retrieval.tifu_knn:TIFUKNNRecommender",
 }
+# Families that score the user's own items on purpose (repeat purchases): with the
+# repeat policy `exclude` they can list nothing useful, and the repeat-explore blend
+# mixes one of them with the best of the others.
+REPEAT_MODELS: frozenset[str] = frozenset({"buy_again", "tifu_knn"})
 BLEND = "blend"  # the composite family: its components load through a loader
 SEARCH_INDEXES: dict[str, str] = {
     "bm25": "shelfwise.retrieval.bm25:BM25Search",
@@ -119,6 +129,7 @@ __all__ = [
     "ItemKNNRecommender",
     "PopularityRecommender",
     "RECOMMENDERS",
+    "REPEAT_MODELS",
     "RankedSearch",
     "Recommender",
     "RecommenderLoader",

@@ -357,8 +357,12 @@ def train(
     seed: int,
     valid: ValidationData | None = None,
     progress: Callable[[EpochReport], None] | None = None,
+    after_backward: Callable[[SASRecNet], None] | None = None,
 ) -> TrainingSummary:
     """Fit `net` in place; with `valid`, the best epoch's weights are the ones kept.
+
+    `after_backward` runs between each backward pass and its optimiser step (the Ray
+    Train path averages the gradients of its workers there: `_sasrec_ray`).
 
     Stops after `config.epochs`, or after `config.patience` epochs without a better
     validation NDCG@10: both count epochs, so a seed gives the same model whatever the
@@ -410,6 +414,8 @@ def train(
             )
             optimizer.zero_grad(set_to_none=True)
             torch.autograd.backward(loss / targets_per_batch)
+            if after_backward is not None:
+                after_backward(net)
             optimizer.step()
             loss_sum += float(loss.detach())
             n_targets += int(lengths[batch].sum())

@@ -16,7 +16,7 @@ from shelfwise.contracts import FloatArray, IntArray
 from shelfwise.errors import ArtifactError, ConfigError, DataError, EmptyDataError, NotReadyError
 from shelfwise.retrieval.shared import read_params, write_params
 from shelfwise.text.spell import SpellCorrector
-from shelfwise.text.tokenize import MAX_QUERY_TOKENS, bound_query, tokenize
+from shelfwise.text.tokenize import ANALYZER_VERSION, MAX_QUERY_TOKENS, bound_query, tokenize
 
 DEFAULT_FIELD_WEIGHTS: Mapping[str, float] = {
     "title": 2.0,
@@ -119,6 +119,8 @@ class BM25Search:
         self.b = float(b)
         self.field_weights: dict[str, float] = {f: float(w) for f, w in weights.items()}
         self.typo_tolerance = bool(typo_tolerance)
+        # the tokenizer version the index was built with; queries are read with it
+        self.analyzer = ANALYZER_VERSION
         self._fields: dict[str, _FieldIndex] = {}
         self._speller: SpellCorrector | None = None
         self._n_items: int | None = None
@@ -176,7 +178,7 @@ class BM25Search:
         doc_token_ids: list[list[int]] = []
         doc_items: list[int] = []
         for item_index, text in enumerate(texts):
-            tokens = tokenize(text) if text else []
+            tokens = tokenize(text, version=self.analyzer) if text else []
             if not tokens:
                 continue
             # setdefault assigns ids in first-seen order: deterministic across runs
@@ -201,7 +203,7 @@ class BM25Search:
 
         For "did you mean" hints; tokens are stemmed, as the index holds them.
         """
-        tokens = _query_tokens(query)
+        tokens = _query_tokens(query, self.analyzer)
         if self._speller is None or not tokens:
             return {}
         return self._speller.corrections(tokens)
@@ -212,7 +214,7 @@ class BM25Search:
         Ranking features that compare the query with item text should use these, so
         they see the typo-corrected query the scores were computed from.
         """
-        tokens = _query_tokens(query)
+        tokens = _query_tokens(query, self.analyzer)
         if self._speller is None or not tokens:
             return tokens
         return tokens + [
@@ -231,6 +233,19 @@ class BM25Search:
         for field, index in self._fields.items():
             dense = np.zeros(n_items, dtype=np.float32)
             token_ids = index.retriever.get_tokens_ids(tokens) if tokens else []
+            if token_ids:
+                dense[index.doc_items] = index.retriever.get_scores_from_ids(token_ids)
+            scores[field] = dense
+        return scores
+
+    def term_scores(self, token: str) -> dict[str, FloatArray]:
+        """Unweighted BM25 scores of each indexed field for one token of `query_tokens`,
+        not analysed again: a query's `field_scores` are the sum of these over its
+        tokens (what explanations split a score with)."""
+        scores: dict[str, FloatArray] = {}
+        for field, index in self._fields.items():
+            dense = np.zeros(self.n_items, dtype=np.float32)
+            token_ids = index.retriever.get_tokens_ids([token])
             if token_ids:
                 dense[index.doc_items] = index.retriever.get_scores_from_ids(token_ids)
             scores[field] = dense
@@ -274,6 +289,7 @@ class BM25Search:
                 "typo_tolerance": self._speller is not None,
                 "indexed_fields": self.indexed_fields,
                 "n_items": n_items,
+                "analyzer": self.analyzer,
             },
         )
 
@@ -295,6 +311,14 @@ class BM25Search:
             field_weights=params["field_weights"],
             typo_tolerance=typo_tolerance,
         )
+        # an index saved before analyzer versions was tokenized by version 1: its
+        # queries are read the same way, never with tokens its vocabulary lacks
+        model.analyzer = int(params.get("analyzer", 1))
+        if model.analyzer not in (1, ANALYZER_VERSION):
+            raise ArtifactError(
+                f"{folder} was tokenized by analyzer version {model.analyzer}, which this "
+                f"shelfwise (analyzer {ANALYZER_VERSION}) cannot read; retrain the index"
+            )
         if typo_tolerance:
             model._speller = SpellCorrector.load(folder / _SPELL_FILE)
         n_items = int(params["n_items"])
@@ -323,9 +347,9 @@ class BM25Search:
         return model
 
 
-def _query_tokens(query: str) -> list[str]:
+def _query_tokens(query: str, analyzer: int = ANALYZER_VERSION) -> list[str]:
     """The tokens of the part of `query` search reads (`bound_query`)."""
-    return tokenize(bound_query(query), max_tokens=MAX_QUERY_TOKENS)
+    return tokenize(bound_query(query), max_tokens=MAX_QUERY_TOKENS, version=analyzer)
 
 
 __all__ = ["BM25Search", "DEFAULT_FIELD_WEIGHTS"]

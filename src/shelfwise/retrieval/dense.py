@@ -19,6 +19,7 @@ from shelfwise.retrieval.ann import INDEX_KINDS, VectorIndex
 from shelfwise.retrieval.shared import read_params, write_params
 from shelfwise.text.embedding_cache import clean_text, encode_with_cache, item_texts
 from shelfwise.text.encoders import DEFAULT_ENCODER, TextEncoder, build_encoder
+from shelfwise.text.tokenize import bound_query
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +52,10 @@ class DenseSearch:
     Each item's fields (default title, brand, category, description, in that order)
     are joined into one text, cut to `max_chars` and encoded once as a passage
     (vectors are cached by content, see `embedding_cache`). A query is encoded as a
-    query; `score` is the exact cosine with every item, and `search` takes the top k
-    from a FAISS index (exact up to `exact_max_items`, HNSW above, or IVF-PQ).
+    query, the part of it `bound_query` keeps (at most 32 tokens and 200 characters),
+    so a long query costs no more than a short one; `score` is the exact cosine with
+    every item, and `search` takes the top k from a FAISS index (exact up to
+    `exact_max_items`, HNSW above, or IVF-PQ).
 
     Scores are cosines in [-1, 1]: unlike BM25, where 0 means "no match", every item
     with text gets a score, and typical E5 cosines of unrelated texts are 0.7-0.8.
@@ -214,7 +217,9 @@ class DenseSearch:
         self.clear_query_cache()
 
     def _encode_query_uncached(self, query: str) -> FloatArray:
-        text = clean_text(query)[: self.max_chars]
+        # the part of the query search reads (at most 32 tokens, 200 characters), as
+        # for BM25: a pasted 512-character query once cost 330-690 ms here (issue 16)
+        text = clean_text(bound_query(query))[: self.max_chars]
         if not text:
             vector = np.zeros(self.encoder.dim, dtype=np.float32)
         else:

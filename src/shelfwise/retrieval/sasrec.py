@@ -123,6 +123,7 @@ class SASRecRecommender:
         time_budget_s: float | None = 7200.0,
         seed: int = 42,
         num_threads: int = 2,
+        train_workers: int = 1,
     ) -> None:
         """Create an unfitted model.
 
@@ -149,6 +150,9 @@ class SASRecRecommender:
                 stops runs that would otherwise go on for much longer.
             seed: seeds torch (weights, dropout) and numpy (shuffling, negatives).
             num_threads: torch CPU threads while fitting and scoring.
+            train_workers: more than 1 trains data-parallel on Ray Train, that many
+                workers with `num_threads` threads each (`_sasrec_ray`; not the
+                one-worker model, and no `time_budget_s` cap); 1 trains here.
 
         Raises:
             ConfigError: a value out of range.
@@ -169,6 +173,7 @@ class SASRecRecommender:
         self.time_budget_s = time_budget_s
         self.seed = seed
         self.num_threads = num_threads
+        self.train_workers = train_workers
         self._check_params()
         self.n_items: int | None = None
         self.net: SASRecNet | None = None
@@ -184,6 +189,7 @@ class SASRecRecommender:
             "epochs": self.epochs,
             "batch_size": self.batch_size,
             "num_threads": self.num_threads,
+            "train_workers": self.train_workers,
         }
         for key, value in positive.items():
             if value < 1:
@@ -300,12 +306,31 @@ class SASRecRecommender:
             n_items,
             "no" if valid_data is None else str(valid_data.targets.size),
         )
-        with _torch_threads(self.num_threads):
-            torch.manual_seed(self.seed)
-            net = SASRecNet(
-                n_items, self.max_len, self.hidden, self.blocks, self.heads, self.dropout
-            )
-            summary = train(net, data, config, seed=self.seed, valid=valid_data, progress=progress)
+        architecture: dict[str, Any] = {
+            "n_items": n_items,
+            "max_len": self.max_len,
+            "hidden": self.hidden,
+            "blocks": self.blocks,
+            "heads": self.heads,
+            "dropout": self.dropout,
+        }
+        if self.train_workers > 1:
+            from shelfwise.retrieval._sasrec_ray import train_on_ray
+
+            state, summary = train_on_ray(
+                architecture, data, config, seed=self.seed, valid=valid_data,
+                workers=self.train_workers, num_threads=self.num_threads,
+            )  # fmt: skip
+            net = SASRecNet(**architecture)
+            net.load_state_dict(state)
+            net.eval()
+        else:
+            with _torch_threads(self.num_threads):
+                torch.manual_seed(self.seed)
+                net = SASRecNet(**architecture)
+                summary = train(
+                    net, data, config, seed=self.seed, valid=valid_data, progress=progress
+                )
         self.n_items = n_items
         self.net = net
         self.summary = summary

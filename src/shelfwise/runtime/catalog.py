@@ -15,7 +15,16 @@ from typing import NamedTuple
 import numpy as np
 import polars as pl
 
-from shelfwise.contracts import BRAND, CATEGORY, IN_STOCK, PRICE, RAW_ITEM_ID, TITLE, BoolArray
+from shelfwise.contracts import (
+    ATTRIBUTES,
+    BRAND,
+    CATEGORY,
+    IN_STOCK,
+    PRICE,
+    RAW_ITEM_ID,
+    TITLE,
+    BoolArray,
+)
 from shelfwise.contracts import IntArray as IndexArray
 
 
@@ -66,6 +75,37 @@ class ScoredItem(NamedTuple):
     explanation: list[tuple[str, float]] | None = None
 
 
+# An item's display fields as a live catalog update left them (`Overrides.display`):
+# title, category, brand, price, in_stock.
+Display = tuple[str | None, str | None, str | None, float | None, bool | None]
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Online catalog updates over the bundle's items (`shelfwise.runtime.live_catalog`).
+
+    One immutable snapshot, swapped in as `Catalog.overrides` by one reference
+    assignment: a request reads it once and sees one consistent catalog.
+
+    Attributes:
+        removed: True for items deleted or hidden online (blocked everywhere).
+        removed_ids: their raw ids (so lookups by id fail as for unknown items).
+        stock, price: the filter arrays with the updates applied.
+        category, brand: codes of the updated columns (None: the bundle's).
+        display: item_index -> updated display fields, for changed items only.
+        extension: what the live catalog keeps with the snapshot (its side index).
+    """
+
+    removed: BoolArray
+    removed_ids: frozenset[str]
+    stock: BoolArray
+    price: np.ndarray
+    category: _Codes | None
+    brand: _Codes | None
+    display: dict[int, Display]
+    extension: object | None = None
+
+
 class _Codes:
     """Case-insensitive integer codes of a string column (-1 for null)."""
 
@@ -101,6 +141,11 @@ class Catalog:
             None if p is None or not math.isfinite(p) else float(p) for p in items[PRICE].to_list()
         ]
         self.in_stock: list[bool | None] = items[IN_STOCK].to_list()
+        # the attributes JSON text of each item (None: none): merchandising rules and
+        # margin re-ranking parse it when first needed (`shelfwise.runtime.diversity`)
+        self.attributes: list[str | None] = (
+            items[ATTRIBUTES].to_list() if ATTRIBUTES in items.columns else [None] * items.height
+        )
         self._category = _Codes(self.categories)
         self._brand = _Codes(self.brands)
         self._price = np.asarray(
@@ -108,34 +153,79 @@ class Catalog:
         )
         # Unknown stock counts as available: catalogs without the column stay usable.
         self._stock = np.asarray([s is not False for s in self.in_stock], dtype=np.bool_)
+        self.overrides: Overrides | None = None  # live updates (`runtime.live_catalog`)
 
     def __len__(self) -> int:
         return len(self.raw_item_ids)
 
     def blocked(self, filters: Filters | None) -> BoolArray:
-        """A fresh mask, True for items the filters rule out (all False without filters)."""
+        """A fresh mask, True for items the filters rule out (all False without filters).
+
+        Items deleted or hidden online (`overrides`) are always ruled out.
+        """
+        over = self.overrides  # read once: one consistent snapshot per call
         if filters is None or filters.is_empty():
-            return np.zeros(len(self), dtype=np.bool_)
+            return np.zeros(len(self), dtype=np.bool_) if over is None else over.removed.copy()
+        category, brand, price, stock = self._category, self._brand, self._price, self._stock
+        if over is not None:
+            category, brand = over.category or category, over.brand or brand
+            price, stock = over.price, over.stock
         allowed = np.ones(len(self), dtype=np.bool_)
         if filters.category is not None:
-            allowed &= self._category.matching(filters.category)
+            allowed &= category.matching(filters.category)
         if filters.brand is not None:
-            allowed &= self._brand.matching(filters.brand)
+            allowed &= brand.matching(filters.brand)
         with np.errstate(invalid="ignore"):
             if filters.price_min is not None:
-                allowed &= self._price >= filters.price_min
+                allowed &= price >= filters.price_min
             if filters.price_max is not None:
-                allowed &= self._price <= filters.price_max
+                allowed &= price <= filters.price_max
         if filters.in_stock is not None:
-            allowed &= self._stock if filters.in_stock else ~self._stock
+            allowed &= stock if filters.in_stock else ~stock
+        if over is not None:
+            allowed &= ~over.removed
         return ~allowed
+
+    def with_updates(
+        self, display: dict[int, Display], removed: list[int], extension: object | None
+    ) -> Overrides:
+        """The `Overrides` snapshot for updated display fields and removed items.
+
+        Args:
+            display: item_index -> the item's fields after the updates.
+            removed: items deleted or hidden online.
+            extension: kept with the snapshot for the live catalog.
+        """
+        stock, price = self._stock.copy(), self._price.copy()
+        categories, brands = list(self.categories), list(self.brands)
+        for item, (_, category, brand, value, in_stock) in display.items():
+            stock[item] = in_stock is not False
+            price[item] = np.nan if value is None else value
+            categories[item], brands[item] = category, brand
+        changed = {i for i, fields in display.items() if fields[1] != self.categories[i]}
+        rebranded = {i for i, fields in display.items() if fields[2] != self.brands[i]}
+        mask = np.zeros(len(self), dtype=np.bool_)
+        mask[np.asarray(removed, dtype=np.int64)] = True
+        return Overrides(
+            removed=mask,
+            removed_ids=frozenset(self.raw_item_ids[i] for i in removed),
+            stock=stock,
+            price=price,
+            # codes are rebuilt only when a category or brand changed (O(items))
+            category=_Codes(categories) if changed else None,
+            brand=_Codes(brands) if rebranded else None,
+            display=display,
+            extension=extension,
+        )
 
     def same_category(self, item_index: int) -> BoolArray:
         """True for items in the item's category (all True when it has none)."""
-        code = self._category.codes[item_index]
+        over = self.overrides
+        codes = self._category if over is None or over.category is None else over.category
+        code = codes.codes[item_index]
         if code < 0:
             return np.ones(len(self), dtype=np.bool_)
-        same: BoolArray = self._category.codes == code
+        same: BoolArray = codes.codes == code
         return same
 
     def indices(self, raw_item_ids: Sequence[str]) -> IndexArray:
@@ -152,6 +242,19 @@ class Catalog:
     ) -> ScoredItem:
         """The response record of one item."""
         value = float(score)  # math, not numpy: this runs for every listed item
+        over = self.overrides
+        if over is not None and (shown := over.display.get(item_index)) is not None:
+            title, category, brand, price, in_stock = shown
+            return ScoredItem(
+                raw_item_id=self.raw_item_ids[item_index],
+                score=value if math.isfinite(value) else 0.0,
+                title=title,
+                category=category,
+                brand=brand,
+                price=price,
+                in_stock=in_stock,
+                explanation=explanation,
+            )
         return ScoredItem(
             raw_item_id=self.raw_item_ids[item_index],
             score=value if math.isfinite(value) else 0.0,

@@ -48,6 +48,7 @@ them (`shelfwise.runtime.realtime`), so serving and training agree.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import scipy.sparse as sp
@@ -58,13 +59,32 @@ from shelfwise.package.bundle import ROLE_RECOMMENDER, BundleManifest
 from shelfwise.ranking import ClickModel
 from shelfwise.retrieval import Recommender, SearchIndex, SimilarItems
 from shelfwise.runtime.catalog import Catalog, Filters, ScoredItem
+from shelfwise.runtime.explain import Explainer
 from shelfwise.runtime.histories import Histories
+from shelfwise.runtime.live_catalog import (
+    LiveCatalog,
+    is_new_item,
+    is_removed,
+    merge_ranked,
+    search_new_items,
+    similar_of_new_item,
+    with_new_neighbours,
+    with_new_recommendations,
+)
 from shelfwise.runtime.loading import read_bundle, serving_event_weights
 from shelfwise.runtime.popular import PopularFill
 from shelfwise.runtime.precomputed import PrecomputedLists
 from shelfwise.runtime.predicting import PredictJob
 from shelfwise.runtime.recommending import RecommendJob
-from shelfwise.runtime.results import PredictResult, RecommendResult, SearchResult, SimilarResult
+from shelfwise.runtime.results import (
+    POPULAR,
+    PredictResult,
+    RecommendResult,
+    SearchResult,
+    SimilarResult,
+    check_k,
+    unknown_item,
+)
 from shelfwise.runtime.searching import SearchJob
 from shelfwise.runtime.similar_items import SimilarJob
 
@@ -77,6 +97,10 @@ _LOADED_PARTS = (
     "_searching",
     "_similar",
     "_predicting",
+    "_fill",
+    "_users",
+    "_search_index",
+    "explainer",
 )
 
 
@@ -105,10 +129,12 @@ class Engine:
         search_index: SearchIndex | None,
         ranker: ClickModel | None = None,
         event_weights: Mapping[EventType, float] | None = None,
+        repeat_policy: str = "exclude",
     ) -> None:
         """Assemble an engine from loaded parts (use `load_engine`).
 
-        `event_weights` None (a bundle without them) means the config defaults.
+        `event_weights` None (a bundle without them) means the config defaults;
+        `repeat_policy` "allow" lets lists hold the user's own items by default.
         """
         self.path = path
         self.manifest = manifest
@@ -116,8 +142,11 @@ class Engine:
         self.catalog = catalog
         self.user_index = user_index
         self.event_weights: Mapping[EventType, float] = serving_event_weights(event_weights)
+        self.repeat_policy = repeat_policy
         users = Histories(user_index, histories, sequences)
         fill = PopularFill(catalog, popular)
+        # kept for the live catalog's paths (new items, `runtime.live_catalog`)
+        self._fill, self._users, self._search_index = fill, users, search_index
         # The click model reads this bundle's recommender only when it was trained on it.
         reads_recommender = (
             ranker is not None
@@ -130,10 +159,20 @@ class Engine:
             recommender=recommender,
             popular=fill,
             reranker=ranker if reads_recommender and ranker is not None and ranker.rerank else None,
+            exclude_seen=repeat_policy != "allow",
         )
         self._searching = SearchJob(catalog=catalog, histories=users, index=search_index)
         self._similar = SimilarJob(
             catalog=catalog, model=similar_items, popular=fill, version=version
+        )
+        # reasons for `explain: true` and item vectors for diversity (`runtime.explain`)
+        self.explainer = Explainer(
+            catalog=catalog,
+            histories=users,
+            recommender=recommender,
+            reranker=ranker if reads_recommender and ranker is not None and ranker.rerank else None,
+            search_index=search_index,
+            similar=self._similar,
         )
         self._predicting = PredictJob(
             catalog=catalog,
@@ -167,6 +206,11 @@ class Engine:
         return self._searching.available
 
     @property
+    def exclude_seen(self) -> bool:
+        """The bundle's default: False when its repeat policy lets lists hold own items."""
+        return self.repeat_policy != "allow"
+
+    @property
     def precomputed(self) -> PrecomputedLists | None:
         """The per-user lists `recommend` answers from, when `precompute` ran."""
         return self._recommending.precomputed
@@ -178,7 +222,7 @@ class Engine:
         exclude: Sequence[str] = (),
         filters: Filters | None = None,
         *,
-        exclude_seen: bool = True,
+        exclude_seen: bool | None = None,
     ) -> RecommendResult:
         """Up to `k` items for a user, best first.
 
@@ -187,12 +231,26 @@ class Engine:
             k: list length (fewer only when filters and exclusions leave fewer items).
             exclude: raw item ids never to return (unknown ids are ignored).
             filters: restrictions applied before ranking.
-            exclude_seen: leave out the items in the user's history.
+            exclude_seen: leave out the items in the user's history; None = the
+                bundle's repeat policy (`exclude_seen`).
 
         Raises:
             RequestError: `k` < 1.
         """
-        return self._recommending.recommend(raw_user_id, k, exclude, filters, exclude_seen)
+        if exclude_seen is None:
+            exclude_seen = self.exclude_seen
+        result = self._recommending.recommend(raw_user_id, k, exclude, filters, exclude_seen)
+        if self.catalog.overrides is None:  # no live update: the bundle's answer as it is
+            return result
+        items = with_new_recommendations(
+            self.catalog,
+            self._users.items(raw_user_id),
+            result.items,
+            k,
+            filters=filters,
+            exclude=exclude,
+        )
+        return replace(result, items=items) if items is not result.items else result
 
     def recommend_from_history(
         self,
@@ -202,7 +260,7 @@ class Engine:
         weights: Sequence[float] | None = None,
         raw_user_id: str | None = None,
         exclude: Sequence[str] = (),
-        exclude_seen: bool = True,
+        exclude_seen: bool | None = None,
     ) -> RecommendResult:
         """Up to `k` items for a shopper described by their events, not the bundle's.
 
@@ -218,13 +276,18 @@ class Engine:
             raw_user_id: the shopper, when known to the bundle: the click model then
                 reads their user features.
             exclude: raw item ids never to return (unknown ids are ignored).
-            exclude_seen: leave out the history's items.
+            exclude_seen: leave out the history's items; None = the bundle's policy.
 
         Raises:
             RequestError: `k` < 1, or `weights` of another length than the items.
         """
         return self._recommending.recommend_from_history(
-            raw_item_ids, k, weights, raw_user_id, exclude, exclude_seen
+            raw_item_ids,
+            k,
+            weights,
+            raw_user_id,
+            exclude,
+            self.exclude_seen if exclude_seen is None else exclude_seen,
         )
 
     def precompute(
@@ -285,7 +348,13 @@ class Engine:
         Raises:
             RequestError: `k` < 1.
         """
-        return self._searching.search(query, k, filters, raw_user_id, explain)
+        result = self._searching.search(query, k, filters, raw_user_id, explain)
+        if self.catalog.overrides is None:
+            return result
+        new = search_new_items(self.catalog, query.strip(), filters, k) if query.strip() else []
+        if not new:
+            return result
+        return replace(result, items=merge_ranked(result.items, new, k), hint=None)
 
     def set_query_cache(self, size: int) -> bool:
         """Query vectors the search index keeps (LRU); 0 encodes every query.
@@ -305,7 +374,38 @@ class Engine:
             UnknownItemError: the item is not in the bundle's catalog.
             RequestError: `k` < 1.
         """
-        return self._similar.similar(raw_item_id, k)
+        catalog = self.catalog
+        if catalog.overrides is None:
+            return self._similar.similar(raw_item_id, k)
+        if is_removed(catalog, raw_item_id):  # deleted or hidden: gone from every endpoint
+            raise unknown_item(raw_item_id, self.version)
+        if is_new_item(catalog, raw_item_id):
+            check_k(k)
+            items = similar_of_new_item(catalog, raw_item_id, k)
+            if len(items) == k:
+                return SimilarResult(items)
+            blocked = catalog.blocked(None)
+            blocked[catalog.indices([item.raw_item_id for item in items])] = True
+            filled = items + self._fill.items(blocked, k - len(items))
+            if items:
+                return SimilarResult(filled, fallback=None, fallback_reason="partial-fill")
+            return SimilarResult(filled, fallback=POPULAR, fallback_reason="no-neighbours")
+        result = self._similar.similar(raw_item_id, k)
+        items = with_new_neighbours(catalog, catalog.index[raw_item_id], result.items, k)
+        return replace(result, items=items) if items is not result.items else result
+
+    def attach_live(self, live: LiveCatalog) -> None:
+        """Serve `live`'s item updates through this engine (before it is swapped in).
+
+        Updates of items this bundle knows apply when newer than its data cutoff
+        (lineage `data_cutoff_timestamp`); new items join its side index.
+        """
+        cutoff = self.manifest.lineage.get("data_cutoff_timestamp")
+        live.attach(
+            self.catalog,
+            search_index=self._search_index,
+            cutoff_s=float(cutoff) if isinstance(cutoff, int | float) else None,
+        )
 
     def neighbours(self, raw_item_id: str, k: int) -> list[ScoredItem]:
         """Up to `k` true neighbours of an item (positive score), without any popular fill.
@@ -358,4 +458,5 @@ def load_engine(path: Path, *, verify: bool = True, version: str | None = None) 
         search_index=bundle.search_index,
         ranker=bundle.ranker,
         event_weights=bundle.event_weights,
+        repeat_policy=bundle.repeat_policy,
     )

@@ -38,6 +38,7 @@ from shelfwise.package.bundle import (
     check_unhashed_bundle,
     model_folder,
     read_event_weights,
+    read_repeat_policy,
     verify_bundle,
 )
 from shelfwise.ranking import ClickModel
@@ -69,6 +70,8 @@ class LoadedBundle:
         ranker: the "ranker" role's click model.
         event_weights: the event weights `histories` was built with; None for a
             bundle written before bundles kept them (see `serving_event_weights`).
+        repeat_policy: "allow" when lists may hold the user's own items, else
+            "exclude" (`repeat_policy.json`; older bundles: "exclude").
     """
 
     path: Path
@@ -84,6 +87,7 @@ class LoadedBundle:
     search_index: SearchIndex | None
     ranker: ClickModel | None
     event_weights: dict[EventType, float] | None
+    repeat_policy: str = "exclude"
 
 
 def read_bundle(path: Path, *, verify: bool = True, version: str | None = None) -> LoadedBundle:
@@ -153,6 +157,7 @@ def read_bundle(path: Path, *, verify: bool = True, version: str | None = None) 
         search_index=search_index,
         ranker=_load_ranker(path, manifest, len(catalog)),
         event_weights=read_event_weights(path),
+        repeat_policy=read_repeat_policy(path),
     )
 
 

@@ -12,8 +12,9 @@ serving engine's own top-k and re-ranking rule, kept exact (below).
 What `PrecomputedLists` keeps per user row `u`:
 
 =============  ========================================================================
-items[u]       the `depth` best items the live path may return (unseen: not in the
-               user's history with a positive weight; scored above 0), best first by
+items[u]       the `depth` best items the live path may return (scored above 0 and,
+               with `exclude_seen`, not in the user's history with a positive weight:
+               the bundle's repeat policy decides, issue 15), best first by
                the recommender's score, ties by lower item_index (`top_k`'s order); -1
                pads
 values[u]      what the live path reports for each: the click probability when the
@@ -75,6 +76,7 @@ class PrecomputedLists:
     length: np.ndarray[Any, np.dtype[np.int32]]
     complete: BoolArray
     pool: int  # the click model's re-ranking pool (its `candidates`); 0: no re-ranking
+    exclude_seen: bool = True  # False: the lists hold the user's own items too (repeats)
 
     @property
     def depth(self) -> int:
@@ -99,7 +101,7 @@ class PrecomputedLists:
         Args:
             user: user_index in the bundle.
             blocked: True for items this request may not return (the user's history
-                need not be marked: it is never in the list).
+                need not be marked: with `exclude_seen` it is never in the list).
             k: list length.
         """
         stored = int(self.length[user])
@@ -130,6 +132,7 @@ def precompute(
     pool: int = 0,
     batch_size: int = DEFAULT_BATCH,
     threads: int = 1,
+    exclude_seen: bool = True,
 ) -> PrecomputedLists:
     """Rank the items of `users` in batches.
 
@@ -147,6 +150,8 @@ def precompute(
         batch_size: users scored at once (memory: batch_size x n_items float32 per
             thread), lowered to keep a batch within `MAX_BATCH_CELLS` cells.
         threads: batches scored at once.
+        exclude_seen: leave each user's history out of their list (the live path's
+            default); False keeps it in, for a bundle whose repeat policy is "allow".
     """
     n_users, n_items = histories.shape
     depth = max(1, min(depth, n_items))
@@ -163,7 +168,7 @@ def precompute(
     def one_batch(batch: IndexArray) -> None:  # writes rows no other batch writes
         rows = histories[batch]
         scores = np.asarray(score(batch, rows), dtype=np.float32).reshape(batch.size, n_items)
-        ranked, ranked_scores, allowed = _ranked(scores, rows, depth)
+        ranked, ranked_scores, allowed = _ranked(scores, rows, depth, exclude_seen)
         items[batch] = ranked
         if rerank is not None:
             values[batch] = rerank(batch, rows, scores, ranked.astype(np.int64))
@@ -178,7 +183,9 @@ def precompute(
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool_:
         for _ in pool_.map(one_batch, batches):
             pass
-    lists = PrecomputedLists(items, values, length, complete, pool if rerank is not None else 0)
+    lists = PrecomputedLists(
+        items, values, length, complete, pool if rerank is not None else 0, exclude_seen
+    )
     logger.info(
         "precomputed the top %d items of %d users in %.1f s (%.0f MB)",
         depth,
@@ -199,17 +206,19 @@ def most_active(histories: sp.csr_matrix, limit: int) -> IndexArray:
 
 
 def _ranked(
-    scores: FloatArray, rows: sp.csr_matrix, depth: int
+    scores: FloatArray, rows: sp.csr_matrix, depth: int, exclude_seen: bool = True
 ) -> tuple[np.ndarray[Any, np.dtype[np.int32]], FloatArray, np.ndarray[Any, np.dtype[np.int64]]]:
     """Row-wise best `depth` allowed items (-1 pads), their scores, and allowed counts.
 
-    Allowed as in the live path: not seen with a positive weight, score above 0.
+    Allowed as in the live path: score above 0 and, with `exclude_seen`, not seen with
+    a positive weight.
     """
     values = scores.copy()
     values[~(values > 0)] = -np.inf  # NaN too
-    coo = sp.coo_matrix(rows)
-    seen = coo.data > 0
-    values[coo.row[seen], coo.col[seen]] = -np.inf
+    if exclude_seen:
+        coo = sp.coo_matrix(rows)
+        seen = coo.data > 0
+        values[coo.row[seen], coo.col[seen]] = -np.inf
     allowed: np.ndarray[Any, np.dtype[np.int64]] = np.isfinite(values).sum(axis=1)
     part = np.argpartition(-values, depth - 1, axis=1)[:, :depth]
     part_scores = np.take_along_axis(values, part, axis=1)

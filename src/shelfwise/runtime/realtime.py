@@ -67,7 +67,7 @@ def live_recommend(
     *,
     exclude: Sequence[str] = (),
     filters: Filters | None = None,
-    exclude_seen: bool = True,
+    exclude_seen: bool | None = None,
     exclude_purchased: bool = True,
 ) -> LiveRecommendation:
     """Up to `k` items for a user, reflecting the store's recent events.
@@ -79,12 +79,15 @@ def live_recommend(
         k: list length.
         exclude: raw item ids never to return.
         filters: restrictions applied before ranking.
-        exclude_seen: leave out the user's bundle history and recent items.
+        exclude_seen: leave out the user's bundle history and recent items; None =
+            the bundle's repeat policy (`Engine.exclude_seen`).
         exclude_purchased: leave out the items the store says the user purchased.
 
     Raises:
         RequestError: `k` < 1.
     """
+    if exclude_seen is None:
+        exclude_seen = engine.exclude_seen
     recent = _recent_items(engine, state)
     blocked_ids = list(exclude)
     if exclude_purchased:

@@ -36,6 +36,9 @@ class RecommendJob:
         popular: the fill order of fallbacks and short lists.
         reranker: the click model when it re-ranks this recommender's candidates
             (kept as a re-ranker and trained on this recommender), else None.
+        exclude_seen: the bundle's repeat policy: False when lists may hold the user's
+            own items. Precomputed lists follow it; a request asking otherwise is
+            scored live.
     """
 
     def __init__(
@@ -46,6 +49,7 @@ class RecommendJob:
         recommender: Recommender | None,
         popular: PopularFill,
         reranker: ClickModel | None,
+        exclude_seen: bool = True,
     ) -> None:
         """Hold the loaded parts; nothing is computed until `precompute`."""
         self._catalog = catalog
@@ -53,6 +57,7 @@ class RecommendJob:
         self._recommender = recommender
         self._popular = popular
         self._reranker = reranker
+        self._exclude_seen = exclude_seen
         self.precomputed: PrecomputedLists | None = None
 
     def recommend(
@@ -73,10 +78,11 @@ class RecommendJob:
             reason = "anonymous-user" if raw_user_id is None else "unknown-user"
             return self._popular.recommendation(blocked, k, reason)
         lists = self.precomputed
-        if lists is not None and exclude_seen:
+        # the lists hold what the bundle's policy lists; another policy scores live
+        if lists is not None and exclude_seen == lists.exclude_seen:
             found = lists.lookup(user, blocked, k)
             if found is not None:
-                if found[0].size < k:  # a popular fill must leave the history out too
+                if found[0].size < k and exclude_seen:  # a popular fill leaves it out too
                     blocked[histories.seen(user)] = True
                 return self._listed(*found, blocked, k)
         return self._personalised(
@@ -144,6 +150,7 @@ class RecommendJob:
             pool=pool,
             batch_size=batch_size,
             threads=threads if threads is not None else min(4, os.cpu_count() or 1),
+            exclude_seen=self._exclude_seen,
         )
         return self.precomputed
 

@@ -14,6 +14,10 @@ from shelfwise.runtime.catalog import Catalog, ScoredItem
 from shelfwise.runtime.popular import PopularFill
 from shelfwise.runtime.results import POPULAR, SimilarResult, check_k, unknown_item
 
+# Neighbours asked for beyond `k` when items were removed online, so a list stays full
+# (a removed neighbour is dropped after the model's top-k).
+_MAX_EXTRA = 100
+
 
 class SimilarJob:
     """Neighbours from the bundle's similar-items model.
@@ -39,8 +43,10 @@ class SimilarJob:
         item = self._catalog.index.get(raw_item_id)
         if item is None or self._model is None or k < 1:
             return []
-        found, scores = self._model.similar(item, k)
+        removed = self._catalog.blocked(None)  # items deleted or hidden online
+        found, scores = self._model.similar(item, k + min(int(removed.sum()), _MAX_EXTRA))
         keep = (scores > 0) & (found >= 0) & (found != item)
+        keep[keep] = ~removed[found[keep]]
         return [
             self._catalog.item(int(i), float(s))
             for i, s in zip(found[keep][:k], scores[keep][:k], strict=True)
@@ -53,15 +59,17 @@ class SimilarJob:
         item = catalog.index.get(raw_item_id)
         if item is None:
             raise unknown_item(raw_item_id, self._version)
-        blocked = np.zeros(len(catalog), dtype=np.bool_)
+        blocked = catalog.blocked(None)  # items deleted or hidden online
+        removed = int(blocked.sum())
         blocked[item] = True
         chosen: IndexArray = np.empty(0, dtype=np.int64)
         values = np.empty(0, dtype=np.float32)
         reason = "no-similar"
         if self._model is not None:
             reason = "no-neighbours"
-            neighbours, scores = self._model.similar(item, k)
+            neighbours, scores = self._model.similar(item, k + min(removed, _MAX_EXTRA))
             keep = (scores > 0) & (neighbours >= 0) & (neighbours != item)
+            keep[keep] = ~blocked[neighbours[keep]]
             chosen, values = neighbours[keep][:k], scores[keep][:k]
         items = [catalog.item(int(i), float(s)) for i, s in zip(chosen, values, strict=True)]
         if chosen.size == k:

@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
+from shelfwise.sample._bots import inject_bots
 from shelfwise.sample._catalog import CatalogModel, build_catalog
 from shelfwise.sample._events import (
     FIRST_GUESS_ROWS_PER_SESSION,
@@ -61,6 +62,8 @@ class ShopSummary:
         example_user_id: A raw user id with a typical, purchase-bearing history.
         example_query_en: An English query with several exact matches ("red dress").
         example_query_zh: A Chinese query with several exact matches ("联想 笔记本电脑").
+        bots_path: The fake users' truth (`bots.<format>`), or None without `bots`.
+        n_bot_users: Fake users added (`bots`).
     """
 
     catalog_path: Path
@@ -73,6 +76,8 @@ class ShopSummary:
     example_user_id: str
     example_query_en: str
     example_query_zh: str
+    bots_path: Path | None = None
+    n_bot_users: int = 0
 
 
 def window_end(seed: int) -> int:
@@ -143,6 +148,7 @@ def generate_shop(
     seed: int = 42,
     file_format: FileFormat = "parquet",
     sessions_per_chunk: int = SESSIONS_PER_CHUNK,
+    bots: float = 0.0,
 ) -> ShopSummary:
     """Generate the sample shop and write `catalog`, `events` and `queries` files.
 
@@ -156,6 +162,8 @@ def generate_shop(
         file_format: parquet, csv or jsonl; files get the matching extension.
         sessions_per_chunk: shops needing more sessions than this are simulated and
             written in pieces of this many sessions (memory follows it, not `events`).
+        bots: the share of fake events (bots, fake-order rings) to add, labelled in
+            `bots.<format>` (see `sample/_bots.py`); 0 writes exactly the shop without.
 
     Returns:
         Paths, counts and demo examples.
@@ -171,6 +179,13 @@ def generate_shop(
         raise ValueError(f"seed must be >= 0, got {seed}")
     if file_format not in ("parquet", "csv", "jsonl"):
         raise ValueError(f"file_format must be parquet, csv or jsonl, got {file_format!r}")
+    if not 0.0 <= bots < 1.0:
+        raise ValueError(f"bots must be a share in [0, 1), got {bots}")
+    if bots and first_session_guess(events) > sessions_per_chunk:
+        raise ValueError(
+            f"bots work for shops simulated in one piece (up to about "
+            f"{sessions_per_chunk * FIRST_GUESS_ROWS_PER_SESSION:,.0f} events), got {events:,}"
+        )
     catalog_seed, shopper_seed, label_seed, event_seed = np.random.SeedSequence(seed).spawn(4)
     catalog = build_catalog(items, np.random.default_rng(catalog_seed))
     shoppers = build_shoppers(users, catalog, np.random.default_rng(shopper_seed))
@@ -181,17 +196,33 @@ def generate_shop(
     _write(catalog.frame, paths[0], file_format)
     _write(labels.frame, paths[2], file_format)
     end = window_end(seed)
+    bots_path: Path | None = None
+    n_bots = 0
     if first_session_guess(events) <= sessions_per_chunk:
         # One piece, as always: small shops keep their exact seeded output.
         sessions, rng = _simulate_enough(catalog, shoppers, events, event_seed, end)
         sizes = np.bincount(sessions.session, minlength=len(sessions.session_start))
         keep = kept_sessions(sizes, events, rng)
         events_frame = _events_frame(sessions, keep, catalog, shoppers)
+        if bots:
+            events_frame, truth = inject_bots(
+                events_frame,
+                raw_item_ids=catalog.raw_item_ids,
+                prices=catalog.price,
+                first_user_number=users + 1,
+                share=bots,
+                window_end=end,
+                window_days=WINDOW_DAYS,
+                rng=np.random.default_rng([seed, 0xB07]),  # apart from the shop's own draws
+            )
+            bots_path = out_dir / f"bots.{file_format}"
+            _write(truth, bots_path, file_format)
+            n_bots = truth.height
         _write(events_frame, paths[1], file_format)
         kept = keep[sessions.session]
         per_user, intent = user_counts(sessions.user[kept], sessions.kind[kept], users)
         n_events = events_frame.height
-    else:
+    else:  # no bots here (checked above)
         n_events, per_user, intent = stream_events(
             catalog, shoppers, events, event_seed, end, paths[1], file_format, sessions_per_chunk
         )
@@ -200,10 +231,12 @@ def generate_shop(
         events_path=paths[1],
         queries_path=paths[2],
         n_items=catalog.frame.height,
-        n_users=int(np.count_nonzero(per_user)),
+        n_users=int(np.count_nonzero(per_user)) + n_bots,
         n_events=n_events,
         n_queries=labels.n_queries,
         example_user_id=example_user(shoppers.raw_user_ids, per_user, intent),
         example_query_en=labels.example_en,
         example_query_zh=labels.example_zh,
+        bots_path=bots_path,
+        n_bot_users=n_bots,
     )

@@ -5,7 +5,8 @@ Stage inputs: `features`, `retrieval` (the fitted BM25 and dense indexes). The s
 rank, `search.fusion`), trains its LambdaMART re-ranker (`search.lambdamart`) on
 features of (query, item) pairs (`search.features`) with labels from judged queries
 or search events (`search.labels`), compares the variants by cross-validation over
-queries, and writes the one it serves. The inference side (`HybridSearch`,
+queries on the full catalog, and writes the one it serves (`search.selection`: the
+pick rule and the record every report reads). The inference side (`HybridSearch`,
 `SearchReranker`, and `load_search_index`, which loads any saved search index: bm25,
 dense, dense_title or hybrid) loads in the online role; the stage (`search.stage.run`)
 is batch-only.

@@ -38,6 +38,14 @@ query_token_count        tokens of the (corrected) query
 title_exact_match        1 when the query's tokens are exactly the title's tokens
 title_contains_query     1 when the normalised query text is a substring of the title
 title_token_share        share of the query's distinct tokens found in the title
+title_bigram_share       share of the query's adjacent token pairs adjacent in the title
+                         (phrase match: "copper pipe" vs "pipe ... copper"), 0 for a
+                         one-token query
+query_unit_share         share of the query's numbers with units, dimensions and model
+                         numbers (`numeric_units`: "1/2in", "10-3", "12v") that the
+                         title has; NaN when the query has none
+query_unit_conflict      1 when the query and the title both name numbers with units
+                         and share none ("12v" vs "18v"); 0 otherwise
 query_mentions_category  1 when every token of one of the item's category names (a
                          category "笔记本电脑 / Laptops" has two) is in the query
 query_mentions_brand     the same for the brand ("Lenovo/联想")
@@ -86,7 +94,7 @@ from shelfwise.contracts import (
     IntArray,
 )
 from shelfwise.errors import DataError
-from shelfwise.text.tokenize import MAX_QUERY_TOKENS, bound_query, tokenize
+from shelfwise.text.tokenize import MAX_QUERY_TOKENS, bound_query, numeric_units, tokenize
 
 BM25_FIELDS: Final[tuple[str, ...]] = ("title", "brand", "category", "description")
 SIGNAL_NAMES: Final[tuple[str, ...]] = (
@@ -108,6 +116,9 @@ TEXT_FEATURE_NAMES: Final[tuple[str, ...]] = (
     "title_exact_match",
     "title_contains_query",
     "title_token_share",
+    "title_bigram_share",
+    "query_unit_share",
+    "query_unit_conflict",
     "query_mentions_category",
     "query_mentions_brand",
 )
@@ -129,6 +140,7 @@ EXTRA_ENCODER_SIGNALS: Final[tuple[str, ...]] = (
 # "Lenovo/联想", "Home > Kitchen", "Levi's | 李维斯".
 _NAME_SEPARATORS: Final = re.compile(r"\s*[/|>;,，、]\s*")
 _NOT_WORD: Final = re.compile(r"[\W_]+")
+_NONE: Final[frozenset[str]] = frozenset()
 
 
 def extra_signal_names(extra_encoders: int) -> tuple[str, ...]:
@@ -182,6 +194,7 @@ class SearchItemTable:
     Attributes:
         title_tokens: `tokenize(title)` of each item, () without a title.
         title_text: `normalise_text(title)` of each item.
+        title_units: `numeric_units(title)` of each item (numbers with units).
         category_names, brand_names: token sets of each alternative name.
         category_keys, brand_keys: normalised category / brand (None unknown), the keys
             of `UserAffinity`.
@@ -191,6 +204,7 @@ class SearchItemTable:
 
     title_tokens: tuple[tuple[str, ...], ...]
     title_text: tuple[str, ...]
+    title_units: tuple[frozenset[str], ...]
     category_names: tuple[tuple[frozenset[str], ...], ...]
     brand_names: tuple[tuple[frozenset[str], ...], ...]
     category_keys: tuple[str | None, ...]
@@ -259,6 +273,9 @@ class SearchItemTable:
         return cls(
             title_tokens=tuple(tuple(tokenize(title)) if title else () for title in titles),
             title_text=tuple(normalise_text(title) for title in titles),
+            title_units=tuple(
+                frozenset(numeric_units(title)) if title else _NONE for title in titles
+            ),
             category_names=tuple(_names(value) for value in categories),
             brand_names=tuple(_names(value) for value in brands),
             category_keys=tuple(_key(value) for value in categories),
@@ -417,11 +434,16 @@ def _text_columns(
         corrections.get(token, token) for token in tokenize(query, max_tokens=MAX_QUERY_TOKENS)
     )
     distinct = frozenset(tokens)
+    pairs = frozenset(zip(tokens, tokens[1:], strict=False))
+    units = frozenset(numeric_units(query))
     query_text = normalise_text(query)
     n_candidates = len(items)
     exact = np.zeros(n_candidates, dtype=np.float32)
     contains = np.zeros(n_candidates, dtype=np.float32)
     share = np.zeros(n_candidates, dtype=np.float32)
+    bigrams = np.zeros(n_candidates, dtype=np.float32)
+    unit_share = np.full(n_candidates, np.nan if not units else 0.0, dtype=np.float32)
+    conflict = np.zeros(n_candidates, dtype=np.float32)
     category = np.zeros(n_candidates, dtype=np.float32)
     brand = np.zeros(n_candidates, dtype=np.float32)
     for row, item in enumerate(items):
@@ -431,10 +453,16 @@ def _text_columns(
             share[row] = len(distinct.intersection(title)) / len(distinct)
             category[row] = float(any(name <= distinct for name in table.category_names[item]))
             brand[row] = float(any(name <= distinct for name in table.brand_names[item]))
+        if pairs:
+            bigrams[row] = len(pairs.intersection(zip(title, title[1:], strict=False))) / len(pairs)
+        if units:
+            found = units & table.title_units[item]
+            unit_share[row] = len(found) / len(units)
+            conflict[row] = float(bool(table.title_units[item]) and not found)
         if query_text:
             contains[row] = float(query_text in table.title_text[item])
     count = np.full(n_candidates, float(len(tokens)), dtype=np.float32)
-    return [count, exact, contains, share, category, brand]
+    return [count, exact, contains, share, bigrams, unit_share, conflict, category, brand]
 
 
 def search_features(

@@ -30,10 +30,15 @@ from shelfwise.serve.metrics import ServeMetrics
 from shelfwise.serve.middleware import RequestContextMiddleware
 from shelfwise.serve.openapi import install_contract
 from shelfwise.serve.routes import ROUTERS
+from shelfwise.serve.routes.catalog import LiveCatalogService, open_live_catalog
+from shelfwise.serve.rules_book import RulesBook
 from shelfwise.serve.settings import ServeSettings
+from shelfwise.serve.traffic import TrafficWatch
 from shelfwise.serve.watcher import RegistryWatcher
 from shelfwise.stores import EventLog, open_store
+from shelfwise.stores.catalog_log import catalog_log_dir
 from shelfwise.stores.event_log import event_log_dir
+from shelfwise.stores.rules_log import RulesLog, rules_bus, rules_log_dir
 
 logger = logging.getLogger("shelfwise.serve")
 
@@ -61,6 +66,11 @@ _TAGS = [
     {"name": "predict", "description": "Click probabilities from the click model."},
     {"name": "events", "description": "Shopper events: logged durably, used at once."},
     {"name": "operations", "description": "Health, readiness and metrics."},
+    {
+        "name": "catalog",
+        "description": "Item updates online (admin token): new products, prices, stock, "
+        "hiding; durable, replicated, served from the next request without retraining.",
+    },
 ]
 
 
@@ -90,6 +100,9 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         holder: ModelHolder = app.state.holder
         loader: BundleLoader = app.state.loader
+        live: LiveCatalogService = app.state.live_catalog
+        # catalog updates made online: replayed before anything is answered
+        await anyio.to_thread.run_sync(live.start)
         if not holder.ready and resolved.bundle_path is not None:
             load = partial(load_for_serving, resolved.bundle_path, resolved)
             try:
@@ -131,6 +144,8 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
             loader.close()
             app.state.event_log.close()
             app.state.store.close()
+            app.state.rules.close()
+            live.close()
 
     app = FastAPI(
         title="shelfwise",
@@ -147,8 +162,20 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
         observer=app.state.metrics,
     )
     app.state.event_log = EventLog(event_log_dir(config))
+    app.state.traffic_watch = TrafficWatch(config.data.fake_traffic)  # fake-traffic counters
+    # merchandising rules: the rules log next to the event log, plus serve.rules_file
+    app.state.rules = RulesBook.open(
+        RulesLog(rules_log_dir(config)),
+        resolved.rules_file,
+        rules_bus(resolved.online_store_url, timeout=resolved.online_store_timeout_s),
+    )
+    app.state.live_catalog = open_live_catalog(
+        catalog_log_dir(config), resolved.online_store_url, resolved.online_store_timeout_s
+    )
     app.state.holder = ModelHolder(
-        canary_fraction=resolved.canary_fraction, shadow_fraction=resolved.shadow_fraction
+        canary_fraction=resolved.canary_fraction,
+        shadow_fraction=resolved.shadow_fraction,
+        live=app.state.live_catalog.live,
     )
     app.state.loader = BundleLoader(app.state.holder, app.state.metrics, resolved)
     app.state.watcher = None
@@ -163,9 +190,11 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
     for router in ROUTERS:
         app.include_router(router)
     if resolved.admin_enabled:
-        from shelfwise.serve.routes import admin
+        from shelfwise.serve.routes import admin, catalog, rules
 
         app.include_router(admin.router)
+        app.include_router(catalog.router)
+        app.include_router(rules.router)
     install_contract(app, resolved)
     return app
 

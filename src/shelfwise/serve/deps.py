@@ -18,6 +18,7 @@ from shelfwise.errors import RequestError
 from shelfwise.runtime.engine import Engine
 from shelfwise.serve.holder import ModelHolder
 from shelfwise.serve.metrics import ServeMetrics
+from shelfwise.serve.rules_book import RulesBook
 from shelfwise.serve.settings import ServeSettings
 from shelfwise.stores.event_log import EventLog
 from shelfwise.stores.online import OnlineStore
@@ -47,6 +48,7 @@ class Service:
     store: OnlineStore
     event_log: EventLog
     request_id: str
+    rules: RulesBook | None = None  # merchandising rules (None: an app without them)
 
 
 async def get_service(request: Request) -> Service:
@@ -60,6 +62,7 @@ async def get_service(request: Request) -> Service:
         store=state.store,
         event_log=state.event_log,
         request_id=request_id if isinstance(request_id, str) else "",
+        rules=getattr(state, "rules", None),
     )
 
 

@@ -24,6 +24,7 @@ from typing import Final, Literal
 
 from shelfwise.errors import NotReadyError
 from shelfwise.runtime.engine import Engine
+from shelfwise.runtime.live_catalog import LiveCatalog
 
 Role = Literal["champion", "challenger"]
 CHAMPION: Final = "champion"
@@ -63,6 +64,7 @@ class ModelHolder:
         champion: the engine serving by default (None: not ready yet).
         canary_fraction: share of users the challenger answers, in [0, 1].
         shadow_fraction: share of champion requests the challenger shadows, in [0, 1].
+        live: the live catalog every engine serves from its swap on (online updates).
     """
 
     def __init__(
@@ -71,8 +73,10 @@ class ModelHolder:
         *,
         canary_fraction: float = 0.0,
         shadow_fraction: float = 0.0,
+        live: LiveCatalog | None = None,
     ) -> None:
         _check_fraction("canary_fraction", canary_fraction)
+        self.live = live
         _check_fraction("shadow_fraction", shadow_fraction)
         self._models = Models(champion, None, canary_fraction, shadow_fraction)
         self._write = threading.Lock()  # swaps are serialised; reads take no lock
@@ -113,7 +117,14 @@ class ModelHolder:
         return Choice(champion, CHAMPION, shadow)
 
     def swap(self, engine: Engine, role: Role = CHAMPION) -> Engine | None:
-        """Serve `engine` as `role` from the next request on; return the engine it replaced."""
+        """Serve `engine` as `role` from the next request on; return the engine it replaced.
+
+        With a live catalog, the engine gets its updates before it serves (re-applied
+        over the new bundle, see `LiveCatalog.attach`), and the replaced one stops
+        receiving them.
+        """
+        if self.live is not None:
+            engine.attach_live(self.live)
         with self._write:
             models = self._models
             if role == CHAMPION:
@@ -122,6 +133,10 @@ class ModelHolder:
             else:
                 old = models.challenger
                 self._models = replace(models, challenger=engine)
+        if self.live is not None and old is not None and old is not engine:
+            catalog = getattr(old, "catalog", None)  # None once the engine was released
+            if catalog is not None:
+                self.live.detach(catalog, clear=False)
         return old
 
     def drop_challenger(self) -> Engine | None:

@@ -36,6 +36,8 @@ shelfwise_serve_impressions_total          counter    endpoint, model_version
 shelfwise_serve_attributed_events_total    counter    event_type, model_version
 shelfwise_serve_online_store_degraded      gauge      (none)
 shelfwise_serve_online_store_errors_total  counter    operation
+shelfwise_serve_rule_applications_total    counter    rule, endpoint
+shelfwise_serve_suspected_events_total     counter    pattern
 =========================================  =========  ===============================
 """
 
@@ -61,6 +63,8 @@ LABEL_OUTCOME: Final = "outcome"
 
 LABEL_EVENT_TYPE: Final = "event_type"
 LABEL_OPERATION: Final = "operation"
+LABEL_RULE: Final = "rule"  # merchandising rule ids: at most MAX_RULES values
+LABEL_PATTERN: Final = "pattern"  # fake-traffic patterns: serve/traffic.py, five values
 
 UNMATCHED_ROUTE: Final = "unmatched"  # one label value for every unknown path
 
@@ -228,10 +232,23 @@ class ServeMetrics:
             "1 while Redis is unreachable and the in-process online store answers, else 0.",
             registry=self.registry,
         )
+        self.suspected_events = Counter(
+            "shelfwise_serve_suspected_events",
+            "Accepted events matching a fake-traffic pattern (rate, no-dwell, regular, "
+            "unviewed-purchase, ring; serve/traffic.py), by pattern; nothing is rejected.",
+            [LABEL_PATTERN],
+            registry=self.registry,
+        )
         self.online_store_errors = Counter(
             "shelfwise_serve_online_store_errors",
             "Failed calls to the online store's backend (Redis), by operation.",
             [LABEL_OPERATION],
+            registry=self.registry,
+        )
+        self.rule_applications = Counter(
+            "shelfwise_serve_rule_applications",
+            "Responses a merchandising rule was applied to, by rule id and endpoint.",
+            [LABEL_RULE, LABEL_ENDPOINT],
             registry=self.registry,
         )
 
@@ -315,6 +332,11 @@ class ServeMetrics:
         if unknown_items:
             self.events_unknown_items.inc(unknown_items)
 
+    def observe_suspected(self, patterns: list[str]) -> None:
+        """Count events that matched a fake-traffic pattern."""
+        for pattern in patterns:
+            self.suspected_events.labels(pattern).inc()
+
     def observe_served(self, endpoint: str, model_version: str, items: int) -> None:
         """Count one served list and its items (impressions)."""
         self._child(self.served_lists, endpoint, model_version).inc()
@@ -327,6 +349,11 @@ class ServeMetrics:
     def observe_store_error(self, operation: str) -> None:
         """Count one failed call to the online store's backend."""
         self.online_store_errors.labels(operation).inc()
+
+    def observe_rules(self, endpoint: str, rule_ids: list[str]) -> None:
+        """Count the rules applied to one response."""
+        for rule_id in rule_ids:
+            self._child(self.rule_applications, rule_id, endpoint).inc()
 
     def set_store_degraded(self, degraded: bool) -> None:
         """Mark whether the online store answers from its in-process fallback."""

@@ -26,6 +26,7 @@ from pydantic_core import PydanticCustomError
 
 from shelfwise.contracts import EventType
 from shelfwise.runtime.catalog import Filters, ScoredItem
+from shelfwise.serve.explanations import ExplanationOut
 
 MAX_QUERY_CHARS = 256  # Amazon's and Google's boxes take less; ~40 words of any script
 MAX_ID_CHARS = 256
@@ -103,6 +104,64 @@ class FiltersIn(_Request):
         )
 
 
+class DiversityIn(_Request):
+    """Business constraints on the list (each unset one takes the server's default)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"max_per_brand": 2, "mmr_lambda": 0.3}]},
+    )
+
+    max_per_brand: Count | None = Field(
+        default=None, description="The most items of one brand in the list (strict cap)."
+    )
+    max_per_category: Count | None = Field(
+        default=None, description="The most items of one category in the list (strict cap)."
+    )
+    mmr_lambda: StrictFloat | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="MMR diversification: 0 keeps the ranking, 1 picks the item least "
+        "similar to those above it.",
+    )
+    margin_weight: StrictFloat | None = Field(
+        default=None,
+        ge=0.0,
+        le=10.0,
+        description="Weight of the item's margin (catalog attribute `margin`, 0..1) in the "
+        "order; 0 ignores it.",
+    )
+
+
+_EXPLAIN_DESCRIPTION = (
+    "Attach to each item the reasons it was listed, read off the models that scored it "
+    "(history items, matched terms, click-model features, rules) and a short sentence. "
+    "Off by default; costs nothing when off."
+)
+_SEGMENT_DESCRIPTION = "The shopper's segment (e.g. vip): rules with `segments` apply to it."
+_DIVERSITY_DESCRIPTION = "Brand / category caps, MMR diversification and margin weight."
+
+
+MAX_HISTORY = 200  # events of an inline history (the runtime reads as many)
+
+
+class HistoryEventIn(_Request):
+    """One event of an inline session history: an item id, and what and when if known."""
+
+    item_id: str = Field(min_length=1, max_length=MAX_ID_CHARS, description="The shop's item id.")
+    event_type: EventType | None = Field(
+        default=None, description="view, click, cart, purchase, search or rating; default view."
+    )
+    timestamp: UnixSeconds | None = Field(
+        default=None,
+        description="UTC unix seconds; when every event has one, they order the history.",
+    )
+
+
+HistoryEntry = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)] | HistoryEventIn
+
+
 class RecommendRequest(_Request):
     """Ask for recommendations for a user (or an anonymous visitor)."""
 
@@ -132,6 +191,26 @@ class RecommendRequest(_Request):
         default=True,
         description="Leave out the items the user purchased (events sent to /v1/events).",
     )
+    history: list[HistoryEntry] | None = Field(
+        default=None,
+        max_length=MAX_HISTORY,
+        description=f"The visit's events so far, oldest first (at most {MAX_HISTORY}): "
+        'item ids, or objects `{"item_id", "event_type", "timestamp"}`. Recommends what '
+        "follows this session (an anonymous visitor needs no user id); item ids the model "
+        "does not know are ignored and counted in `unknown_history_items`.",
+    )
+    session_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_ID_CHARS,
+        description="A session whose events were sent to /v1/events with this `session_id`: "
+        "they form the history (before any inline `history`).",
+    )
+    explain: StrictBool = Field(default=False, description=_EXPLAIN_DESCRIPTION)
+    segment: str | None = Field(
+        default=None, min_length=1, max_length=MAX_ID_CHARS, description=_SEGMENT_DESCRIPTION
+    )
+    diversity: DiversityIn | None = Field(default=None, description=_DIVERSITY_DESCRIPTION)
 
 
 class SearchRequest(_Request):
@@ -160,18 +239,11 @@ class SearchRequest(_Request):
     )
     k: Count | None = Field(default=None, description=_K_DESCRIPTION)
     filters: FiltersIn | None = None
-    explain: StrictBool = Field(
-        default=False,
-        description="Attach to each item the ranking features that moved its score most "
-        "(LambdaMART contributions); null when the model has no re-ranker.",
+    explain: StrictBool = Field(default=False, description=_EXPLAIN_DESCRIPTION)
+    segment: str | None = Field(
+        default=None, min_length=1, max_length=MAX_ID_CHARS, description=_SEGMENT_DESCRIPTION
     )
-
-
-class FeatureContribution(BaseModel):
-    """How much one ranking feature added to an item's score."""
-
-    feature: str = Field(description='Feature name, e.g. "bm25_title" or "dense_cosine".')
-    contribution: float = Field(description="Additive contribution to the score (SHAP value).")
+    diversity: DiversityIn | None = Field(default=None, description=_DIVERSITY_DESCRIPTION)
 
 
 class ItemOut(BaseModel):
@@ -203,8 +275,8 @@ class ItemOut(BaseModel):
     brand: str | None = None
     price: float | None = None
     in_stock: bool | None = None
-    explanation: list[FeatureContribution] | None = Field(
-        default=None, description="Top contributing ranking features; only with `explain`."
+    explanation: ExplanationOut | None = Field(
+        default=None, description="Why it was listed; only with `explain: true`, else null."
     )
 
     @staticmethod
@@ -224,11 +296,7 @@ class ItemOut(BaseModel):
             "brand": item.brand,
             "price": item.price,
             "in_stock": item.in_stock,
-            "explanation": (
-                None
-                if item.explanation is None
-                else [{"feature": name, "contribution": value} for name, value in item.explanation]
-            ),
+            "explanation": None,  # filled by the route with `explain` (runtime.explain)
         }
 
 
@@ -238,7 +306,15 @@ class _Response(BaseModel):
     request_id: str = Field(description="Also in the X-Request-ID header; quote it in reports.")
 
 
-class RecommendResponse(_Response):
+class _Steered(_Response):
+    applied_rules: list[str] = Field(
+        default_factory=list,
+        description="Ids of the merchandising rules applied to this list (pins, boosts, "
+        "buries, hides), in rule order.",
+    )
+
+
+class RecommendResponse(_Steered):
     """Recommended items."""
 
     fallback: Literal["popular"] | None = Field(
@@ -258,9 +334,17 @@ class RecommendResponse(_Response):
         description="true when the online store (Redis) was unreachable and the service "
         "answered from its in-process store: recent events may be missing.",
     )
+    history_used: Literal["request", "session", "session+request"] | None = Field(
+        default=None,
+        description='Which session history the list follows: "request" (inline `history`), '
+        '"session" (events sent with `session_id`), both, or null (the user\'s own).',
+    )
+    unknown_history_items: int = Field(
+        default=0, description="History events on item ids the model does not know (ignored)."
+    )
 
 
-class SearchResponse(_Response):
+class SearchResponse(_Steered):
     """Search results."""
 
     hint: str | None = Field(
@@ -369,6 +453,13 @@ class EventIn(_Request):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
         description="The `request_id` of the response that listed the item: clicks, carts "
         "and purchases then count toward that model version's CTR and conversion.",
+    )
+    session_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_ID_CHARS,
+        description="The visit this event belongs to: /v1/recommend with the same "
+        "`session_id` recommends from the session's events.",
     )
 
     @model_validator(mode="after")

@@ -10,7 +10,7 @@ Layout (Hive-style partitions by the hour the server received the batch, UTC)::
 
 Each line is one JSON object with the columns of the pipeline's events input
 (`EVENT_LOG_COLUMNS`: raw_user_id, raw_item_id, event_type, timestamp in unix
-seconds, query, position, request_id; absent values are null). Point `data.events.path`
+seconds, query, position, request_id, session_id; absent values are null). Point `data.events.path`
 at `<root>` and ingest reads every partition (`format: jsonl`); it ignores
 `request_id`, which is kept for attribution analyses.
 
@@ -56,6 +56,7 @@ from shelfwise.contracts import (
     RAW_ITEM_ID,
     RAW_USER_ID,
     REQUEST_ID,
+    SESSION_ID,
     TIMESTAMP,
 )
 from shelfwise.errors import EventLogError
@@ -75,6 +76,7 @@ EVENT_LOG_COLUMNS: Final = (
     QUERY,
     POSITION,
     REQUEST_ID,
+    SESSION_ID,  # the visit (`/v1/events`' session_id): the session split reads it
 )
 EVENT_LOG_SUFFIX: Final = ".jsonl"
 MAX_FILE_BYTES: Final = 64 * 1024 * 1024
@@ -123,6 +125,8 @@ class EventLog:
         max_file_bytes: start a new file before one would grow past this size.
         fsync: fsync every batch (turn off only in benchmarks of the rest).
         clock: unix seconds, for partitions and file names (tests pass a fake).
+        columns: the keys each line holds (the catalog log, `catalog_log.py`, has its own).
+        file_prefix: the start of each file's name.
     """
 
     def __init__(
@@ -132,9 +136,13 @@ class EventLog:
         max_file_bytes: int = MAX_FILE_BYTES,
         fsync: bool = True,
         clock: Callable[[], float] = time.time,
+        columns: Sequence[str] = EVENT_LOG_COLUMNS,
+        file_prefix: str = "events",
     ) -> None:
         """Prepare the writer; no file is opened until `append`."""
         self.root = root
+        self.columns = tuple(columns)
+        self.file_prefix = file_prefix
         self.max_file_bytes = max_file_bytes
         self.fsync = fsync
         self._clock = clock
@@ -156,7 +164,7 @@ class EventLog:
         """
         if not records:
             return 0
-        data = b"".join(_line(record) for record in records)
+        data = b"".join(_line(record, self.columns) for record in records)
         with self._lock:
             fd: int | None = None
             try:
@@ -207,7 +215,8 @@ class EventLog:
         for path in created:
             path.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
         stamp = datetime.fromtimestamp(now, tz=UTC).strftime("%Y%m%dT%H%M%S")
-        path = folder / f"events-{stamp}-{self._token}-{self._sequence:04d}{EVENT_LOG_SUFFIX}"
+        name = f"{self.file_prefix}-{stamp}-{self._token}-{self._sequence:04d}"
+        path = folder / f"{name}{EVENT_LOG_SUFFIX}"
         self._sequence += 1
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
         self._fd = os.open(path, flags, FILE_MODE)
@@ -293,6 +302,6 @@ def _log_files(root: Path) -> list[Path]:
     return sorted(root.glob(_FILES_GLOB)) if root.is_dir() else []
 
 
-def _line(record: Mapping[str, Any]) -> bytes:
-    values = {column: record.get(column) for column in EVENT_LOG_COLUMNS}
+def _line(record: Mapping[str, Any], columns: Sequence[str] = EVENT_LOG_COLUMNS) -> bytes:
+    values = {column: record.get(column) for column in columns}
     return json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"

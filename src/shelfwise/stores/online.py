@@ -38,6 +38,18 @@ MEMORY_MAX_USERS: Final = 100_000
 MEMORY_MAX_SERVED: Final = 100_000
 
 
+SESSION_KEY_PREFIX: Final = "\x1fsession:"  # a unit separator: no user id has one
+
+
+def session_key(session_id: str) -> str:
+    """The store key of a session's events (`/v1/events` with a `session_id`).
+
+    A session's events are kept like a user's, under a key no raw user id can equal
+    (user ids are printable), so every backend stores sessions without a new API.
+    """
+    return SESSION_KEY_PREFIX + session_id
+
+
 @dataclass(frozen=True)
 class UserEvent:
     """One event of one user, as the store keeps it (timestamp: unix seconds)."""

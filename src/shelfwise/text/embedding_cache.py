@@ -259,6 +259,9 @@ def encode_with_cache(
         found = np.zeros(len(unique_texts), dtype=np.bool_)
         vectors = np.zeros((len(unique_texts), encoder.dim), dtype=np.float32)
     missing = np.flatnonzero(~found)
+    # Shortest first: a batch then holds texts of about one length, so a batched
+    # encoder (ONNX, sentence-transformers) pads little; order never changes a vector.
+    missing = missing[np.argsort([len(unique_texts[i]) for i in missing], kind="stable")]
     if missing.size:
         logger.info(
             "encoding %d of %d distinct texts with %s (%d cached)",

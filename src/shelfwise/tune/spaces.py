@@ -98,6 +98,26 @@ def space_bpr(trial: optuna.Trial) -> dict[str, Any]:
     }
 
 
+def space_buy_again(trial: optuna.Trial) -> dict[str, Any]:
+    """decay 0.95..1, cycle_weight 0..8, cycle_width 0.2..1 (the repurchase cycle's pull)."""
+    return {
+        "decay": trial.suggest_float("decay", 0.95, 1.0),
+        "cycle_weight": trial.suggest_float("cycle_weight", 0.0, 8.0),
+        "cycle_width": trial.suggest_float("cycle_width", 0.2, 1.0),
+    }
+
+
+def space_tifu_knn(trial: optuna.Trial) -> dict[str, Any]:
+    """group_size 3..20, both decays 0.5..1, neighbours log 10..300, alpha 0.5..1."""
+    return {
+        "group_size": trial.suggest_int("group_size", 3, 20),
+        "within_decay": trial.suggest_float("within_decay", 0.5, 1.0),
+        "across_decay": trial.suggest_float("across_decay", 0.5, 1.0),
+        "neighbours": trial.suggest_int("neighbours", 10, 300, log=True),
+        "alpha": trial.suggest_float("alpha", 0.5, 1.0),
+    }
+
+
 SPACES: dict[str, Callable[[optuna.Trial], dict[str, Any]]] = {
     "item_knn": space_item_knn,
     "user_knn": space_user_knn,
@@ -106,6 +126,8 @@ SPACES: dict[str, Callable[[optuna.Trial], dict[str, Any]]] = {
     "rp3beta": space_rp3beta,
     "als": space_als,
     "bpr": space_bpr,
+    "buy_again": space_buy_again,
+    "tifu_knn": space_tifu_knn,
 }
 
 __all__ = [
@@ -113,9 +135,11 @@ __all__ = [
     "SPACES",
     "space_als",
     "space_bpr",
+    "space_buy_again",
     "space_ease",
     "space_gfcf",
     "space_item_knn",
     "space_rp3beta",
+    "space_tifu_knn",
     "space_user_knn",
 ]

@@ -11,17 +11,22 @@ is shared out in equal parts (what one family leaves unused goes to the next).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from shelfwise._internal.artifacts import atomic_write_json, read_csr
 from shelfwise._internal.stage import StageContext, StageResult
-from shelfwise.config import ModelConfig
+from shelfwise.config import ModelConfig, ShelfwiseConfig
 from shelfwise.evaluate.recommend import EvalSplit, evaluation_users
 from shelfwise.plan import load_plan
+from shelfwise.retrieval import REPEAT_MODELS
 from shelfwise.retrieval.fitting import TrainingData, why_not
 from shelfwise.retrieval.stage import BASELINE_FITS
 from shelfwise.tune import study
-from shelfwise.tune.study import baseline_trial, tune_family
+from shelfwise.tune.study import FamilyResult, baseline_trial, tune_family
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -35,6 +40,7 @@ def run(ctx: StageContext) -> StageResult:
     targets = read_csr(features / "valid_targets.npz")
     users = evaluation_users(targets, max_users=config.tune.max_eval_users, seed=config.seed)
     valid = EvalSplit(data.matrix, data.sequences, targets, users)
+    valid_for = _repeat_aware(config, features, valid)
     estimates = _estimates(ctx)
 
     families: dict[str, ModelConfig] = {}
@@ -47,6 +53,10 @@ def run(ctx: StageContext) -> StageResult:
             if not (family.enabled and family.tune and name in SPACES):
                 continue
             reason = why_not(name, data)
+            if name in REPEAT_MODELS and valid_for(name) is valid:
+                # no repeat to learn from (or policy exclude): their budget goes to the
+                # others (ml-100k's classic families lost trials to them otherwise)
+                reason = "no repeat targets in validation (or repeat_policy exclude)"
             if reason:
                 skipped[name] = reason
             else:
@@ -56,6 +66,7 @@ def run(ctx: StageContext) -> StageResult:
     metric, budget = config.evaluate.primary_metric, config.tune.budget_seconds
     started = study._clock()
     baselines: dict[str, tuple[float, float]] = {}
+    on_ray = config.compute.engine == "ray"
     for name in order:
         estimate = estimates.get(name)
         if estimate is not None and estimate > budget:
@@ -64,8 +75,26 @@ def run(ctx: StageContext) -> StageResult:
         # Every baseline runs, even past the budget: a family never tried is not tuned
         # at all. The plan sizes the default budget to hold them all; only extra
         # trials stop at the budget.
-        baselines[name] = baseline_trial(
-            name, families[name], data, valid, metric, keep=ctx.out / BASELINE_FITS / name
+        if not on_ray:
+            baselines[name] = baseline_trial(
+                name,
+                families[name],
+                data,
+                valid_for(name),
+                metric,
+                keep=ctx.out / BASELINE_FITS / name,
+            )
+    if on_ray:  # the same baselines, as parallel Ray tasks (see tune.ray_tune)
+        from shelfwise.tune.ray_tune import baseline_trials
+
+        to_run = {name: families[name] for name in order if name not in skipped}
+        baselines = baseline_trials(
+            to_run,
+            data,
+            {name: valid_for(name) for name in to_run},
+            metric,
+            keep=ctx.out / BASELINE_FITS,
+            compute=config.compute,
         )
     baseline_seconds = study._clock() - started
     tuned = [name for name in order if name in baselines]
@@ -74,12 +103,12 @@ def run(ctx: StageContext) -> StageResult:
         # an equal share of what is left, but never less than one more trial while the
         # budget still holds one: shares smaller than a trial would tune nothing at all
         share = max(left / (len(tuned) - position), min(left, baselines[name][1]))
-        result = tune_family(
+        result = _tune_family(config)(
             name,
             families[name],
             _space(name),
             data,
-            valid,
+            valid_for(name),
             metric=metric,
             n_trials=config.tune.trials_per_model,
             budget_seconds=share,
@@ -112,6 +141,37 @@ def run(ctx: StageContext) -> StageResult:
         },
         summary=summary,
     )
+
+
+def _tune_family(config: ShelfwiseConfig) -> Callable[..., FamilyResult]:
+    """The local Optuna study, or the same study on Ray Tune with engine ray."""
+    if config.compute.engine != "ray":
+        return tune_family
+    from shelfwise.tune.ray_tune import tune_family_ray
+
+    return partial(tune_family_ray, compute=config.compute)
+
+
+def _repeat_aware(
+    config: ShelfwiseConfig, features: Path, valid: EvalSplit
+) -> Callable[[str], EvalSplit]:
+    """The validation split each family is tuned on (issue 15).
+
+    The repeat models (`buy_again`, `tifu_knn`) score the user's own items, so unless
+    the repeat policy is `exclude` they are tuned with seen items listable and repeat
+    targets counted, as the evaluate stage will judge them when repeats are allowed;
+    every other family is tuned as before. Without a repeat target in validation
+    (nothing to learn from) every family gets `valid`.
+    """
+    every_path = features / "valid_targets_all.npz"
+    if config.models.repeat_policy == "exclude" or not every_path.is_file():
+        return lambda name: valid
+    every = read_csr(every_path)
+    if every.nnz <= valid.targets.nnz:
+        return lambda name: valid
+    users = evaluation_users(every, max_users=config.tune.max_eval_users, seed=config.seed)
+    repeats = replace(valid, targets=every, users=users, exclude_seen=False)
+    return lambda name: repeats if name in REPEAT_MODELS else valid
 
 
 def _estimates(ctx: StageContext) -> dict[str, float]:

@@ -107,20 +107,11 @@ def tune_family(
     from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
     started = _clock()
-    with threadpool_limits(_blas_threads(data), "blas"):
+    with threadpool_limits(blas_threads(data), "blas"):
         if baseline is None:
             baseline = baseline_trial(name, config, data, valid, metric)
         baseline_value, last_complete = baseline
-        trials: list[dict[str, Any]] = [
-            {
-                "family": name,
-                "number": "baseline",
-                "params": dict(config.params),
-                "value": baseline_value,
-                "seconds": round(last_complete, 3),
-                "state": "COMPLETE",
-            }
-        ]
+        baseline_seconds = last_complete
         durations: dict[int, float] = {}
 
         def objective(trial: optuna.Trial) -> float:
@@ -151,8 +142,39 @@ def tune_family(
                 catch=(MemoryError,),
                 callbacks=[stop_when_short],
             )
+    best_params, best_value, trials = summarise_study(
+        name, config, study.trials, baseline_value, baseline_seconds
+    )
+    seconds = _clock() - started
+    logger.info("%s: %s %.4f -> %.4f in %.1fs", name, metric, baseline_value, best_value, seconds)
+    return FamilyResult(name, best_params, best_value, baseline_value, seconds, trials)
+
+
+def summarise_study(
+    name: str,
+    config: ModelConfig,
+    study_trials: list[optuna.trial.FrozenTrial],
+    baseline_value: float,
+    baseline_seconds: float,
+) -> tuple[dict[str, Any], float, list[dict[str, Any]]]:
+    """(best params, best value, `trials.json` rows) of a family's study.
+
+    The baseline row first; the best is the baseline unless a complete trial beat it.
+    Used by the local study and by the Ray Tune path (`shelfwise.tune.ray_tune`), so
+    both write the same results.
+    """
+    trials: list[dict[str, Any]] = [
+        {
+            "family": name,
+            "number": "baseline",
+            "params": dict(config.params),
+            "value": baseline_value,
+            "seconds": round(baseline_seconds, 3),
+            "state": "COMPLETE",
+        }
+    ]
     best_params, best_value = dict(config.params), baseline_value
-    for trial in study.trials:
+    for trial in study_trials:
         value = trial.value if trial.value is not None else math.nan
         trials.append(
             {
@@ -166,9 +188,7 @@ def tune_family(
         )
         if trial.state == optuna.trial.TrialState.COMPLETE and value > best_value:
             best_params, best_value = {**config.params, **trial.params}, value
-    seconds = _clock() - started
-    logger.info("%s: %s %.4f -> %.4f in %.1fs", name, metric, baseline_value, best_value, seconds)
-    return FamilyResult(name, best_params, best_value, baseline_value, seconds, trials)
+    return best_params, best_value, trials
 
 
 def baseline_trial(
@@ -189,10 +209,11 @@ def baseline_trial(
     from threadpoolctl import threadpool_limits
 
     started = _clock()
-    with threadpool_limits(_blas_threads(data), "blas"):
+    with threadpool_limits(blas_threads(data), "blas"):
         value = score_params(name, dict(config.params), config, data, valid, metric, keep=keep)
     return value, _clock() - started
 
 
-def _blas_threads(data: TrainingData) -> int | None:
+def blas_threads(data: TrainingData) -> int | None:
+    """BLAS threads for a trial: 1 on catalogs small enough (see the module docstring)."""
     return 1 if data.n_items <= ONE_BLAS_THREAD_MAX_ITEMS else None

@@ -28,6 +28,7 @@ from shelfwise.contracts import (
     QuarantineReason,
 )
 from shelfwise.errors import PipelineError
+from shelfwise.validate._bots import FAKE_TRAFFIC_REASONS, FakeTrafficCheck
 from shelfwise.validate._casts import TimestampUnit, timestamp_kinds
 from shelfwise.validate._checks import (
     CATALOG_CONTENT,
@@ -56,6 +57,7 @@ from shelfwise.validate._engine import (
     check_source,
 )
 from shelfwise.validate._notes import NO_TIME_COLUMN, dominant_id_warnings, time_note
+from shelfwise.validate._report import fake_traffic_report
 from shelfwise.validate._stages import typed
 
 SOURCE_ORDER: Final = ("catalog", "events", "queries")
@@ -183,9 +185,14 @@ def validate_sources(
     derived = DerivedCatalog() if sources.catalog is None else None
     tallies: dict[str, SourceTally] = {}
     rules = EventRules.from_config(data, unit=timestamp_unit, now=now)
+    # Without real time (ordinal or file order) no rate or gap means anything.
+    real_time = rules.unit != "ordinal" and sources.time_column is not None
+    traffic = (
+        FakeTrafficCheck(data.fake_traffic) if data.fake_traffic.enabled and real_time else None
+    )
     plans = {
         "catalog": _catalog_plan(config),
-        "events": _event_plan(rules),
+        "events": _event_plan(rules, traffic),
         "queries": _query_plan(config),
     }
     parts = {"catalog": sources.catalog, "events": sources.events, "queries": sources.queries}
@@ -240,6 +247,9 @@ def validate_sources(
     }
     over = [k for k, s in counts.items() if s["rejected_share"] > data.max_rejected_share]
     time_line = _time_line(tallies.get("events"), sources, rules)
+    fake = fake_traffic_report(traffic, counts.get("events"), data.fake_traffic)
+    if fake.get("warning"):
+        notes.append(fake["warning"])
     return {
         "sources": counts,
         "catalog_derived": sources.catalog is None,
@@ -250,6 +260,7 @@ def validate_sources(
         "over_threshold": over,
         "warnings": notes,
         "notes": [time_line] if time_line else [],
+        "fake_traffic": fake,
     }
 
 
@@ -277,7 +288,7 @@ def _catalog_plan(config: ShelfwiseConfig) -> SourcePlan:
     )
 
 
-def _event_plan(rules: EventRules) -> SourcePlan:
+def _event_plan(rules: EventRules, traffic: FakeTrafficCheck | None) -> SourcePlan:
     return SourcePlan(
         kind="events",
         rows=lambda raw, first: event_rows(raw, rules, first_seq=first),
@@ -291,6 +302,7 @@ def _event_plan(rules: EventRules) -> SourcePlan:
             if TIMESTAMP in raw.columns
             else {"missing": raw.height}
         ),
+        user_check=traffic,
     )
 
 
@@ -339,6 +351,7 @@ def _source_counts(
         reason: count for (source, reason), count in sorted(quarantined.items()) if source == kind
     }
     rejected = sum(by_reason.values())
+    flagged = sum(by_reason.get(reason.value, 0) for reason in FAKE_TRAFFIC_REASONS)
     if rows_in != accepted + rejected + merged:
         raise PipelineError(
             f"validate lost track of {kind} rows: {rows_in:,} in, but {accepted:,} accepted "
@@ -351,7 +364,9 @@ def _source_counts(
         "quarantined": rejected,
         "merged": merged,
         "by_reason": by_reason,
-        "rejected_share": round(rejected / rows_in, 6) if rows_in else 0.0,
+        # Suspected fake traffic is not broken data: it does not count toward
+        # data.max_rejected_share (data.fake_traffic.warn_share warns instead).
+        "rejected_share": round((rejected - flagged) / rows_in, 6) if rows_in else 0.0,
     }
 
 

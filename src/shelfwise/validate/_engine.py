@@ -20,6 +20,11 @@ Three passes over the source's batches, none of which holds the whole source:
 
 Ids holding a large share of the events are found with a mergeable Misra–Gries
 summary in pass 1 (at most `_HEAVY_COUNTERS` candidates) and counted exactly in pass 3.
+
+A plan with a `user_check` (the fake-traffic check) also spills a few typed columns of
+the accepted rows into buckets by user in pass 1, so that each bucket holds every event
+of its users; after pass 2 the check reads them one bucket at a time, and the users it
+flags are quarantined in pass 3 with its reason and detail.
 """
 
 from __future__ import annotations
@@ -53,11 +58,20 @@ from shelfwise.validate._stages import (
 PartSource = Callable[[], Iterator[pl.DataFrame]]  # a fresh iterator over raw batches
 BUCKET_ROWS: Final = 400_000  # about this many accepted rows per bucket file
 _MAX_BUCKETS: Final = 256  # open bucket writers at once
+
+
+def _scratch_writer(path: Path) -> ParquetAppender:
+    """A bucket file: written once, read once, deleted (plain pages: see ParquetAppender)."""
+    return ParquetAppender(path, scratch=True)
+
+
 _HEAVY_COUNTERS: Final = 64  # finds every id above 1/65 of the rows
 _SEQ: Final = "__seq"
 _CODE: Final = "__code"
 _CONTENT: Final = ("__content_a", "__content_b")  # two 64-bit hashes of a row's content
-_DUPLICATE, _UNKNOWN, _MERGED = 0, 1, 2
+_FLAG_REASON: Final = "__flag_reason"
+_FLAG_DETAIL: Final = "__flag_detail"
+_DUPLICATE, _UNKNOWN, _MERGED, _FLAGGED = 0, 1, 2, 3
 _FIRST_ROW: Final = first_row().meta.output_name()
 
 
@@ -66,6 +80,17 @@ class Sink(Protocol):
 
     def write(self, frame: pl.DataFrame) -> None:
         """Take one batch of rows."""
+
+
+class UserCheck(Protocol):
+    """A check over every event of a user (the fake-traffic check, validate/_bots.py)."""
+
+    @property
+    def columns(self) -> dict[str, str]:
+        """Typed column -> the name the check reads it under (user first)."""
+
+    def find(self, paths: list[Path], skip: np.ndarray) -> pl.DataFrame:
+        """Flagged rows (seq, reason, detail) from user buckets, minus `skip`."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +109,7 @@ class SourcePlan:
         content: typed columns whose identical repeats are merged, not rejected (the
             catalog); compared through two 64-bit hashes, so a false merge needs two
             rows with the same id whose 128 hash bits collide.
+        user_check: a check over each user's events (fake traffic), or None.
     """
 
     kind: str
@@ -95,6 +121,7 @@ class SourcePlan:
     heavy_columns: tuple[str, ...] = ()
     profile: Callable[[pl.DataFrame], dict[str, int]] | None = None
     content: tuple[str, ...] = ()
+    user_check: UserCheck | None = None
 
 
 @dataclass
@@ -138,11 +165,24 @@ def check_source(
     """
     tally = SourceTally()
     paths = [work / f"{plan.kind}-bucket-{index:03d}.parquet" for index in range(buckets)]
+    user_paths = [work / f"{plan.kind}-users-{index:03d}.parquet" for index in range(buckets)]
     summaries = {column: _HeavyHitters() for column in plan.heavy_columns}
-    _first_pass(plan, parts, paths, quarantine, summaries, tally)
+    _first_pass(plan, parts, paths, quarantine, summaries, tally, user_paths)
     rejects = _bucket_rejects(plan, paths, catalog_ids)
+    if plan.user_check is not None:
+        flagged = plan.user_check.find(user_paths, rejects[_SEQ].to_numpy())
+        flagged.columns = [_SEQ, _FLAG_REASON, _FLAG_DETAIL]
+        rejects = pl.concat(
+            [
+                rejects,
+                flagged.with_columns(
+                    pl.lit(_FLAGGED, pl.Int8).alias(_CODE), pl.lit(None, pl.Int64).alias(_FIRST_ROW)
+                ),
+            ],
+            how="diagonal",
+        ).sort(_SEQ)
     numbers = rejects[_SEQ].to_numpy()
-    for path in paths:
+    for path in [*paths, *user_paths]:
         path.unlink(missing_ok=True)
     candidates = {column: summary.candidates() for column, summary in summaries.items()}
     tally.heavy = {column: Counter() for column in plan.heavy_columns}
@@ -178,9 +218,12 @@ def _first_pass(
     quarantine: Sink,
     summaries: dict[str, _HeavyHitters],
     tally: SourceTally,
+    user_paths: list[Path],
 ) -> None:
-    writers = [ParquetAppender(path) for path in paths]
-    for writer in writers:
+    check = plan.user_check
+    users = [_scratch_writer(path) for path in user_paths] if check is not None else []
+    writers = [_scratch_writer(path) for path in paths]
+    for writer in [*writers, *users]:
         writer.__enter__()
     try:
         sequence = 0
@@ -203,13 +246,28 @@ def _first_pass(
             )
             for key, part in keys.partition_by("__bucket", as_dict=True).items():
                 writers[int(key[0])].write(part.drop("__bucket"))
+            if check is not None:
+                _spill_users(checked.accepted, check, users)
             for column, summary in summaries.items():
                 summary.add(checked.accepted[column])
             if plan.profile is not None:
                 tally.profile.update(plan.profile(raw))
     finally:
-        for writer in writers:
+        for writer in [*writers, *users]:
             writer.__exit__(None, None, None)
+
+
+def _spill_users(accepted: pl.DataFrame, check: UserCheck, writers: list[ParquetAppender]) -> None:
+    """A batch's accepted rows, a few columns, into buckets by user (whole users)."""
+    names = check.columns
+    first = next(iter(names))
+    rows = accepted.select(
+        *[pl.col(column).alias(name) for column, name in names.items()],
+        pl.col(_SEQ).alias("seq"),
+        (pl.col(first).hash(seed=5) % len(writers)).alias("__bucket"),
+    )
+    for key, part in rows.partition_by("__bucket", as_dict=True).items():
+        writers[int(key[0])].write(part.drop("__bucket"))
 
 
 def _bucket_rejects(
@@ -263,19 +321,27 @@ def _drop_rejects(
         return accepted
     tagged = accepted.join(mine, on=_SEQ, how="left", maintain_order="left")
     code = pl.col(_CODE)
+    if _FLAG_REASON not in tagged.columns:
+        tagged = tagged.with_columns(
+            pl.lit(None, pl.String).alias(_FLAG_REASON), pl.lit(None, pl.String).alias(_FLAG_DETAIL)
+        )
     rejected = tagged.filter(code.is_not_null() & (code != _MERGED)).with_columns(
         pl.when(code == _DUPLICATE)
         .then(pl.lit(plan.duplicate_reason.value))
+        .when(code == _FLAGGED)
+        .then(pl.col(_FLAG_REASON))
         .otherwise(pl.lit(QuarantineReason.UNKNOWN_ITEM.value))
         .alias(_REASON),
         pl.when(code == _DUPLICATE)
         .then(plan.duplicate_detail)
+        .when(code == _FLAGGED)
+        .then(pl.col(_FLAG_DETAIL))
         .otherwise(pl.format("raw_item_id {} is not in the catalog", typed_col(RAW_ITEM_ID)))
         .alias(_DETAIL),
     )
     checked = Checked(accepted=accepted, rejected=[rejected])
     quarantine.write(to_quarantine(checked, plan.kind, raw_columns(raw)))
-    return tagged.filter(code.is_null()).drop(_CODE, _FIRST_ROW)
+    return tagged.filter(code.is_null()).drop(_CODE, _FIRST_ROW, _FLAG_REASON, _FLAG_DETAIL)
 
 
 def _rejected(mine: pl.DataFrame) -> int:

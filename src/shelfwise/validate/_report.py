@@ -7,6 +7,9 @@ from typing import Any
 
 from rich.table import Table
 
+from shelfwise.config.fake_traffic import FakeTrafficConfig
+from shelfwise.validate._bots import FakeTrafficCheck
+
 _TOP_REASONS = 3
 
 
@@ -44,10 +47,24 @@ def report_table(report: dict[str, Any]) -> Table:
             style="dim",
         )
     notes = [f"threshold {threshold:.2%} (data.max_rejected_share)"]
+    fake = report.get("fake_traffic") or {}
+    if fake.get("checked"):
+        notes.append(fake_traffic_line(fake))
     notes += [f"warning: {warning}" for warning in report.get("warnings", [])]
     table.caption = "\n".join(notes)
     table.caption_justify = "left"
     return table
+
+
+def fake_traffic_line(fake: dict[str, Any]) -> str:
+    """One line on the fake-traffic check: events flagged, share, users per pattern."""
+    users = ", ".join(f"{name} {count:,}" for name, count in fake["users_by_pattern"].items())
+    reasons = ", ".join(f"{name} {count:,}" for name, count in fake["events_by_reason"].items())
+    return (
+        f"fake traffic: {fake['events_flagged']:,} events ({fake['share']:.2%}) quarantined"
+        + (f" ({reasons}); users by pattern: {users}" if users else "")
+        + " (not counted toward the threshold; data.fake_traffic)"
+    )
 
 
 def _top_reasons(by_reason: dict[str, int]) -> str:
@@ -81,3 +98,41 @@ def threshold_message(report: dict[str, Any], quarantine_path: Path) -> str:
         f"SHELFWISE_DATA__MAX_REJECTED_SHARE={suggestion}"
     )
     return "too many rows rejected by validation\n" + "\n".join(lines)
+
+
+def fake_traffic_report(
+    check: FakeTrafficCheck | None, events: dict[str, Any] | None, config: FakeTrafficConfig
+) -> dict[str, Any]:
+    """The report's `fake_traffic` entry: flagged users per pattern, events per reason,
+    their share of the events; a warning above `warn_share`, or when the flags were
+    withheld (above `max_share`)."""
+    if check is None or events is None:
+        return {"checked": False}
+    warn_share = config.warn_share
+    flagged = sum(check.events_by_reason.values())
+    share = flagged / events["rows_in"] if events["rows_in"] else 0.0
+    report: dict[str, Any] = {
+        "checked": True,
+        "users_by_pattern": dict(sorted(check.users_by_pattern.items())),
+        "events_by_reason": dict(sorted(check.events_by_reason.items())),
+        "events_flagged": flagged,
+        "share": round(share, 6),
+    }
+    if check.withheld:
+        withheld = check.withheld / max(check.events_checked, 1)
+        report["withheld"] = check.withheld
+        report["warning"] = (
+            f"{check.withheld:,} events ({withheld:.0%}) look like bots or fake orders, more "
+            f"than data.fake_traffic.max_share {config.max_share:.0%}: none were quarantined, "
+            "as the rules likely do not fit how this shop logs events (impressions as views, "
+            "bulk imports, generated data); adjust the data.fake_traffic thresholds, or set "
+            "data.fake_traffic.enabled: false to silence this"
+        )
+    elif share > warn_share:
+        report["warning"] = (
+            f"{flagged:,} events ({share:.1%}) quarantined as suspected bots or fake orders, "
+            f"above data.fake_traffic.warn_share {warn_share:.0%}: does the shop log "
+            "impressions as views, or bulk imports? Check the quarantine; raise the "
+            "data.fake_traffic thresholds or set data.fake_traffic.enabled: false"
+        )
+    return report

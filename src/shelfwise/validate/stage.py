@@ -80,6 +80,7 @@ def run(ctx: StageContext) -> StageResult:
             "notes": report["notes"],
             "partial_files": report["partial_files"],
             "by_reason": {k: v["by_reason"] for k, v in report["sources"].items()},
+            "fake_traffic": report.get("fake_traffic", {}),
         },
         summary=summary,
     )
@@ -184,7 +185,14 @@ def _row_counts(report: dict[str, Any]) -> dict[str, int]:
 def _summary(report: dict[str, Any]) -> str:
     quarantined = sum(source["quarantined"] for source in report["sources"].values())
     derived = " (catalog derived from events)" if report["catalog_derived"] else ""
+    fake = report.get("fake_traffic") or {}
+    suspected = (
+        f" ({fake['events_flagged']:,} as suspected bots or fake orders, "
+        f"{fake['share']:.1%} of the events)"
+        if fake.get("events_flagged")
+        else ""
+    )
     return (
         f"{report['catalog_items']:,} items{derived}, {report['events']:,} events, "
-        f"{report['queries']:,} query labels accepted; {quarantined:,} rows quarantined"
+        f"{report['queries']:,} query labels accepted; {quarantined:,} rows quarantined" + suspected
     )

@@ -216,4 +216,5 @@ def test_every_exported_family_is_on_the_dashboard_or_in_a_rule(
         if name.startswith("shelfwise_serve_")
     }
     used_families = {re.sub(r"_(total|bucket|sum|count)$", "", name) for name in used}
-    assert not families - used_families, "no panel or rule shows these"
+    missing = sorted(families - used_families)
+    assert not missing, f"no panel or rule shows {missing}"

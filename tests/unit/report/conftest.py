@@ -102,6 +102,8 @@ def _search_files(run: Path) -> None:
             "labels": "labelled_queries",
             "served": "hybrid+lambdamart",
             "select_metric": "rerank/ndcg@10",
+            "selection_reason": "hybrid+lambdamart beats every unlearned variant",
+            "latency_p50_ms": {"bm25": 1.5, "hybrid+lambdamart": 23.25},
             "variants": summary,
             "per_query": "per_query.parquet",
         },

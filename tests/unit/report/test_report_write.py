@@ -60,6 +60,10 @@ def test_section_contents(fake_report: str) -> None:
     assert "747,768 users × 200,000 items" in plan
     assert "more than max_users=50,000" in plan  # user_knn left out, with the reason
     assert "★ hybrid+lambdamart" in sections["Search relevance"]
+    # the search stage's record: why it was served and what each variant costs
+    assert "beats every unlearned variant" in sections["Search relevance"]
+    assert "ms/query" in sections["Search relevance"]
+    assert "23.25" in sections["Search relevance"]
     for bucket in ("zh", "en", "mixed", "head", "tail", "unseen", "3+ terms"):
         assert f"<td>{bucket}</td>" in sections["Search relevance"], bucket
     bundle = sections["Bundle size"]

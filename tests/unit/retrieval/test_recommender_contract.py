@@ -44,12 +44,19 @@ from shelfwise.retrieval import load_recommender as load_family
 from shelfwise.retrieval.als import ALSRecommender
 from shelfwise.retrieval.blend import BlendRecommender
 from shelfwise.retrieval.bpr import BPRRecommender
+from shelfwise.retrieval.buy_again import BuyAgainRecommender
 from shelfwise.retrieval.content import ContentRecommender
 from shelfwise.retrieval.ease import EASERecommender
 from shelfwise.retrieval.gfcf import GFCFRecommender
 from shelfwise.retrieval.item_knn import ItemKNNRecommender
 from shelfwise.retrieval.popularity import PopularityRecommender
 from shelfwise.retrieval.rp3beta import RP3betaRecommender
+from shelfwise.retrieval.session_knn import (
+    SKNNRecommender,
+    STANRecommender,
+    VSKNNRecommender,
+)
+from shelfwise.retrieval.tifu_knn import TIFUKNNRecommender
 from shelfwise.retrieval.user_knn import UserKNNRecommender
 
 N_USERS, N_ITEMS = 8, 6
@@ -175,6 +182,15 @@ FAMILY_CASES: list[Case] = [
         ),
     ),
     Case("sasrec", "sasrec", _sasrec),
+    Case("buy_again", "buy_again", lambda: BuyAgainRecommender(decay=0.9)),
+    Case("tifu_knn", "tifu_knn", lambda: TIFUKNNRecommender(group_size=2, neighbours=3)),
+    Case("sknn", "sknn", lambda: SKNNRecommender(neighbours=3)),
+    Case("vsknn", "vsknn", lambda: VSKNNRecommender(neighbours=3, sample_size=4)),
+    Case(
+        "stan",
+        "stan",
+        lambda: STANRecommender(neighbours=3, lambda_recency=0.5, followers=0.5),
+    ),
 ]
 _BY_ID = {case.id: case for case in FAMILY_CASES}
 DERIVED_CASES: list[Case] = [

@@ -2,8 +2,10 @@
 
 The oracle is the engine itself with the lists switched off: for every user, several
 `k`, exclusions and filters, `recommend` must return the same items, scores and
-fallbacks either way. Two bundles: ALS alone (negative scores are possible, so rows end
-early and are "complete"), and ALS re-ranked by a click model with hand-set weights.
+fallbacks either way. Four bundles: ALS alone (negative scores are possible, so rows end
+early and are "complete"), ALS re-ranked by a click model with hand-set weights, and
+two whose repeat policy is "allow" (issue 15): ALS, and buy-again (which scores only
+the user's own items), where the lists hold seen items and still equal live scoring.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import pytest
 import scipy.sparse as sp
 from tests.unit.conftest import hand_set_click_model
 
+from shelfwise._internal.sequences import Sequences
 from shelfwise.package.bundle import BundleSpec, write_bundle
 from shelfwise.ranking import FEATURE_NAMES, ClickModel
-from shelfwise.retrieval import PopularityRecommender
+from shelfwise.retrieval import PopularityRecommender, Recommender, UserHistories
 from shelfwise.retrieval.als import ALSRecommender
+from shelfwise.retrieval.buy_again import BuyAgainRecommender
 from shelfwise.runtime import Engine, load_engine
 from shelfwise.runtime.catalog import Filters
 from shelfwise.runtime.precomputed import most_active, precompute
@@ -71,17 +75,33 @@ def _click_model(items: pl.DataFrame, histories: sp.csr_matrix) -> ClickModel:
     )
 
 
-def _bundle(root: Path, *, ranked: bool) -> Path:
+def _sequences(histories: sp.csr_matrix) -> Sequences:
+    """Each user's positive items as an order, the heaviest last (so most recent)."""
+    rows = []
+    for user in range(histories.shape[0]):
+        start, end = histories.indptr[user], histories.indptr[user + 1]
+        items, weights = histories.indices[start:end], histories.data[start:end]
+        keep = weights > 0
+        order = np.lexsort((items[keep], weights[keep]))
+        rows.append(np.repeat(items[keep][order], 1 + (weights[keep][order] > 1)))
+    return Sequences.from_rows(rows)
+
+
+def _bundle(root: Path, *, ranked: bool, policy: str = "exclude", model: str = "als") -> Path:
     items, histories = _shop()
     models = root / "models"
-    als = ALSRecommender(factors=8, iterations=5, regularization=0.1, random_state=0)
-    als.fit(histories)
-    als.save(models / "als")
+    recommender: Recommender
+    if model == "als":
+        recommender = ALSRecommender(factors=8, iterations=5, regularization=0.1, random_state=0)
+    else:
+        recommender = BuyAgainRecommender(decay=0.8)
+    recommender.fit(UserHistories(histories, _sequences(histories)))
+    recommender.save(models / model)
     popularity = PopularityRecommender()
     popularity.fit(histories)
     popularity.save(models / "popularity")
     components = {
-        "recommender": ("als", models / "als"),
+        "recommender": (model, models / model),
         "popular": ("popularity", models / "popularity"),
     }
     if ranked:
@@ -93,6 +113,8 @@ def _bundle(root: Path, *, ranked: bool) -> Path:
         histories=histories,
         components=components,
         project="precomputed",
+        sequences=_sequences(histories),
+        repeat_policy=policy,
     )
     write_bundle(spec, root / "bundle")
     return root / "bundle"
@@ -101,6 +123,13 @@ def _bundle(root: Path, *, ranked: bool) -> Path:
 @pytest.fixture(scope="module", params=[False, True], ids=["als", "als+click-model"])
 def bundle(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _bundle(tmp_path_factory.mktemp("precomputed"), ranked=request.param)
+
+
+@pytest.fixture(scope="module", params=["als", "buy_again"], ids=["als+allow", "buy_again+allow"])
+def repeat_bundle(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bundle whose repeat policy is "allow": its lists hold seen items (issue 15)."""
+    folder = tmp_path_factory.mktemp("precomputed-repeats")
+    return _bundle(folder, ranked=False, policy="allow", model=request.param)
 
 
 REQUESTS = [
@@ -115,6 +144,18 @@ REQUESTS = [
 
 @pytest.mark.parametrize("depth", [None, 14, 3])
 def test_precomputed_answers_equal_live_scoring(bundle: Path, depth: int | None) -> None:
+    _check_against_live_scoring(bundle, depth)
+
+
+@pytest.mark.parametrize("depth", [None, 3])
+def test_precomputed_lists_with_repeats_equal_live_scoring(
+    repeat_bundle: Path, depth: int | None
+) -> None:
+    _check_against_live_scoring(repeat_bundle, depth)
+    _check_exclude_seen_both_ways(repeat_bundle)
+
+
+def _check_against_live_scoring(bundle: Path, depth: int | None) -> None:
     live = load_engine(bundle)
     fast = load_engine(bundle)
     lists = fast.precompute(1000, max_k=40, depth=depth)
@@ -138,7 +179,10 @@ def test_precomputed_answers_equal_live_scoring(bundle: Path, depth: int | None)
     # both paths ran: lists answered some requests, live scoring others
     nothing = np.zeros(N_ITEMS, dtype=np.bool_)
     answered = [lists.lookup(u, nothing, 5) is not None for u in range(N_USERS)]
-    assert any(answered) == (depth is None or depth >= max(5, lists.pool))
+    if depth is None or depth >= max(5, lists.pool):
+        assert any(answered)
+    else:  # only rows holding every allowed item (buy-again's short ones) answer k > depth
+        assert all(lists.complete[u] for u in range(N_USERS) if answered[u])
     assert not all(answered)  # users without a history at least
     if depth is None:  # max_k 40 + 50 covers the whole catalog: every row is complete
         assert lists.complete[lists.length >= 0].all()
@@ -164,12 +208,44 @@ def test_lookup_declines_when_blocked_items_leave_too_few(bundle: Path) -> None:
 
 
 def test_exclude_seen_off_is_scored_live(bundle: Path) -> None:
+    _check_exclude_seen_both_ways(bundle)
+
+
+def _check_exclude_seen_both_ways(bundle: Path) -> None:
     live, fast = load_engine(bundle), load_engine(bundle)
     fast.precompute(1000)
     for raw in list(live.user_index)[:20]:
         assert fast.recommend(raw, 10, exclude_seen=False) == live.recommend(
             raw, 10, exclude_seen=False
         )
+        # a per-request policy other than the bundle's scores live, and agrees too
+        assert fast.recommend(raw, 10, exclude_seen=True) == live.recommend(
+            raw, 10, exclude_seen=True
+        )
+
+
+def test_allow_bundle_lists_hold_seen_items_and_answer_without_live_scoring() -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        engine = load_engine(_bundle(Path(folder), ranked=False, policy="allow", model="buy_again"))
+    assert (engine.repeat_policy, engine.exclude_seen) == ("allow", False)
+    lists = engine.precompute(1000, max_k=10)
+    assert lists is not None
+    assert not lists.exclude_seen
+    _, histories = _shop()
+    user = int(np.argmax(np.diff(histories.indptr)))  # the longest history
+    found = lists.lookup(user, np.zeros(N_ITEMS, dtype=np.bool_), 3)
+    assert found is not None  # answered from the lists: no latency cliff
+    own = set(histories[user].indices[histories[user].data > 0].tolist())
+    assert set(found[0].tolist()) <= own  # buy-again lists the user's own items
+
+    def no_live_scoring(*args: object, **kwargs: object) -> None:
+        raise AssertionError("scored live")
+
+    engine._recommending._personalised = no_live_scoring  # type: ignore[method-assign]
+    result = engine.recommend(f"u{user}", 3)
+    assert [item.raw_item_id for item in result.items] == [f"i{i}" for i in found[0]]
 
 
 def test_most_active_picks_the_longest_histories() -> None:

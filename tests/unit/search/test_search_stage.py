@@ -15,6 +15,7 @@ from shelfwise.search import stage as search_stage
 from shelfwise.search.features import SEARCH_FEATURE_NAMES, search_feature_names
 from shelfwise.search.hybrid import HybridSearch
 from shelfwise.search.lambdamart import SearchReranker
+from shelfwise.search.selection import select_variant
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +34,22 @@ def test_report_compares_every_variant_and_serves_the_best(search_run: Path) -> 
     assert report["status"] == "evaluated"
     assert report["labels"] == "labelled_queries"
     assert set(report["variants"]) == {"bm25", "dense", "hybrid", "hybrid+lambdamart"}
+    assert report["select_metric"] == "full/ndcg@10"  # auto: the full-catalog metric
     mode, _, metric = report["select_metric"].partition("/")
     best = max(report["variants"].values(), key=lambda v: v[mode][metric])
-    assert report["variants"][report["served"]][mode][metric] == best[mode][metric]
+    served = report["variants"][report["served"]][mode][metric]
+    assert served >= best[mode][metric] * (1 - report["select_tolerance"])
+    assert set(report["latency_p50_ms"]) == set(report["variants"])
+    again = select_variant(
+        report["variants"],
+        report["latency_p50_ms"],
+        select_metric=report["select_metric"],
+        tolerance=report["select_tolerance"],
+    )
+    assert again.served == report["served"]
+    assert report["selection_reason"] == again.reason
+    # labelled queries: the retrieved, unjudged candidates are trained on as weak negatives
+    assert report["training"]["weak_negative_rows"] > 0
     for variant in report["variants"].values():
         for values in (variant["rerank"], variant["full"]):
             assert 0.0 <= values["ndcg@10"] <= 1.0

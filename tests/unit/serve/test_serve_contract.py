@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from tests.unit.serve.conftest import in_test_process
 
-from shelfwise.runtime import Engine
+from shelfwise.runtime import load_engine
 from shelfwise.serve import ServeSettings, create_app
 
 TOKEN = "contract-9Gk2Lp7Qx4Vb8Nz1Rt5Wy3Hd6Jf0Ms"  # noqa: S105 - a test-only token
@@ -30,8 +31,11 @@ LONG_EXAMPLES = 100
 
 
 @pytest.fixture(scope="module")
-def contract_app(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """The app over the tiny bundle, admin routes on, reloads confined to an empty root."""
+def contract_app(
+    audience_bundle_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    """The app over the tiny bundle with every optional part (audiences' last-activity
+    times too, so `active_days` is answerable), admin routes on, reloads confined."""
     from fastapi.testclient import TestClient
 
     root = tmp_path_factory.mktemp("contract")
@@ -44,8 +48,10 @@ def contract_app(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> It
         admin_token=TOKEN,
         bundle_root=root / "bundles",
         event_log_dir=root / "events",
+        catalog_log_dir=root / "catalog",  # PUT /v1/items writes here, not to the home
         drift_interval_s=0,
     )
+    engine = load_engine(audience_bundle_path)
     app = create_app(in_test_process(settings), engine=engine)
     with warnings.catch_warnings(), TestClient(app):  # runs the lifespan
         warnings.simplefilter("ignore")

@@ -149,6 +149,7 @@ def test_accepted_events_are_in_the_log_and_the_store(live: TestClient, tmp_path
         "query": None,
         "position": None,
         "request_id": None,
+        "session_id": None,
     }
     assert (logged[1]["position"], logged[1]["request_id"]) == (2, "r-1")
     assert logged[2]["query"] == "coffee"

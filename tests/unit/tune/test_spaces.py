@@ -10,7 +10,8 @@ from shelfwise.tune.spaces import SPACES
 
 
 def test_spaces_cover_the_classic_families() -> None:
-    assert set(SPACES) == {"item_knn", "user_knn", "ease", "gfcf", "rp3beta", "als", "bpr"}
+    classic = {"item_knn", "user_knn", "ease", "gfcf", "rp3beta", "als", "bpr"}
+    assert set(SPACES) == classic | {"buy_again", "tifu_knn"}  # + the repeat models
     assert set(SPACES) <= set(RECOMMENDERS)
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from shelfwise.serve.routes import events, health, items, predict, recommend, search
+from shelfwise.serve.routes import audience, events, health, items, predict, recommend, search
 
 ROUTERS: tuple[APIRouter, ...] = (
     recommend.router,
     search.router,
     items.router,
+    audience.router,
     predict.router,
     events.router,
     health.router,

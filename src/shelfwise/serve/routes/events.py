@@ -21,6 +21,7 @@ from shelfwise.contracts import (
     RAW_ITEM_ID,
     RAW_USER_ID,
     REQUEST_ID,
+    SESSION_ID,
     TIMESTAMP,
 )
 from shelfwise.errors import NotReadyError, RequestError
@@ -28,7 +29,8 @@ from shelfwise.runtime.engine import Engine
 from shelfwise.serve.attribution import attribute_events
 from shelfwise.serve.deps import ServiceDep, get_engine
 from shelfwise.serve.schemas import ErrorResponse, EventsRequest, EventsResponse
-from shelfwise.stores.online import Attribution, UserEvent
+from shelfwise.serve.traffic import TrafficWatch
+from shelfwise.stores.online import Attribution, UserEvent, session_key
 
 ENDPOINT: Final = "events"
 router = APIRouter(tags=["events"])
@@ -69,6 +71,7 @@ def post_events(
     body: EventsRequest,
     service: ServiceDep,
     engine: OptionalEngineDep,
+    request: Request,
 ) -> EventsResponse:
     """Accept a batch of events."""
     settings, metrics, store = service.settings, service.metrics, service.store
@@ -88,6 +91,7 @@ def post_events(
             QUERY: event.query,
             POSITION: event.position,
             REQUEST_ID: event.request_id,
+            SESSION_ID: event.session_id,
         }
         for event, timestamp in zip(body.events, timestamps, strict=True)
     ]
@@ -96,6 +100,11 @@ def post_events(
         [
             UserEvent(event.user_id, event.item_id, event.event_type, timestamp)
             for event, timestamp in zip(body.events, timestamps, strict=True)
+        ]
+        + [  # a session's events also under its own key: /v1/recommend's session_id
+            UserEvent(session_key(event.session_id), event.item_id, event.event_type, timestamp)
+            for event, timestamp in zip(body.events, timestamps, strict=True)
+            if event.session_id is not None
         ]
     )
     attributed = attribute_events(
@@ -113,6 +122,14 @@ def post_events(
         else sum(1 for event in body.events if event.item_id not in engine.catalog.index)
     )
     metrics.observe_events([event.event_type.value for event in body.events], unknown)
+    watch: TrafficWatch | None = getattr(request.app.state, "traffic_watch", None)
+    if watch is not None:  # in-memory and O(1) per event: never holds the request up
+        metrics.observe_suspected(
+            watch.observe(
+                (event.user_id, event.item_id, event.event_type.value, timestamp)
+                for event, timestamp in zip(body.events, timestamps, strict=True)
+            )
+        )
     return EventsResponse(
         accepted=accepted,
         unknown_items=unknown,

@@ -6,10 +6,12 @@ from typing import Any, Final
 
 from fastapi import APIRouter, BackgroundTasks
 
+from shelfwise.runtime.steering import steer_call
 from shelfwise.serve.attribution import remember_list
 from shelfwise.serve.deps import ServiceDep, checked_k
 from shelfwise.serve.routing import answer
-from shelfwise.serve.schemas import ErrorResponse, ItemOut, SearchRequest, SearchResponse
+from shelfwise.serve.schemas import ErrorResponse, SearchRequest, SearchResponse
+from shelfwise.serve.steering import items_out, plan_for
 
 ENDPOINT: Final = "search"
 router = APIRouter(tags=["search"])
@@ -35,6 +37,10 @@ def search(body: SearchRequest, service: ServiceDep, background: BackgroundTasks
     metrics, store, request_id = service.metrics, service.store, service.request_id
     k = checked_k(body.k, service.settings, "body.k")
     filters = body.filters.to_filters() if body.filters else None
+    # merchandising rules and diversity: ranked deeper, steered, then cut to k
+    plan = plan_for(
+        service, ENDPOINT, body.diversity, query=body.query, filters=filters, segment=body.segment
+    )
     answered = answer(
         service.holder,
         metrics,
@@ -42,14 +48,23 @@ def search(body: SearchRequest, service: ServiceDep, background: BackgroundTasks
         endpoint=ENDPOINT,
         user_id=body.user_id,
         request_id=request_id,
-        call=lambda engine: engine.search(
-            body.query, k, filters=filters, raw_user_id=body.user_id, explain=body.explain
+        call=lambda engine: steer_call(
+            engine,
+            lambda depth: engine.search(
+                body.query, depth, filters=filters, raw_user_id=body.user_id, explain=body.explain
+            ),
+            lambda result: result.items,
+            k,
+            plan,
+            filters=filters,
         ),
-        item_ids=lambda result: [item.raw_item_id for item in result.items],
+        item_ids=lambda steered: [item.raw_item_id for item in steered.items],
         k=k,
     )
-    result, engine = answered.result, answered.engine
-    if not result.items:
+    steered, engine = answered.result, answered.engine
+    result, items = steered.result, steered.items
+    metrics.observe_rules(ENDPOINT, steered.applied_rules)
+    if not items:
         metrics.observe_empty(ENDPOINT, engine.version)
     remember_list(
         store,
@@ -57,14 +72,20 @@ def search(body: SearchRequest, service: ServiceDep, background: BackgroundTasks
         endpoint=ENDPOINT,
         request_id=request_id,
         model_version=engine.version,
-        raw_item_ids=[item.raw_item_id for item in result.items],
+        raw_item_ids=[item.raw_item_id for item in items],
+    )
+    explanations = (
+        engine.explainer.search(body.query, items, rule_reasons=steered.rule_reasons)
+        if body.explain
+        else None
     )
     return SearchResponse.model_validate(
         {
-            "items": [ItemOut.fields_of(item) for item in result.items],
+            "items": items_out(items, explanations),
             "model_version": engine.version,
             "request_id": request_id,
             "hint": result.hint,
             "degraded": store.degraded,
+            "applied_rules": steered.applied_rules,
         }
     )

@@ -1,0 +1,100 @@
+"""Response bodies of `explain: true`: an item's reasons, one model per kind.
+
+`Reason` is a union discriminated by `kind`, so the OpenAPI document names every kind
+with its fields (`shelfwise.runtime.explain` tables where each comes from).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+
+class FeatureContribution(BaseModel):
+    """How much one ranking feature added to an item's score."""
+
+    feature: str = Field(description='Feature name, e.g. "bm25_title" or "dense_cosine".')
+    contribution: float = Field(description="Additive contribution to the score (SHAP value).")
+
+
+class SimilarToHistory(BaseModel):
+    """The recommender scored the item from these history items (largest share first)."""
+
+    kind: Literal["similar_to_history"]
+    items: list[str] = Field(description="History item ids, largest contribution first.")
+    contributions: list[float] = Field(
+        description="How much the item's score drops without each (leave-one-out)."
+    )
+
+
+class SimilarToRecent(BaseModel):
+    """A neighbour (similar-items model) of items the shopper just interacted with."""
+
+    kind: Literal["similar_to_recent"]
+    items: list[str] = Field(description="The recent items it is a neighbour of.")
+
+
+class PopularIn(BaseModel):
+    """Listed by the popularity fallback or fill."""
+
+    kind: Literal["popular_in"]
+    category: str | None = Field(description="The category page's category; null: overall.")
+
+
+class ClickModelReason(BaseModel):
+    """The click model re-ranked the item; its largest feature contributions."""
+
+    kind: Literal["click_model"]
+    top_features: list[FeatureContribution]
+
+
+class MatchedTerms(BaseModel):
+    """BM25: the query's analysed terms found in one field."""
+
+    kind: Literal["matched_terms"]
+    field: str = Field(description='The field, e.g. "title".')
+    terms: list[str] = Field(description="Matched terms (as analysed), largest share first.")
+    score: float = Field(description="Their BM25 score in that field.")
+
+
+class DenseSimilarity(BaseModel):
+    """The dense index: cosine of the query's and the item's vectors."""
+
+    kind: Literal["dense_similarity"]
+    score: float
+
+
+class RankingFeatures(BaseModel):
+    """The search re-ranker (LambdaMART): its largest feature contributions."""
+
+    kind: Literal["ranking_features"]
+    top_features: list[FeatureContribution]
+
+
+class RuleReason(BaseModel):
+    """A merchandising rule placed or moved the item."""
+
+    kind: Literal["rule"]
+    rule_id: str
+    action: Literal["pin", "boost", "bury"]
+
+
+Reason = Annotated[
+    SimilarToHistory
+    | SimilarToRecent
+    | PopularIn
+    | ClickModelReason
+    | MatchedTerms
+    | DenseSimilarity
+    | RankingFeatures
+    | RuleReason,
+    Field(discriminator="kind"),
+]
+
+
+class ExplanationOut(BaseModel):
+    """Why an item was listed: reasons from the models that scored it, and a sentence."""
+
+    reasons: list[Reason] = Field(description="Machine-readable reasons, most telling first.")
+    text: str = Field(description='A short sentence, e.g. "because you viewed X and Y".')
