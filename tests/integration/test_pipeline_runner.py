@@ -80,6 +80,9 @@ def test_config_change_recomputes_only_downstream(tiny_config: ShelfwiseConfig) 
     assert statuses["evaluate"] == "done"
 
 
+# slow: two whole runs (~55 s on 2 cores); test_config_change_recomputes_only_downstream
+# covers recomputing a stage and everything after it in the default run
+@pytest.mark.slow
 def test_from_stage_recomputes_that_stage_and_later(tiny_config: ShelfwiseConfig) -> None:
     run_pipeline(tiny_config)
     events: list[StageEvent] = []
