@@ -310,6 +310,7 @@ def _kill_sweep(tmp_path: Path, config: ShelfwiseConfig, store_steps: set[str]) 
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # one child process per kill point: minutes, more under load
 def test_a_kill_at_every_step_of_mlflow_setup_and_publish_is_recovered(
     tiny_shop: ShopSummary, tmp_path: Path
 ) -> None:
@@ -318,6 +319,7 @@ def test_a_kill_at_every_step_of_mlflow_setup_and_publish_is_recovered(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_a_kill_at_every_step_of_a_local_store_publish_is_recovered(
     tiny_shop: ShopSummary, tmp_path: Path
 ) -> None:
