@@ -760,6 +760,8 @@ def measure_swaps(shop: Shop, pools: dict[str, list[bytes]], args: argparse.Name
     import _serve_swaps as swaps
 
     work = ROOT / ".shelfwise" / f"bench-serve-load-{args.items}"
+    if not shop.bundle.is_relative_to(work):  # --bundle: the server's root must hold both
+        work = shop.bundle.parent
     copy = swaps.hard_linked_copy(shop.bundle, work / "swap-copy" / "bundle")
     uri, one, two = swaps.register_two_versions(work, shop.bundle, copy)
     token = swaps.new_token()
