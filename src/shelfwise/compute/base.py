@@ -74,8 +74,9 @@ class Executor(Protocol):
         *,
         what: str = "block",
     ) -> list[ResultT]:
-        """Every result of `imap`, as a list in input order (see `imap`)."""
-        ...
+        """Every result of `imap`, as a list in input order (see `imap`); shared by the
+        executors that subclass this protocol."""
+        return list(self.imap(function, blocks, shared, what=what))
 
 
 def block_name(what: str, index: int, total: int | None) -> str:
@@ -91,7 +92,7 @@ def count_of(blocks: Iterable[object]) -> int | None:
         return None
 
 
-class LocalExecutor:
+class LocalExecutor(Executor):
     """Runs every block in this process, one after the other, in order.
 
     The embedded default (`compute.engine: local`): no cluster, no serialisation, the
@@ -125,14 +126,3 @@ class LocalExecutor:
                 error.add_note(f"in {block_name(what, index, total)} (compute engine local)")
                 raise
             yield result
-
-    def map(
-        self,
-        function: Callable[[BlockT, SharedT], ResultT],
-        blocks: Iterable[BlockT],
-        shared: SharedT,
-        *,
-        what: str = "block",
-    ) -> list[ResultT]:
-        """Every result, in input order (see `Executor.map`)."""
-        return list(self.imap(function, blocks, shared, what=what))

@@ -31,7 +31,14 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
-from shelfwise.compute.base import BlockT, ResultT, SharedT, block_name, count_of
+from shelfwise.compute.base import (
+    BlockT,
+    Executor,
+    ResultT,
+    SharedT,
+    block_name,
+    count_of,
+)
 from shelfwise.config.compute import ComputeConfig
 from shelfwise.errors import ComputeTaskError, ComputeUnavailableError
 
@@ -154,7 +161,7 @@ def _remote() -> Any:
     return _remote_block
 
 
-class RayExecutor:
+class RayExecutor(Executor):
     """Runs blocks as Ray tasks, one CPU each, spread over the cluster's nodes.
 
     Relations: same results and order as `LocalExecutor` (the tests run both on a real
@@ -219,17 +226,6 @@ class RayExecutor:
             for _, ref in pending:  # on failure or an abandoned iterator: stop the rest
                 ray.cancel(ref)
             del shared_ref
-
-    def map(
-        self,
-        function: Callable[[BlockT, SharedT], ResultT],
-        blocks: Iterable[BlockT],
-        shared: SharedT,
-        *,
-        what: str = "block",
-    ) -> list[ResultT]:
-        """Every result, in input order (see `imap`)."""
-        return list(self.imap(function, blocks, shared, what=what))
 
     def _result(self, index: int, ref: Any, *, what: str, total: int | None) -> Any:
         exceptions = self._ray.exceptions
