@@ -22,9 +22,10 @@ install: $(STAMP) ## Create .venv and install the pinned dependencies
 demo: install ## Generate the sample shop, run the pipeline, serve the API on 127.0.0.1:8000
 	$(BIN)/shelfwise demo
 
-services: ## Start a loopback redis-server, install Prometheus + Alertmanager (apt) for the tests
+services: ## Start a loopback redis-server, install Prometheus + Alertmanager + Chromium (apt) for the tests
 	@scripts/services.sh start >/dev/null || echo "services: no redis-server; Redis tests will be skipped"
 	@scripts/install_monitoring.sh >/dev/null || echo "services: no prometheus/alertmanager; monitoring tests will be skipped"
+	@scripts/install_chromium.sh >/dev/null || echo "services: no chromium; the console's browser tests will be skipped"
 
 services-stop: ## Stop the test redis-server
 	@scripts/services.sh stop

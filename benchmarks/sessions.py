@@ -15,7 +15,14 @@ Rows:
   `history` and the server's default settings (`ServeSettings()`, state folders in a
   temporary directory), on the last-item cases.
 
+`--pipeline` measures what a shop gets instead (`benchmarks/_sessions_served.py`): the
+whole pipeline with `split.method: session` (ingest, validate, AutoML, the session
+model chosen on the valid sessions, package), the packaged bundle loaded by the runtime
+engine and asked through the app with each test session's earlier items as an inline
+`history`, against the trivial rule on the same test cases.
+
 Run: .venv/bin/python benchmarks/sessions.py [--data taobao|generated|both] [--quick]
+     .venv/bin/python benchmarks/sessions.py --pipeline [--taobao-users N]
 """
 
 from __future__ import annotations
@@ -245,7 +252,20 @@ def main() -> None:
     parser.add_argument("--data", choices=["taobao", "generated", "both"], default="both")
     parser.add_argument("--quick", action="store_true", help="skip SASRec")
     parser.add_argument("--generated-users", type=int, default=3000)
+    parser.add_argument(
+        "--pipeline",
+        action="store_true",
+        help="the served path of a pipeline-built bundle (see _sessions_served.py)",
+    )
+    parser.add_argument(
+        "--taobao-users", type=int, default=0, help="--pipeline: Taobao's first N users (0: all)"
+    )
     args = parser.parse_args()
+    if args.pipeline:
+        from _sessions_served import main as served_main
+
+        served_main(args.data, args.taobao_users, args.generated_users)
+        return
     results = []
     if args.data in ("taobao", "both"):
         events, items = taobao_events()

@@ -3,6 +3,7 @@
 ```
 ShelfwiseError                              code                 HTTP
 ├── ConfigError(ValueError)                 config-invalid       500
+│   └── PrivacyKeyError                     privacy-key          500
 ├── DataError(ValueError)
 │   ├── InputFileError                      input-file           400
 │   │   └── DamagedFileError                input-damaged        400
@@ -33,6 +34,8 @@ ShelfwiseError                              code                 HTTP
 │   └── ComputeTaskError                    compute-task-failed  500
 ├── RegistryError(RuntimeError)             registry             500
 │   └── GateRefusedError                    gate-refused         500
+├── ExperimentNotFoundError(LookupError)    experiment-not-found 404
+├── ExperimentConflictError(RuntimeError)   experiment-conflict  409
 └── RequestError(ValueError)                invalid-request      422
 ```
 
@@ -61,6 +64,12 @@ class ConfigError(ShelfwiseError, ValueError):
     """The configuration file, environment or flags are invalid."""
 
     code = "config-invalid"
+
+
+class PrivacyKeyError(ConfigError):
+    """User ids must be pseudonymised (or forgotten) but SHELFWISE_PRIVACY_KEY is unset or weak."""
+
+    code = "privacy-key"
 
 
 class DataError(ShelfwiseError, ValueError):
@@ -243,6 +252,19 @@ class GateRefusedError(RegistryError):
     code = "gate-refused"
 
 
+class ExperimentNotFoundError(ShelfwiseError, LookupError):
+    """No experiment of that name on this server."""
+
+    code = "experiment-not-found"
+
+
+class ExperimentConflictError(ShelfwiseError, RuntimeError):
+    """An experiment cannot start: its name or its endpoints are taken, or a variant's
+    version is not loaded."""
+
+    code = "experiment-conflict"
+
+
 class RequestError(ShelfwiseError, ValueError):
     """An API request is invalid."""
 
@@ -252,6 +274,7 @@ class RequestError(ShelfwiseError, ValueError):
 ERROR_CODE_TO_HTTP_STATUS: Final[dict[str, int]] = {
     ShelfwiseError.code: 500,
     ConfigError.code: 500,
+    PrivacyKeyError.code: 500,
     DataError.code: 400,
     InputFileError.code: 400,
     DamagedFileError.code: 400,
@@ -282,6 +305,8 @@ ERROR_CODE_TO_HTTP_STATUS: Final[dict[str, int]] = {
     ComputeTaskError.code: 500,
     RegistryError.code: 500,
     GateRefusedError.code: 500,
+    ExperimentNotFoundError.code: 404,
+    ExperimentConflictError.code: 409,
     RequestError.code: 422,
     "not-found": 404,  # unknown route
     "payload-too-large": 413,  # request body over the server's limit

@@ -88,7 +88,8 @@ STAGES: tuple[Stage, ...] = (
             "evaluate.refit_on_train_valid",
             "ranking",
             "search.max_queries",
-            "compress.enabled",
+            "compress",
+            "gate.max_users",
             "plan",
         ),
     ),
@@ -333,6 +334,11 @@ def _cache_key(
     }
     if stage.name == "ingest":
         parts["files"] = {str(p): sha256_file(p) for p in _input_files(config)}
+        # pseudonyms (which key) and the forget list change ingest's output; a missing
+        # key with privacy.pseudonymize_users on fails here, before any stage runs
+        from shelfwise.privacy import UserPrivacy
+
+        parts["privacy"] = UserPrivacy.open(config.privacy, config.state_dir()).cache_part()
     if stage.name == "plan":  # the plan fits the data to this machine's memory and cores
         from shelfwise.plan.shape import detect_resources
 
@@ -436,7 +442,14 @@ def _publish(config: ShelfwiseConfig, run_dir: Path, outcome: RunOutcome) -> Non
         version = int(published.version.version)
         _write_run_record(run_dir, config, status="complete", bundle_version=version)
 
-    published = publish_run(config, run_dir, run_dir / "package" / "bundle", before_report=finished)
+    planned = config
+    if is_complete(run_dir / "plan"):  # the plan may sample fewer gate users (its budget)
+        from shelfwise.plan.record import apply_plan, load_plan
+
+        planned = apply_plan(config, load_plan(run_dir / "plan"))
+    published = publish_run(
+        planned, run_dir, run_dir / "package" / "bundle", before_report=finished
+    )
     outcome.bundle_version = int(published.version.version)
     outcome.bundle_path = published.bundle_path
     outcome.gate = published.gate

@@ -10,6 +10,7 @@ Markdown.
 |---|---|---|---|
 | `SHELFWISE_HOME` | path | `./.shelfwise` | state folder: runs, bundles, event log (unless `home:` is set in the config) |
 | `SHELFWISE_BUNDLE_SIGNING_KEY` | secret | (none) | HMAC-SHA256 key: `package` signs bundles, loading requires the signature |
+| `SHELFWISE_PRIVACY_KEY` | secret | (none) | HMAC-SHA256 key of pseudonymous user ids (`privacy:`), the same for run and serve |
 | `SHELFWISE_SERVE_<KEY>` | per key | see `environment_table()` | `serve.<key>`: the online role's settings, one underscore after `SERVE` |
 | `SHELFWISE_<SECTION>__<KEY>` | YAML scalar | – | any other config key, e.g. `SHELFWISE_EVALUATE__K_VALUES="[5, 10]"` |
 | `SHELFWISE_<KEY>` | YAML scalar | – | a top-level config key, e.g. `SHELFWISE_PROJECT=my-shop` |
@@ -73,6 +74,14 @@ PROCESS: Final = (
         "writes a `signature` over the manifest and loading refuses a bundle without a "
         "valid one. Unset: bundles are neither signed nor checked for a signature.",
     ),
+    EnvironmentVariable(
+        "SHELFWISE_PRIVACY_KEY",
+        "secret",
+        "(none)",
+        "HMAC-SHA256 key (at least 32 random characters) of pseudonymous user ids: "
+        "required with privacy.pseudonymize_users (run and serve must share it) and by "
+        "`shelfwise forget` / DELETE /v1/users/{id}. Changing it changes every pseudonym.",
+    ),
 )
 CONFIG_PATTERNS: Final = (
     EnvironmentVariable(
@@ -94,6 +103,7 @@ CONFIG_PATTERNS: Final = (
 SKIPPED: Final = {
     "SHELFWISE_HOME": "read as the state folder (above)",
     BUNDLE_SIGNING_KEY: "the bundle signing key (above), a secret kept out of the config",
+    "SHELFWISE_PRIVACY_KEY": "the privacy key (above), a secret kept out of the config",
     "SHELFWISE_CONFIG": "the config path the rendered CI pipelines pass to --config",
     "SHELFWISE_LOG_LEVEL": "reserved; not a config key",
     "SHELFWISE_RETRAIN_TRIGGER": "set by the server for SHELFWISE_SERVE_RETRAIN_COMMAND",

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import polars as pl
+import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -22,7 +23,9 @@ EMBEDDING_CACHE = Path(tempfile.gettempdir()) / "shelfwise-test-embeddings"  # a
 runner = CliRunner()
 
 
-def test_generate_run_models_serve(tmp_path: Path) -> None:
+def test_generate_run_models_serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `shelfwise init` writes privacy.pseudonymize_users: true, which needs the key
+    monkeypatch.setenv("SHELFWISE_PRIVACY_KEY", "smoke-test-key-0123456789abcdefghijk")
     data = tmp_path / "data"
     result = runner.invoke(
         app,
@@ -75,7 +78,9 @@ def test_generate_run_models_serve(tmp_path: Path) -> None:
     events = pl.read_parquet(data / "events.parquet")
     user = events["raw_user_id"][0]
     settings = ServeSettings(bundle_path=bundle, omp_threads=0, freeze_heap=False)
-    with TestClient(create_app(settings)) as client:
+    # the run's config: user ids hashed at the edge as ingest hashed them (raw id in)
+    served_config = load_config(config, overrides={"home": "state"})
+    with TestClient(create_app(settings, config=served_config)) as client:
         assert client.get("/readyz").status_code == 200
         answer = client.post("/v1/recommend", json={"user_id": user, "k": 5})
         assert answer.status_code == 200, answer.text

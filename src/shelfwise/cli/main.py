@@ -18,6 +18,7 @@ from shelfwise.cli import (
     monitor,
     pipeline,
     plan,
+    privacy,
     serve,
 )
 from shelfwise.cli.app import app, console, err_console
@@ -35,6 +36,7 @@ for command in (
     audience.audience,
     pipeline.demo,
     loop.retrain,
+    privacy.forget,
 ):
     app.command()(command)
 app.add_typer(loop.canary_app, name="canary")

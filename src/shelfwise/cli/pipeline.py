@@ -257,6 +257,9 @@ def served_lines(
         lines.append(f"  recommendations: {escape(str(recommender))}{ranker}")
     else:
         lines.append("  recommendations: none (no events to learn from)")
+    if components.get("session"):  # a session-split run: visits get the session model
+        chosen = metrics.get("sessions", {}).get("chosen") or components["session"]
+        lines.append(f"  visits (history, session_id): {escape(str(chosen))}")
     if searched is not None:
         lines.append(f"  search: {escape(searched.line())}")
     elif components.get("search"):

@@ -10,6 +10,7 @@ import typer
 from shelfwise.cli.app import ConfigOption, SetOption, console, guard, load_cli_config
 from shelfwise.cli.models import resolve_bundle
 from shelfwise.config import ShelfwiseConfig
+from shelfwise.privacy import UserPrivacy
 
 
 def serve(
@@ -35,6 +36,7 @@ def serve(
         # serve.bundle_path (SHELFWISE_SERVE_BUNDLE_PATH) counts as --bundle unless a
         # version is asked for by name.
         chosen = bundle if bundle is not None or model_version else cfg.serve.bundle_path
+        UserPrivacy.open(cfg.privacy, cfg.state_dir())  # a missing key fails before loading
         path = resolve_bundle(cfg, chosen, model_version)
         serve_bundle(cfg, path)
 
@@ -50,4 +52,4 @@ def serve_bundle(cfg: ShelfwiseConfig, path: Path) -> None:
         update={"bundle_path": path, "event_log_dir": event_log_dir(cfg)}
     )
     console.print(f"serving {path} on http://{settings.host}:{settings.port} (docs at /docs)")
-    run_server(settings)
+    run_server(settings, config=cfg)

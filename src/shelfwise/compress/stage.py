@@ -164,7 +164,8 @@ def _compress_all(ctx: StageContext, config: ShelfwiseConfig) -> dict[str, Any]:
 def _valid_split(features: Path, config: ShelfwiseConfig) -> EvalSplit | None:
     """The validation split as `evaluate` scores it (train histories), or None."""
     targets = read_csr(features / "valid_targets.npz")
-    users = evaluation_users(targets, max_users=config.evaluate.max_eval_users, seed=config.seed)
+    limits = [n for n in (config.evaluate.max_eval_users, config.compress.max_eval_users) if n]
+    users = evaluation_users(targets, max_users=min(limits, default=None), seed=config.seed)
     if users.size == 0:
         return None
     return EvalSplit(

@@ -12,6 +12,7 @@ Modules, in the order the file reads:
 - `serve`: the online role's settings (`serve:`, `ServeSettings`)
 - `lifecycle`: registry, promotion gate, retraining, canary
 - `compute`: where the batch role's work runs, in-process or on Ray (`compute:`)
+- `privacy`: pseudonymous user ids and query logging (`privacy:`)
 - `root`: `ShelfwiseConfig`, the whole file
 - `loader`: `load_config`, `parse_overrides`, the environment
 - `template`: the commented file `shelfwise init` writes
@@ -54,6 +55,7 @@ from shelfwise.config.models import (
     PlanConfig,
     TuneConfig,
 )
+from shelfwise.config.privacy import PrivacyConfig
 from shelfwise.config.root import ShelfwiseConfig
 from shelfwise.config.serve import SERVE_ENV_PREFIX, ServeConfig, ServeSettings
 
@@ -78,6 +80,7 @@ __all__ = [
     "ModelsConfig",
     "PROCESS_VARIABLES",
     "PlanConfig",
+    "PrivacyConfig",
     "RankingConfig",
     "RegistryConfig",
     "RetrainConfig",

@@ -215,6 +215,13 @@ class CompressConfig(Section):
         ge=1,
         description="Validation users scored one at a time to measure latency (median ms).",
     )
+    max_eval_users: int | None = Field(
+        default=None,
+        ge=100,
+        description="Validation users each variant's quality is measured on (a seeded "
+        "sample, the same for every variant); null = evaluate.max_eval_users. The plan "
+        "lowers it when the run would not fit plan.max_run_minutes.",
+    )
     max_latency_ratio: float | None = Field(
         default=1.2,
         ge=1.0,

@@ -41,6 +41,7 @@ PROCESS_VARIABLES: Final = frozenset(
     {
         "SHELFWISE_HOME",
         "SHELFWISE_BUNDLE_SIGNING_KEY",  # a secret: never a config value (shelfwise.settings)
+        "SHELFWISE_PRIVACY_KEY",  # a secret too: the keyed hash of user ids (shelfwise.privacy)
         "SHELFWISE_LOG_LEVEL",
         "SHELFWISE_CONFIG",
         "SHELFWISE_RETRAIN_TRIGGER",

@@ -210,6 +210,15 @@ class PlanConfig(Section):
         description="Longest estimated encoding of the catalog for dense search (vectors "
         "already in the embedding cache are free); above it dense search is left out.",
     )
+    max_run_minutes: float | None = Field(
+        default=20.0,
+        gt=0.0,
+        description="Wall time the whole run should fit on this machine: when the plan's "
+        "estimate is over it, the plan skips the refit on train + valid and samples fewer "
+        "users for the click model, compression, the gate, tuning beyond the baselines and "
+        "evaluation, in that order, until it fits (never leaving a family out for it); "
+        "null = no time budget.",
+    )
 
     @field_validator("keep")
     @classmethod

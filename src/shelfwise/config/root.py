@@ -18,6 +18,7 @@ from shelfwise.config.evaluation import (
 )
 from shelfwise.config.lifecycle import CanaryConfig, GateConfig, RegistryConfig, RetrainConfig
 from shelfwise.config.models import ModelsConfig, PlanConfig, TuneConfig
+from shelfwise.config.privacy import PrivacyConfig
 from shelfwise.config.serve import ServeSettings
 
 # Sections that change how a bundle is served, or where a run's work runs, never what a
@@ -50,6 +51,7 @@ class ShelfwiseConfig(Section):
     retrain: RetrainConfig = RetrainConfig()
     canary: CanaryConfig = CanaryConfig()
     compute: ComputeConfig = ComputeConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
 
     def state_dir(self) -> Path:
         """The state folder: `home`, else $SHELFWISE_HOME, else ./.shelfwise."""

@@ -194,6 +194,14 @@ class ServeSettings(Section):
     max_items_per_batch: int = Field(
         default=1000, ge=1, le=10_000, description="Largest batch PUT /v1/items accepts."
     )
+    hide_out_of_stock: bool = Field(
+        default=True,
+        description="Leave items known to be sold out (in_stock false, from the bundle or "
+        "PUT /v1/items) out of /v1/recommend, /v1/search and similar items, precomputed "
+        "lists included (filled to k with the next items); unknown stock stays shown. A "
+        'request lists them with filters {"include_out_of_stock": true}, or only them '
+        'with {"in_stock": false} (a back-office view).',
+    )
     max_events_per_batch: int = Field(
         default=500, ge=1, le=10_000, description="Largest batch /v1/events accepts."
     )
@@ -296,6 +304,27 @@ class ServeSettings(Section):
         le=10.0,
         description="Default weight of an item's margin (catalog attribute `margin`, 0..1) "
         "when re-ranking; 0 ignores margin.",
+    )
+    # --- operator console (serve/console/) --------------------------------------------
+    console_enabled: bool = Field(
+        default=True,
+        description="Serve the operator console's pages under /console when a login is "
+        "possible: admin_enabled (its admin_token) or console_auth_header.",
+    )
+    console_auth_header: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9-]{1,64}$",
+        description="OIDC-ready login: the header an authenticating proxy (oauth2-proxy, "
+        "...) sets to the signed-in user, e.g. X-Forwarded-Email; a console request "
+        "carrying it needs no admin token. Set it only when every request comes through "
+        "that proxy and the proxy drops the header from clients' requests.",
+    )
+    console_refresh_s: int = Field(
+        default=5,
+        ge=1,
+        le=3600,
+        description="How often the console's live parts (KPIs, verdicts, drift) reload, in "
+        "seconds.",
     )
 
     @model_validator(mode="after")

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from shelfwise.config.data import DataConfig, EventsConfig, SourceConfig
+from shelfwise.config.privacy import PrivacyConfig
 from shelfwise.config.root import ShelfwiseConfig
 
 # Example sources for the sample shop written by `shelfwise generate --out data`.
@@ -38,7 +39,10 @@ def render_template(config: ShelfwiseConfig | None = None) -> str:
         "# Unknown keys are errors. Relative paths are relative to this file's folder.",
         "",
     ]
-    _render_model(config if config is not None else ShelfwiseConfig(), lines, indent=0)
+    # A new deployment starts private: user ids pseudonymised (privacy.pseudonymize_users
+    # defaults to false only so that configs written before it keep their ids).
+    fresh = ShelfwiseConfig(privacy=PrivacyConfig(pseudonymize_users=True))
+    _render_model(config if config is not None else fresh, lines, indent=0)
     return "\n".join(lines) + "\n"
 
 

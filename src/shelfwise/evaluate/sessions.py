@@ -40,6 +40,8 @@ from shelfwise.retrieval.base import Recommender, UserHistories, top_k_unseen
 TARGET_MODES: Final = ("last", "every")
 BASELINES: Final = ("popularity", "followers", "session_items")
 _BATCH: Final = 512  # cases scored at once: a (512, n_items) float32 block
+# the evaluate stage's folder of the chosen session model (the bundle's "session" role)
+SESSION_MODEL_DIR: Final = "session_model"
 
 
 @dataclass(frozen=True)
@@ -314,6 +316,7 @@ def session_protocol(
     targets: str = "last",
     others: Mapping[str, Recommender] | None = None,
     candidates: Mapping[str, Callable[[], Recommender]] | None = None,
+    save_to: Path | None = None,
 ) -> dict[str, object]:
     """The whole session protocol over a split's sessions (the evaluate stage's report).
 
@@ -330,6 +333,9 @@ def session_protocol(
         targets: "last" or "every" (see `session_cases`).
         others: further fitted models to score on the test cases.
         candidates: the session models to choose among (default `session_models()`).
+        save_to: where to save the chosen model, refitted on train + valid (the model
+            the test rows score is the one the bundle serves, role "session"); its
+            family is the report's "model". None saves nothing.
     """
     k = max(k_values)
     test = session_cases(sessions["test"], targets=targets)
@@ -353,7 +359,10 @@ def session_protocol(
         model.fit(as_histories(both, n_items))
         results[f"session:{chosen}"] = evaluate_sessions(model, test, n_items, k_values)
         report["chosen"] = chosen
+        report["model"] = model.name
         report["valid"] = {name: found[f"mrr@{k}"] for name, found in scores.items()}
+        if save_to is not None:
+            model.save(save_to)
     skipped: dict[str, str] = {}
     for name, other in (others or {}).items():
         try:
@@ -373,10 +382,11 @@ def features_session_report(
     targets: str = "last",
     others: Callable[[], Mapping[str, Recommender]] | None = None,
     candidates: Mapping[str, Callable[[], Recommender]] | None = None,
+    save_to: Path | None = None,
 ) -> dict[str, object] | None:
     """`session_protocol` over a features folder's sessions; None without any
     (`split.method` other than "session"). `others` loads the further models to score
-    (called only when there are sessions).
+    (called only when there are sessions); `save_to` keeps the chosen session model.
     """
     sessions = read_session_files(features)
     if sessions is None:
@@ -384,12 +394,19 @@ def features_session_report(
     n_items = int(pl.scan_parquet(features / "items.parquet").select(pl.len()).collect().item())
     loaded = others() if others is not None else None
     return session_protocol(
-        sessions, n_items, k_values, targets=targets, others=loaded, candidates=candidates
+        sessions,
+        n_items,
+        k_values,
+        targets=targets,
+        others=loaded,
+        candidates=candidates,
+        save_to=save_to,
     )
 
 
 __all__ = [
     "BASELINES",
+    "SESSION_MODEL_DIR",
     "SessionBaselines",
     "SessionCases",
     "TARGET_MODES",

@@ -48,7 +48,7 @@ from shelfwise.evaluate.recommend import (
 )
 from shelfwise.evaluate.repeat import PolicyChoice, count_repeat_targets, repeat_explore_metrics
 from shelfwise.evaluate.search import evaluate_search
-from shelfwise.evaluate.sessions import features_session_report
+from shelfwise.evaluate.sessions import SESSION_MODEL_DIR, features_session_report
 from shelfwise.evaluate.slices import slice_metrics
 from shelfwise.retrieval import REPEAT_MODELS, load_recommender, load_search_index
 from shelfwise.retrieval.base import Recommender, SequentialRecommender
@@ -123,12 +123,14 @@ def run(ctx: StageContext) -> StageResult:
             )
 
     # the session protocol (split.method: session): baselines, the chosen session model
-    # and the run's recommenders on held-out sessions, repeat targets counted
+    # and the run's recommenders on held-out sessions, repeat targets counted; the
+    # chosen session model is kept (SESSION_MODEL_DIR) for the bundle's "session" role
     sessions = features_session_report(
         features,
         config.evaluate.k_values,
         targets=config.split.session_targets,
         others=lambda: {n: load_recommender(n, models_dir / n) for n in names},
+        save_to=ctx.out / SESSION_MODEL_DIR,
     )
     selected = _select(recommendation, config.evaluate.primary_metric, fitted)
     selected["repeat_policy"] = repeat_report.get("policy", {}).get("resolved", "exclude")

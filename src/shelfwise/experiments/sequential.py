@@ -127,6 +127,33 @@ def compare_rates(
     return _look(n, rate_a, rate_b, sigma2, mde=mde, alpha=alpha)
 
 
+def compare_means(
+    mean_a: float,
+    variance_a: float,
+    n_a: float,
+    mean_b: float,
+    variance_b: float,
+    n_b: float,
+    *,
+    mde: float,
+    alpha: float = 0.05,
+) -> SequentialResult:
+    """The mSPRT look at two means with their per-unit variances (revenue per list).
+
+    Args:
+        mean_a: the control's mean per unit.
+        variance_a: the variance of one control unit's value.
+        n_a: the control's units.
+        mean_b: the treatment's mean per unit.
+        variance_b: the variance of one treatment unit's value.
+        n_b: the treatment's units.
+        mde: the absolute difference of means the experiment was planned to detect.
+        alpha: the error rate of the test and the confidence sequence.
+    """
+    n = int(min(n_a, n_b))
+    return _look(n, mean_a, mean_b, variance_a + variance_b, mde=mde, alpha=alpha)
+
+
 def compare_share(
     successes: float, n: float, *, null: float = 0.5, mde: float, alpha: float = 0.05
 ) -> SequentialResult:
@@ -214,6 +241,7 @@ def _check_plan(baseline: float, mde: float, alpha: float, power: float) -> None
 
 __all__ = [
     "SequentialResult",
+    "compare_means",
     "compare_rates",
     "compare_share",
     "fixed_sample_size",

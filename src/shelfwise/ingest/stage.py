@@ -15,8 +15,10 @@ from shelfwise.config import SourceConfig
 from shelfwise.contracts import QUARANTINE_SCHEMA, SOURCE_FILE
 from shelfwise.errors import EmptyDataError
 from shelfwise.ingest._mapping import SourceKind
+from shelfwise.ingest._privacy import EventsPrivacy
 from shelfwise.ingest._source import FileDamage, SourceStream, timestamp_unit
 from shelfwise.ingest.parts import ParquetAppender, part_path
+from shelfwise.privacy import UserPrivacy
 
 INGEST_META: Final = "ingest.json"
 QUARANTINE_FILE: Final = "quarantine.parquet"
@@ -112,6 +114,8 @@ def run(ctx: StageContext) -> StageResult:
         ("queries", data_config.queries),
     ]
     sources = [(kind, source) for kind, source in candidates if source is not None]
+    # user ids are pseudonymised and forgotten users dropped before any part is written
+    privacy = EventsPrivacy(UserPrivacy.open(ctx.config.privacy, ctx.config.state_dir()))
     row_counts: dict[str, int] = {}
     meta: dict[str, Any] = {"sources": {}, "warnings": [], "partial_files": []}
     with ParquetAppender(ctx.out / QUARANTINE_FILE, QUARANTINE_SCHEMA) as quarantine:
@@ -122,7 +126,8 @@ def run(ctx: StageContext) -> StageResult:
                 allow_partial=data_config.allow_partial_files,
                 batch_rows=data_config.batch_rows,
             )
-            parts = _write_parts(stream, ctx.out / kind, quarantine)
+            hook = privacy if kind == "events" and privacy.active else None
+            parts = _write_parts(stream, ctx.out / kind, quarantine, hook)
             row_counts[f"{kind}_rows"] = stream.rows
             row_counts[f"{kind}_parse_rejected"] = stream.parse_rejected
             entry: dict[str, Any] = {
@@ -134,6 +139,9 @@ def run(ctx: StageContext) -> StageResult:
                 "ignored_columns": stream.ignored_columns,
                 "encoding": source.encoding,
             }
+            if hook is not None:  # rows of forgotten users: dropped, counted in `rows`
+                entry["forgotten"] = hook.forgotten
+                row_counts[f"{kind}_forgotten"] = hook.forgotten
             unit = timestamp_unit(source, stream.file_format)
             if unit is not None:
                 entry["timestamp_unit"] = unit
@@ -163,21 +171,30 @@ def run(ctx: StageContext) -> StageResult:
     )
 
 
-def _write_parts(stream: SourceStream, folder: Path, quarantine: ParquetAppender) -> int:
+def _write_parts(
+    stream: SourceStream,
+    folder: Path,
+    quarantine: ParquetAppender,
+    privacy: EventsPrivacy | None = None,
+) -> int:
     """Write the stream's batches as parts; return how many. A source without rows
-    still gets one (empty) part, so validate sees its columns."""
+    still gets one (empty) part, so validate sees its columns. `privacy` pseudonymises
+    and drops forgotten users' rows first (events)."""
     written = 0
     empty: pl.DataFrame | None = None
     for batch in stream:
-        quarantine.write(batch.quarantine)
+        quarantine.write(
+            batch.quarantine if privacy is None else privacy.quarantine(batch.quarantine)
+        )
         if not batch.data.columns:
             continue
-        if batch.data.is_empty():
-            empty = batch.data if empty is None else empty
+        data = batch.data if privacy is None else privacy.events(batch.data)
+        if data.is_empty():
+            empty = data if empty is None else empty
             continue
         path = part_path(folder, written)
         path.parent.mkdir(parents=True, exist_ok=True)
-        batch.data.write_parquet(path)
+        data.write_parquet(path)
         written += 1
     if written == 0 and empty is not None:
         folder.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,9 @@ Layout::
                        audiences of a product (`package.audience`); absent in older
                        bundles, which then rank by co-occurrence alone
     models/<name>/     one saved model per registered model name; a model used by two
-                       roles (item_knn as recommender and similar) is stored once
+                       roles (item_knn as recommender and similar) is stored once. Roles:
+                       recommender, popular, similar, search, ranker, and session (the
+                       session model that answers inline histories; session split only)
     signature          HMAC-SHA256 of manifest.json, when SHELFWISE_BUNDLE_SIGNING_KEY
                        is set (see `package.integrity`)
 
@@ -102,8 +104,18 @@ ROLE_POPULAR: Final = "popular"
 ROLE_SIMILAR: Final = "similar"
 ROLE_SEARCH: Final = "search"
 ROLE_RANKER: Final = "ranker"  # the click model (shelfwise.ranking.ClickModel folder)
+# the session model (SKNN / V-SKNN / STAN over training sessions) that scores inline
+# histories and session ids; present when the run used the session split
+ROLE_SESSION: Final = "session"
 REQUIRED_ROLES: Final = (ROLE_RECOMMENDER, ROLE_POPULAR)
-KNOWN_ROLES: Final = (ROLE_RECOMMENDER, ROLE_POPULAR, ROLE_SIMILAR, ROLE_SEARCH, ROLE_RANKER)
+KNOWN_ROLES: Final = (
+    ROLE_RECOMMENDER,
+    ROLE_POPULAR,
+    ROLE_SIMILAR,
+    ROLE_SEARCH,
+    ROLE_RANKER,
+    ROLE_SESSION,
+)
 
 # Display columns the engine relies on; missing ones are written as nulls.
 ITEM_COLUMNS: Final[dict[str, pl.DataType]] = {
@@ -187,7 +199,8 @@ class BundleSpec:
             events (not only the train split): what serving treats as a user's history.
         components: role -> (registered model name, fitted model folder). Roles
             "recommender" and "popular" are required unless "search" is present (a
-            shop without events); "similar" and "ranker" (the click model) are optional.
+            shop without events); "similar", "ranker" (the click model) and "session"
+            (the session model for inline histories) are optional.
         metrics: evaluation metrics to show next to the version.
         data_fingerprint: hash of the input data.
         lineage: run_id, config_hash, code_version, library_versions, data cutoff time.

@@ -21,7 +21,8 @@ from shelfwise._internal.sequences import Sequences
 from shelfwise._internal.stage import StageContext, StageResult
 from shelfwise.config import hash_jsonable
 from shelfwise.contracts import TIMESTAMP
-from shelfwise.package.bundle import BundleSpec, write_bundle
+from shelfwise.evaluate.sessions import SESSION_MODEL_DIR
+from shelfwise.package.bundle import ROLE_SESSION, BundleSpec, write_bundle
 from shelfwise.package.integrity import signing_key
 
 
@@ -62,6 +63,7 @@ def run(ctx: StageContext) -> StageResult:
                 "variants": report.get("variants"),
             },
         }
+    components.update(_session_component(ctx.inputs["evaluate"], metrics, components, folders))
     ranker = ctx.inputs["ranking"] / "model"
     if (ranker / "features.json").is_file():
         components["ranker"] = "click_model"
@@ -114,6 +116,29 @@ def run(ctx: StageContext) -> StageResult:
             for r, n in components.items()
         ),
     )
+
+
+def _session_component(
+    evaluate: Path,
+    metrics: dict[str, Any],
+    components: dict[str, str],
+    folders: dict[str, Path],
+) -> dict[str, str]:
+    """The "session" role: the session model the evaluate stage chose and kept.
+
+    Present only after a session split (evaluate saved the model that its test rows
+    scored). Its family (sknn, vsknn, stan) is never a user-level family of the run,
+    so its name cannot clash with another role's model; a clash would be refused by
+    `write_bundle`, so it is checked here and the session role left out instead.
+    """
+    folder = evaluate / SESSION_MODEL_DIR
+    name = metrics.get("sessions", {}).get("model")
+    if not isinstance(name, str) or not (folder / "params.json").is_file():
+        return {}
+    if name in folders and name in components.values():
+        return {}
+    folders[name] = folder
+    return {ROLE_SESSION: name}
 
 
 def _audience_folder(ctx: StageContext, features: Path) -> Path:

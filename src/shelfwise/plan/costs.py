@@ -46,12 +46,16 @@ SECONDS_PER_UNIT: Final[dict[str, float]] = {
     "popularity": 2e-8,  # per train pair
     "item_knn": 5e-8,  # per co-occurring item pair (measured 0.7 s CPU)
     "rp3beta": 1.4e-7,  # per co-occurring item pair (2.5 s)
-    "gfcf_gram": 1.2e-7,  # per co-occurring item pair (with the SVD: 4.4 s)
-    "gfcf_svd": 4e-8,  # per train pair x factor
+    # GF-CF and BPR: x3 and x2 of the 1M shop's constants, from the 10M shop (606k users
+    # x 200k items, 194M item pairs; quiet machine, wall time): GF-CF's trial took 133 s
+    # where 45 s was estimated, BPR's 21 epochs 159 s where 71 s was (the Gram matrix and
+    # the SVD leave the caches at 200k items; implicit's BPR threads wait on each other)
+    "gfcf_gram": 3.6e-7,  # per co-occurring item pair
+    "gfcf_svd": 1.2e-7,  # per train pair x factor
     "user_knn": 5e-8,  # per train pair
     "ease": 1.1e-11,  # per m³ (89 s on 20k items, benchmarks/model_fit_times.py)
     "als": 2.3e-9,  # per iteration x factor x (pair + 0.55 x factor x row) (7.7 s)
-    "bpr": 6.5e-9,  # per epoch x factor x pair (27 s for 100 epochs)
+    "bpr": 1.3e-8,  # per epoch x factor x pair (27 s for 100 epochs on 1M; see GF-CF)
     "content_text": 4e-4,  # per item: tokenizing and TF-IDF (with the next: 16 s on 20k)
     "content": 2e-8,  # per item² (dense similarity blocks and their top-k)
     "sasrec": 2.5e-7,  # per epoch x train event x hidden unit

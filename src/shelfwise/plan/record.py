@@ -81,6 +81,7 @@ class Plan:
     tune_trial_seconds: dict[str, float] = field(default_factory=dict)
     enabled: bool = True
     encoder_rates: dict[str, float] = field(default_factory=dict)  # tokens/s measured
+    budget: list[str] = field(default_factory=list)  # what plan.max_run_minutes changed
 
     def part(self, name: str) -> Choice | None:
         """The choice about part `name` (a family, `dense`), if the plan made one."""
@@ -113,6 +114,7 @@ class Plan:
             "settings": self.settings,
             "tune_trial_seconds": self.tune_trial_seconds,
             "encoder_rates": self.encoder_rates,
+            "budget": self.budget,
         }
 
     @classmethod
@@ -138,6 +140,7 @@ class Plan:
                 tune_trial_seconds=dict(value.get("tune_trial_seconds", {})),
                 enabled=bool(value["enabled"]),
                 encoder_rates=dict(value.get("encoder_rates", {})),
+                budget=list(value.get("budget", [])),
             )
         except (KeyError, TypeError) as exc:
             raise ArtifactError(f"plan.json is malformed ({exc}); rerun the plan stage") from None

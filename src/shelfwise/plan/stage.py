@@ -16,6 +16,7 @@ from shelfwise._internal.artifacts import read_manifest
 from shelfwise._internal.stage import StageContext, StageResult
 from shelfwise.config import ShelfwiseConfig
 from shelfwise.errors import ManifestError
+from shelfwise.plan.budget import fit_budget
 from shelfwise.plan.choose import FAST_ENCODER, is_user_setting, make_plan
 from shelfwise.plan.costs import encode_seconds, scoring_estimate
 from shelfwise.plan.probe import (
@@ -30,10 +31,19 @@ from shelfwise.plan.shape import DataShape, Resources, detect_resources, measure
 MEASURED_STAGES: Final = ("ingest", "validate", "features")
 # Stage costs without a model of their own: seconds on the generated shops of 1M and
 # 10M events (benchmarks/scale.py), per 1,000 scored users or labelled queries.
-RANKING_SECONDS_PER_1K_USERS: Final = 1.5
+RANKING_SECONDS_PER_1K_USERS: Final = 1.5  # LightGBM on the candidates, per split
 SEARCH_SECONDS_PER_1K_QUERIES: Final = 60.0
-COMPRESS_SECONDS: Final = 20.0
 PACKAGE_SECONDS: Final = 5.0
+# The served recommender is usually a blend of two or three families: its cost per user
+# is taken as the two costliest enabled families' together.
+BLEND_SIZE: Final = 2
+# Scoring users one at a time (a served request; compression's latency, the gate's
+# re-scoring) costs about twice as much per user as in blocks (GF-CF at 200k items:
+# 91 ms alone, 45 ms per user in blocks of 125).
+ONE_USER_FACTOR: Final = 2.0
+# Distilling the click model: three LightGBM students on the ranking stage's rows.
+DISTILL_SECONDS_PER_1K_USERS: Final = 1.5
+FLOAT_VARIANTS: Final = ("float16", "int8", "int8_column")
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -44,7 +54,8 @@ def run(ctx: StageContext) -> StageResult:
     items = ctx.inputs["features"] / "items.parquet"
     rates, cached = dense_probe(config, shape, resources, items)
     plan = make_plan(config, shape, resources, rates, cached)
-    plan = replace(plan, stages=stage_rows(config, plan, ctx.inputs), encoder_rates=rates)
+    plan = fit_budget(config, plan, lambda p: stage_rows(config, p, ctx.inputs))
+    plan = replace(plan, encoder_rates=rates)
     plan.save(ctx.out)
     families = [c for c in plan.parts if c.kind == "family" and c.enabled]
     return StageResult(
@@ -117,6 +128,8 @@ def summary(plan: Plan) -> str:
     )
     if not plan.enabled:
         return "plan.enabled: false; the config runs as written"
+    if len(plan.budget) > 1:  # settings the time budget changed, then the total
+        head += "".join(f"\n   budget: {line}" for line in plan.budget)
     notes = [
         f"\n   left out {c.name}: {c.reason.removeprefix(f'{c.name}: ')}"
         for c in plan.parts
@@ -192,6 +205,8 @@ def stage_rows(config: ShelfwiseConfig, plan: Plan, inputs: dict[str, Path]) -> 
     )
     ranking_users = min(planned.ranking.max_users or valid, shape.valid_users)
     ranked = planned.ranking.enabled and ranking_users > 0
+    # candidates of the served recommender for the users of both splits, then LightGBM
+    candidates = 2 * ranking_users * served_seconds_per_user(planned, plan)
     rows.append(
         Choice(
             "ranking",
@@ -200,7 +215,7 @@ def stage_rows(config: ShelfwiseConfig, plan: Plan, inputs: dict[str, Path]) -> 
             f"click model on {ranking_users:,} users per split"
             if ranked
             else "off or no valid users",
-            seconds=round(2 * ranking_users / 1000 * RANKING_SECONDS_PER_1K_USERS, 1)
+            seconds=round(candidates + 2 * ranking_users / 1000 * RANKING_SECONDS_PER_1K_USERS, 1)
             if ranked
             else 0.0,
         )
@@ -217,17 +232,73 @@ def stage_rows(config: ShelfwiseConfig, plan: Plan, inputs: dict[str, Path]) -> 
             seconds=round(queries / 1000 * SEARCH_SECONDS_PER_1K_QUERIES, 1),
         )
     )
+    per_user = served_seconds_per_user(planned, plan)
+    rows.append(_compress_row(planned, per_user, valid, ranking_users if ranked else 0))
+    rows.append(Choice("package", "stage", True, "the bundle", seconds=PACKAGE_SECONDS))
+    gate_users = min(planned.gate.max_users or shape.test_users, shape.test_users)
     rows.append(
         Choice(
-            "compress",
+            "publish",
             "stage",
-            planned.compress.enabled,
-            "variants of the served models",
-            seconds=COMPRESS_SECONDS if planned.compress.enabled else 0.0,
+            True,
+            f"the gate re-scores the bundle (and the champion's) on {gate_users:,} test users",
+            # the challenger, and a champion as costly (the first run has none)
+            seconds=round(2 * gate_users * per_user * ONE_USER_FACTOR, 1),
         )
     )
-    rows.append(Choice("package", "stage", True, "the bundle", seconds=PACKAGE_SECONDS))
     return rows
+
+
+def served_seconds_per_user(planned: ShelfwiseConfig, plan: Plan) -> float:
+    """Estimated seconds to score one user with the served recommender (in blocks)."""
+    shape = plan.shape
+    costs = sorted(
+        (
+            scoring_estimate(c.name, dict(planned.models.families()[c.name].params), shape, 1)
+            for c in plan.parts
+            if c.kind == "family" and c.enabled
+        ),
+        key=lambda estimate: estimate.seconds,
+        reverse=True,
+    )
+    return sum(estimate.seconds for estimate in costs[:BLEND_SIZE])
+
+
+def compress_variant_count(planned: ShelfwiseConfig) -> int:
+    """How many variants of the served recommender the compress stage builds and measures."""
+    settings = planned.compress
+    count = sum(name in settings.variants for name in FLOAT_VARIANTS)
+    if "svd_int8" in settings.variants:
+        count += len(settings.svd_fractions)
+    if "prune" in settings.variants and settings.inactive_days is not None:
+        count += 1
+    return count
+
+
+def _compress_row(
+    planned: ShelfwiseConfig, per_user: float, valid_users: int, ranking_users: int
+) -> Choice:
+    settings = planned.compress
+    if not settings.enabled:
+        return Choice("compress", "stage", False, "off (compress.enabled: false)")
+    variants = compress_variant_count(planned)
+    users = min(n for n in (valid_users, settings.max_eval_users) if n)
+    latency = settings.latency_users
+    # each variant and the original: quality on `users` in blocks, then latency one user
+    # at a time, timed in turn with the original
+    seconds = (variants + 1) * users * per_user + (
+        2 * variants + 1
+    ) * latency * per_user * ONE_USER_FACTOR
+    if "distill" in settings.variants and ranking_users:
+        seconds += ranking_users / 1000 * DISTILL_SECONDS_PER_1K_USERS
+    return Choice(
+        "compress",
+        "stage",
+        True,
+        f"{variants} variants of the served recommender on {users:,} valid users, latency "
+        f"on {latency:,}",
+        seconds=round(seconds, 1),
+    )
 
 
 def _measured(name: str, folder: Path) -> Choice:

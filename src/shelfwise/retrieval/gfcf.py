@@ -146,6 +146,10 @@ class GFCFRecommender:
         self.linear_filter: sp.csr_matrix | None = None
         self.vectors: FloatArray | None = None
         self.item_degrees: Float64Array | None = None
+        # (vectors, degrees, their float64 scoring operands), see _low_pass_operands
+        self._operands: (
+            tuple[FloatArray, Float64Array, tuple[Float64Array, Float64Array, Float64Array]] | None
+        ) = None
 
     def fit(self, train: Histories) -> None:
         """Build the normalised co-occurrence filter and the top singular vectors.
@@ -171,12 +175,30 @@ class GFCFRecommender:
         rows = check_histories(histories, linear.shape[0], model=self.name)
         scores = np.asarray((rows @ linear).toarray(), dtype=np.float64)
         if self.alpha > 0.0 and vectors.shape[1]:
-            basis = vectors.astype(np.float64)
+            basis, right, inverse_sqrt = self._low_pass_operands(vectors, degrees)
             # float64 products: a row's scores do not depend on the rest of the batch.
-            weighted = sp.csr_matrix(rows @ sp.diags(_inverse_sqrt(degrees)), dtype=np.float64)
-            low_pass = np.asarray(weighted @ basis) @ (basis.T * np.sqrt(degrees)[None, :])
-            scores += self.alpha * low_pass
+            # rows · D^-½, scaling the stored values (no n_items x n_items diagonal matrix)
+            weighted = sp.csr_matrix(rows, dtype=np.float64, copy=True)
+            weighted.data *= inverse_sqrt[weighted.indices]
+            scores += self.alpha * (np.asarray(weighted @ basis) @ right)
         return scores.astype(np.float32)
+
+    def _low_pass_operands(
+        self, vectors: FloatArray, degrees: Float64Array
+    ) -> tuple[Float64Array, Float64Array, Float64Array]:
+        """V and Vᵀ·D^½ in float64, and D^-½: built once per fitted (or loaded) model.
+
+        Converting them on every call cost 141 ms for one user of a 200k-item catalog
+        (two 100 MB float64 copies of V); a served request scores one user.
+        """
+        cached = self._operands
+        if cached is not None and cached[0] is vectors and cached[1] is degrees:
+            return cached[2]
+        basis = vectors.astype(np.float64)
+        right = np.ascontiguousarray(basis.T * np.sqrt(degrees)[None, :])
+        operands = (basis, right, _inverse_sqrt(degrees))
+        self._operands = (vectors, degrees, operands)
+        return operands
 
     def save(self, folder: Path) -> None:
         """Write the linear filter (CSR), singular vectors, item degrees and params."""

@@ -38,7 +38,10 @@ class Filters:
         price_min: lowest allowed price (inclusive); items without a price fail it.
         price_max: highest allowed price (inclusive); items without a price fail it.
         in_stock: True keeps items in stock (and those with unknown stock), False keeps
-            items known to be out of stock.
+            items known to be out of stock; None: the catalog's default
+            (`Catalog.hide_out_of_stock`).
+        include_out_of_stock: True lists sold-out items too where the catalog hides
+            them by default (`in_stock`, when set, wins).
     """
 
     category: str | Sequence[str] | None = None
@@ -46,9 +49,10 @@ class Filters:
     price_min: float | None = None
     price_max: float | None = None
     in_stock: bool | None = None
+    include_out_of_stock: bool = False
 
     def is_empty(self) -> bool:
-        """True when no filter is set."""
+        """True when no restriction is set (`include_out_of_stock` widens, never restricts)."""
         return (
             self.category is None
             and self.brand is None
@@ -94,6 +98,8 @@ class Overrides:
         category, brand: codes of the updated columns (None: the bundle's).
         display: item_index -> updated display fields, for changed items only.
         extension: what the live catalog keeps with the snapshot (its side index).
+        unavailable: removed or known to be sold out: the mask of a request without
+            filters when the catalog hides sold-out items (built once per snapshot).
     """
 
     removed: BoolArray
@@ -104,6 +110,7 @@ class Overrides:
     brand: _Codes | None
     display: dict[int, Display]
     extension: object | None = None
+    unavailable: BoolArray | None = None
 
 
 class _Codes:
@@ -153,18 +160,39 @@ class Catalog:
         )
         # Unknown stock counts as available: catalogs without the column stay usable.
         self._stock = np.asarray([s is not False for s in self.in_stock], dtype=np.bool_)
+        self._sold_out: BoolArray = ~self._stock
         self.overrides: Overrides | None = None  # live updates (`runtime.live_catalog`)
+        # Off here, so offline users of the engine (the promotion gate's re-scoring,
+        # the CLI) list what the model ranks; the server turns it on from
+        # `serve.hide_out_of_stock` (through the live catalog it attaches every engine to).
+        self.hide_out_of_stock = False
 
     def __len__(self) -> int:
         return len(self.raw_item_ids)
 
-    def blocked(self, filters: Filters | None) -> BoolArray:
-        """A fresh mask, True for items the filters rule out (all False without filters).
+    def wanted_stock(self, filters: Filters | None) -> bool | None:
+        """The stock filter a request gets: its own `in_stock`, else True when the catalog
+        hides sold-out items and the request did not ask to include them, else None."""
+        if filters is not None and filters.in_stock is not None:
+            return filters.in_stock
+        if self.hide_out_of_stock and (filters is None or not filters.include_out_of_stock):
+            return True
+        return None
 
-        Items deleted or hidden online (`overrides`) are always ruled out.
+    def blocked(self, filters: Filters | None) -> BoolArray:
+        """A fresh mask, True for items the filters rule out.
+
+        Items deleted or hidden online (`overrides`) are always ruled out; items known
+        to be sold out too when `hide_out_of_stock` is on and the filters say nothing
+        of stock (`wanted_stock`).
         """
         over = self.overrides  # read once: one consistent snapshot per call
+        stock_wanted = self.wanted_stock(filters)
         if filters is None or filters.is_empty():
+            if stock_wanted:  # the server's default: one prepared mask, copied
+                if over is None:
+                    return self._sold_out.copy()
+                return (over.unavailable if over.unavailable is not None else over.removed).copy()
             return np.zeros(len(self), dtype=np.bool_) if over is None else over.removed.copy()
         category, brand, price, stock = self._category, self._brand, self._price, self._stock
         if over is not None:
@@ -180,8 +208,8 @@ class Catalog:
                 allowed &= price >= filters.price_min
             if filters.price_max is not None:
                 allowed &= price <= filters.price_max
-        if filters.in_stock is not None:
-            allowed &= stock if filters.in_stock else ~stock
+        if stock_wanted is not None:
+            allowed &= stock if stock_wanted else ~stock
         if over is not None:
             allowed &= ~over.removed
         return ~allowed
@@ -216,6 +244,7 @@ class Catalog:
             brand=_Codes(brands) if rebranded else None,
             display=display,
             extension=extension,
+            unavailable=mask | ~stock,
         )
 
     def same_category(self, item_index: int) -> BoolArray:

@@ -94,6 +94,7 @@ _LOADED_PARTS = (
     "user_index",
     "event_weights",
     "_recommending",
+    "_session",
     "_searching",
     "_similar",
     "_predicting",
@@ -130,11 +131,14 @@ class Engine:
         ranker: ClickModel | None = None,
         event_weights: Mapping[EventType, float] | None = None,
         repeat_policy: str = "exclude",
+        session_model: Recommender | None = None,
     ) -> None:
         """Assemble an engine from loaded parts (use `load_engine`).
 
         `event_weights` None (a bundle without them) means the config defaults;
-        `repeat_policy` "allow" lets lists hold the user's own items by default.
+        `repeat_policy` "allow" lets lists hold the user's own items by default;
+        `session_model` (bundle role "session") scores histories asked with
+        `recommend_from_history(..., session=True)`.
         """
         self.path = path
         self.manifest = manifest
@@ -160,6 +164,23 @@ class Engine:
             popular=fill,
             reranker=ranker if reads_recommender and ranker is not None and ranker.rerank else None,
             exclude_seen=repeat_policy != "allow",
+        )
+        # the session model answers visits (inline histories, session ids): its own job,
+        # no click model (trained on the recommender's candidates, not on sessions); it
+        # reads a visit's order even from a bundle that keeps no user sequences
+        self._session = (
+            RecommendJob(
+                catalog=catalog,
+                histories=users
+                if sequences is not None
+                else Histories(user_index, histories, Sequences.from_rows([])),
+                recommender=session_model,
+                popular=fill,
+                reranker=None,
+                exclude_seen=repeat_policy != "allow",
+            )
+            if session_model is not None
+            else None
         )
         self._searching = SearchJob(catalog=catalog, histories=users, index=search_index)
         self._similar = SimilarJob(
@@ -199,6 +220,11 @@ class Engine:
     def has_ranker(self) -> bool:
         """True when the bundle holds a click model."""
         return self._has_ranker
+
+    @property
+    def has_session_model(self) -> bool:
+        """True when the bundle holds a session model (role "session")."""
+        return self._session is not None
 
     @property
     def has_search(self) -> bool:
@@ -261,6 +287,8 @@ class Engine:
         raw_user_id: str | None = None,
         exclude: Sequence[str] = (),
         exclude_seen: bool | None = None,
+        session: bool = False,
+        filters: Filters | None = None,
     ) -> RecommendResult:
         """Up to `k` items for a shopper described by their events, not the bundle's.
 
@@ -277,17 +305,23 @@ class Engine:
                 reads their user features.
             exclude: raw item ids never to return (unknown ids are ignored).
             exclude_seen: leave out the history's items; None = the bundle's policy.
+            session: the history is one visit: the bundle's session model scores it
+                when it has one (else the recommender, as without the flag).
+            filters: restrictions applied before ranking (None: the catalog's default,
+                sold-out items hidden when the server hides them).
 
         Raises:
             RequestError: `k` < 1, or `weights` of another length than the items.
         """
-        return self._recommending.recommend_from_history(
+        job = self._session if session and self._session is not None else self._recommending
+        return job.recommend_from_history(
             raw_item_ids,
             k,
             weights,
             raw_user_id,
             exclude,
             self.exclude_seen if exclude_seen is None else exclude_seen,
+            filters,
         )
 
     def precompute(
@@ -459,4 +493,5 @@ def load_engine(path: Path, *, verify: bool = True, version: str | None = None) 
         ranker=bundle.ranker,
         event_weights=bundle.event_weights,
         repeat_policy=bundle.repeat_policy,
+        session_model=bundle.session,
     )

@@ -41,6 +41,7 @@ from shelfwise.retrieval.dense import DenseSearch
 from shelfwise.runtime.catalog import Catalog, Display, Filters, Overrides, ScoredItem
 from shelfwise.runtime.live_side import SideEntry, SideIndex, item_text, make_entry
 from shelfwise.stores.catalog_log import DELETE, CatalogChange
+from shelfwise.text.tokenize import tokenize
 
 Stamp = tuple[int, str]
 RRF_K: Final = 60.0  # the fusion constant of hybrid search (`search.hybrid`)
@@ -52,6 +53,7 @@ DENSE_MIN_COSINE: Final = 0.5
 # neighbour's): half as close as its closest bundle item.
 RECOMMEND_MIN_AFFINITY: Final = 0.5
 HISTORY_ITEMS_COMPARED: Final = 20  # the latest items of a history a new item is compared with
+WARM_TITLES: Final = 200  # titles tokenised when a catalog is attached (`_warm_tokenizer`)
 
 
 def _new_share(k: int) -> int:
@@ -83,10 +85,17 @@ class _Target:
 
 
 class LiveCatalog:
-    """Changes accepted online, applied to every attached catalog at once."""
+    """Changes accepted online, applied to every attached catalog at once.
 
-    def __init__(self) -> None:
+    Args:
+        hide_out_of_stock: the server's `serve.hide_out_of_stock`, set on every
+            attached catalog (`Catalog.hide_out_of_stock`): items known to be sold out
+            leave every list unless a request asks for them.
+    """
+
+    def __init__(self, *, hide_out_of_stock: bool = False) -> None:
         """Start empty."""
+        self.hide_out_of_stock = hide_out_of_stock
         self._fields: dict[str, dict[str, tuple[Stamp, Any]]] = {}
         self._lock = threading.Lock()
         self._targets: list[_Target] = []
@@ -126,7 +135,9 @@ class LiveCatalog:
             cutoff_s: the bundle's data cutoff (unix seconds): older changes to items
                 it knows are already in it; None applies all.
         """
+        _warm_tokenizer(catalog)
         with self._lock:
+            catalog.hide_out_of_stock = self.hide_out_of_stock
             self._targets = [t for t in self._targets if t.catalog() not in (None, catalog)]
             target = _Target(
                 weakref.ref(catalog),
@@ -142,8 +153,8 @@ class LiveCatalog:
 
         Args:
             catalog: the catalog to detach; None: all.
-            clear: drop its snapshot too (False for an engine swapped out, whose
-                requests in flight keep the updates they started with).
+            clear: drop its snapshot and the server's stock default too (False for an
+                engine swapped out, whose requests in flight keep what they started with).
         """
         with self._lock:
             keep = []
@@ -153,6 +164,7 @@ class LiveCatalog:
                     keep.append(target)
                 elif attached is not None and clear:
                     attached.overrides = None
+                    attached.hide_out_of_stock = False
             self._targets = keep
 
     def current(self, raw_item_id: str) -> dict[str, Any] | None:
@@ -224,6 +236,21 @@ class LiveCatalog:
             side = SideIndex([raw for raw, _ in new], [values for _, values in new], entries)
             target.side = (new, side)
         return target.side[1]
+
+
+def _warm_tokenizer(catalog: Catalog) -> None:
+    """Tokenise a sample of the catalog's titles, so the first new item does not pay
+    what a language's first text loads.
+
+    New items are tokenised on arrival (`make_entry`). The first Chinese text loads
+    jieba's dictionary: 2.6 s and 65 MB on the shared 2-core machine, holding the GIL,
+    so the first PUT took 1.4 s and a replica's first change was visible after 7.6 s,
+    every batch queued behind it too (`serve_load.py --item-updates-per-s`, "slowest").
+    Only a catalog with such text in its sample pays it, here, before serving.
+    """
+    titles = catalog.titles
+    step = max(1, len(titles) // WARM_TITLES)
+    tokenize(" ".join(title for title in titles[::step] if isinstance(title, str)))
 
 
 def _bundle_fields(catalog: Catalog, item: int) -> ScoredItem:
@@ -299,7 +326,7 @@ def search_new_items(
     view = found[1]
     side = view.side
     assert side is not None  # checked above
-    blocked = side.blocked(filters)
+    blocked = side.blocked(filters, catalog.wanted_stock(filters))
     ranks: dict[int, float] = {}
     scores: dict[int, float] = {}
     lexical = side.bm25(query)
@@ -331,6 +358,7 @@ def with_new_neighbours(
     side = found[1].side
     assert side is not None
     scores = side.affinity([item])
+    scores[side.blocked(None, catalog.wanted_stock(None))] = 0.0
     order = [int(j) for j in np.argsort(-scores, kind="stable")[:k] if scores[j] > 0]
     return merge_ranked(base, [side.item(j, float(scores[j])) for j in order], k)
 
@@ -355,6 +383,7 @@ def similar_of_new_item(catalog: Catalog, raw_item_id: str, k: int) -> list[Scor
         if not removed[i]
     ][:k]
     others = side.token_similarity(j)
+    others[side.blocked(None, catalog.wanted_stock(None))] = 0.0
     category = side.categories[j]
     if category is not None:
         others[[c != category for c in side.categories]] = 0.0
@@ -383,7 +412,7 @@ def with_new_recommendations(
     side = found[1].side
     assert side is not None
     scores = side.affinity([int(i) for i in history[-HISTORY_ITEMS_COMPARED:]])
-    scores[side.blocked(filters)] = 0.0
+    scores[side.blocked(filters, catalog.wanted_stock(filters))] = 0.0
     for raw in exclude:
         if (j := side.index.get(raw)) is not None:
             scores[j] = 0.0

@@ -183,9 +183,17 @@ class SideIndex:
         cosine[j] = 0.0
         return cosine.astype(np.float32)
 
-    def blocked(self, filters: Filters | None) -> BoolArray:
-        """True for new items the filters rule out (same rules as `Catalog.blocked`)."""
+    def blocked(self, filters: Filters | None, wanted_stock: bool | None) -> BoolArray:
+        """True for new items the filters rule out (same rules as `Catalog.blocked`).
+
+        Args:
+            filters: the request's filters.
+            wanted_stock: the stock filter it gets (`Catalog.wanted_stock`: its own, or
+                the server's default of hiding sold-out items).
+        """
         blocked = np.zeros(len(self), dtype=np.bool_)
+        if wanted_stock is not None:
+            blocked |= ~self.stock if wanted_stock else self.stock
         if filters is None or filters.is_empty():
             return blocked
         for wanted, values in ((filters.category, self.categories), (filters.brand, self.brands)):
@@ -197,8 +205,6 @@ class SideIndex:
                 blocked |= ~(self.price >= filters.price_min)
             if filters.price_max is not None:
                 blocked |= ~(self.price <= filters.price_max)
-        if filters.in_stock is not None:
-            blocked |= ~self.stock if filters.in_stock else self.stock
         return blocked
 
     def item(self, j: int, score: float) -> ScoredItem:

@@ -31,6 +31,7 @@ from shelfwise.package.bundle import (
     ROLE_RANKER,
     ROLE_RECOMMENDER,
     ROLE_SEARCH,
+    ROLE_SESSION,
     ROLE_SIMILAR,
     SEQUENCES_FILE,
     USERS_FILE,
@@ -72,6 +73,8 @@ class LoadedBundle:
             bundle written before bundles kept them (see `serving_event_weights`).
         repeat_policy: "allow" when lists may hold the user's own items, else
             "exclude" (`repeat_policy.json`; older bundles: "exclude").
+        session: the "session" role's model (scores inline histories and session
+            ids); None in bundles of runs without the session split.
     """
 
     path: Path
@@ -88,6 +91,7 @@ class LoadedBundle:
     ranker: ClickModel | None
     event_weights: dict[EventType, float] | None
     repeat_policy: str = "exclude"
+    session: Recommender | None = None
 
 
 def read_bundle(path: Path, *, verify: bool = True, version: str | None = None) -> LoadedBundle:
@@ -158,6 +162,9 @@ def read_bundle(path: Path, *, verify: bool = True, version: str | None = None) 
         ranker=_load_ranker(path, manifest, len(catalog)),
         event_weights=read_event_weights(path),
         repeat_policy=read_repeat_policy(path),
+        session=(
+            _load_recommender(path, manifest, ROLE_SESSION) if ROLE_SESSION in components else None
+        ),
     )
 
 

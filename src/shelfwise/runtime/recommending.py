@@ -97,6 +97,7 @@ class RecommendJob:
         raw_user_id: str | None,
         exclude: Sequence[str],
         exclude_seen: bool,
+        filters: Filters | None = None,
     ) -> RecommendResult:
         """`Engine.recommend_from_history`: the history is built from the request."""
         check_k(k)
@@ -117,7 +118,7 @@ class RecommendJob:
         )
         history.sum_duplicates()
         user = -1 if raw_user_id is None else self._histories.user_index.get(raw_user_id, -1)
-        blocked = self._catalog.blocked(None)
+        blocked = self._catalog.blocked(filters)
         blocked[self._catalog.indices(exclude)] = True
         return self._personalised(user, history, items, blocked, k, exclude_seen)
 

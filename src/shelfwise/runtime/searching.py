@@ -87,6 +87,11 @@ class SearchJob:
         shown = text if len(text) <= HINT_QUERY_CHARS else text[:HINT_QUERY_CHARS] + "…"
         if any_match and filters is not None and not filters.is_empty():
             hint = f"products match {shown!r}, but none passes the filters; remove or widen them"
+        elif any_match and self._catalog.wanted_stock(filters):  # the server's default
+            hint = (
+                f"products match {shown!r}, but they are sold out; filters "
+                '{"include_out_of_stock": true} lists them'
+            )
         else:
             hint = f"no product matches {shown!r}; try fewer or different words"
             if filters is not None and not filters.is_empty():

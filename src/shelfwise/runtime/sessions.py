@@ -1,9 +1,12 @@
 """Recommendations for a session: a history given with the request or kept by session id.
 
 Anonymous shoppers have no user id the bundle knows, only what they did in this visit.
-`recommend_session` scores that history with the bundle's recommender
-(`Engine.recommend_from_history`, so a session model such as STAN reads the items in
-order) and applies the within-session repeat rule:
+`recommend_session` scores that history with the bundle's session model (role
+"session": the SKNN / V-SKNN / STAN variant the evaluate stage chose on the valid
+sessions of a session-split run, which reads the items in order), else, and when the
+session model finds nothing for the visit (items no training session holds), with the
+bundle's recommender (`Engine.recommend_from_history`), and applies the within-session
+repeat rule:
 
 - `allow_repeats` true: the session's own items may be listed again (session protocols
   count such targets; on Taobao 17% of sessions end on an item seen earlier in them,
@@ -26,7 +29,7 @@ from typing import Final, Literal
 from shelfwise.contracts import EventType
 from shelfwise.runtime.catalog import Filters, ScoredItem
 from shelfwise.runtime.engine import Engine
-from shelfwise.runtime.results import Fallback
+from shelfwise.runtime.results import Fallback, RecommendResult
 from shelfwise.stores.online import RecentEvent
 
 MAX_HISTORY: Final = 200  # events of one session history the server reads (the newest)
@@ -116,15 +119,24 @@ def recommend_session(
         blocked_ids += items
     blocked = engine.catalog.blocked(filters)
     blocked[engine.catalog.indices(blocked_ids)] = True
-    ask = min(len(engine.catalog), 2 * k + len(blocked_ids))
-    scored = engine.recommend_from_history(
-        items,
-        max(ask, 1),
-        weights=values,
-        raw_user_id=raw_user_id,
-        exclude=blocked_ids,
-        exclude_seen=not allow_repeats,
-    )
+
+    # the engine applies the filters and exclusions before ranking, so `k` items are
+    # enough, and a "partial-fill" it reports means the model had fewer than `k` to give
+    def scored_by(session: bool) -> RecommendResult:
+        return engine.recommend_from_history(
+            items,
+            k,
+            weights=values,
+            raw_user_id=raw_user_id,
+            exclude=blocked_ids,
+            exclude_seen=not allow_repeats,
+            session=session,
+            filters=filters,  # a filter that shows more (sold-out items) counts too
+        )
+
+    scored = scored_by(engine.has_session_model)
+    if scored.fallback is not None and engine.has_session_model and items:
+        scored = scored_by(False)  # a visit no training session resembles
     if scored.fallback is not None or not items:
         fill = engine.recommend(None, k, exclude=blocked_ids, filters=filters)
         reason = "no-history" if not items else scored.fallback_reason

@@ -20,15 +20,19 @@ from fastapi import FastAPI
 from shelfwise._version import __version__
 from shelfwise.config import ShelfwiseConfig, load_config
 from shelfwise.errors import EXIT_CONFIG, ConfigError, ShelfwiseError
+from shelfwise.privacy import UserPrivacy
 from shelfwise.runtime.engine import Engine
+from shelfwise.serve.console import install_console
 from shelfwise.serve.drift_monitor import DriftMonitor
 from shelfwise.serve.errors import install_error_handlers
+from shelfwise.serve.experiments import ExperimentBook
 from shelfwise.serve.holder import CHALLENGER, CHAMPION, ModelHolder, Role
 from shelfwise.serve.lifecycle import freeze_heap, load_for_serving, serve_engine
 from shelfwise.serve.loader import BundleLoader
 from shelfwise.serve.metrics import ServeMetrics
 from shelfwise.serve.middleware import RequestContextMiddleware
 from shelfwise.serve.openapi import install_contract
+from shelfwise.serve.privacy import PseudonymizeMiddleware, install_access_log_filter
 from shelfwise.serve.routes import ROUTERS
 from shelfwise.serve.routes.catalog import LiveCatalogService, open_live_catalog
 from shelfwise.serve.rules_book import RulesBook
@@ -51,8 +55,9 @@ Search and recommendations from a shelfwise model bundle.
   (422), `unknown-item` (404), `model-not-available` (404), `not-found` (404),
   `method-not-allowed` (405), `payload-too-large` (413), `not-ready` (503),
   `event-log-unavailable` (503, nothing of the batch was kept: send it again),
-  `internal` (500); admin routes add `unauthorized` (401), `bundle-not-found` and
-  `not-configured` (404), `reload-in-progress` (409).
+  `internal` (500); admin routes add `unauthorized` (401), `bundle-not-found`,
+  `not-configured` and `experiment-not-found` (404), `reload-in-progress` and
+  `experiment-conflict` (409).
 * The limits are in this schema and enforced as written: `k` at most the server's
   `max_k`, a search query at most 256 characters, strict JSON types (`0` is not
   `false`, `"5"` is not `5`).
@@ -74,7 +79,12 @@ _TAGS = [
 ]
 
 
-def create_app(settings: ServeSettings | None = None, *, engine: Engine | None = None) -> FastAPI:
+def create_app(
+    settings: ServeSettings | None = None,
+    *,
+    engine: Engine | None = None,
+    config: ShelfwiseConfig | None = None,
+) -> FastAPI:
     """Build the FastAPI app.
 
     Args:
@@ -82,6 +92,8 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
             it from the environment (`SHELFWISE_SERVE_<KEY>`, `SHELFWISE_HOME`).
         engine: a loaded engine to serve at once (tests); otherwise the lifespan loads
             `settings.bundle_path`, or the app starts not ready when that is unset.
+        config: the whole config (`shelfwise serve` passes it): its `privacy:` section
+            and state folder; `settings`, when given, replace its `serve:` section.
 
     Returns:
         The app, with its own metrics registry in `app.state.metrics`.
@@ -92,7 +104,7 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
     """
     # Given settings stand for a config with nothing else set: the event log is then
     # theirs, or $SHELFWISE_HOME's, as for any config without `home`.
-    config = ShelfwiseConfig(serve=settings) if settings is not None else _config_or_exit()
+    config = _whole_config(settings, config)
     resolved = config.serve
     _log_like_uvicorn(resolved.log_level)
 
@@ -155,6 +167,9 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
         lifespan=lifespan,
     )
     app.state.settings = resolved
+    # user ids hashed at the edge (privacy.pseudonymize_users): refused without a key
+    app.state.privacy = UserPrivacy.open(config.privacy, config.state_dir())
+    install_access_log_filter()
     app.state.metrics = ServeMetrics()
     app.state.store = open_store(
         resolved.online_store_url,
@@ -170,7 +185,10 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
         rules_bus(resolved.online_store_url, timeout=resolved.online_store_timeout_s),
     )
     app.state.live_catalog = open_live_catalog(
-        catalog_log_dir(config), resolved.online_store_url, resolved.online_store_timeout_s
+        catalog_log_dir(config),
+        resolved.online_store_url,
+        resolved.online_store_timeout_s,
+        hide_out_of_stock=resolved.hide_out_of_stock,
     )
     app.state.holder = ModelHolder(
         canary_fraction=resolved.canary_fraction,
@@ -178,10 +196,12 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
         live=app.state.live_catalog.live,
     )
     app.state.loader = BundleLoader(app.state.holder, app.state.metrics, resolved)
+    app.state.experiments = ExperimentBook(app.state.store, app.state.metrics)
     app.state.watcher = None
     if engine is not None:
         install_engine(app, engine)
     install_error_handlers(app)
+    app.add_middleware(PseudonymizeMiddleware, privacy=app.state.privacy)  # inside the next
     app.add_middleware(
         RequestContextMiddleware,
         metrics=app.state.metrics,
@@ -190,13 +210,28 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
     for router in ROUTERS:
         app.include_router(router)
     if resolved.admin_enabled:
-        from shelfwise.serve.routes import admin, catalog, rules
+        from shelfwise.serve.routes import admin, catalog, experiments, rules
 
         app.include_router(admin.router)
         app.include_router(catalog.router)
         app.include_router(rules.router)
+        from shelfwise.serve.routes import users
+
+        app.include_router(users.router)  # DELETE /v1/users/{id}: forget a user
+        app.include_router(experiments.router)
+    install_console(app, resolved, config.state_dir())  # /console, when someone can log in
     install_contract(app, resolved)
     return app
+
+
+def _whole_config(
+    settings: ServeSettings | None, config: ShelfwiseConfig | None
+) -> ShelfwiseConfig:
+    """The CLI's config with `settings` as its serve section; given settings alone stand
+    for a config with nothing else set; neither: the config from the environment."""
+    if config is not None:
+        return config if settings is None else config.model_copy(update={"serve": settings})
+    return ShelfwiseConfig(serve=settings) if settings is not None else _config_or_exit()
 
 
 def _config_or_exit() -> ShelfwiseConfig:
@@ -206,7 +241,9 @@ def _config_or_exit() -> ShelfwiseConfig:
     40-line traceback around the one line that matters (issue 14).
     """
     try:
-        return load_config()
+        config = load_config()
+        UserPrivacy.open(config.privacy, config.state_dir())  # a missing privacy key too
+        return config
     except ConfigError as exc:
         message = " ".join(line.strip() for line in exc.message.splitlines())
         print(f"error[{exc.code}]: {message}", file=sys.stderr)  # noqa: T201 - before logging
@@ -233,7 +270,7 @@ def install_engine(app: FastAPI, engine: Engine, role: Role = CHAMPION) -> None:
     serve_engine(app.state.holder, app.state.metrics, engine, role)
 
 
-def run_server(settings: ServeSettings) -> None:
+def run_server(settings: ServeSettings, *, config: ShelfwiseConfig | None = None) -> None:
     """Load the bundle, then run the service with uvicorn until interrupted.
 
     Raises:
@@ -249,7 +286,7 @@ def run_server(settings: ServeSettings) -> None:
         if settings.bundle_path is not None
         else None
     )
-    app = create_app(settings, engine=engine)
+    app = create_app(settings, engine=engine, config=config)
     del engine  # the holder's reference only: a swap can then release it
     uvicorn.run(
         app,

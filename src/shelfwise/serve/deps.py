@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 
 from shelfwise.errors import RequestError
 from shelfwise.runtime.engine import Engine
+from shelfwise.serve.experiments import ExperimentBook
 from shelfwise.serve.holder import ModelHolder
 from shelfwise.serve.metrics import ServeMetrics
 from shelfwise.serve.rules_book import RulesBook
@@ -49,6 +50,7 @@ class Service:
     event_log: EventLog
     request_id: str
     rules: RulesBook | None = None  # merchandising rules (None: an app without them)
+    experiments: ExperimentBook | None = None  # running experiments (serve/experiments.py)
 
 
 async def get_service(request: Request) -> Service:
@@ -63,6 +65,7 @@ async def get_service(request: Request) -> Service:
         event_log=state.event_log,
         request_id=request_id if isinstance(request_id, str) else "",
         rules=getattr(state, "rules", None),
+        experiments=getattr(state, "experiments", None),
     )
 
 

@@ -38,6 +38,8 @@ shelfwise_serve_online_store_degraded      gauge      (none)
 shelfwise_serve_online_store_errors_total  counter    operation
 shelfwise_serve_rule_applications_total    counter    rule, endpoint
 shelfwise_serve_suspected_events_total     counter    pattern
+shelfwise_serve_experiment_lists_total     counter    experiment, variant
+shelfwise_serve_experiment_events_total    counter    experiment, variant, event_type
 =========================================  =========  ===============================
 """
 
@@ -65,6 +67,8 @@ LABEL_EVENT_TYPE: Final = "event_type"
 LABEL_OPERATION: Final = "operation"
 LABEL_RULE: Final = "rule"  # merchandising rule ids: at most MAX_RULES values
 LABEL_PATTERN: Final = "pattern"  # fake-traffic patterns: serve/traffic.py, five values
+LABEL_EXPERIMENT: Final = "experiment"  # names of started experiments (admin-chosen)
+LABEL_VARIANT: Final = "variant"  # two per experiment
 
 UNMATCHED_ROUTE: Final = "unmatched"  # one label value for every unknown path
 
@@ -239,6 +243,19 @@ class ServeMetrics:
             [LABEL_PATTERN],
             registry=self.registry,
         )
+        self.experiment_lists = Counter(
+            "shelfwise_serve_experiment_lists",
+            "Lists an experiment's variant served (interleaving: lists it took part in).",
+            [LABEL_EXPERIMENT, LABEL_VARIANT],
+            registry=self.registry,
+        )
+        self.experiment_events = Counter(
+            "shelfwise_serve_experiment_events",
+            "Clicks and purchases credited to an experiment's variant (its item was clicked "
+            "on a list it served or contributed to).",
+            [LABEL_EXPERIMENT, LABEL_VARIANT, LABEL_EVENT_TYPE],
+            registry=self.registry,
+        )
         self.online_store_errors = Counter(
             "shelfwise_serve_online_store_errors",
             "Failed calls to the online store's backend (Redis), by operation.",
@@ -345,6 +362,14 @@ class ServeMetrics:
     def observe_attributed(self, event_type: str, model_version: str) -> None:
         """Count one event attributed to a served list."""
         self.attributed_events.labels(event_type, model_version).inc()
+
+    def observe_experiment_list(self, experiment: str, variant: str) -> None:
+        """Count one list served by (or interleaved with) an experiment's variant."""
+        self.experiment_lists.labels(experiment, variant).inc()
+
+    def observe_experiment_event(self, experiment: str, variant: str, event_type: str) -> None:
+        """Count one click or purchase credited to an experiment's variant."""
+        self.experiment_events.labels(experiment, variant, event_type).inc()
 
     def observe_store_error(self, operation: str) -> None:
         """Count one failed call to the online store's backend."""

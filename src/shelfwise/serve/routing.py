@@ -18,6 +18,7 @@ from typing import Generic, TypeVar
 from fastapi import BackgroundTasks
 
 from shelfwise.runtime.engine import Engine
+from shelfwise.serve.experiments import ExperimentBook
 from shelfwise.serve.holder import ModelHolder, Role, overlap_at_k
 from shelfwise.serve.metrics import ServeMetrics
 
@@ -45,8 +46,22 @@ def answer(
     call: Callable[[Engine], _R],
     item_ids: Callable[[_R], Sequence[str]],
     k: int,
+    experiments: ExperimentBook | None = None,
 ) -> Answer[_R]:
-    """Run `call` on the chosen engine (see the module doc)."""
+    """Run `call` on the chosen engine (see the module doc); a request that a running
+    experiment enrolls is answered by its variant (`ExperimentBook.route`)."""
+    if experiments is not None and experiments.running:
+        routed = experiments.route(
+            holder.models,
+            endpoint=endpoint,
+            user_id=user_id,
+            request_id=request_id,
+            call=call,
+            item_ids=item_ids,
+            k=k,
+        )
+        if routed is not None:
+            return Answer(routed.result, routed.engine, routed.role)
     choice = holder.choose(user_id, request_id)
     started = time.perf_counter()
     try:

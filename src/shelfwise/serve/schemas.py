@@ -90,7 +90,14 @@ class FiltersIn(_Request):
     )
     in_stock: StrictBool | None = Field(
         default=None,
-        description="true: in stock (or unknown stock) only; false: out of stock only.",
+        description="true: in stock (or unknown stock) only; false: out of stock only (a "
+        "back-office view); unset: the server's default (`serve.hide_out_of_stock`, on: "
+        "sold-out items are left out).",
+    )
+    include_out_of_stock: StrictBool = Field(
+        default=False,
+        description="true: list sold-out items too, where the server hides them by default "
+        "(`serve.hide_out_of_stock`); `in_stock`, when set, wins.",
     )
 
     def to_filters(self) -> Filters:
@@ -101,6 +108,7 @@ class FiltersIn(_Request):
             price_min=self.price_min,
             price_max=self.price_max,
             in_stock=self.in_stock,
+            include_out_of_stock=self.include_out_of_stock,
         )
 
 
@@ -186,7 +194,11 @@ class RecommendRequest(_Request):
         max_length=MAX_EXCLUDE,
         description="Item ids never to return, e.g. what is already in the cart.",
     )
-    filters: FiltersIn | None = None
+    filters: FiltersIn | None = Field(
+        default=None,
+        description="Restrictions applied before ranking; sold-out items are left out "
+        "unless `include_out_of_stock` (server default `serve.hide_out_of_stock`).",
+    )
     exclude_purchased: StrictBool = Field(
         default=True,
         description="Leave out the items the user purchased (events sent to /v1/events).",
@@ -238,7 +250,11 @@ class SearchRequest(_Request):
         description="The shop's user id; personalises the ranking for known shoppers.",
     )
     k: Count | None = Field(default=None, description=_K_DESCRIPTION)
-    filters: FiltersIn | None = None
+    filters: FiltersIn | None = Field(
+        default=None,
+        description="Restrictions applied before ranking; sold-out items are left out "
+        "unless `include_out_of_stock` (server default `serve.hide_out_of_stock`).",
+    )
     explain: StrictBool = Field(default=False, description=_EXPLAIN_DESCRIPTION)
     segment: str | None = Field(
         default=None, min_length=1, max_length=MAX_ID_CHARS, description=_SEGMENT_DESCRIPTION

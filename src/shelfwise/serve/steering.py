@@ -17,6 +17,7 @@ from shelfwise.runtime.diversity import DiversityOptions
 from shelfwise.runtime.explain import Explanation
 from shelfwise.runtime.steering import SteeringPlan, steering_plan
 from shelfwise.serve.deps import Service
+from shelfwise.serve.experiments_state import rules_in_force
 from shelfwise.serve.schemas import DiversityIn, ItemOut
 
 
@@ -39,7 +40,7 @@ def plan_for(
     )
     if diversity is not None:  # the request's options (same names) replace the defaults
         options = replace(options, **diversity.model_dump(exclude_none=True))
-    rules = service.rules.current() if service.rules is not None else None
+    rules = rules_in_force(service.rules)  # an experiment's rule-set variant, or the book's
     return steering_plan(
         rules, options, endpoint=endpoint, query=query, filters=filters, segment=segment
     )

@@ -124,6 +124,20 @@ class DegradingStore:
             lambda: self.fallback.state(raw_user_id),
         )
 
+    def forget_user(self, raw_user_id: str) -> int:
+        """Forget the user in memory and in Redis; a Redis failure raises (the request
+        fails and can be retried) rather than answer that a user was forgotten when
+        Redis still holds them."""
+        with self._lock:  # writes queued for Redis would bring the user back
+            self._pending = deque(
+                write
+                if isinstance(write, _Served)
+                else [event for event in write if event.raw_user_id != raw_user_id]
+                for write in self._pending
+            )
+        in_memory = self.fallback.forget_user(raw_user_id)
+        return max(in_memory, self.primary.forget_user(raw_user_id))
+
     def remember_served(self, request_id: str, model_version: str, raw_item_ids: list[str]) -> None:
         """Remember a served list in Redis, or in memory (and the replay queue) while degraded."""
 

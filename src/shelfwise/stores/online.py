@@ -137,6 +137,11 @@ class OnlineStore(Protocol):
         """
         ...
 
+    def forget_user(self, raw_user_id: str) -> int:
+        """Remove the user's recent events, purchases and counters (DELETE /v1/users);
+        return how many recent events were removed."""
+        ...
+
     def ping(self) -> bool:
         """True when the backend answers."""
         ...
@@ -248,6 +253,12 @@ class MemoryStore:
                 return UserState()
             counters = dict(user.counters) if now - user.counted <= self.counter_ttl else {}
             return UserState(list(user.recent), frozenset(user.purchased), counters)
+
+    def forget_user(self, raw_user_id: str) -> int:
+        """Remove everything kept about one user; return the recent events removed."""
+        with self._lock:
+            user = self._users.pop(raw_user_id, None)
+        return 0 if user is None else len(user.recent)
 
     def remember_served(self, request_id: str, model_version: str, raw_item_ids: list[str]) -> None:
         """Remember a served list (the oldest lists go past `max_served`)."""

@@ -146,6 +146,15 @@ class RedisStore:
             counters={str(name): int(count) for name, count in counters.items()},
         )
 
+    def forget_user(self, raw_user_id: str) -> int:
+        """Delete the user's keys in one round trip; return the recent events removed."""
+        pipe = self._client.pipeline(transaction=True)
+        recent = self._key("recent", raw_user_id)
+        pipe.llen(recent)
+        pipe.delete(recent, self._key("purchased", raw_user_id), self._key("counters", raw_user_id))
+        removed, _ = pipe.execute()
+        return int(removed)
+
     def remember_served(self, request_id: str, model_version: str, raw_item_ids: list[str]) -> None:
         """Store the list for `served_ttl` seconds."""
         value = json.dumps({"model_version": model_version, "items": raw_item_ids})

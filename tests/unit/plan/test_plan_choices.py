@@ -14,6 +14,7 @@ from shelfwise.plan import DataShape, Plan, Resources, apply_plan, make_plan
 from shelfwise.plan.choose import (
     EASE_MAX_DENSE_ITEMS,
     MIN_EVAL_USERS,
+    MIN_ITERATIONS,
     TUNABLE_FAMILIES,
     USER_KNN_MAX_USERS,
     is_user_setting,
@@ -136,13 +137,19 @@ def test_a_long_encoding_drops_title_vectors_then_dense_search() -> None:
 
 
 def test_costly_iterative_families_get_fewer_iterations() -> None:
-    plan = make_plan(config(), LARGE, MACHINE)
+    plan = make_plan(config(**{"plan.max_fit_seconds": 150}), LARGE, MACHINE)
     iterations = plan.settings["models.bpr.params.iterations"]
-    assert 5 <= iterations < 100
+    assert MIN_ITERATIONS["bpr"] <= iterations < 100
     bpr = plan.part("bpr")
     assert bpr is not None
     assert bpr.enabled
     assert f"{iterations} iterations" in bpr.reason
+
+
+def test_an_iterative_family_below_its_useful_iterations_is_left_out() -> None:
+    plan = make_plan(config(), LARGE, MACHINE)  # 60 s hold fewer than 20 BPR epochs
+    assert "even its fewest useful iterations, 20" in reasons(plan)["bpr"]
+    assert "als" not in reasons(plan)  # ALS's 3 sweeps fit: it scales down instead
 
 
 def test_samples_shrink_on_a_large_catalog() -> None:

@@ -5,6 +5,7 @@ Each test loads its own engine (the session's engine is shared and must stay as 
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,17 @@ def test_a_bundle_newer_than_a_change_keeps_its_own_data(
     assert "sku-new" in _ids(newer.search("耳机", 5).items)  # still unknown to it
     live.detach()
     assert newer.catalog.overrides is None
+
+
+def test_attaching_a_chinese_catalog_loads_its_tokenizer_before_any_update(
+    bundle_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the first Chinese text loads jieba's dictionary (seconds, holding the GIL): the
+    # first update then stalled the server (benchmarks/RESULTS.md, "sold-out items")
+    tokenizer = importlib.import_module("shelfwise.text.tokenize")  # the module, not the function
+
+    monkeypatch.setattr(tokenizer, "_jieba", None)
+    engine = load_engine(bundle_path, verify=False)
+    engine.attach_live(LiveCatalog(hide_out_of_stock=True))
+    assert tokenizer._jieba is not None
+    assert engine.catalog.hide_out_of_stock is True

@@ -104,7 +104,12 @@ def test_a_sold_out_item_leaves_both_endpoints_on_the_next_request(
         assert response.json()["applied"] == 1
         assert "sku-headphones" not in _search(client, "耳机", filters=IN_STOCK)
         assert "sku-headphones" not in _recommend(client, user_id="u2", filters=IN_STOCK)
-        shown = client.post("/v1/search", json={"query": "耳机"}).json()["items"]
+        # sold out: gone by default too (serve.hide_out_of_stock), listed when asked for
+        assert "sku-headphones" not in _search(client, "耳机")
+        assert "sku-headphones" not in _recommend(client, user_id="u2")
+        shown = client.post(
+            "/v1/search", json={"query": "耳机", "filters": {"include_out_of_stock": True}}
+        ).json()["items"]
         assert {i["item_id"]: i["in_stock"] for i in shown}["sku-headphones"] is False
 
 

@@ -44,6 +44,10 @@ def settings_for(tmp_path: Path, **overrides: Any) -> ServeSettings:
         "max_k": 20,
         "default_k": 5,
         "event_log_dir": tmp_path / "events",
+        # the tiny shop's coffee is sold out, and these tests follow tea's neighbour
+        # (coffee): sold-out items stay listed (`serve.hide_out_of_stock` is tested in
+        # test_serve_stock.py)
+        "hide_out_of_stock": False,
     }
     values.update(overrides)
     return ServeSettings(**values)

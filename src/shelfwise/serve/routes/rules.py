@@ -89,7 +89,7 @@ class RulesOut(BaseModel):
 class RulesHistory(BaseModel):
     """Every rules version, newest first."""
 
-    versions: list[RulesOut]
+    versions: list[RulesOut] = Field(description="The versions, newest first.")
 
 
 router = APIRouter(

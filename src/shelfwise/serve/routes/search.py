@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Final
 
 from fastapi import APIRouter, BackgroundTasks
@@ -37,9 +38,16 @@ def search(body: SearchRequest, service: ServiceDep, background: BackgroundTasks
     metrics, store, request_id = service.metrics, service.store, service.request_id
     k = checked_k(body.k, service.settings, "body.k")
     filters = body.filters.to_filters() if body.filters else None
-    # merchandising rules and diversity: ranked deeper, steered, then cut to k
-    plan = plan_for(
-        service, ENDPOINT, body.diversity, query=body.query, filters=filters, segment=body.segment
+    # merchandising rules and diversity: ranked deeper, steered, then cut to k; the plan
+    # is made inside the call, where an experiment's rule-set variant applies its rules
+    plan = partial(
+        plan_for,
+        service,
+        ENDPOINT,
+        body.diversity,
+        query=body.query,
+        filters=filters,
+        segment=body.segment,
     )
     answered = answer(
         service.holder,
@@ -55,11 +63,12 @@ def search(body: SearchRequest, service: ServiceDep, background: BackgroundTasks
             ),
             lambda result: result.items,
             k,
-            plan,
+            plan(),
             filters=filters,
         ),
         item_ids=lambda steered: [item.raw_item_id for item in steered.items],
         k=k,
+        experiments=service.experiments,
     )
     steered, engine = answered.result, answered.engine
     result, items = steered.result, steered.items
