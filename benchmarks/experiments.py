@@ -14,20 +14,29 @@ looking `--canary-looks` times up to the sequential plan for +20% and acting on 
 first verdict; it reports how often it promotes, rolls back or still waits, and at
 which look it promoted (tests/unit/loop/test_canary_simulation.py runs 1,000).
 
+`--overdispersed N` judges N simulated canaries per case whose clicks per list are
+over-dispersed (a list is clicked with probability 10%, a clicked list gets 1 +
+Geometric(0.5) clicks: mean 0.2 per list, variance 0.56 against the Bernoulli 0.16),
+once on the share of lists clicked (`shelfwise_serve_attributed_lists_total`, what
+current servers export) and once on clicks per list (older servers): how often each
+promotes an identical challenger, and a +20% lift in lists clicked
+(tests/unit/loop/test_canary_overdispersion.py runs 1,000).
+
 `--interleaving N` compares the server's two modes on the same simulated users (N
 experiments each): ranker B's items are relevant 20% more often than A's; users differ a
 lot in how much they click (activity ~ Gamma(0.5), mean 1); clicks follow a position
 bias 1/log2(rank + 1). A/B splits users and compares clicks per list
 (`experiments.decide_ab`, mde 20%, with the observed per-list variance the server keeps,
-and with the Bernoulli variance `canary judge` uses on counters); interleaving shows
-every user a team-draft merge of both lists and tests the share of requests won
+and with the Bernoulli variance `canary judge` still uses against servers without
+`shelfwise_serve_attributed_lists_total`); interleaving shows every user a team-draft
+merge of both lists and tests the share of requests won
 (`decide_interleaving`). All look every 500 users; the table gives how often each
 reaches a significant verdict by the horizon (with no difference: its false-positive
 rate under 40 looks) and the median number of users it took.
 
 Usage:
     .venv/bin/python benchmarks/experiments.py [--experiments 10000] [--looks 100]
-        [--canaries 4000] [--canary-looks 20] [--interleaving 200]
+        [--canaries 4000] [--canary-looks 20] [--overdispersed 4000] [--interleaving 200]
 """
 
 from __future__ import annotations
@@ -123,6 +132,73 @@ def canary_report(canaries: int, looks: int) -> None:
     )
 
 
+def _overdispersed_arm(
+    rng: np.random.Generator, shape: tuple[int, int], step: int, clicked_share: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cumulative (lists clicked, clicks, lists bought) per canary and look."""
+    clicked = rng.binomial(step, clicked_share, size=shape)
+    # the clicks beyond the first of k clicked lists: a sum of k Geometric(0.5)
+    extra = np.where(clicked > 0, rng.negative_binomial(np.maximum(clicked, 1), 0.5), 0)
+    bought = rng.binomial(step, CANARY_CONVERSION, size=shape)
+    return clicked.cumsum(axis=1), (clicked + extra).cumsum(axis=1), bought.cumsum(axis=1)
+
+
+def overdispersed_decisions(
+    clicked_b: float, canaries: int, looks: int, step: int, *, per_list: bool, seed: int
+) -> dict[str, float]:
+    """Shares of first decisions of `judge` on over-dispersed clicks (see the module doc)."""
+    rules = CanaryConfig(min_lists=200, mde=0.2, alpha=0.05)
+    rng = np.random.default_rng(seed)
+    arms = [_overdispersed_arm(rng, (canaries, looks), step, share) for share in (0.1, clicked_b)]
+    counts = {"promote": 0, "rollback": 0, "wait": 0}
+    for canary in range(canaries):
+        decision = "wait"
+        for look in range(looks):
+            lists = step * (look + 1)
+            sides = []
+            for clicked, clicks, bought in arms:
+                at = (canary, look)
+                lists_counted = (
+                    (float(clicked[at]), float(bought[at])) if per_list else (None, None)
+                )
+                sides.append(
+                    Kpis(
+                        lists, float(clicks[at]), float(bought[at]), lists, 0, 0.01, *lists_counted
+                    )
+                )
+            decision = judge(sides[0], sides[1], rules)[0]
+            if decision != "wait":
+                break
+        counts[decision] += 1
+    return {name: count / canaries for name, count in counts.items()}
+
+
+def overdispersed_report(canaries: int, looks: int) -> None:
+    """Print the over-dispersed `canary judge` table (see the module doc)."""
+    planned = sequential_sample_size(0.1, 0.02, alpha=0.05, power=0.8)
+    step = math.ceil(planned / looks)
+    error = math.sqrt(0.05 * 0.95 / canaries)
+    print()
+    print(
+        f"canary judge on over-dispersed clicks: 10% of lists clicked, 2 clicks per clicked "
+        f"list, {canaries:,} canaries × {looks} looks of {step:,} lists per side (plan "
+        f"{planned:,})"
+    )
+    print("| case | tested on | promote | rollback | wait at the horizon |")
+    print("|---|---|---|---|---|")
+    for case, share, seed in (("no lift", 0.1, 5), ("true +20% lists clicked", 0.12, 6)):
+        for unit, per_list in (("lists clicked / lists", True), ("clicks / lists", False)):
+            shares = overdispersed_decisions(
+                share, canaries, looks, step, per_list=per_list, seed=seed
+            )
+            shown = f"{shares['promote']:.4f}"
+            if share == 0.1:
+                shown += f" (α = 0.05 ± {error:.4f})"
+            print(
+                f"| {case} | {unit} | {shown} | {shares['rollback']:.4f} | {shares['wait']:.4f} |"
+            )
+
+
 def _clicks(rng: np.random.Generator, activity: np.ndarray, relevant: np.ndarray) -> np.ndarray:
     """Clicks per shown item: activity × position bias × relevance × 0.5, as Bernoulli."""
     bias = 1.0 / np.log2(np.arange(relevant.shape[1]) + 2.0)
@@ -187,7 +263,7 @@ def _modes(
             )
             if ab.verdict.startswith("significant") and math.isinf(needed["ab"]):
                 needed["ab"] = seen
-            # what `canary judge` does: counts only, the Bernoulli variance p(1 - p)
+            # what `canary judge` does against older servers: counts, the Bernoulli variance
             bernoulli = decide_ab(
                 ArmCounts(lists=int(a.sum()), clicks=int(seen_clicks[a].sum())),
                 ArmCounts(lists=int(b.sum()), clicks=int(seen_clicks[b].sum())),
@@ -229,6 +305,9 @@ def main() -> None:
     parser.add_argument("--canaries", type=int, default=0, help="canary judge runs per case")
     parser.add_argument("--canary-looks", type=int, default=20)
     parser.add_argument("--interleaving", type=int, default=0, help="A/B vs interleaving runs")
+    parser.add_argument(
+        "--overdispersed", type=int, default=0, help="canary runs per case, over-dispersed clicks"
+    )
     args = parser.parse_args()
     absolute = args.baseline * args.mde
     planned = sequential_sample_size(args.baseline, absolute, alpha=args.alpha, power=args.power)
@@ -259,6 +338,8 @@ def main() -> None:
     print(f"| power, mSPRT, true lift, up to the planned lists | {power:.4f} |")
     if args.canaries:
         canary_report(args.canaries, args.canary_looks)
+    if args.overdispersed:
+        overdispersed_report(args.overdispersed, args.canary_looks)
     if args.interleaving:
         modes_report(args.interleaving)
 

@@ -121,6 +121,13 @@ class DeploySpec(BaseModel):
         pattern=_DNS_LABEL,
         description="Name of the Secret holding the admin token under the key `token`.",
     )
+    privacy_secret: str = Field(
+        default="shelfwise-privacy-key",
+        pattern=_DNS_LABEL,
+        description="Name of the Secret holding the key user ids are pseudonymised with "
+        "(SHELFWISE_PRIVACY_KEY, at least 32 characters) under the key `key`: the serving "
+        "pods and the batch jobs must share it.",
+    )
     canary_fraction: float = Field(
         default=0.1, gt=0.0, le=1.0, description="Users the challenger answers (canary)."
     )

@@ -3,12 +3,24 @@
 KPIs per model version come from the server's Prometheus metrics: served lists
 (`shelfwise_serve_served_lists_total`), attributed clicks and purchases
 (`shelfwise_serve_attributed_events_total`, events that carry a served `request_id`),
-requests and errors (`shelfwise_serve_model_requests_total`, `..._model_errors_total`),
+lists with at least one attributed click or purchase
+(`shelfwise_serve_attributed_lists_total`), requests and errors
+(`shelfwise_serve_model_requests_total`, `..._model_errors_total`),
 and latency (`shelfwise_serve_model_duration_seconds`). Two sources:
 
 - a Prometheus server (`canary.prometheus_url`): increases over `canary.window`,
   summed over every replica — the production way;
 - one server's `/metrics` (`--metrics-url`): its counters since each version was loaded.
+
+The tested rates are per-list Bernoulli shares: lists clicked (purchased from) over
+lists served, whose variance p(1 − p) is exact. Clicks per list are not Bernoulli (a
+list can get several clicks, and shoppers differ): their variance is larger than the
+counts' test assumes (0.25 against 0.16 in `benchmarks/experiments.py --interleaving`),
+which made it reach a false significant verdict 7% of the time at α = 0.05 under repeated
+looks (tests/unit/loop/test_canary_overdispersion.py shows both). Clicks and purchases
+per list stay in the report. Servers from before the list counter (no
+`shelfwise_serve_attributed_lists_total` for a version that has clicks) are judged on
+the counts as before, with a note in the verdict to upgrade them.
 
 Verdict (`canary.*` settings): `wait` until each side served `min_lists` lists;
 `rollback` when the challenger's CTR or conversion is significantly lower than the
@@ -39,9 +51,17 @@ from shelfwise.experiments.sequential import SequentialResult, compare_rates
 
 _LISTS: Final = "shelfwise_serve_served_lists"
 _ATTRIBUTED: Final = "shelfwise_serve_attributed_events"
+_ATTRIBUTED_LISTS: Final = "shelfwise_serve_attributed_lists"
 _REQUESTS: Final = "shelfwise_serve_model_requests"
 _ERRORS: Final = "shelfwise_serve_model_errors"
 _DURATION: Final = "shelfwise_serve_model_duration_seconds"
+# a verdict's last reason when the servers do not count lists clicked
+OVERDISPERSION_NOTE: Final = (
+    "over-dispersion not accounted for: upgrade the servers (no "
+    "shelfwise_serve_attributed_lists_total from them, so events per list were tested with "
+    "the Bernoulli variance, which understates the variance of clicks per list and makes "
+    "false verdicts likelier than α)"
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +74,8 @@ class Kpis:
     requests: float = 0.0
     errors: float = 0.0
     p99_seconds: float | None = None
+    clicked_lists: float | None = None  # None: the servers do not count them (older)
+    purchased_lists: float | None = None
 
     @property
     def ctr(self) -> float | None:
@@ -64,6 +86,20 @@ class Kpis:
     def conversion(self) -> float | None:
         """Attributed purchases per served list."""
         return self.purchases / self.lists if self.lists else None
+
+    @property
+    def clicked_share(self) -> float | None:
+        """Lists with at least one attributed click per served list (the tested CTR)."""
+        if self.clicked_lists is None or not self.lists:
+            return None
+        return self.clicked_lists / self.lists
+
+    @property
+    def purchased_share(self) -> float | None:
+        """Lists with at least one attributed purchase per served list."""
+        if self.purchased_lists is None or not self.lists:
+            return None
+        return self.purchased_lists / self.lists
 
     @property
     def error_rate(self) -> float | None:
@@ -108,6 +144,10 @@ def kpis_from_text(text: str) -> dict[str, Kpis]:
                 )
                 if kind:
                     slot[kind] = slot.get(kind, 0.0) + sample.value
+            elif sample.name == f"{_ATTRIBUTED_LISTS}_total":
+                kind = _LIST_KINDS.get(sample.labels.get("event_type", ""))
+                if kind:
+                    slot[kind] = slot.get(kind, 0.0) + sample.value
             elif sample.name == f"{_REQUESTS}_total":
                 slot["requests"] = slot.get("requests", 0.0) + sample.value
             elif sample.name == f"{_ERRORS}_total":
@@ -117,9 +157,28 @@ def kpis_from_text(text: str) -> dict[str, Kpis]:
                 per_version = buckets.setdefault(version, {})
                 per_version[bound] = per_version.get(bound, 0.0) + sample.value
     return {
-        version: Kpis(**values, p99_seconds=_quantile(buckets.get(version, {}), 0.99))
+        version: Kpis(
+            **_with_list_counts(values), p99_seconds=_quantile(buckets.get(version, {}), 0.99)
+        )
         for version, values in totals.items()
     }
+
+
+_LIST_KINDS: Final = {"click": "clicked_lists", "purchase": "purchased_lists"}
+
+
+def _with_list_counts(values: dict[str, float]) -> dict[str, float]:
+    """`values` with zero lists clicked (purchased) where nothing was clicked (bought).
+
+    A labelled counter has no series until its first increment, so a missing list count
+    means "none" only when the version has no such event either; with events and no
+    list count, the servers predate the counter and it stays absent (None).
+    """
+    filled = dict(values)
+    for events, lists in (("clicks", "clicked_lists"), ("purchases", "purchased_lists")):
+        if lists not in filled and filled.get(events, 0.0) <= 0:
+            filled[lists] = 0.0
+    return filled
 
 
 def kpis_from_prometheus(url: str, window: str) -> dict[str, Kpis]:
@@ -132,6 +191,8 @@ def kpis_from_prometheus(url: str, window: str) -> dict[str, Kpis]:
         "lists": total(_LISTS),
         "clicks": total(_ATTRIBUTED, '{event_type="click"}'),
         "purchases": total(_ATTRIBUTED, '{event_type="purchase"}'),
+        "clicked_lists": total(_ATTRIBUTED_LISTS, '{event_type="click"}'),
+        "purchased_lists": total(_ATTRIBUTED_LISTS, '{event_type="purchase"}'),
         "requests": total(_REQUESTS),
         "errors": total(_ERRORS),
         "p99_seconds": "histogram_quantile(0.99, sum by (model_version, le) "
@@ -142,7 +203,11 @@ def kpis_from_prometheus(url: str, window: str) -> dict[str, Kpis]:
         for version, value in _instant_query(url, query).items():
             if math.isfinite(value):
                 values.setdefault(version, {})[name] = value
-    return {version: Kpis(**numbers) for version, numbers in values.items()}
+    # replicas of mixed ages during a rollout: lists served or clicked through an old
+    # one are never counted as clicked, so both shares read low; each list is still one
+    # Bernoulli trial and every replica serves both versions (the canary splits users),
+    # so the test stays valid, only less powerful until the rollout ends
+    return {version: Kpis(**_with_list_counts(numbers)) for version, numbers in values.items()}
 
 
 def _instant_query(url: str, query: str) -> dict[str, float]:
@@ -183,44 +248,67 @@ def judge(champion: Kpis, challenger: Kpis, rules: CanaryConfig) -> tuple[str, l
         ]
     reasons = _guardrails(champion, challenger, rules)
     tests = {name: _compare(champion, challenger, name, rules) for name in ("ctr", "conversion")}
-    for name, result in tests.items():
+    notes = (
+        [OVERDISPERSION_NOTE] if any(per_list is False for _, per_list in tests.values()) else []
+    )
+    for name, (result, per_list) in tests.items():
         if result is not None and result.high < 0:  # significantly worse
             reasons.append(
-                f"{name} {result.rate_b:.4f} < champion {result.rate_a:.4f}: lift "
-                f"{_lift(result)} (always-valid p = {result.p_value:.3g}, α = {rules.alpha:g})"
+                f"{name} {result.rate_b:.4f} < champion {result.rate_a:.4f}{_unit(name, per_list)}"
+                f": lift {_lift(result)} (always-valid p = {result.p_value:.3g}, "
+                f"α = {rules.alpha:g})"
             )
     if reasons:
-        return "rollback", reasons
-    primary = tests[rules.primary_metric]
+        return "rollback", reasons + notes
+    primary, per_list = tests[rules.primary_metric]
     if primary is None:
         return "wait", [f"no {rules.primary_metric} on the champion yet: nothing to compare"]
+    unit = _unit(rules.primary_metric, per_list)
     margin = rules.non_inferiority_margin * primary.rate_a
     if primary.low > -margin:
         kind = "better" if margin == 0 else f"no worse than −{rules.non_inferiority_margin:.1%}"
         return "promote", [
             f"{rules.primary_metric} significantly {kind}: {primary.rate_b:.4f} vs "
-            f"{primary.rate_a:.4f}, lift {_lift(primary)} (always-valid p = "
-            f"{primary.p_value:.3g}, α = {rules.alpha:g}); guardrails hold"
+            f"{primary.rate_a:.4f}{unit}, lift {_lift(primary)} (always-valid p = "
+            f"{primary.p_value:.3g}, α = {rules.alpha:g}); guardrails hold",
+            *notes,
         ]
     return "wait", [
-        f"{rules.primary_metric} {primary.rate_b:.4f} vs {primary.rate_a:.4f}: lift "
+        f"{rules.primary_metric} {primary.rate_b:.4f} vs {primary.rate_a:.4f}{unit}: lift "
         f"{_lift(primary)}, not yet significant at α = {rules.alpha:g} after "
-        f"{primary.n:,} lists per side"
+        f"{primary.n:,} lists per side",
+        *notes,
     ]
 
 
 def _compare(
     champion: Kpis, challenger: Kpis, name: str, rules: CanaryConfig
-) -> SequentialResult | None:
-    """The sequential comparison of one rate (None when the champion has none yet)."""
-    successes = {"ctr": "clicks", "conversion": "purchases"}[name]
-    base, new = getattr(champion, successes), getattr(challenger, successes)
+) -> tuple[SequentialResult | None, bool]:
+    """The sequential comparison of one rate, and whether it used the per-list counts.
+
+    The result is None when neither side has an event yet.
+    """
+    events = {"ctr": "clicks", "conversion": "purchases"}[name]
+    lists = {"ctr": "clicked_lists", "conversion": "purchased_lists"}[name]
+    base_lists, new_lists = getattr(champion, lists), getattr(challenger, lists)
+    per_list = base_lists is not None and new_lists is not None
+    if per_list:  # one Bernoulli trial per list: p(1 - p) is its exact variance
+        base, new = float(base_lists), float(new_lists)
+    else:  # older servers: events per list, whose variance p(1 - p) understates
+        base, new = getattr(champion, events), getattr(challenger, events)
     if base <= 0 and new <= 0:
-        return None
+        return None, per_list
     rate = max(base / champion.lists, 1.0 / champion.lists)
-    return compare_rates(
+    result = compare_rates(
         base, champion.lists, new, challenger.lists, mde=rules.mde * rate, alpha=rules.alpha
     )
+    return result, per_list
+
+
+def _unit(name: str, per_list: bool) -> str:
+    if not per_list:
+        return ""
+    return " (share of lists clicked)" if name == "ctr" else " (share of lists bought from)"
 
 
 def _lift(result: SequentialResult) -> str:
@@ -287,6 +375,8 @@ def judge_canary(
                 **asdict(k),
                 "ctr": k.ctr,
                 "conversion": k.conversion,
+                "clicked_share": k.clicked_share,
+                "purchased_share": k.purchased_share,
                 "error_rate": k.error_rate,
             }
             for side, k in (("champion", old), ("challenger", new))
@@ -333,4 +423,12 @@ def _quantile(buckets: dict[float, float], q: float) -> float | None:
     return lower
 
 
-__all__ = ["Kpis", "Verdict", "judge", "judge_canary", "kpis_from_prometheus", "kpis_from_text"]
+__all__ = [
+    "OVERDISPERSION_NOTE",
+    "Kpis",
+    "Verdict",
+    "judge",
+    "judge_canary",
+    "kpis_from_prometheus",
+    "kpis_from_text",
+]

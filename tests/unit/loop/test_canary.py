@@ -96,3 +96,23 @@ def test_quantile_interpolates_inside_the_bucket() -> None:
     assert _quantile(buckets, 0.5) == pytest.approx(0.1)
     assert _quantile(buckets, 0.75) == pytest.approx(0.15)
     assert _quantile({}, 0.5) is None
+
+
+def test_kpis_read_the_lists_clicked_and_fall_back_without_them() -> None:
+    metrics = ServeMetrics()
+    metrics.served_lists.labels("recommend", "1").inc(200)
+    metrics.attributed_events.labels("click", "1").inc(50)
+    metrics.attributed_lists.labels("click", "1").inc(20)
+    metrics.served_lists.labels("recommend", "2").inc(100)  # nothing clicked yet
+    kpis = kpis_from_text(metrics.render().decode())
+    assert kpis["1"].clicked_share == pytest.approx(0.1)
+    assert kpis["1"].ctr == pytest.approx(0.25)  # clicks per list, still reported
+    assert kpis["1"].purchased_lists == 0  # no purchase, so no list bought from
+    assert kpis["2"].clicked_lists == 0
+    older = ServeMetrics()  # a server without the list counter: clicks but no lists
+    older.served_lists.labels("recommend", "1").inc(200)
+    older.attributed_events.labels("click", "1").inc(50)
+    text = "\n".join(
+        line for line in older.render().decode().splitlines() if "attributed_lists" not in line
+    )
+    assert kpis_from_text(text + "\n")["1"].clicked_lists is None
