@@ -3,8 +3,10 @@
 KPIs are read off this process's own collectors (`ServeMetrics.registry`, the numbers
 `/metrics` exposes): served lists and impressions, attributed clicks / carts /
 purchases (`serve/attribution.py`), model requests and errors, and the latency
-histogram. CTR and conversion are per served list, as `shelfwise canary judge`
-computes them, so the two agree on what a version is doing.
+histogram. CTR and conversion are per served list; "lists clicked" (bought from) is the
+share of served lists with at least one attributed click (purchase), the statistic
+`shelfwise canary judge` tests (one yes/no per list), so the two agree on what a
+version is doing.
 
 The canary's decisions are the JSON lines `shelfwise canary judge --apply` appends to
 `<home>/canary/decisions.jsonl` (fields: decision, champion, challenger, kpis, reasons,
@@ -47,6 +49,8 @@ class VersionKpis:
     clicks: float = 0.0
     carts: float = 0.0
     purchases: float = 0.0
+    clicked_lists: float = 0.0  # lists with at least one attributed click
+    purchased_lists: float = 0.0  # lists with at least one attributed purchase
     requests: float = 0.0
     errors: float = 0.0
     p50_ms: float | None = None
@@ -56,6 +60,16 @@ class VersionKpis:
     def ctr(self) -> float | None:
         """Attributed clicks per served list (as `canary judge` computes it)."""
         return self.clicks / self.lists if self.lists else None
+
+    @property
+    def clicked_share(self) -> float | None:
+        """Share of served lists with a click: what `canary judge` tests."""
+        return self.clicked_lists / self.lists if self.lists else None
+
+    @property
+    def purchased_share(self) -> float | None:
+        """Share of served lists with a purchase."""
+        return self.purchased_lists / self.lists if self.lists else None
 
     @property
     def conversion(self) -> float | None:
@@ -103,6 +117,12 @@ def _add(
         row.impressions += value
     elif name == "shelfwise_serve_attributed_events_total":
         kind = attributed.get(labels.get("event_type", ""))
+        if kind is not None:
+            setattr(row, kind, getattr(row, kind) + value)
+    elif name == "shelfwise_serve_attributed_lists_total":
+        kind = {"click": "clicked_lists", "purchase": "purchased_lists"}.get(
+            labels.get("event_type", "")
+        )
         if kind is not None:
             setattr(row, kind, getattr(row, kind) + value)
     elif name == "shelfwise_serve_model_requests_total":

@@ -52,10 +52,14 @@ def test_kpis_per_version_are_per_served_list() -> None:
         metrics.observe_served("recommend", "7", 10)
         metrics.observe_model("recommend", "7", "champion", 0.004)
     metrics.observe_attributed("click", "7")
+    metrics.observe_attributed("click", "7")  # a second click on the same list
+    metrics.observe_attributed_list("click", "7")
     metrics.observe_attributed("purchase", "7")
     (row,) = version_kpis(metrics.registry)
     assert (row.version, row.role, row.lists, row.impressions) == ("7", "champion", 4, 40)
-    assert row.ctr == pytest.approx(0.25)
+    assert row.ctr == pytest.approx(0.5)
+    assert row.clicked_share == pytest.approx(0.25)  # what canary judge tests
+    assert row.purchased_share == 0.0
     assert row.conversion == pytest.approx(0.25)
     assert row.error_rate == 0.0
     assert row.p50_ms == pytest.approx(2.5 + 2.5 * 2 / 4)  # rank 2 of 4 in the (2.5, 5] ms bucket
