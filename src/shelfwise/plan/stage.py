@@ -206,7 +206,8 @@ def stage_rows(config: ShelfwiseConfig, plan: Plan, inputs: dict[str, Path]) -> 
     ranking_users = min(planned.ranking.max_users or valid, shape.valid_users)
     ranked = planned.ranking.enabled and ranking_users > 0
     # candidates of the served recommender for the users of both splits, then LightGBM
-    candidates = 2 * ranking_users * served_seconds_per_user(planned, plan)
+    per_user = served_seconds_per_user(planned, plan)  # ranking, compress and the gate
+    candidates = 2 * ranking_users * per_user
     rows.append(
         Choice(
             "ranking",
@@ -232,7 +233,6 @@ def stage_rows(config: ShelfwiseConfig, plan: Plan, inputs: dict[str, Path]) -> 
             seconds=round(queries / 1000 * SEARCH_SECONDS_PER_1K_QUERIES, 1),
         )
     )
-    per_user = served_seconds_per_user(planned, plan)
     rows.append(_compress_row(planned, per_user, valid, ranking_users if ranked else 0))
     rows.append(Choice("package", "stage", True, "the bundle", seconds=PACKAGE_SECONDS))
     gate_users = min(planned.gate.max_users or shape.test_users, shape.test_users)

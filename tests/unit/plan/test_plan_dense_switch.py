@@ -6,32 +6,12 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from test_plan_choices import MACHINE, SMALL  # the same small shop and machine
 
 from shelfwise.config import ShelfwiseConfig, load_config
-from shelfwise.plan import DataShape, Plan, Resources, make_plan
+from shelfwise.plan import Plan, make_plan
 from shelfwise.plan.costs import encode_seconds
 
-MACHINE = Resources(memory_bytes=24 * 2**30, cores=2)
-SMALL = DataShape(
-    n_users=2_000,
-    n_items=1_000,
-    n_events=100_000,
-    train_events=80_000,
-    train_nnz=60_000,
-    train_users=1_900,
-    pair_count=3_000_000,
-    max_sequence=300,
-    mean_sequence=40.0,
-    users_with_two=1_800,
-    valid_users=700,
-    test_users=700,
-    text_items=1_000,
-    distinct_texts=1_000,
-    text_bytes=150_000,
-    title_bytes=30_000,
-    labelled_queries=100,
-    search_events=5_000,
-)
 # a catalog whose encoding is far over plan.max_encode_seconds
 LARGE = replace(SMALL, text_items=2_000_000, distinct_texts=2_000_000, text_bytes=10**10)
 
