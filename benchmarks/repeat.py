@@ -17,9 +17,19 @@ allowed) against the same bundle served with seen items excluded (its own
 precomputed lists), through `live_recommend`, what POST /v1/recommend calls: p50 and
 p95 over `--requests` known users, one thread, after a warm-up.
 
+`--click-model` measures the click model's repurchase-cycle features instead: the
+`learn` run up to the ranking stage (its click model re-ranks the AutoML pick's top
+100, seen items included when `learn` resolves to `allow`, with the two features
+`days_since_user_bought_item` and `repurchase_cycle_ratio`), then the ranking stage
+again on the same upstream folders with `ranking.repurchase_features: false`. For
+each: recall@10 / NDCG@10 of the last basket (repeats counted) over the test users'
+candidates in the retriever's order and re-ranked by the click model, the held-out
+decision (`rerank`: whether serving re-ranks), test AUC and the two features' share
+of LightGBM's gain.
+
 Usage:
     .venv/bin/python benchmarks/repeat.py [--users 1000] [--items 600] [--seed 7]
-        [--requests 2000] [--json]
+        [--requests 2000] [--json] [--click-model]
 """
 
 from __future__ import annotations
@@ -123,6 +133,70 @@ def time_serving(bundles: dict[str, Path], requests: int, seed: int) -> dict[str
     return result
 
 
+def _click_model_row(report: dict[str, Any]) -> dict[str, Any]:
+    """The ranking stage's report cut to what the comparison reads."""
+    if report.get("status") != "trained":
+        return {"status": report.get("status"), "reason": report.get("reason")}
+    test = report["rerank_test"]
+    chosen = report["models"][report["selected_model"]]
+    importance = chosen.get("training", {}).get("feature_importance", {})
+    return {
+        "model": report["selected_model"],
+        "features": len(report["features"]),
+        "repeat_policy": report.get("repeat_policy"),
+        "rerank": report["rerank"],
+        "test_auc": round(float(report["test"]["auc"]), 4),
+        "retriever_order": {m: round(test["retriever"][m], 4) for m in ("recall@10", "ndcg@10")},
+        "reranked": {m: round(test["reranked"][m], 4) for m in ("recall@10", "ndcg@10")},
+        "holdout_ndcg@10": {
+            "retriever": round(report["rerank_holdout"]["retriever"]["ndcg@10"], 4),
+            "reranked": round(report["rerank_holdout"]["reranked"]["ndcg@10"], 4),
+        },
+        "repurchase_gain_share": {
+            name: importance[name]
+            for name in ("days_since_user_bought_item", "repurchase_cycle_ratio")
+            if name in importance
+        },
+        "test_users": report["data"]["test_users"],
+    }
+
+
+def click_model_ablation(data: Path) -> dict[str, Any]:
+    """The click model with and without the repurchase features (module docstring)."""
+    from shelfwise._internal.stage import StageContext
+    from shelfwise.ranking.stage import run as run_ranking
+
+    learn = run_policy(data, "learn", "ranking", {})
+    run_dir = learn["run_dir"]
+    with_features = json.loads((run_dir / "ranking" / "ranking.json").read_text())
+    home = Path(tempfile.mkdtemp(prefix="shelfwise-repeat-ablation-"))
+    config = _config(data, home, "learn", {"ranking.repurchase_features": False})
+    out = home / "ranking"
+    out.mkdir(parents=True)
+    started = time.perf_counter()
+    run_ranking(
+        StageContext(
+            config=config,
+            run_dir=run_dir,
+            inputs={name: run_dir / name for name in ("features", "retrieval", "evaluate")},
+            out=out,
+        )
+    )
+    without = json.loads((out / "ranking.json").read_text())
+    selected = learn["metrics"]["selected"]
+    return {
+        "served_recommender": selected["recommender"],
+        "repeat_policy": selected.get("repeat_policy"),
+        "evaluate_test": _row(learn["metrics"], selected["recommender"]),
+        "with_repurchase_features": _click_model_row(with_features),
+        "without_repurchase_features": _click_model_row(without),
+        "seconds": {
+            "learn_run": learn["seconds"],
+            "ranking_without": round(time.perf_counter() - started, 1),
+        },
+    }
+
+
 def main() -> None:
     """Generate, run, print."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -131,6 +205,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--click-model",
+        action="store_true",
+        help="compare the click model with and without its repurchase features",
+    )
     args = parser.parse_args()
     from shelfwise.sample.grocery import generate_grocery
 
@@ -142,6 +221,12 @@ def main() -> None:
     data = Path(tempfile.mkdtemp(prefix="shelfwise-grocery-"))
     shop = generate_grocery(data, users=args.users, items=args.items, seed=args.seed)
     print(f"grocery shop: {shop.n_users} users, {shop.n_items} items, {shop.n_events} purchases")
+    if args.click_model:
+        ablation = click_model_ablation(data)
+        print(json.dumps(ablation, indent=2))
+        if args.json:
+            print(json.dumps(ablation))
+        return
     # (a): buy_again as plain counts, no repurchase cycle: "the user's most-bought items"
     extra = {"models.buy_again.params.decay": 1.0, "models.buy_again.params.cycle_weight": 0.0}
     allow = run_policy(data, "allow", "evaluate", extra)

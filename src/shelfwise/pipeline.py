@@ -282,6 +282,12 @@ def _write_run_record(
 
 def _stage_config(stage: Stage, config: ShelfwiseConfig, run_dir: Path) -> ShelfwiseConfig:
     """The config a stage runs on: with the plan's settings for the `planned` stages."""
+    if stage.name == "features" and config.split.method == "auto":
+        # the split is chosen from the validated events before they are split (the plan
+        # proper runs after features and shows the same choice: `plan.split_choice`)
+        from shelfwise.plan.split_choice import resolve_split
+
+        return resolve_split(config, run_dir / "validate")
     if not stage.planned or not is_complete(run_dir / "plan"):
         return config
     from shelfwise.plan.record import apply_plan, load_plan

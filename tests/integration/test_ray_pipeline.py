@@ -1,8 +1,9 @@
 """The pipeline on a real two-node loopback Ray cluster equals the local pipeline (issue 13).
 
-`compute.engine: ray` moves the tune trials (Ray Tune with Optuna's sampler), the
-baseline trials and evaluation's user blocks onto the cluster; the split, the tuned
-parameters, every metric and the chosen model must equal the local run's. The fault
+`compute.engine: ray` moves ingest's parsing and validate's row checks (Ray Data), the
+tune trials (Ray Tune with Optuna's sampler), the baseline trials and evaluation's user
+blocks onto the cluster; validate's counts, the split, the tuned parameters, every
+metric and the chosen model must equal the local run's. The fault
 test kills the worker node (every process of its raylet, by pid) while tuning runs on
 it: the run still completes with the same results (Ray reruns the lost trial), or fails
 with a ShelfwiseError that `--resume` completes.
@@ -52,10 +53,13 @@ def _results(run_dir: Path) -> dict[str, Any]:
         "trials": [(t["family"], t["number"], t["params"], t["state"]) for t in trials],
         "trial_values": [t["value"] for t in trials],
         "metrics": json.loads((run_dir / "evaluate" / "metrics.json").read_text()),
+        # ingest and validate ran as Ray Data on the cluster: the same counts and reasons
+        "validated": json.loads((run_dir / "validate" / "report.json").read_text())["sources"],
     }
 
 
 def _assert_same(local: dict[str, Any], on_ray: dict[str, Any]) -> None:
+    assert on_ray["validated"] == local["validated"]
     assert on_ray["split"] == local["split"]
     assert on_ray["trials"] == local["trials"]  # same proposals, same order, same states
     np.testing.assert_allclose(

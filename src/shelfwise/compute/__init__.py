@@ -12,6 +12,10 @@ these blocks of work", and never import Ray: the engine is chosen by config
   put once in the object store, results in input order, lost blocks retried and a
   `ComputeTaskError` naming the block when retries run out.
 
+`stream` is the data stages' map (ingest's files, validate's parts): a generator
+function over small block descriptions, every result in block order; on Ray a Ray Data
+dataset (`ray_data`).
+
 The online role (serve, runtime) never imports this package.
 """
 

@@ -8,7 +8,7 @@ and every task reads it from there, the local one passes it as it is.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Final, Protocol, TypeVar
 
 BlockT = TypeVar("BlockT")
@@ -77,6 +77,43 @@ class Executor(Protocol):
         """Every result of `imap`, as a list in input order (see `imap`); shared by the
         executors that subclass this protocol."""
         return list(self.imap(function, blocks, shared, what=what))
+
+    def stream(
+        self,
+        function: Callable[[BlockT, SharedT], Iterable[ResultT]],
+        blocks: Sequence[BlockT],
+        shared: SharedT,
+        *,
+        what: str = "part",
+    ) -> Iterator[ResultT]:
+        """Every result `function(block, shared)` yields, block after block, in order.
+
+        The data stages' map (ingest's files, validate's parts): a block is a small
+        description of where its data lies (a file, a part and its first row number),
+        and `function` reads it where it runs and yields its results one at a time, so
+        neither a block nor its results are held whole. Locally the blocks run here one
+        after the other (this default); on Ray they are a Ray Data dataset
+        (`ray_data.stream`), its results streamed back in block order.
+
+        Args:
+            function: a pure generator function of one block and the shared input; with
+                Ray, importable or picklable (see `imap`).
+            blocks: the blocks, in order (descriptions, not data: with Ray they are
+                listed into the dataset up front).
+            shared: the read-only input every block needs (None when there is none).
+            what: what a block is, for messages ("events file" -> "events file 2 of 3").
+
+        Raises:
+            ComputeTaskError: a block was lost more often than the retries allow.
+            Exception: whatever `function` raised, with a note naming the block.
+        """
+        total = len(blocks)
+        for index, block in enumerate(blocks):
+            try:
+                yield from function(block, shared)
+            except Exception as error:
+                error.add_note(f"in {block_name(what, index, total)} (compute engine {self.name})")
+                raise
 
 
 def block_name(what: str, index: int, total: int | None) -> str:

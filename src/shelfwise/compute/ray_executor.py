@@ -20,6 +20,8 @@ imports nothing from Ray at import time), so the local engine never pays for it.
   map never returns part of its results. An exception raised by the function itself is
   not retried (a pure function fails the same way twice); it is re-raised as itself,
   with a note naming the block and the remote traceback chained.
+- **Data stages**: `stream` runs ingest's files and validate's parts as a Ray Data
+  dataset instead of plain tasks (`ray_data`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import atexit
 import logging
 import socket
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Final
 
 from shelfwise.compute.base import (
@@ -226,6 +228,28 @@ class RayExecutor(Executor):
             for _, ref in pending:  # on failure or an abandoned iterator: stop the rest
                 ray.cancel(ref)
             del shared_ref
+
+    def stream(
+        self,
+        function: Callable[[BlockT, SharedT], Iterable[ResultT]],
+        blocks: Sequence[BlockT],
+        shared: SharedT,
+        *,
+        what: str = "part",
+    ) -> Iterator[ResultT]:
+        """Every result of `function` over `blocks` as a Ray Data dataset, in block order.
+
+        See `shelfwise.compute.Executor.stream` and `shelfwise.compute.ray_data`.
+        """
+        from shelfwise.compute import ray_data
+
+        return ray_data.stream(
+            self._ray,
+            function,
+            blocks,
+            shared,
+            what=what,
+        )
 
     def _result(self, index: int, ref: Any, *, what: str, total: int | None) -> Any:
         exceptions = self._ray.exceptions

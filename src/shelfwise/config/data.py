@@ -153,7 +153,9 @@ class DataConfig(Section):
 class SplitConfig(Section):
     """How events are split into train / valid / test (frozen per run)."""
 
-    method: Literal["time", "leave_last_out", "random", "given", "last_basket", "session"] = Field(
+    method: Literal[
+        "time", "leave_last_out", "random", "given", "last_basket", "session", "auto"
+    ] = Field(
         default="time",
         description="time: one global cutoff, test strictly after train (production-like); "
         "leave_last_out: each user's last event is test, the one before valid; "
@@ -165,7 +167,11 @@ class SplitConfig(Section):
         "session (anonymous sessions): events cut into sessions (`session_id`, else "
         "`session_gap_minutes` of inactivity); the last sessions by start time are test, "
         "those before them valid (`test_fraction`, `valid_fraction` of sessions with two "
-        "or more events).",
+        "or more events); "
+        "auto: chosen from the data before the features stage — session when the events "
+        "look like anonymous visits (a session_id with most users holding one session, or "
+        "user ids seen on one day only with short histories), else time; `shelfwise plan` "
+        "shows the choice and the numbers behind it.",
     )
     test_fraction: float = Field(default=0.1, gt=0.0, lt=1.0, description="time and random splits.")
     valid_fraction: float = Field(

@@ -78,6 +78,13 @@ class RankingConfig(Section):
         description="Sample this many users (seeded) per split for training and testing; "
         "null = every user with targets.",
     )
+    repurchase_features: bool = Field(
+        default=True,
+        description="Give the model the repeat-purchase features (days since the user "
+        "last bought the item, and that over the item's typical repurchase gap); they "
+        "only vary when the repeat policy lets lists hold items the user has. false "
+        "trains without them (for comparisons).",
+    )
 
 
 class SearchRankingConfig(Section):

@@ -14,6 +14,8 @@ GATE_METRIC: Final = re.compile(
     r"(?:(?:recall|ndcg|mrr|hit|precision|map)@[1-9][0-9]*"
     r"|search\.(?:ndcg@[1-9][0-9]*|mrr|recall@[1-9][0-9]*|p50_latency_ms|p99_latency_ms)"
     r"|search\.full\.(?:ndcg@[1-9][0-9]*|mrr|recall@[1-9][0-9]*)"
+    r"|session\.(?:hr|mrr)(?:_repeat|_new)?@[1-9][0-9]*"
+    r"|session\.p50_latency_ms|session\.p99_latency_ms"
     r"|p50_latency_ms|p99_latency_ms|bundle_mb)"
 )
 
@@ -84,8 +86,14 @@ def _default_gate_rules() -> dict[str, GateRule]:
     # refuse versions because the batch machine was busy (p50 rose 10-20x at load 30
     # on 2 cores, benchmarks/RESULTS.md, issue 16). 50 ms catches the regressions seen
     # so far (a 512-character query cost 330-690 ms, issue 14).
+    # Session rules are measured only on a session split (the held-out sessions through
+    # the served session path); without a champion they compare with the trivial rule
+    # "the session's items again, then their followers" (issue 15). MRR@20 is what the
+    # evaluate stage picks the session model by, HR@20 what the issue's target names.
     return {
         "ndcg@10": GateRule(min_delta=-0.005),
+        "session.mrr@20": GateRule(min_delta=-0.005),
+        "session.hr@20": GateRule(min_delta=-0.005),
         "search.full.ndcg@10": GateRule(min_delta=-0.005),
         "search.p99_latency_ms": GateRule(max_delta=50.0),
         "bundle_mb": GateRule(max=2000.0),
@@ -102,7 +110,12 @@ class GateConfig(Section):
         "/v1/recommend on the test users, search.ndcg@K / search.mrr / search.recall@K "
         "on labelled queries (full-catalog retrieval through /v1/search; also named "
         "search.full.ndcg@K, ...), p50_latency_ms / p99_latency_ms of recommendations and "
-        "search.p50_latency_ms / search.p99_latency_ms (one request at a time), bundle_mb.",
+        "search.p50_latency_ms / search.p99_latency_ms (one request at a time), bundle_mb; "
+        "on a session split session.hr@K / session.mrr@K (also _repeat / _new) of the "
+        "held-out sessions through the served session path (/v1/recommend with a "
+        "history) and session.p50_latency_ms / session.p99_latency_ms; without a champion "
+        "a session delta rule compares with the trivial rule (the session's items again, "
+        "then their followers).",
     )
     on_pass: Literal["champion", "challenger"] = Field(
         default="champion",
@@ -110,7 +123,9 @@ class GateConfig(Section):
         "(for a canary).",
     )
     max_users: int | None = Field(
-        default=2000, ge=10, description="Test users re-scored per model (seeded sample)."
+        default=2000,
+        ge=10,
+        description="Test users (and held-out session cases) re-scored per model (seeded sample).",
     )
     max_queries: int = Field(
         default=500, ge=1, description="Labelled queries re-scored per model (seeded sample)."
@@ -124,7 +139,8 @@ class GateConfig(Section):
                 raise ValueError(
                     f"{name!r} is not a gate metric; use recall|ndcg|mrr|hit|precision|map@K, "
                     "search.ndcg@K, search.mrr, search.recall@K (or search.full.<same>), "
-                    "p50_latency_ms, "
+                    "session.hr@K, session.mrr@K (or _repeat / _new), "
+                    "session.p50_latency_ms, session.p99_latency_ms, p50_latency_ms, "
                     "p99_latency_ms, search.p50_latency_ms, search.p99_latency_ms or bundle_mb"
                 )
         return value

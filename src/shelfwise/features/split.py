@@ -34,7 +34,7 @@ from shelfwise.contracts import (
     EventType,
     SplitName,
 )
-from shelfwise.errors import DataError
+from shelfwise.errors import ConfigError, DataError
 from shelfwise.features.sessions import assign_sessions, session_split
 
 # The split as a category (a small code a row instead of a string): the features stage
@@ -66,6 +66,7 @@ def assign_split(
 
     Raises:
         DataError: `given` without a valid split value on every event.
+        ConfigError: `auto`, which the pipeline resolves before this stage.
 
     Returns:
         The events with SPLIT, and a SplitInfo.
@@ -83,6 +84,12 @@ def assign_split(
             result = _last_basket(events, config)
         elif config.method == "session":
             result = _session(events, config)
+        elif config.method == "auto":  # the pipeline resolves it (plan.split_choice)
+            raise ConfigError(
+                "split.method 'auto' reached the split itself: it is resolved from the "
+                "validated events by `shelfwise run`; choose a method when calling the "
+                "features stage directly"
+            )
         else:
             result = _leave_last_out(events, config)
     counts = {name.value: 0 for name in SplitName}

@@ -11,6 +11,7 @@ import polars as pl
 from shelfwise._internal.artifacts import atomic_write_json
 from shelfwise._internal.progress import track
 from shelfwise._internal.stage import StageContext, StageResult
+from shelfwise.compute import Executor, open_executor
 from shelfwise.config import SourceConfig
 from shelfwise.contracts import QUARANTINE_SCHEMA, SOURCE_FILE
 from shelfwise.errors import EmptyDataError
@@ -116,6 +117,10 @@ def run(ctx: StageContext) -> StageResult:
     sources = [(kind, source) for kind, source in candidates if source is not None]
     # user ids are pseudonymised and forgotten users dropped before any part is written
     privacy = EventsPrivacy(UserPrivacy.open(ctx.config.privacy, ctx.config.state_dir()))
+    # files parsed on Ray Data only when asked for: the local engine never imports Ray
+    executor: Executor | None = (
+        open_executor(ctx.config.compute) if ctx.config.compute.engine == "ray" else None
+    )
     row_counts: dict[str, int] = {}
     meta: dict[str, Any] = {"sources": {}, "warnings": [], "partial_files": []}
     with ParquetAppender(ctx.out / QUARANTINE_FILE, QUARANTINE_SCHEMA) as quarantine:
@@ -125,6 +130,7 @@ def run(ctx: StageContext) -> StageResult:
                 kind,
                 allow_partial=data_config.allow_partial_files,
                 batch_rows=data_config.batch_rows,
+                executor=executor,
             )
             hook = privacy if kind == "events" and privacy.active else None
             parts = _write_parts(stream, ctx.out / kind, quarantine, hook)

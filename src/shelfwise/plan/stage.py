@@ -8,6 +8,7 @@ with the plan's settings applied (`record.apply_plan`).
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Final
@@ -16,6 +17,7 @@ from shelfwise._internal.artifacts import read_manifest
 from shelfwise._internal.stage import StageContext, StageResult
 from shelfwise.config import ShelfwiseConfig
 from shelfwise.errors import ManifestError
+from shelfwise.features.sessions import SESSIONS_JSON
 from shelfwise.plan.budget import fit_budget
 from shelfwise.plan.choose import FAST_ENCODER, is_user_setting, make_plan
 from shelfwise.plan.costs import encode_seconds, scoring_estimate
@@ -27,6 +29,7 @@ from shelfwise.plan.probe import (
 )
 from shelfwise.plan.record import Choice, Plan, apply_plan
 from shelfwise.plan.shape import DataShape, Resources, detect_resources, measure_shape
+from shelfwise.plan.split_choice import split_row
 
 MEASURED_STAGES: Final = ("ingest", "validate", "features")
 # Stage costs without a model of their own: seconds on the generated shops of 1M and
@@ -55,7 +58,7 @@ def run(ctx: StageContext) -> StageResult:
     rates, cached = dense_probe(config, shape, resources, items)
     plan = make_plan(config, shape, resources, rates, cached)
     plan = fit_budget(config, plan, lambda p: stage_rows(config, p, ctx.inputs))
-    plan = replace(plan, encoder_rates=rates)
+    plan = replace(plan, encoder_rates=rates, stages=_with_split_row(config, plan, ctx.inputs))
     plan.save(ctx.out)
     families = [c for c in plan.parts if c.kind == "family" and c.enabled]
     return StageResult(
@@ -241,12 +244,25 @@ def stage_rows(config: ShelfwiseConfig, plan: Plan, inputs: dict[str, Path]) -> 
             "publish",
             "stage",
             True,
-            f"the gate re-scores the bundle (and the champion's) on {gate_users:,} test users",
+            f"the gate re-scores the bundle (and the champion's) on {gate_users:,} test users"
+            + _session_cases(planned, inputs),
             # the challenger, and a champion as costly (the first run has none)
             seconds=round(2 * gate_users * per_user * ONE_USER_FACTOR, 1),
         )
     )
     return rows
+
+
+def _session_cases(planned: ShelfwiseConfig, inputs: dict[str, Path]) -> str:
+    """The publish row's words on the held-out sessions the gate re-scores on a session
+    split (issue 15); empty otherwise."""
+    counts = inputs["features"] / SESSIONS_JSON if "features" in inputs else None
+    if counts is None or not counts.is_file():
+        return ""
+    held_out = int(json.loads(counts.read_text(encoding="utf-8"))["sessions"].get("test", 0))
+    if planned.gate.max_users is not None:
+        held_out = min(held_out, planned.gate.max_users)
+    return f" and up to {held_out:,} held-out sessions (the served session path)"
 
 
 def served_seconds_per_user(planned: ShelfwiseConfig, plan: Plan) -> float:
@@ -299,6 +315,17 @@ def _compress_row(
         f"on {latency:,}",
         seconds=round(seconds, 1),
     )
+
+
+def _with_split_row(config: ShelfwiseConfig, plan: Plan, inputs: dict[str, Path]) -> list[Choice]:
+    """The stage rows with the split's (`split_choice`: `auto` resolved, and why) after
+    the features row, where the split was made."""
+    if "validate" not in inputs:
+        return plan.stages
+    row = split_row(config, inputs["validate"])
+    names = [choice.name for choice in plan.stages]
+    at = names.index("features") + 1 if "features" in names else len(names)
+    return [*plan.stages[:at], row, *plan.stages[at:]]
 
 
 def _measured(name: str, folder: Path) -> Choice:

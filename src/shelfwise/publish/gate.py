@@ -13,7 +13,12 @@ Latency rules (`p50_latency_ms`, `p99_latency_ms`) are checked like any other me
 lower is better for them, so write them with `max`. The default rules also check search
 when labelled queries exist: `search.full.ndcg@10` (full-catalog retrieval through the
 served search, the same number as `search.ndcg@10`) and `search.p99_latency_ms`
-(at most 50 ms above the champion's, both timed side by side).
+(at most 50 ms above the champion's, both timed side by side). On a session split
+they also check the session model as served: `session.mrr@20` and `session.hr@20` of
+the held-out sessions through `/v1/recommend`'s inline-history path
+(`publish.session_rescore`), against the champion's; without a champion, against the
+protocol's trivial rule ("the session's items again, then their followers") on the same
+cases, so a first session model worse than that rule is refused (issue 15).
 Decisions:
 
 ============== ===================================================================
@@ -54,8 +59,11 @@ NOT_QUALITY: Final = frozenset(
         "p99_latency_ms",
         "search.p50_latency_ms",
         "search.p99_latency_ms",
+        "session.p50_latency_ms",
+        "session.p99_latency_ms",
     }
 )
+SESSION_PREFIX: Final = "session."  # the session protocol's metrics (`session_rescore`)
 
 
 @dataclass(frozen=True)
@@ -133,13 +141,24 @@ def check_rules(
     rules: dict[str, GateRule],
     challenger: dict[str, float],
     champion: dict[str, float] | None,
+    *,
+    baseline: dict[str, float] | None = None,
 ) -> list[RuleOutcome]:
     """Check every bound of every rule; a metric that was not measured is skipped.
 
     With a champion, when no quality rule (anything but size and latency) could be
     checked, a `QUALITY_GUARD` outcome is added: such a version is never promoted on
     size or latency alone (`decide` makes it a challenger). A search-only shop without
-    events used to be promoted on `bundle_mb` alone (issue 16).
+    events used to be promoted on `bundle_mb` alone (issue 16); a session-only shop was
+    judged on size and on its visitors' NDCG from empty histories, never on its session
+    model (issue 15: the `session.*` rules).
+
+    Args:
+        rules: metric -> rule.
+        challenger: the challenger's re-scored metrics.
+        champion: the champion's, or None without a champion.
+        baseline: the session protocol's trivial rule on the same cases (`session.*`
+            names): a `session.*` delta rule with no champion value compares with it.
     """
     challenger = _with_aliases(challenger)
     champion = None if champion is None else _with_aliases(champion)
@@ -156,7 +175,17 @@ def check_rules(
             if value is not None
         ]
         for kind, threshold in bounds:
-            outcomes.append(_check(metric, kind, threshold, challenger, champion))
+            against_baseline = (
+                baseline is not None
+                and metric.startswith(SESSION_PREFIX)
+                and kind in ("min_delta", "max_delta")
+                and (champion is None or metric not in champion)
+                and metric in baseline
+            )
+            if against_baseline and baseline is not None:
+                outcomes.append(_check_baseline(metric, kind, threshold, challenger, baseline))
+            else:
+                outcomes.append(_check(metric, kind, threshold, challenger, champion))
     quality = [o for o in outcomes if o.metric not in NOT_QUALITY]
     if champion is not None and not any(not o.skipped for o in quality):
         outcomes.append(
@@ -226,11 +255,47 @@ def _check(
     )
 
 
+def _check_baseline(
+    metric: str,
+    kind: str,
+    threshold: float,
+    challenger: dict[str, float],
+    baseline: dict[str, float],
+) -> RuleOutcome:
+    """A `session.*` delta rule without a champion: against the trivial rule's value."""
+    new, old = challenger.get(metric), baseline[metric]
+    if new is None:
+        return RuleOutcome(
+            metric, kind, threshold, None, None, None, True, True,
+            f"{metric} is not measured on this run: rule skipped",
+        )  # fmt: skip
+    delta = new - old
+    ok = delta >= threshold if kind == "min_delta" else delta <= threshold
+    sign = (">=" if ok else "<") if kind == "min_delta" else ("<=" if ok else ">")
+    return RuleOutcome(
+        metric, kind, threshold, new, None, delta, ok, False,
+        f"{metric}: challenger {new:.4f} vs {old:.4f} of the trivial rule (the session's "
+        f"items again, then their followers; no champion yet), delta {delta:+.4f} {sign} "
+        f"{kind} {threshold:+g}",
+    )  # fmt: skip
+
+
 def gate_k_values(config: ShelfwiseConfig) -> list[int]:
-    """The cut-offs to score: `evaluate.k_values` plus any K a rule names."""
+    """The cut-offs to score users and queries at: `evaluate.k_values` plus any K a
+    (non-session) rule names."""
     ks = set(config.evaluate.k_values)
     for name in config.gate.rules:
-        if GATE_METRIC.fullmatch(name) and "@" in name:
+        if GATE_METRIC.fullmatch(name) and "@" in name and not name.startswith(SESSION_PREFIX):
+            ks.add(int(name.rsplit("@", 1)[1]))
+    return sorted(ks)
+
+
+def session_k_values(config: ShelfwiseConfig) -> list[int]:
+    """The cut-offs to score held-out sessions at: `evaluate.k_values` plus any K a
+    `session.*` rule names."""
+    ks = set(config.evaluate.k_values)
+    for name in config.gate.rules:
+        if name.startswith(SESSION_PREFIX) and "@" in name:
             ks.add(int(name.rsplit("@", 1)[1]))
     return sorted(ks)
 
@@ -259,18 +324,29 @@ def score_versions(
 ) -> tuple[dict[str, Any], dict[str, Any] | None, list[str]]:
     """Re-score the challenger (and champion) bundle on the run's frozen test split.
 
+    On a session split the held-out sessions are scored too (`session.*` metrics, the
+    served session path), and the challenger's result holds the trivial rule's numbers
+    on the same cases under "baseline" (`session_rescore.baseline_metrics`).
+
     Returns:
-        ({"metrics", "latencies", "curves"} of the challenger, the same for the champion
-        or None, notes on anything that could not be scored).
+        ({"metrics", "latencies", "curves", "baseline"} of the challenger, the same (with
+        "baseline" None) for the champion or None, notes on anything not scored).
     """
     from shelfwise.compute import open_executor
     from shelfwise.package import read_repeat_policy
     from shelfwise.publish.rescore import folder_bytes, load_frozen_test, score_bundle
+    from shelfwise.publish.session_rescore import (
+        allows_repeats,
+        baseline_metrics,
+        load_frozen_sessions,
+        score_sessions,
+    )
     from shelfwise.runtime.engine import load_engine
 
     notes: list[str] = []
+    features = run_dir / "features"
     test = load_frozen_test(
-        run_dir / "features",
+        features,
         test_history=config.evaluate.test_history,
         max_users=config.gate.max_users,
         max_queries=config.gate.max_queries,
@@ -283,20 +359,55 @@ def score_versions(
             if path is not None
         ),
     )
-    if not test.users and not test.queries:
+    sessions = load_frozen_sessions(
+        features,
+        targets=config.split.session_targets,
+        max_cases=config.gate.max_users,
+        seed=config.seed,
+    )
+    if not test.users and not test.queries and not (sessions and sessions.n_cases):
         notes.append("the run has no test users or labelled queries: quality rules skipped")
-    ks = gate_k_values(config)
+    if sessions is not None and not sessions.n_cases:
+        notes.append("the session split holds out no session of two or more events: "
+                     "session rules skipped")  # fmt: skip
+    ks, session_ks = gate_k_values(config), session_k_values(config)
 
     executor = open_executor(config.compute)  # user blocks as Ray tasks with engine ray
 
-    def scored(path: Path) -> dict[str, Any]:
+    def scored(path: Path, *, with_baseline: bool = False) -> dict[str, Any]:
         engine = load_engine(path, verify=True)
         score = score_bundle(
             engine, test, ks, bundle_bytes=folder_bytes(path), executor=executor, bundle_path=path
         )
-        return {"metrics": score.metrics, "latencies": score.latencies_ms, "curves": score.curves}
+        metrics, baseline = dict(score.metrics), None
+        if sessions is not None and sessions.n_cases:
+            allow = allows_repeats(config, engine)
+            metrics.update(
+                score_sessions(
+                    engine,
+                    sessions,
+                    session_ks,
+                    allow_repeats=allow,
+                    executor=executor,
+                    bundle_path=path,
+                )
+            )
+            if with_baseline:
+                baseline = baseline_metrics(
+                    features,
+                    sessions,
+                    session_ks,
+                    targets=config.split.session_targets,
+                    allow_repeats=allow,
+                )
+        return {
+            "metrics": metrics,
+            "latencies": score.latencies_ms,
+            "curves": score.curves,
+            "baseline": baseline,
+        }
 
-    challenger = scored(challenger_path)
+    challenger = scored(challenger_path, with_baseline=True)
     champion = None
     if champion_path is not None:
         try:

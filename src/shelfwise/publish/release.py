@@ -229,10 +229,12 @@ def gate(
         config, run_dir, bundle_dir, champion_path
     )
     notes += score_notes
+    baseline = challenger_scores.get("baseline")  # the session protocol's trivial rule
     rules = check_rules(
         config.gate.rules,
         challenger_scores["metrics"],
         None if champion_scores is None else champion_scores["metrics"],
+        baseline=baseline,
     )
     decision = decide(config, rules, has_champion=champion_scores is not None)
     result = GateResult(
@@ -243,6 +245,7 @@ def gate(
         metrics={
             "challenger": challenger_scores["metrics"],
             "champion": None if champion_scores is None else champion_scores["metrics"],
+            **({"session_baseline": baseline} if baseline else {}),
         },
         latency_ms={
             "challenger": challenger_scores["latencies"],

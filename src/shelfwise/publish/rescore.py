@@ -200,13 +200,20 @@ def recommend_block_task(
     """
     source, test, k = shared
     if isinstance(source, str):
-        if source not in _worker_engines:
-            from shelfwise.runtime.engine import load_engine
-
-            _worker_engines[source] = load_engine(Path(source), verify=True)
-            _warm_up(_worker_engines[source], test)
-        source = _worker_engines[source]
+        fresh = source not in _worker_engines
+        source = worker_engine(source)
+        if fresh:
+            _warm_up(source, test)
     return recommend_block(source, test, rows[0], rows[1], k)
+
+
+def worker_engine(folder: str) -> Engine:
+    """The bundle in `folder`, loaded (hash-verified) once per worker process."""
+    if folder not in _worker_engines:
+        from shelfwise.runtime.engine import load_engine
+
+        _worker_engines[folder] = load_engine(Path(folder), verify=True)
+    return _worker_engines[folder]
 
 
 def score_bundle(

@@ -6,8 +6,11 @@ recommender in `selected.recommender`: the retriever whose candidates are re-ran
 Design
 ------
 * **Candidates.** For each user, the retriever's top-N unseen items from their history
-  (N = `ranking.candidates`, default 100), exactly the list evaluation ranks.
-* **Labels.** 1 when the candidate is among the user's targets of that split, else 0.
+  (N = `ranking.candidates`, default 100), exactly the list evaluation ranks; when the
+  evaluate stage's repeat policy resolved to `allow`, the top N *with* the user's own
+  items, as such lists are served.
+* **Labels.** 1 when the candidate is among the user's targets of that split, else 0
+  (under `allow`, the targets that keep repeat purchases, `<split>_targets_all.npz`).
 * **Training data.** Users of the *valid* split (seeded sample of at most
   `ranking.max_users`): history `train.npz`, candidates from the retriever fitted on
   train, labels `valid_targets.npz`, features from tables built from train events. A
@@ -20,7 +23,9 @@ Design
   best score; item popularity, popularity share (the popularity retriever's co-score)
   and last-7-days events; price and price relative to the user's mean; share of the
   user's history in the item's category and brand; user history size and weight;
-  days since the item's and the user's last event. All vectorised (numpy/scipy).
+  days since the item's and the user's last event; days since the user last bought
+  the item and that over the item's typical repurchase gap (`ranking.repurchase`;
+  `ranking.repurchase_features: false` leaves these two out). All vectorised.
 * **Models.** LightGBM (binary objective, seeded, 2 threads, early stopping on the
   held-out users) and a small PyTorch MLP (2 hidden ReLU layers, sigmoid output, BCE,
   standardised features, seeded). Both are trained and reported; the better held-out
@@ -35,7 +40,8 @@ Design
 Output folder::
 
     model/          the served click model (`ClickModel.load`): features.json,
-                    model.txt (LightGBM) or mlp.safetensors, item_*.npy, user_last_seen.npy
+                    model.txt (LightGBM) or mlp.safetensors, item_*.npy, user_last_seen.npy,
+                    user_purchase_keys.npy / user_purchase_times.npy
                     — its tables are built from every event, like the bundle's histories
     ranking.json    status, retriever, selected_model, rerank, threshold, test metrics,
                     every model's held-out / test metrics, re-ranking metrics, row counts

@@ -21,7 +21,7 @@ _MAX_BATCH_CELLS = 25_000_000
 
 @dataclass(frozen=True)
 class Candidates:
-    """The retriever's top-N unseen items of some users, best first.
+    """The retriever's top-N items of some users (unseen ones unless repeats), best first.
 
     Attributes:
         users: (b,) user_index of each row.
@@ -50,6 +50,7 @@ def retrieve(
     *,
     sequences: Sequences | None,
     label: str,
+    exclude_seen: bool = True,
 ) -> Candidates:
     """Top-`n` unseen items of `users` (rows of `history`) by the retriever's score.
 
@@ -60,6 +61,7 @@ def retrieve(
         n: candidates per user.
         sequences: every user's ordered history (read by sequential models only).
         label: progress label.
+        exclude_seen: False lists the users' own items too (repeat policy `allow`).
     """
     n_items = history.shape[1]
     batch = max(1, min(4096, _MAX_BATCH_CELLS // max(n_items, 1)))
@@ -68,7 +70,12 @@ def retrieve(
     starts = range(0, users.size, batch)
     for start in progress.track(starts, label, total=len(starts)):
         chunk = users[start : start + batch]
-        ranked, values = recommend_top_k(model, UserHistories.select(history, sequences, chunk), n)
+        ranked, values = recommend_top_k(
+            model,
+            UserHistories.select(history, sequences, chunk),
+            n,
+            exclude_seen=exclude_seen,
+        )
         items[start : start + chunk.size] = ranked
         scores[start : start + chunk.size] = values
     return Candidates(users=users, items=items, scores=scores, histories=history[users])
@@ -149,7 +156,7 @@ def labelled_pairs(
         candidates: the retriever's lists.
         targets: CSR (n_users, n_items) binary targets of the split the labels come from.
         items_table: the item table of the history cutoff.
-        users_table: the same cutoff's user table (recency feature).
+        users_table: the same cutoff's user table (recency and repurchase features).
     """
     rows, columns = candidates.pairs
     items = candidates.items[rows, columns]
@@ -164,6 +171,7 @@ def labelled_pairs(
             np.float32
         ),
         user_days_since_last=users_table.days_since_last(candidates.users),
+        days_since_bought=users_table.days_since_bought(candidates.users[rows], items),
     )
     labels = is_target(targets, candidates.users[rows], items)
     return PairSet(

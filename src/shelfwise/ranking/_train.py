@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 
@@ -74,10 +74,12 @@ def fit_lightgbm(
     holdout_y: LabelArray,
     *,
     seed: int,
+    feature_names: Sequence[str] = FEATURE_NAMES,
 ) -> Fitted:
     """LightGBM binary classifier, early-stopped on the held-out users' log loss.
 
     Seeded and deterministic; 2 threads (1 below `_SINGLE_THREAD_ROWS` training rows).
+    `feature_names` name the columns of the matrices (the importance report's keys).
 
     The booster goes through its text form (what is saved), so the returned scorer
     predicts exactly what a loaded model predicts.
@@ -85,12 +87,18 @@ def fit_lightgbm(
     threads = 1 if train_x.shape[0] < _SINGLE_THREAD_ROWS else _THREADS
     params = {**LIGHTGBM_PARAMS, "seed": seed, "num_threads": threads}
     reloaded, best = _early_stopped(
-        params, train_x, train_y, holdout_x, holdout_y, rounds=LIGHTGBM_ROUNDS
+        params,
+        train_x,
+        train_y,
+        holdout_x,
+        holdout_y,
+        rounds=LIGHTGBM_ROUNDS,
+        feature_names=feature_names,
     )
     gains = reloaded.feature_importance(importance_type="gain")
     total = float(np.sum(gains)) or 1.0
     importance = {
-        name: round(float(gain) / total, 4) for name, gain in zip(FEATURE_NAMES, gains, strict=True)
+        name: round(float(gain) / total, 4) for name, gain in zip(feature_names, gains, strict=True)
     }
     return Fitted(
         LightGBMScorer(reloaded),
@@ -146,8 +154,17 @@ def fit_lightgbm_student(
         "seed": seed,
         "num_threads": threads,
     }
+    # the teacher's pairs hold every feature, or the teacher's own columns (a teacher
+    # trained on fewer): LightGBM's default names then
+    full = train_x.shape[1] == len(FEATURE_NAMES)
     reloaded, best = _early_stopped(
-        params, train_x, soft_train, holdout_x, soft_holdout, rounds=max_trees
+        params,
+        train_x,
+        soft_train,
+        holdout_x,
+        soft_holdout,
+        rounds=max_trees,
+        feature_names=FEATURE_NAMES if full else None,
     )
     return Fitted(
         LightGBMScorer(reloaded),
@@ -167,15 +184,18 @@ def _early_stopped(
     holdout_y: Any,
     *,
     rounds: int,
+    feature_names: Sequence[str] | None = None,
 ) -> tuple[Any, int]:
     """A LightGBM booster early-stopped on the held-out rows' first metric, reloaded from
     its text form at the best iteration (what is saved is what predicts); and that
-    iteration."""
+    iteration. Columns are named `feature_names`, or LightGBM's defaults when None (a
+    distilled student reads whatever columns its teacher's pairs have)."""
     import lightgbm
 
-    train_set = lightgbm.Dataset(
-        train_x, label=train_y, feature_name=list(FEATURE_NAMES), free_raw_data=True
+    names: list[str] | Literal["auto"] = (
+        list(feature_names) if feature_names is not None else "auto"
     )
+    train_set = lightgbm.Dataset(train_x, label=train_y, feature_name=names, free_raw_data=True)
     holdout_set = lightgbm.Dataset(holdout_x, label=holdout_y, reference=train_set)
     booster = lightgbm.train(
         params,
@@ -210,13 +230,16 @@ def fit_mlp(
     holdout_y: LabelArray,
     *,
     seed: int,
+    feature_names: Sequence[str] = FEATURE_NAMES,
 ) -> Fitted:
     """A 2-hidden-layer ReLU MLP with a sigmoid output, trained with BCE (Adam).
 
     Features are standardised with the training rows' mean/std (`standardise`).
     Training stops when the held-out log loss has not improved for `MLP_PATIENCE`
-    epochs; the best epoch's weights are kept.
+    epochs; the best epoch's weights are kept. `feature_names` is accepted for the
+    trainers' common signature (the network does not name its inputs).
     """
+    del feature_names
     import torch
     from torch import nn
 

@@ -4,7 +4,10 @@ The compress stage trains smaller students on the served click model's probabili
 They must see the rows the teacher saw: `ranking_pairs` rebuilds the ranking stage's
 training and held-out pairs from its outputs (`users.npz` names the users; candidates
 come from the retriever fitted on train, features from train-only tables, labels from
-`valid_targets.npz`), exactly as `shelfwise.ranking.stage` built them.
+`valid_targets.npz`, or `valid_targets_all.npz` with seen items as candidates when the
+stage trained under the repeat policy `allow`), exactly as `shelfwise.ranking.stage`
+built them; their feature rows hold the columns the teacher reads (`ranking.json`'s
+`features`).
 `rerank_metrics` is the stage's re-ranking comparison, `fit_lightgbm_student` the
 student's training.
 
@@ -16,7 +19,7 @@ Relations:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +31,8 @@ from shelfwise._internal.artifacts import read_csr
 from shelfwise.contracts import SPLIT, FloatArray, SplitName
 from shelfwise.ranking._candidates import PairSet, labelled_pairs, ordered_histories, retrieve
 from shelfwise.ranking._train import fit_lightgbm_student
-from shelfwise.ranking.features import build_tables
-from shelfwise.ranking.stage import REPORT_FILE, USERS_FILE, _order_metrics
+from shelfwise.ranking.features import FEATURE_NAMES, build_tables
+from shelfwise.ranking.stage import REPORT_FILE, USERS_FILE, _order_metrics, _targets
 from shelfwise.retrieval import load_recommender
 from shelfwise.retrieval.stage import train_only_folder
 
@@ -69,6 +72,7 @@ def ranking_pairs(
     with np.load(ranking / USERS_FILE, allow_pickle=False) as users_file:
         fit_users, holdout_users = users_file["fit"], users_file["holdout"]
     users = np.sort(np.concatenate([fit_users, holdout_users]).astype(np.int64))
+    targets, _, repeats = _targets(features, str(report.get("repeat_policy")))
     candidates = retrieve(
         retriever,
         read_csr(features / "train.npz").astype(np.float32),
@@ -76,6 +80,7 @@ def ranking_pairs(
         int(report["candidates"]),
         sequences=ordered_histories(features, "train"),
         label=f"{name} candidates for distillation ({users.size:,} users)",
+        exclude_seen=not repeats,
     )
     interactions = pl.read_parquet(features / "interactions.parquet")
     items_table, users_table = build_tables(
@@ -83,8 +88,11 @@ def ranking_pairs(
         interactions.filter(pl.col(SPLIT) == SplitName.TRAIN.value),
         n_users=pl.read_parquet(features / "users.parquet").height,
     )
-    targets = read_csr(features / "valid_targets.npz")
     pairs = labelled_pairs(candidates, targets, items_table, users_table)
+    names = [str(feature) for feature in report.get("features", FEATURE_NAMES)]
+    if tuple(names) != FEATURE_NAMES:  # a teacher trained on fewer columns
+        columns = [FEATURE_NAMES.index(feature) for feature in names]
+        pairs = replace(pairs, features=np.ascontiguousarray(pairs.features[:, columns]))
     in_holdout = np.isin(candidates.users, holdout_users)
     return RankingPairs(
         fit=pairs.subset(~in_holdout),

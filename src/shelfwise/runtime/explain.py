@@ -38,8 +38,7 @@ import scipy.sparse as sp
 
 from shelfwise.contracts import FloatArray
 from shelfwise.contracts import IntArray as IndexArray
-from shelfwise.ranking import FEATURE_NAMES, ClickModel
-from shelfwise.ranking.features import unseen_ranks
+from shelfwise.ranking import ClickModel
 from shelfwise.ranking.model import LightGBMScorer
 from shelfwise.retrieval import BM25Search, Recommender, SearchIndex
 from shelfwise.retrieval.base import UserHistories
@@ -259,7 +258,7 @@ class Explainer:
         contributions = click_contributions(
             model, history, scores, everything[everything >= 0], user
         )
-        names = list(FEATURE_NAMES)
+        names = list(model.feature_names)  # an older model reads fewer columns
         found: list[list[dict[str, Any]]] = []
         rows_of = iter(contributions[:, :-1])  # the last column is the bias
         for item in everything:
@@ -372,18 +371,11 @@ def click_contributions(
     """
     if not isinstance(model.scorer, LightGBMScorer):
         raise TypeError(f"{model.kind} click models have no pred_contrib; LightGBM only")
-    dense = scores.reshape(1, -1)
-    rows = np.zeros(listed.size, dtype=np.int64)
-    masked = dense.copy()
-    masked[0, history.indices] = -np.inf
-    features = model.features(
+    features = model.grid_features(
         history,
-        rows,
-        listed,
-        retriever_scores=dense[0, listed],
-        retriever_ranks=unseen_ranks(dense, history, rows, listed, limit=model.candidates),
-        top_scores=masked.max(axis=1),
-        user_days_since_last=model.users.days_since_last(np.array([user], dtype=np.int64)),
+        np.asarray(listed, dtype=np.int64).reshape(1, -1),
+        scores.reshape(1, -1),
+        np.array([user], dtype=np.int64),
     )
     found = model.scorer.booster.predict(features, pred_contrib=True, num_threads=1)
     return np.asarray(found, dtype=np.float32).reshape(listed.size, -1)

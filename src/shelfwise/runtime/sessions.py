@@ -74,6 +74,17 @@ def from_recent(recent: Sequence[RecentEvent]) -> list[HistoryEvent]:
     ]
 
 
+def session_allows_repeats(session_repeats: str, exclude_seen: bool | None, engine: Engine) -> bool:
+    """Whether a history's own items may be listed again (`serve.session_repeats`).
+
+    `allow` lists them; `policy` follows the server's `exclude_seen` when set, else the
+    bundle's repeat policy (`engine.exclude_seen`); anything else hides them. One rule
+    for `/v1/recommend` and the gate's re-scoring of held-out sessions.
+    """
+    hide_seen = exclude_seen if exclude_seen is not None else engine.exclude_seen
+    return session_repeats == "allow" or (session_repeats == "policy" and not hide_seen)
+
+
 def recommend_session(
     engine: Engine,
     history: Sequence[HistoryEvent],

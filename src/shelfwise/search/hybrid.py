@@ -406,11 +406,11 @@ class HybridSearch:
         if self.dense is not None:
             self.dense.save(folder / _DENSE)
         if self.titles is not None:
-            self.titles.save(folder / _TITLES)
+            self.titles.save(folder / _TITLES, with_graph=False)
         for number, extra in enumerate(self.extras, 1):
             extra.items.save(folder / f"{_EXTRA}{number}")
             if extra.titles is not None:
-                extra.titles.save(folder / f"{_EXTRA}{number}_{_TITLES}")
+                extra.titles.save(folder / f"{_EXTRA}{number}_{_TITLES}", with_graph=False)
         if self.reranker is not None:
             self.reranker.save(folder / _RERANKER)
         write_parquet(self.items, folder / ITEMS_FILE)

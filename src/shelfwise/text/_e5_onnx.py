@@ -123,6 +123,7 @@ class E5OnnxRunner:
 
         weights = read_weights(model_file, tensors=False)
         self._weights = weights
+        self.graph = graph
         self.dim = weights.hidden
         self.tokenizer = E5Tokenizer(weights, min(max_tokens, weights.max_positions))
         with _BUILD_LOCK:

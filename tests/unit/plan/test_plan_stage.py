@@ -15,9 +15,19 @@ from shelfwise.plan import choose, load_plan
 def test_the_plan_stage_writes_its_table(tiny_config: ShelfwiseConfig) -> None:
     outcome = run_pipeline(tiny_config, until="plan")
     plan = load_plan(outcome.run_dir / "plan")
-    assert [c.name for c in plan.stages] == [*STAGE_NAMES, "publish"]
+    at = STAGE_NAMES.index("features") + 1  # the split made there, and why (issue 15)
+    assert [c.name for c in plan.stages] == [
+        *STAGE_NAMES[:at],
+        "split",
+        *STAGE_NAMES[at:],
+        "publish",
+    ]
     measured = [c.name for c in plan.stages if c.measured]
-    assert measured == ["ingest", "validate", "features", "plan"]
+    assert measured == ["ingest", "validate", "features", "split", "plan"]
+    split = next(c for c in plan.stages if c.name == "split")
+    assert split.reason == f"{tiny_config.split.method}: as configured " + (
+        f"(split.method: {tiny_config.split.method})"
+    )
     assert plan.shape.n_items == 150
     assert plan.resources.cores >= 1
     families = {c.name for c in plan.parts if c.kind == "family" and c.enabled}

@@ -114,7 +114,17 @@ def test_other_feature_set_is_refused(stage_run: Any, tmp_path: Path) -> None:
     folder = tmp_path / "model"
     shutil.copytree(stage_run.out / "model", folder)
     spec = json.loads((folder / "features.json").read_text())
+    spec["feature_names"] = [*spec["feature_names"][:-1], "feature_from_the_future"]
+    (folder / "features.json").write_text(json.dumps(spec))
+    with pytest.raises(ArtifactError, match="features this shelfwise does not compute"):
+        ClickModel.load(folder)
+
+
+def test_feature_list_shorter_than_the_model_is_refused(stage_run: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(stage_run.out / "model", folder)
+    spec = json.loads((folder / "features.json").read_text())
     spec["feature_names"] = spec["feature_names"][:-1]
     (folder / "features.json").write_text(json.dumps(spec))
-    with pytest.raises(ArtifactError, match="other features"):
+    with pytest.raises(ArtifactError, match="lists 15 features but its"):
         ClickModel.load(folder)

@@ -24,6 +24,7 @@ from shelfwise.runtime.sessions import (
     SessionRecommendation,
     from_recent,
     recommend_session,
+    session_allows_repeats,
 )
 from shelfwise.runtime.steering import explain_recommendation, session_weights, steer_call
 from shelfwise.serve.attribution import remember_list
@@ -85,10 +86,6 @@ def _recommend(
 
     def call(engine: Engine, k: int = k) -> LiveRecommendation | SessionRecommendation:
         if source is not None:
-            repeats = settings.session_repeats
-            exclude_seen = (
-                settings.exclude_seen if settings.exclude_seen is not None else engine.exclude_seen
-            )
             return recommend_session(
                 engine,
                 history,
@@ -96,7 +93,9 @@ def _recommend(
                 raw_user_id=body.user_id,
                 exclude=[*body.exclude, *(state.purchased if body.exclude_purchased else ())],
                 filters=filters,
-                allow_repeats=repeats == "allow" or (repeats == "policy" and not exclude_seen),
+                allow_repeats=session_allows_repeats(
+                    settings.session_repeats, settings.exclude_seen, engine
+                ),
             )
         return live_recommend(
             engine,
