@@ -90,7 +90,44 @@ def inject_bots(
         (events with the fake ones, sorted by timestamp; the truth: raw_user_id,
         bot_kind, ring).
     """
-    budget = bot_event_count(events.height, share)
+    fake, labels = bot_events(
+        bot_event_count(events.height, share),
+        raw_item_ids=raw_item_ids,
+        prices=prices,
+        first_user_number=first_user_number,
+        window_end=window_end,
+        window_days=window_days,
+        rng=rng,
+    )
+    combined = pl.concat([events, fake], how="diagonal_relaxed").sort(
+        TIMESTAMP, maintain_order=True
+    )
+    columns = [c for c in events.columns if c in combined.columns]
+    for column in (SESSION_ID, QUERY, POSITION):
+        if column not in columns and column in combined.columns:
+            columns.append(column)
+    return combined.select(columns), labels
+
+
+def bot_events(
+    budget: int,
+    *,
+    raw_item_ids: list[str],
+    prices: np.ndarray,
+    first_user_number: int,
+    window_end: int,
+    window_days: int,
+    rng: np.random.Generator,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """About `budget` fake events (scrapers, click farms, fake-order rings) and the truth.
+
+    The fake events are in the order they were drawn (not by time); a large shop's
+    generator merges them into its days as it writes them (`_stream.py`).
+
+    Returns:
+        (raw_user_id, raw_item_id, event_type, timestamp, value; the truth:
+        raw_user_id, bot_kind, ring).
+    """
     width = max(6, len(str(first_user_number + budget)))
     rows = _Rows([], [], [], [])
     truth: list[tuple[str, str, int | None]] = []
@@ -153,14 +190,7 @@ def inject_bots(
     ).with_columns(
         pl.when(pl.col(EVENT_TYPE) == EventType.PURCHASE.value).then(pl.col(VALUE)).alias(VALUE)
     )
-    combined = pl.concat([events, fake], how="diagonal_relaxed").sort(
-        TIMESTAMP, maintain_order=True
-    )
-    columns = [c for c in events.columns if c in combined.columns]
-    for column in (SESSION_ID, QUERY, POSITION):
-        if column not in columns and column in combined.columns:
-            columns.append(column)
     labels = pl.DataFrame(
         truth, schema={RAW_USER_ID: pl.String, BOT_KIND: pl.String, RING: pl.Int64}, orient="row"
     )
-    return combined.select(columns), labels
+    return fake, labels

@@ -26,6 +26,7 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
+from shelfwise.contracts import TIMESTAMP
 from shelfwise.ingest.parts import ParquetAppender
 from shelfwise.sample._catalog import CatalogModel
 from shelfwise.sample._events import (
@@ -54,11 +55,16 @@ def stream_events(
     path: Path,
     file_format: str,
     sessions_per_chunk: int = SESSIONS_PER_CHUNK,
+    extra: pl.DataFrame | None = None,
 ) -> tuple[int, NDArray[np.int64], NDArray[np.int64]]:
     """Simulate and write about `n_events` events to `path` in bounded memory.
 
+    Args:
+        extra: further events (fake users', `_bots.bot_events`) merged into each day
+            in time order; not counted per shopper. Held in memory: a bounded share.
+
     Returns:
-        Rows written, and events and cart/purchase events per shopper.
+        Rows written (shoppers' only), and events and cart/purchase events per shopper.
     """
     start = end - WINDOW_DAYS * _DAY
     child = seed_sequence.spawn(1)[0]
@@ -69,7 +75,15 @@ def stream_events(
         )
         keep = kept_sessions(sizes, n_events, np.random.default_rng(child.spawn(1)[0]))
         number, width = session_numbers(starts, keep)
-        return _write_days(work, keep, number, width, catalog, shoppers, path, file_format)
+        extra_days = None
+        if extra is not None and extra.height:
+            day = ((pl.col(TIMESTAMP) - start) // _DAY).clip(0, WINDOW_DAYS)
+            extra_days = extra.with_columns(day.alias("__day")).partition_by(
+                "__day", as_dict=True, include_key=False
+            )
+        return _write_days(
+            work, keep, number, width, catalog, shoppers, path, file_format, extra_days
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -138,10 +152,12 @@ def _write_days(
     shoppers: ShopperModel,
     path: Path,
     file_format: str,
+    extra_days: dict[tuple[object, ...], pl.DataFrame] | None = None,
 ) -> tuple[int, NDArray[np.int64], NDArray[np.int64]]:
     per_user = np.zeros(shoppers.n_users, dtype=np.int64)
     intent = np.zeros(shoppers.n_users, dtype=np.int64)
     written = 0
+    header = True
     with ExitStack() as stack:
         if file_format == "parquet":
             appender = stack.enter_context(ParquetAppender(path))
@@ -150,11 +166,10 @@ def _write_days(
         spilled = pl.scan_parquet(work / "piece-*.parquet")
         for index in range(WINDOW_DAYS + 1):
             day = spilled.filter(pl.col("day") == index).collect()
-            if day.is_empty():
-                continue
+            fake = (extra_days or {}).get((index,))
             arrays = {column: day[column].to_numpy() for column in _COLUMNS}
             kept = keep[arrays["session"]]
-            if not kept.any():
+            if not kept.any() and fake is None:
                 continue
             arrays = {column: values[kept] for column, values in arrays.items()}
             rows = EventRows.ordered(
@@ -167,14 +182,22 @@ def _write_days(
                 number[arrays["session"]],
             )
             frame = events_table(rows, catalog, shoppers, width)
+            if fake is not None:  # fake users' events in time order among the day's
+                frame = (
+                    pl.concat([frame, fake], how="diagonal_relaxed")
+                    .sort(TIMESTAMP, maintain_order=True)
+                    .select(frame.columns)
+                    .cast(frame.schema)
+                )
             if file_format == "parquet":
                 appender.write(frame)
             elif file_format == "csv":
-                frame.write_csv(handle, include_header=written == 0)  # the first rows
+                frame.write_csv(handle, include_header=header)  # the first rows
+                header = False
             else:
                 frame.write_ndjson(handle)
             events, carts = user_counts(rows.user, rows.kind, shoppers.n_users)
             per_user += events
             intent += carts
-            written += frame.height
+            written += len(rows.user)
     return written, per_user, intent

@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-from shelfwise.sample._bots import inject_bots
+from shelfwise.sample._bots import bot_event_count, bot_events, inject_bots
 from shelfwise.sample._catalog import CatalogModel, build_catalog
 from shelfwise.sample._events import (
     FIRST_GUESS_ROWS_PER_SESSION,
@@ -181,11 +181,6 @@ def generate_shop(
         raise ValueError(f"file_format must be parquet, csv or jsonl, got {file_format!r}")
     if not 0.0 <= bots < 1.0:
         raise ValueError(f"bots must be a share in [0, 1), got {bots}")
-    if bots and first_session_guess(events) > sessions_per_chunk:
-        raise ValueError(
-            f"bots work for shops simulated in one piece (up to about "
-            f"{sessions_per_chunk * FIRST_GUESS_ROWS_PER_SESSION:,.0f} events), got {events:,}"
-        )
     catalog_seed, shopper_seed, label_seed, event_seed = np.random.SeedSequence(seed).spawn(4)
     catalog = build_catalog(items, np.random.default_rng(catalog_seed))
     shoppers = build_shoppers(users, catalog, np.random.default_rng(shopper_seed))
@@ -222,10 +217,33 @@ def generate_shop(
         kept = keep[sessions.session]
         per_user, intent = user_counts(sessions.user[kept], sessions.kind[kept], users)
         n_events = events_frame.height
-    else:  # no bots here (checked above)
+    else:
+        fake = None
+        if bots:  # drawn up front (a bounded share of the rows), merged day by day
+            fake, truth = bot_events(
+                bot_event_count(events, bots),
+                raw_item_ids=catalog.raw_item_ids,
+                prices=catalog.price,
+                first_user_number=users + 1,
+                window_end=end,
+                window_days=WINDOW_DAYS,
+                rng=np.random.default_rng([seed, 0xB07]),
+            )
+            bots_path = out_dir / f"bots.{file_format}"
+            _write(truth, bots_path, file_format)
+            n_bots = truth.height
         n_events, per_user, intent = stream_events(
-            catalog, shoppers, events, event_seed, end, paths[1], file_format, sessions_per_chunk
+            catalog,
+            shoppers,
+            events,
+            event_seed,
+            end,
+            paths[1],
+            file_format,
+            sessions_per_chunk,
+            extra=fake,
         )
+        n_events += fake.height if fake is not None else 0
     return ShopSummary(
         catalog_path=paths[0],
         events_path=paths[1],

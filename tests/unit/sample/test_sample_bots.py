@@ -47,3 +47,27 @@ def test_no_bots_writes_the_same_shop(tmp_path: Path) -> None:
 def test_a_bad_share_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"bots must be a share in \[0, 1\), got 1.5"):
         generate_shop(tmp_path, bots=1.5, **SIZE)
+
+
+@pytest.mark.parametrize("file_format", ["parquet", "csv"])
+def test_bots_reach_a_shop_written_day_by_day(tmp_path: Path, file_format: str) -> None:
+    # a large shop is simulated in pieces and written a day at a time (issue 13); its
+    # fake users' events are merged into their days, in time order, with the truth file
+    shop = generate_shop(
+        tmp_path,
+        bots=0.1,
+        sessions_per_chunk=100,
+        file_format=file_format,  # type: ignore[arg-type]
+        **SIZE,  # type: ignore[arg-type]
+    )
+    read = pl.read_parquet if file_format == "parquet" else pl.read_csv
+    events = read(shop.events_path)
+    assert shop.bots_path is not None
+    truth = read(shop.bots_path)
+    assert shop.n_events == events.height
+    assert shop.n_bot_users == truth.height
+    assert events[TIMESTAMP].is_sorted()
+    fake = events.filter(pl.col(RAW_USER_ID).is_in(truth[RAW_USER_ID].implode()))
+    assert set(fake[RAW_USER_ID].unique()) == set(truth[RAW_USER_ID])
+    assert fake.height / events.height == pytest.approx(0.1, abs=0.01)
+    assert set(truth[BOT_KIND].unique()) == {"scraper", "click-farm", "fake-order-ring"}
