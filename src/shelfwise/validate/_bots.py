@@ -51,6 +51,7 @@ from shelfwise.contracts import (
     EventType,
     QuarantineReason,
 )
+from shelfwise.validate._scratch import read_scratch
 from shelfwise.validate._stages import typed
 
 USER: Final = "user"
@@ -364,7 +365,7 @@ class FakeTrafficCheck:
             skip: sequence numbers already rejected (duplicates, unknown items).
         """
         existing = [path for path in paths if path.is_file()]
-        counts = [look_counts(pl.read_parquet(path, columns=[KIND])[KIND]) for path in existing]
+        counts = [look_counts(read_scratch(path, columns=[KIND])[KIND]) for path in existing]
         views_logged = views_are_logged(sum(c[0] for c in counts), sum(c[1] for c in counts))
         flags: list[pl.DataFrame] = []
         new_purchases: list[pl.DataFrame] = [pl.DataFrame(schema=_NEW_SCHEMA)]
@@ -398,7 +399,7 @@ class FakeTrafficCheck:
 
 
 def _read_bucket(path: Path, skip: np.ndarray) -> pl.DataFrame:
-    frame = pl.read_parquet(path)
+    frame = read_scratch(path)
     if skip.size:
         frame = frame.filter(~pl.col(SEQ).is_in(pl.Series(skip).implode()))
     return frame

@@ -45,8 +45,8 @@ import polars as pl
 
 from shelfwise.compute import Executor
 from shelfwise.contracts import RAW_ITEM_ID, RAW_USER_ID, ROW_NUMBER, QuarantineReason
-from shelfwise.ingest.parts import ParquetAppender
 from shelfwise.validate._parts import PartBlock, file_slices
+from shelfwise.validate._scratch import ScratchFile, read_scratch
 from shelfwise.validate._stages import (
     _DETAIL,
     _REASON,
@@ -68,9 +68,9 @@ BUCKET_ROWS: Final = 400_000  # about this many accepted rows per bucket file
 _MAX_BUCKETS: Final = 256  # open bucket writers at once
 
 
-def _scratch_writer(path: Path) -> ParquetAppender:
-    """A bucket file: written once, read once, deleted (plain pages: see ParquetAppender)."""
-    return ParquetAppender(path, scratch=True)
+def _scratch_writer(path: Path) -> ScratchFile:
+    """A bucket file: written once, read once, deleted (an Arrow IPC stream: `_scratch`)."""
+    return ScratchFile(path)
 
 
 _HEAVY_COUNTERS: Final = 64  # finds every id above 1/65 of the rows
@@ -330,7 +330,7 @@ def _first_pass(
             writer.__exit__(None, None, None)
 
 
-def _spill_users(accepted: pl.DataFrame, check: UserCheck, writers: list[ParquetAppender]) -> None:
+def _spill_users(accepted: pl.DataFrame, check: UserCheck, writers: list[ScratchFile]) -> None:
     """A batch's accepted rows, a few columns, into buckets by user (whole users)."""
     names = check.columns
     first = next(iter(names))
@@ -352,7 +352,7 @@ def _bucket_rejects(
     for path in paths:
         if not path.is_file():
             continue
-        frame = pl.read_parquet(path).sort(_SEQ)
+        frame = read_scratch(path).sort(_SEQ)
         if plan.content:
             same = ~pl.struct([*keys, *_CONTENT]).is_first_distinct()
             found.append(
