@@ -40,21 +40,17 @@ class ParquetAppender:
     Args:
         path: the file to write (its folder is created).
         schema: the polars schema; every frame is cast to it. None: the first frame's.
-        scratch: a file written once, read once and deleted (validate's buckets):
-            no compression, dictionaries or statistics. Encoding them was 40% of
-            validate's time at 10M events; plain pages write 7-13x faster, at about
-            twice the bytes.
 
     Use as a context manager; on exit the file is complete (an empty table with the
-    schema when nothing was appended and a schema is known).
+    schema when nothing was appended and a schema is known). Each `write` is one row
+    group, whose metadata (~5 KB) the writer holds until it closes: fine for one output
+    file; many files fed small batches at once are Arrow IPC streams instead
+    (`validate/_scratch.py`).
     """
 
-    def __init__(
-        self, path: Path, schema: dict[str, pl.DataType] | None = None, *, scratch: bool = False
-    ) -> None:
+    def __init__(self, path: Path, schema: dict[str, pl.DataType] | None = None) -> None:
         self.path = path
         self.schema = schema
-        self.scratch = scratch
         self.rows = 0
         self.row_groups = 0
         self._writer: pq.ParquetWriter | None = None
@@ -75,17 +71,7 @@ class ParquetAppender:
         ).to_arrow()
         if self._writer is None:
             self._arrow_schema = table.schema
-            self._writer = (
-                pq.ParquetWriter(
-                    self.path,
-                    table.schema,
-                    compression="none",
-                    use_dictionary=False,
-                    write_statistics=False,
-                )
-                if self.scratch
-                else pq.ParquetWriter(self.path, table.schema, compression="zstd")
-            )
+            self._writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
         else:
             table = table.cast(self._arrow_schema)
         self._writer.write_table(table)
