@@ -35,8 +35,17 @@ MEASURED_STAGES: Final = ("ingest", "validate", "features")
 # Stage costs without a model of their own: seconds on the generated shops of 1M and
 # 10M events (benchmarks/scale.py), per 1,000 scored users or labelled queries.
 RANKING_SECONDS_PER_1K_USERS: Final = 1.5  # LightGBM on the candidates, per split
+# The search stage scores every label group against the whole catalog (BM25 and the
+# fused candidates, in each cross-validation fold): 300 groups took 42 s at 200k items
+# (10M shop) and 105 s at 600k (30M shop), so a group costs a fixed part plus a part
+# per catalog item.
 SEARCH_SECONDS_PER_1K_QUERIES: Final = 60.0
+SEARCH_SECONDS_PER_1K_QUERIES_PER_1K_ITEMS: Final = 0.5
+# The bundle: copying the models, plus the audience files' LSA vectors of the catalog
+# text (tokenizing it, jieba for Chinese: the cost of a BM25 index): 52 s for the 10M
+# shop's 29.6 MB of text, 161 s for the 30M shop's 67 MB.
 PACKAGE_SECONDS: Final = 5.0
+PACKAGE_SECONDS_PER_TEXT_BYTE: Final = 2.4e-6
 # The served recommender is usually a blend of two or three families: its cost per user
 # is taken as the two costliest enabled families' together.
 BLEND_SIZE: Final = 2
@@ -44,8 +53,11 @@ BLEND_SIZE: Final = 2
 # re-scoring) costs about twice as much per user as in blocks (GF-CF at 200k items:
 # 91 ms alone, 45 ms per user in blocks of 125).
 ONE_USER_FACTOR: Final = 2.0
-# Distilling the click model: three LightGBM students on the ranking stage's rows.
+# Distilling the click model: the ranking stage's rows rebuilt (the served
+# recommender's candidates for its valid users, and the feature tables over the train
+# events: 16 s for the 30M shop's 24M), then three LightGBM students on them.
 DISTILL_SECONDS_PER_1K_USERS: Final = 1.5
+TABLE_SECONDS_PER_TRAIN_EVENT: Final = 7e-7
 FLOAT_VARIANTS: Final = ("float16", "int8", "int8_column")
 
 
@@ -219,7 +231,12 @@ def stage_rows(config: ShelfwiseConfig, plan: Plan, inputs: dict[str, Path]) -> 
             f"click model on {ranking_users:,} users per split"
             if ranked
             else "off or no valid users",
-            seconds=round(candidates + 2 * ranking_users / 1000 * RANKING_SECONDS_PER_1K_USERS, 1)
+            seconds=round(
+                candidates
+                + shape.train_events * TABLE_SECONDS_PER_TRAIN_EVENT
+                + 2 * ranking_users / 1000 * RANKING_SECONDS_PER_1K_USERS,
+                1,
+            )
             if ranked
             else 0.0,
         )
@@ -233,11 +250,31 @@ def stage_rows(config: ShelfwiseConfig, plan: Plan, inputs: dict[str, Path]) -> 
             f"{queries:,} query groups, {', '.join(c.name for c in search_parts)}"
             if search_parts
             else "no search index",
-            seconds=round(queries / 1000 * SEARCH_SECONDS_PER_1K_QUERIES, 1),
+            seconds=round(
+                queries
+                / 1000
+                * (
+                    SEARCH_SECONDS_PER_1K_QUERIES
+                    + SEARCH_SECONDS_PER_1K_QUERIES_PER_1K_ITEMS * shape.n_items / 1000
+                ),
+                1,
+            ),
         )
     )
-    rows.append(_compress_row(planned, per_user, valid, ranking_users if ranked else 0))
-    rows.append(Choice("package", "stage", True, "the bundle", seconds=PACKAGE_SECONDS))
+    rows.append(
+        _compress_row(
+            planned, per_user, valid, ranking_users if ranked else 0, shape.train_events
+        )
+    )
+    rows.append(
+        Choice(
+            "package",
+            "stage",
+            True,
+            "the bundle",
+            seconds=round(PACKAGE_SECONDS + PACKAGE_SECONDS_PER_TEXT_BYTE * shape.text_bytes, 1),
+        )
+    )
     gate_users = min(planned.gate.max_users or shape.test_users, shape.test_users)
     rows.append(
         Choice(
@@ -292,7 +329,11 @@ def compress_variant_count(planned: ShelfwiseConfig) -> int:
 
 
 def _compress_row(
-    planned: ShelfwiseConfig, per_user: float, valid_users: int, ranking_users: int
+    planned: ShelfwiseConfig,
+    per_user: float,
+    valid_users: int,
+    ranking_users: int,
+    train_events: int,
 ) -> Choice:
     settings = planned.compress
     if not settings.enabled:
@@ -306,7 +347,11 @@ def _compress_row(
         2 * variants + 1
     ) * latency * per_user * ONE_USER_FACTOR
     if "distill" in settings.variants and ranking_users:
-        seconds += ranking_users / 1000 * DISTILL_SECONDS_PER_1K_USERS
+        seconds += (
+            ranking_users * per_user
+            + train_events * TABLE_SECONDS_PER_TRAIN_EVENT
+            + ranking_users / 1000 * DISTILL_SECONDS_PER_1K_USERS
+        )
     return Choice(
         "compress",
         "stage",

@@ -123,3 +123,26 @@ def test_tifu_blends_own_vector_with_nearest_users() -> None:
     expected = 0.5 * own.toarray()[0] + 0.5 * (vectors[0] + vectors[1]) / 2
     np.testing.assert_allclose(two.score(query)[0], expected, rtol=1e-6)
     assert two.score(query)[0, 2] > 0  # a neighbour's item the user never bought
+
+
+def test_tifu_sparse_neighbours_match_a_dense_oracle() -> None:
+    # random histories, some users sharing no item with anyone: the sparse neighbour
+    # search must equal "the k most cosine-similar users with similarity > 0, ties to
+    # the lower user index, mean divided by k", computed densely
+    rng = np.random.default_rng(7)
+    n_items, k, alpha = 40, 3, 0.4
+    rows = [list(rng.integers(0, n_items, size=int(rng.integers(1, 6)))) for _ in range(30)]
+    rows.append([n_items - 1])  # an item nobody else bought: maybe no neighbour at all
+    train = _histories(rows, n_items)
+    model = TIFUKNNRecommender(
+        group_size=2, within_decay=0.9, across_decay=0.8, neighbours=k, alpha=alpha
+    )
+    model.fit(train)
+    vectors = model.train_vectors.toarray()  # type: ignore[union-attr]
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-30)
+    got = model.score(train)
+    for user in range(len(rows)):
+        similarity = unit @ unit[user]
+        order = [j for j in np.lexsort((np.arange(len(rows)), -similarity)) if similarity[j] > 0]
+        expected = alpha * vectors[user] + (1 - alpha) * vectors[order[:k]].sum(axis=0) / k
+        np.testing.assert_allclose(got[user], expected, rtol=1e-5, atol=1e-7)
