@@ -262,9 +262,7 @@ def stage_rows(config: ShelfwiseConfig, plan: Plan, inputs: dict[str, Path]) -> 
         )
     )
     rows.append(
-        _compress_row(
-            planned, per_user, valid, ranking_users if ranked else 0, shape.train_events
-        )
+        _compress_row(planned, per_user, valid, ranking_users if ranked else 0, shape.train_events)
     )
     rows.append(
         Choice(
