@@ -96,7 +96,9 @@ stop_node() {
   pid="$(cat "$DIR/$name.pid")"
   if kill -0 "$pid" 2>/dev/null; then
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 90); do
+    # 10 s to drain, then the group is killed: a node that ran a test session's tasks
+    # could take half a minute to exit on its own, which no test or benchmark needs
+    for _ in $(seq 1 20); do
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.5
     done
