@@ -60,3 +60,15 @@ def test_no_budget_changes_nothing() -> None:
     assert after.settings == before.settings
     assert after.budget == []
     assert after.stages  # the rows are still estimated
+
+
+def test_search_and_package_are_priced_by_the_catalog() -> None:
+    # the 30M shop's run: search and package grow with the catalog and its text (issue 13)
+    from dataclasses import replace
+
+    cfg = config()
+    rows = {r.name: r.seconds for r in stage_rows(cfg, make_plan(cfg, LARGE, MACHINE), {})}
+    bigger = replace(LARGE, n_items=LARGE.n_items * 3, text_bytes=LARGE.text_bytes * 3)
+    grown = {r.name: r.seconds for r in stage_rows(cfg, make_plan(cfg, bigger, MACHINE), {})}
+    assert grown["package"] > 2 * rows["package"]
+    assert grown["search"] > rows["search"]
