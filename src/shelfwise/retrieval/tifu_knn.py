@@ -183,7 +183,6 @@ class TIFUKNNRecommender:
     def score_sequences(self, sequences: Sequences) -> FloatArray:
         """Dense (batch, n_items) float32 scores p_u from bare sequences."""
         train = self._fitted()
-        unit_t = self._neighbour_index()
         own = self._vectors(sequences, train.shape[1])
         scores = np.zeros(own.shape, dtype=np.float32)
         k = min(self.neighbours, train.shape[0])
@@ -194,7 +193,7 @@ class TIFUKNNRecommender:
                 # the k most similar training users among those sharing an item; users
                 # with no shared item (similarity 0) are never neighbours, so the
                 # dense (block x n_train_users) table is never built
-                similarity = sp.csr_matrix(_unit_rows(block) @ unit_t)
+                similarity = sp.csr_matrix(_unit_rows(block) @ self._neighbour_index())
                 pick = keep_top_per_row(similarity, k)
                 pick.data[:] = (1.0 - self.alpha) / k
                 mixed = sp.csr_matrix(mixed + pick @ train, dtype=np.float32)
