@@ -169,6 +169,10 @@ class SearchReranker:
         self.seed = int(seed)
         self.params: dict[str, Any] = {**LIGHTGBM_PARAMS, **extra}
         self.booster: Any = None  # lightgbm.Booster once fitted
+        # The columns callers pass: the model's own, unless `load` accepted a model
+        # trained before features were added (then its columns are picked by name).
+        self.input_names: tuple[str, ...] = names
+        self._columns: IntArray | None = None
 
     @property
     def max_grade(self) -> int:
@@ -189,13 +193,16 @@ class SearchReranker:
             "num_threads": self.threads(n_rows),
         }
 
-    def _matrix(self, features: ArrayLike) -> FloatArray:
+    def _matrix(self, features: ArrayLike, *, fitting: bool = False) -> FloatArray:
         matrix = np.asarray(features, dtype=np.float32)
-        if matrix.ndim != 2 or matrix.shape[1] != len(self.feature_names):
+        names = self.feature_names if fitting else self.input_names
+        if matrix.ndim != 2 or matrix.shape[1] != len(names):
             raise DataError(
-                f"lambdamart: features must be (rows, {len(self.feature_names)}) for the "
-                f"columns {self.feature_names[:3]}...; got shape {matrix.shape}"
+                f"lambdamart: features must be (rows, {len(names)}) for the "
+                f"columns {names[:3]}...; got shape {matrix.shape}"
             )
+        if self._columns is not None and not fitting:
+            return matrix[:, self._columns]
         return matrix
 
     def fit(
@@ -213,7 +220,7 @@ class SearchReranker:
         """
         import lightgbm
 
-        matrix = self._matrix(features)
+        matrix = self._matrix(features, fitting=True)
         n_rows = matrix.shape[0]
         grades = np.asarray(labels, dtype=np.float64).reshape(-1)
         query = np.asarray(groups).reshape(-1)
@@ -256,6 +263,7 @@ class SearchReranker:
             self.lightgbm_params(n_rows), dataset, num_boost_round=self.num_boost_round
         )
         self.booster = lightgbm.Booster(model_str=booster.model_to_string())
+        self.input_names, self._columns = self.feature_names, None
         return self
 
     def _fitted(self) -> Any:
@@ -372,10 +380,13 @@ class SearchReranker:
                 f"{folder} is not a search re-ranker of schema {RERANKER_SCHEMA_VERSION}"
             )
         saved = tuple(spec["feature_names"])
-        if feature_names is not None and saved != tuple(feature_names):
+        given = saved if feature_names is None else tuple(feature_names)
+        missing = [name for name in saved if name not in given]
+        if missing:
             raise ArtifactError(
-                f"the re-ranker in {folder} was trained on other features than this "
-                "shelfwise computes; serve it with the version that built it, or retrain"
+                f"the re-ranker in {folder} was trained on features this shelfwise does "
+                f"not compute ({', '.join(missing[:5])}); serve it with the version that "
+                "built it, or retrain"
             )
         model = cls(
             feature_names=saved,
@@ -389,6 +400,9 @@ class SearchReranker:
         if not model_path.is_file():
             raise ArtifactError(f"{model_path} is missing; retrain the re-ranker")
         model.booster = lightgbm.Booster(model_file=str(model_path))
+        if given != saved:  # trained before some features were added: pick its columns
+            model.input_names = given
+            model._columns = np.asarray([given.index(name) for name in saved], dtype=np.int64)
         return model
 
 

@@ -153,13 +153,34 @@ def test_save_load_round_trip(
     np.testing.assert_array_equal(loaded.predict(features), fitted.predict(features))
     assert loaded.label_gain == fitted.label_gain
     assert loaded.params == fitted.params
-    with pytest.raises(ArtifactError, match="other features"):
+    with pytest.raises(ArtifactError, match="does not compute"):
         SearchReranker.load(tmp_path / "reranker")  # the default: SEARCH_FEATURE_NAMES
     (tmp_path / "reranker" / "model.txt").unlink()
     with pytest.raises(ArtifactError, match="missing"):
         SearchReranker.load(tmp_path / "reranker", feature_names=NAMES)
     with pytest.raises(ArtifactError, match="missing or unreadable"):
         SearchReranker.load(tmp_path / "elsewhere")
+
+
+def test_a_model_trained_before_features_were_added_still_loads(
+    data: tuple[np.ndarray, ...], fitted: SearchReranker, tmp_path: Path
+) -> None:
+    # a registry's older version (rollback) holds a re-ranker of fewer columns: the
+    # caller passes today's columns and the model picks its own by name
+    features = data[0]
+    fitted.save(tmp_path / "reranker")
+    today = ("new_first", NAMES[2], NAMES[0], "new_last", NAMES[1])
+    first, second, third = features.T
+    wider = np.column_stack([np.full(len(features), 9.0), third, first, -first, second])
+    loaded = SearchReranker.load(tmp_path / "reranker", feature_names=today)
+    assert loaded.feature_names == NAMES
+    assert loaded.input_names == today
+    np.testing.assert_array_equal(loaded.predict(wider), fitted.predict(features))
+    assert [name for pairs in loaded.explain(wider) for name, _ in pairs] == [
+        name for pairs in fitted.explain(features) for name, _ in pairs
+    ]
+    with pytest.raises(DataError, match="features must be"):
+        loaded.predict(features)  # the model's own three columns are not what it takes now
 
 
 def test_invalid_use(data: tuple[np.ndarray, ...]) -> None:

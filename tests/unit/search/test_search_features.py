@@ -17,6 +17,8 @@ from shelfwise.search.features import (
     SearchItemTable,
     UserAffinity,
     bm25_signals,
+    char_grams,
+    char_share,
     item_popularity,
     normalise_text,
     query_features,
@@ -79,6 +81,49 @@ def test_title_matches(table: SearchItemTable) -> None:
     assert column(matrix, "title_contains_query") == [0.0, 1.0, 0.0, 0.0]
     partial = search_features("red laptop", [0, 2], {}, table)
     assert column(partial, "title_token_share") == [0.5, 0.0]
+
+
+def test_char_grams_by_hand() -> None:
+    # trigrams with a space either side, across words too
+    assert char_grams("red dress") == {
+        " re", "red", "ed ", "d d", " dr", "dre", "res", "ess", "ss ",
+    }  # fmt: skip
+    # Chinese runs give character bigrams (a lone character itself), never trigrams
+    assert char_grams("华为手机壳") == {"华为", "为手", "手机", "机壳"}
+    assert char_grams("手机") == {"手机"}
+    assert char_grams("i 手") == {" i ", "手"}
+    assert char_grams("") == frozenset()
+
+
+def test_char_share_equals_the_share_of_common_trigrams() -> None:
+    # the substring lookup against the oracle: the two texts' trigram sets compared
+    rng = np.random.default_rng(3)
+    words = ["red", "dress", "dresses", "back", "pack", "backpack", "1/2", "in", "oven"]
+    for _ in range(200):
+        query = " ".join(rng.choice(words, rng.integers(1, 4)))
+        title = " ".join(rng.choice(words, rng.integers(1, 6)))
+        grams = char_grams(query)
+        assert char_share(grams, title) == len(grams & char_grams(title)) / len(grams)
+    assert char_share(frozenset(), "red dress") == 0.0
+
+
+def test_title_char_share_is_a_fuzzy_title_match() -> None:
+    items = pl.DataFrame(
+        {"title": ["Refrigerator, stainless", "Backpack for school", "华为手机壳 黑色", "Oven"]}
+    )
+    table = SearchItemTable.from_frame(items)
+    share = column(search_features("refridgerators", [0, 1, 2, 3], {}, table), "title_char_share")
+    # a misspelt plural shares most trigrams with the right word; no token matches it
+    assert share[0] > 0.6
+    assert share[1] == share[2] == share[3] == 0.0
+    split = column(search_features("back pack", [0, 1], {}, table), "title_char_share")
+    assert split[1] > 0.6 > split[0]
+    chinese = column(search_features("手机", [0, 2], {}, table), "title_char_share")
+    assert chinese == [0.0, 1.0]
+    # by hand: "ovens" -> " ov", "ove", "ven", "ens", "ns "; the title "oven" has 3 of 5
+    assert column(search_features("ovens", [3], {}, table), "title_char_share") == [
+        pytest.approx(0.6)
+    ]
 
 
 def test_corrections_fix_the_text_features(table: SearchItemTable) -> None:
