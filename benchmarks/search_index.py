@@ -12,8 +12,10 @@ leave it out) and the recommendation side light (as `benchmarks/search.py
 keep-alive connection, query cache off: every request encodes its query).
 
 Reported: `encoding.products_per_s` (distinct item texts / the dense fit, HNSW build
-included: the target's number), `encoding.titles_per_s` (the title-only vectors the
-re-ranker reads), `search_stage_s` (index builds + search stage) and `p99_ms`; also
+included: the target's number), `encoding.encode_only_per_s` (the same texts / the
+encoder's part of the fit alone; `encoding.index_s` the index build),
+`encoding.titles_per_s` (the title-only vectors the re-ranker reads),
+`search_stage_s` (index builds + search stage) and `p99_ms`; also
 process CPU seconds, so a loaded machine's run can be read as a quiet machine's
 ("products per CPU-second x cores").
 
@@ -91,6 +93,7 @@ def build(
     }
     search_s = outcome.manifests["search"].timings_s.get("total", 0.0)
     dense_s = fits.get("dense", float("nan"))
+    encode_s = fitted.get("dense", {}).get("encode_s")
     return {
         "items": items,
         "distinct_texts": len(texts),
@@ -98,6 +101,10 @@ def build(
         "encoding": {
             "dense_fit_s": dense_s,
             "products_per_s": round(len(texts) / dense_s, 1),
+            # the encoder alone (its load included), without the index build and save
+            "encode_s": encode_s,
+            "encode_only_per_s": round(len(texts) / encode_s, 1) if encode_s else None,
+            "index_s": fitted.get("dense", {}).get("index_s"),
             "titles_fit_s": fits.get("dense_title"),
             "titles_per_s": round(len(titles) / fits["dense_title"], 1)
             if "dense_title" in fits

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import shutil
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -141,6 +142,8 @@ class DenseSearch:
         self.cache_dir = cache_dir
         self._encoder_graph: Path | None = None
         self._fitted: _Fitted | None = None
+        # seconds of the last `fit`: texts encoded, how long encoding and the index took
+        self.fit_timings: dict[str, float] = {}
         self.set_query_cache(query_cache_size)
 
     def set_query_cache(self, size: int) -> None:
@@ -204,18 +207,25 @@ class DenseSearch:
                 f"dense: none of the fields {self.fields} has any text (given: "
                 f"{sorted(fields)}); map a title column in the catalog config"
             )
+        started = time.perf_counter()
         encoded = encode_with_cache(
             self.encoder,
             [text for text in texts if text is not None],
             self.cache_dir,
             batch_size=self.batch_size,
         )
+        encoded_at = time.perf_counter()
         if text_items.size == len(texts):
             vectors = encoded
         else:
             vectors = np.zeros((len(texts), encoded.shape[1]), dtype=np.float32)
             vectors[text_items] = encoded
         ann = VectorIndex.build(encoded, self.index, exact_max_items=self.exact_max_items)
+        self.fit_timings = {
+            "texts": float(text_items.size),
+            "encode_s": round(encoded_at - started, 3),  # the encoder's load included
+            "index_s": round(time.perf_counter() - encoded_at, 3),
+        }
         self._set_fitted(_Fitted(vectors, text_items, ann))
 
     def _set_fitted(self, fitted: _Fitted) -> None:

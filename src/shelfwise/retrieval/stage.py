@@ -222,6 +222,8 @@ def _fit_search(config: ShelfwiseConfig, features: Path, out: Path) -> dict[str,
         report[DenseSearch.name] = {
             "kind": "search",
             "fit_s": round(time.perf_counter() - started, 3),
+            "encode_s": dense.fit_timings.get("encode_s"),
+            "index_s": dense.fit_timings.get("index_s"),
             "peak_rss_mb": round(memory.peak_mb, 1),
             "params": {
                 "encoder": semantic.encoder,

@@ -355,12 +355,14 @@ class SearchReranker:
 
         Args:
             folder: the model folder.
-            feature_names: the columns the caller will pass; a model trained on other
-                columns is refused. None accepts the saved ones.
+            feature_names: the columns the caller will pass. A model trained on some
+                of them (before features were added) picks its own by name; one trained
+                on a column not among them is refused. None accepts the saved ones.
             num_threads: prediction threads (default: as saved).
 
         Raises:
-            ArtifactError: not a re-ranker folder, a missing file, or other features.
+            ArtifactError: not a re-ranker folder, a missing file, or a feature the
+                caller does not compute.
         """
         import lightgbm
 

@@ -77,6 +77,11 @@ def test_is_a_registered_search_index(shared_index: DenseSearch) -> None:
     assert SEARCH_INDEXES["dense"] == "shelfwise.retrieval.dense:DenseSearch"
     assert shared_index.name == "dense"
     assert shared_index.index_kind == "exact"  # 6 items, under exact_max_items
+    # the fit says what took its time: texts encoded, encoding, the index
+    timings = shared_index.fit_timings
+    assert set(timings) == {"texts", "encode_s", "index_s"}
+    assert timings["texts"] == shared_index.n_items - 1  # one item has no text
+    assert min(timings.values()) >= 0.0
 
 
 def test_chinese_query_ranks_the_laptop_above_the_dress(shared_index: DenseSearch) -> None:
