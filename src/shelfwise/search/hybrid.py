@@ -191,9 +191,11 @@ class HybridSearch:
         self.dense = dense
         self.titles = titles if dense is not None else None
         self.extras: tuple[FeatureEncoder, ...] = tuple(extras) if dense is not None else ()
-        if reranker is not None and tuple(reranker.feature_names) != self.feature_names:
+        # `input_names`: what the re-ranker is handed (a re-ranker trained before a
+        # feature was added takes today's columns and picks its own by name)
+        if reranker is not None and tuple(reranker.input_names) != self.feature_names:
             raise ConfigError(
-                f"hybrid search: the re-ranker reads {len(reranker.feature_names)} feature "
+                f"hybrid search: the re-ranker reads {len(reranker.input_names)} feature "
                 f"columns, these retrievers with {len(self.extras)} feature encoders give "
                 f"{len(self.feature_names)}; train the re-ranker on `features` of this model"
             )

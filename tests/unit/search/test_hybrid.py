@@ -185,6 +185,36 @@ def test_save_and_load_give_the_same_results(hybrid: HybridSearch, tmp_path: Pat
         np.testing.assert_allclose(before.scores, after.scores, rtol=1e-5)
 
 
+def test_a_bundle_from_before_a_feature_was_added_still_serves(
+    hybrid: HybridSearch, tmp_path: Path
+) -> None:
+    # a registry's older version: its re-ranker never saw `title_char_share`
+    full = _fit_reranker(hybrid)
+    hybrid.with_reranker(full).save(tmp_path / "hybrid")
+    kept = [n for n, name in enumerate(hybrid.feature_names) if name != "title_char_share"]
+    older = SearchReranker(
+        feature_names=[hybrid.feature_names[n] for n in kept],
+        num_boost_round=20,
+        params={"min_data_in_leaf": 1},
+    )
+    rows, grades, groups = [], [], []
+    for number, (query, relevant) in enumerate({"laptop": LAPTOPS, "dress": DRESSES}.items()):
+        rows.append(hybrid.features(hybrid.view(query), np.arange(8, dtype=np.int64))[:, kept])
+        grades.append([int(i in relevant) for i in range(8)])
+        groups.append(np.full(8, number))
+    older.fit(np.vstack(rows), np.concatenate(grades), np.concatenate(groups))
+    older.save(tmp_path / "hybrid" / "reranker")
+    loaded = load_search_index("hybrid", tmp_path / "hybrid")
+    assert isinstance(loaded, HybridSearch)
+    assert loaded.reranker is not None
+    assert "title_char_share" not in loaded.reranker.feature_names
+    view = loaded.view("laptop")
+    items = np.arange(8, dtype=np.int64)
+    expected = older.predict(loaded.features(view, items)[:, kept])
+    np.testing.assert_allclose(loaded.reranker.predict(loaded.features(view, items)), expected)
+    assert loaded.search("laptop", 3).items.size == 3
+
+
 def test_score_ranks_candidates_above_the_rest(hybrid: HybridSearch) -> None:
     scores = hybrid.score("laptop")
     assert scores.shape == (8,)
