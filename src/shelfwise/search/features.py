@@ -99,7 +99,13 @@ from shelfwise.contracts import (
     IntArray,
 )
 from shelfwise.errors import DataError
-from shelfwise.text.tokenize import MAX_QUERY_TOKENS, bound_query, numeric_units, tokenize
+from shelfwise.text.tokenize import (
+    CJK_RANGES,
+    MAX_QUERY_TOKENS,
+    bound_query,
+    numeric_units,
+    tokenize,
+)
 
 BM25_FIELDS: Final[tuple[str, ...]] = ("title", "brand", "category", "description")
 SIGNAL_NAMES: Final[tuple[str, ...]] = (
@@ -146,10 +152,9 @@ EXTRA_ENCODER_SIGNALS: Final[tuple[str, ...]] = (
 # "Lenovo/联想", "Home > Kitchen", "Levi's | 李维斯".
 _NAME_SEPARATORS: Final = re.compile(r"\s*[/|>;,，、]\s*")
 _NOT_WORD: Final = re.compile(r"[\W_]+")
-# Scripts written without spaces between words: Han, kana, Hangul.
-_CJK_RUN: Final = re.compile(
-    r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+"
-)
+# Scripts written without spaces between words: the analyzer's Han ranges, plus
+# kana and Hangul.
+_CJK_RUN: Final = re.compile(f"[{CJK_RANGES}\u3040-\u30ff\uac00-\ud7af]+")
 _NONE: Final[frozenset[str]] = frozenset()
 
 

@@ -44,8 +44,10 @@ import threading
 import unicodedata
 from typing import Any, Final
 
-# CJK Unified Ideographs, extension A, compatibility ideographs and extensions B-F.
-_CJK_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef"
+# CJK Unified Ideographs, extension A, compatibility ideographs and extensions B-F
+# (character ranges for a regex class; `search.features` reuses them).
+CJK_RANGES: Final = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef"
+_CJK_RANGES = CJK_RANGES
 _CJK_RUN = re.compile(f"[{_CJK_RANGES}]+")
 # Letters and digits that are not CJK (and not "_", which \w includes).
 _WORD_RUN = re.compile(f"[^\\W_{_CJK_RANGES}]+")
@@ -431,6 +433,7 @@ def _within(text: str, max_tokens: int) -> str:
 __all__ = [
     "ANALYZER_VERSION",
     "CHINESE_STOP_WORDS",
+    "CJK_RANGES",
     "ENGLISH_STOP_WORDS",
     "MAX_QUERY_CHARS",
     "MAX_QUERY_TOKENS",
